@@ -1,0 +1,227 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * shmemfs.h - the public interface of libshmemfs.
+ *
+ * libshmemfs is Linux's shmem (tmpfs) rebuilt in user space.  One
+ * struct shmemfs is one mounted filesystem; there is no global state, so
+ * a process may hold many.  Every call is thread-safe.
+ *
+ * Calls are keyed by inode number, the shape the FUSE low-level API
+ * wants: lookup() and the create calls take a reference (the FUSE
+ * "nlookup" count), forget() drops it, and an inode whose last name is
+ * gone lives on until its last reference and last open are dropped -
+ * exactly as an unlinked tmpfs file lives while it is open.
+ *
+ * Every call returns 0, a non-negative count, or a negative errno; the
+ * library never sets errno.  Permission checks (modes, the sticky bit)
+ * are the caller's job, as they are the VFS's job for tmpfs: the FUSE
+ * daemon mounts with default_permissions so the kernel does them.
+ */
+#ifndef SHMEMFS_H
+#define SHMEMFS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/statvfs.h>
+#include <time.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SHMEMFS_ROOT_INO 1
+#define SHMEMFS_PAGE_SIZE 4096
+#define SHMEMFS_NAME_MAX 255
+#define SHMEMFS_SYMLINK_MAX 4095  /* longest symlink target, as tmpfs */
+#define SHMEMFS_XATTR_NAME_MAX 255
+#define SHMEMFS_XATTR_SIZE_MAX 65536
+#define SHMEMFS_MAX_FILESIZE INT64_MAX /* MAX_LFS_FILESIZE on 64-bit */
+
+enum shmemfs_huge {
+	SHMEMFS_HUGE_NEVER = 0,
+	SHMEMFS_HUGE_ALWAYS,
+	SHMEMFS_HUGE_WITHIN_SIZE,
+	SHMEMFS_HUGE_ADVISE,
+};
+
+/*
+ * Mount options.  Fill with shmemfs_opts_init() (the tmpfs defaults),
+ * then shmemfs_opts_parse() for each "-o" string.  A limit of 0 means
+ * unlimited, as in tmpfs.
+ */
+struct shmemfs_opts {
+	uint64_t so_max_blocks;  /* size= / nr_blocks=, in pages; 0: none */
+	uint64_t so_max_inodes;  /* nr_inodes=; 0: none */
+	uint64_t so_mem_bytes;   /* mem=; 0: same as size */
+	uint64_t so_swap_bytes;  /* swapsize= */
+	char *so_swap_path;      /* swap=, malloc'd; NULL: none */
+	mode_t so_mode;          /* mode= of the root directory */
+	uid_t so_uid;            /* uid= */
+	gid_t so_gid;            /* gid= */
+	enum shmemfs_huge so_huge;
+	unsigned so_noswap : 1;
+	unsigned so_ramfs : 1;   /* no limits, no swap */
+};
+
+void shmemfs_opts_init(struct shmemfs_opts *o);
+/*
+ * Parse one comma-separated option string ("size=1g,mode=700").
+ * Options this library does not know are returned as -ENOENT only if
+ * @unknown is NULL; otherwise they are appended (comma-separated) to the
+ * caller's buffer @unknown of @unknown_len bytes, so a front end can hand
+ * them on (FUSE's own options).  On a bad value the return is -EINVAL and
+ * @err (if not NULL) holds a one-line message naming the option.
+ */
+int shmemfs_opts_parse(struct shmemfs_opts *o, const char *optstr,
+		       char *unknown, size_t unknown_len, char *err,
+		       size_t err_len);
+void shmemfs_opts_free(struct shmemfs_opts *o);
+
+struct shmemfs;
+
+int shmemfs_new(struct shmemfs **fsp, const struct shmemfs_opts *o);
+void shmemfs_destroy(struct shmemfs *fs);
+
+/* The caller of a create call, for ownership of the new inode. */
+struct shmemfs_ctx {
+	uid_t sc_uid;
+	gid_t sc_gid;
+};
+
+/* What getattr and the create calls report. */
+struct shmemfs_attr {
+	struct stat sa_st;       /* st_ino is the inode number */
+	struct timespec sa_btime;
+	uint64_t sa_generation;
+};
+
+/* setattr: which fields of struct shmemfs_setattr to apply. */
+#define SHMEMFS_SET_MODE      (1u << 0)
+#define SHMEMFS_SET_UID       (1u << 1)
+#define SHMEMFS_SET_GID       (1u << 2)
+#define SHMEMFS_SET_SIZE      (1u << 3)
+#define SHMEMFS_SET_ATIME     (1u << 4)
+#define SHMEMFS_SET_MTIME     (1u << 5)
+#define SHMEMFS_SET_ATIME_NOW (1u << 7)
+#define SHMEMFS_SET_MTIME_NOW (1u << 8)
+#define SHMEMFS_SET_CTIME     (1u << 10)
+
+struct shmemfs_setattr {
+	mode_t ss_mode;
+	uid_t ss_uid;
+	gid_t ss_gid;
+	uint64_t ss_size;
+	struct timespec ss_atime;
+	struct timespec ss_mtime;
+	struct timespec ss_ctime;
+};
+
+/* Namespace.  Calls that return an attr take one lookup reference. */
+int shmemfs_lookup(struct shmemfs *fs, uint64_t parent, const char *name,
+		   struct shmemfs_attr *out);
+void shmemfs_forget(struct shmemfs *fs, uint64_t ino, uint64_t nlookup);
+int shmemfs_getattr(struct shmemfs *fs, uint64_t ino,
+		    struct shmemfs_attr *out);
+int shmemfs_setattr(struct shmemfs *fs, uint64_t ino, unsigned valid,
+		    const struct shmemfs_setattr *sa, struct shmemfs_attr *out);
+/* mknod creates regular files, FIFOs, sockets and devices. */
+int shmemfs_mknod(struct shmemfs *fs, const struct shmemfs_ctx *ctx,
+		  uint64_t parent, const char *name, mode_t mode, dev_t rdev,
+		  struct shmemfs_attr *out);
+int shmemfs_mkdir(struct shmemfs *fs, const struct shmemfs_ctx *ctx,
+		  uint64_t parent, const char *name, mode_t mode,
+		  struct shmemfs_attr *out);
+int shmemfs_symlink(struct shmemfs *fs, const struct shmemfs_ctx *ctx,
+		    uint64_t parent, const char *name, const char *target,
+		    struct shmemfs_attr *out);
+/* Copies the target (not NUL-terminated) and returns its length. */
+int shmemfs_readlink(struct shmemfs *fs, uint64_t ino, char *buf,
+		     size_t size);
+int shmemfs_link(struct shmemfs *fs, uint64_t ino, uint64_t newparent,
+		 const char *newname, struct shmemfs_attr *out);
+int shmemfs_unlink(struct shmemfs *fs, uint64_t parent, const char *name);
+int shmemfs_rmdir(struct shmemfs *fs, uint64_t parent, const char *name);
+#define SHMEMFS_RENAME_NOREPLACE (1u << 0) /* = RENAME_NOREPLACE */
+#define SHMEMFS_RENAME_EXCHANGE  (1u << 1) /* = RENAME_EXCHANGE */
+int shmemfs_rename(struct shmemfs *fs, uint64_t parent, const char *name,
+		   uint64_t newparent, const char *newname, unsigned flags);
+
+/*
+ * Directory reading.  Cookies are stable: each entry gets a cookie when
+ * it is linked into the directory, larger than every earlier one, and
+ * readdir returns entries in cookie order from the first cookie above
+ * @cookie.  So entries added or removed during a walk are never skipped
+ * or repeated unless they are themselves the ones added or removed.
+ * @fn returns 0 to go on (entry consumed) or non-zero to stop (entry not
+ * consumed).  With @plus, each consumed entry other than "." and ".."
+ * takes one lookup reference, as for FUSE readdirplus.
+ */
+typedef int (*shmemfs_filldir_t)(void *arg, const char *name,
+				 const struct shmemfs_attr *attr,
+				 uint64_t next_cookie);
+int shmemfs_readdir(struct shmemfs *fs, uint64_t ino, uint64_t cookie,
+		    int plus, shmemfs_filldir_t fn, void *arg);
+
+/* Data.  open/release keep an unlinked inode alive. */
+int shmemfs_open(struct shmemfs *fs, uint64_t ino);
+void shmemfs_release(struct shmemfs *fs, uint64_t ino);
+ssize_t shmemfs_read(struct shmemfs *fs, uint64_t ino, void *buf,
+		     size_t size, int64_t off);
+ssize_t shmemfs_write(struct shmemfs *fs, uint64_t ino, const void *buf,
+		      size_t size, int64_t off);
+#define SHMEMFS_FALLOC_KEEP_SIZE  0x01 /* = FALLOC_FL_KEEP_SIZE */
+#define SHMEMFS_FALLOC_PUNCH_HOLE 0x02 /* = FALLOC_FL_PUNCH_HOLE */
+int shmemfs_fallocate(struct shmemfs *fs, uint64_t ino, int mode,
+		      int64_t off, int64_t len);
+/* SEEK_DATA / SEEK_HOLE (other whence values: -EINVAL). */
+int64_t shmemfs_lseek(struct shmemfs *fs, uint64_t ino, int64_t off,
+		      int whence);
+ssize_t shmemfs_copy_file_range(struct shmemfs *fs, uint64_t ino_in,
+				int64_t off_in, uint64_t ino_out,
+				int64_t off_out, size_t len);
+
+/* Extended attributes: user., trusted. and security. namespaces. */
+#define SHMEMFS_XATTR_CREATE  0x1 /* = XATTR_CREATE */
+#define SHMEMFS_XATTR_REPLACE 0x2 /* = XATTR_REPLACE */
+int shmemfs_setxattr(struct shmemfs *fs, uint64_t ino, const char *name,
+		     const void *value, size_t size, int flags);
+/* size 0: return the length only; too small: -ERANGE. */
+ssize_t shmemfs_getxattr(struct shmemfs *fs, uint64_t ino, const char *name,
+			 void *value, size_t size);
+ssize_t shmemfs_listxattr(struct shmemfs *fs, uint64_t ino, char *list,
+			  size_t size);
+int shmemfs_removexattr(struct shmemfs *fs, uint64_t ino, const char *name);
+
+int shmemfs_statfs(struct shmemfs *fs, struct statvfs *st);
+
+/* Statistics, the keys of `shmemctl stats` (DESIGN.md). */
+struct shmemfs_stats {
+	uint64_t size_limit_bytes;
+	uint64_t used_bytes;
+	uint64_t inodes_limit;
+	uint64_t inodes_used;
+	uint64_t mem_limit_bytes;
+	uint64_t resident_bytes;
+	uint64_t swapped_bytes;
+	uint64_t swap_total_bytes;
+	uint64_t swap_used_bytes;
+	uint64_t swapouts;
+	uint64_t swapins;
+	uint64_t huge_pages;
+	uint64_t huge_splits;
+};
+int shmemfs_get_stats(struct shmemfs *fs, struct shmemfs_stats *st);
+
+/*
+ * Walk every in-memory structure and check the invariants (counters
+ * equal the sum of pages, nlink equals the number of names, index
+ * shape).  Returns 0 or -EUCLEAN; @msg gets the first violation.
+ */
+int shmemfs_check(struct shmemfs *fs, char *msg, size_t msg_len);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SHMEMFS_H */

@@ -1,0 +1,16 @@
+#!/bin/sh
+# Install the Debian packages shmemfs needs to build and test, if missing.
+set -e
+PKGS="libfuse3-dev fuse3 meson ninja-build pkg-config gcc libcmocka-dev
+python3 python3-pytest attr"
+missing=""
+for p in $PKGS; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
+		missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO=sudo
+echo "installing:$missing"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >/dev/null
