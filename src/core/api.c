@@ -1,0 +1,675 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * api.c - the public functions: validate, lock, look up, call the core.
+ *
+ * Each wrapper takes sf_lock for the whole call (see internal.h for why
+ * one lock), turns inode numbers into inodes, and checks what the VFS
+ * would check for tmpfs before the filesystem sees a request (argument
+ * ranges, file types), so both FUSE and embedding programs get kernel
+ * errnos.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define LOCK(fs) pthread_mutex_lock(&(fs)->sf_lock)
+#define UNLOCK(fs) pthread_mutex_unlock(&(fs)->sf_lock)
+
+int
+shmemfs_new(struct shmemfs **fsp, const struct shmemfs_opts *o)
+{
+	struct shmemfs_inode *root;
+	struct shmemfs *fs;
+	int ret = -ENOMEM;
+
+	fs = sf_calloc(1, sizeof(*fs));
+	if (!fs)
+		return -ENOMEM;
+	fs->sf_opts = *o;
+	fs->sf_opts.so_swap_path = NULL;
+	if (o->so_swap_path) {
+		fs->sf_opts.so_swap_path = strdup(o->so_swap_path);
+		if (!fs->sf_opts.so_swap_path)
+			goto out_free;
+	}
+	pthread_mutex_init(&fs->sf_lock, NULL);
+	mem_init(&fs->sf_mem, o);
+	pageidx_init(&fs->sf_inodes);
+	fs->sf_next_ino = SHMEMFS_ROOT_INO;
+	fs->sf_next_generation = 1;
+	ret = dir_hash_init(fs);
+	if (ret)
+		goto out_free_path;
+	ret = node_new(fs, S_IFDIR | (o->so_mode & 07777), o->so_uid, o->so_gid,
+		       0, &root);
+	if (ret)
+		goto out_free_hash;
+	root->i_nlink = 2;
+	root->i_parent = root;
+	root->i_nlookup = 1; /* pinned: FUSE never forgets the root */
+	fs->sf_root = root;
+	*fsp = fs;
+	return 0;
+
+out_free_hash:
+	dir_hash_free(fs);
+out_free_path:
+	pthread_mutex_destroy(&fs->sf_lock);
+	free(fs->sf_opts.so_swap_path);
+out_free:
+	free(fs);
+	return ret;
+}
+
+static void
+destroy_one(void *arg, uint64_t ino, void *entry)
+{
+	struct shmemfs *fs = arg;
+	struct shmemfs_inode *ip = entry;
+
+	(void)ino;
+	if (sf_has_pages(ip))
+		filemap_evict(fs, ip);
+	else if (S_ISLNK(ip->i_mode))
+		free(ip->i_link);
+	else if (S_ISDIR(ip->i_mode))
+		dir_destroy_entries(fs, ip);
+	xattr_free_all(ip);
+	free(ip);
+}
+
+void
+shmemfs_destroy(struct shmemfs *fs)
+{
+	if (!fs)
+		return;
+	pageidx_destroy(&fs->sf_inodes, destroy_one, fs);
+	dir_hash_free(fs);
+	pthread_mutex_destroy(&fs->sf_lock);
+	free(fs->sf_opts.so_swap_path);
+	free(fs);
+}
+
+/* The inode for @ino, or NULL; => sf_lock held. */
+static struct shmemfs_inode *
+iget(struct shmemfs *fs, uint64_t ino)
+{
+	if (ino == 0)
+		return NULL;
+	return node_get(fs, ino);
+}
+
+#define IGET_OR(fs, ip, ino, err)                                           \
+	do {                                                                \
+		(ip) = iget((fs), (ino));                                   \
+		if (!(ip)) {                                                \
+			UNLOCK(fs);                                         \
+			return (err);                                       \
+		}                                                           \
+	} while (0)
+
+int
+shmemfs_lookup(struct shmemfs *fs, uint64_t parent, const char *name,
+	       struct shmemfs_attr *out)
+{
+	struct shmemfs_inode *dir, *ip = NULL;
+	struct sf_dirent *de;
+	size_t len;
+	int ret;
+
+	LOCK(fs);
+	IGET_OR(fs, dir, parent, -ESTALE);
+	ret = -ENOTDIR;
+	if (!S_ISDIR(dir->i_mode))
+		goto out;
+	ret = dir_check_name(name, &len);
+	if (ret == 1) {
+		ip = dir;
+	} else if (ret == 2) {
+		ip = dir->i_parent;
+	} else if (ret == 0) {
+		de = dir_find(fs, dir, name, len);
+		ip = de ? de->d_inode : NULL;
+	}
+	if (ret < 0)
+		goto out;
+	ret = -ENOENT;
+	if (!ip || dir->i_nlink == 0)
+		goto out;
+	ip->i_nlookup++;
+	node_fill_attr(ip, out);
+	ret = 0;
+out:
+	UNLOCK(fs);
+	return ret;
+}
+
+void
+shmemfs_forget(struct shmemfs *fs, uint64_t ino, uint64_t nlookup)
+{
+	struct shmemfs_inode *ip;
+
+	LOCK(fs);
+	ip = iget(fs, ino);
+	if (ip && ip != fs->sf_root) {
+		SF_ASSERT(ip->i_nlookup >= nlookup);
+		ip->i_nlookup -= nlookup < ip->i_nlookup ? nlookup
+							   : ip->i_nlookup;
+		node_put(fs, ip);
+	}
+	UNLOCK(fs);
+}
+
+int
+shmemfs_getattr(struct shmemfs *fs, uint64_t ino, struct shmemfs_attr *out)
+{
+	struct shmemfs_inode *ip;
+
+	LOCK(fs);
+	IGET_OR(fs, ip, ino, -ESTALE);
+	node_fill_attr(ip, out);
+	UNLOCK(fs);
+	return 0;
+}
+
+int
+shmemfs_setattr(struct shmemfs *fs, uint64_t ino, unsigned valid,
+		const struct shmemfs_setattr *sa, struct shmemfs_attr *out)
+{
+	struct shmemfs_inode *ip;
+	int ret;
+
+	LOCK(fs);
+	IGET_OR(fs, ip, ino, -ESTALE);
+	ret = node_setattr(fs, ip, valid, sa);
+	if (!ret && out)
+		node_fill_attr(ip, out);
+	UNLOCK(fs);
+	return ret;
+}
+
+static int
+create_common(struct shmemfs *fs, const struct shmemfs_ctx *ctx,
+	      uint64_t parent, const char *name, mode_t mode, dev_t rdev,
+	      const char *target, struct shmemfs_attr *out)
+{
+	struct shmemfs_inode *dir, *ip;
+	int ret;
+
+	LOCK(fs);
+	IGET_OR(fs, dir, parent, -ESTALE);
+	ret = dir_create(fs, ctx, dir, name, mode, rdev, target, &ip);
+	if (!ret) {
+		ip->i_nlookup++;
+		if (out)
+			node_fill_attr(ip, out);
+	}
+	UNLOCK(fs);
+	return ret;
+}
+
+int
+shmemfs_mknod(struct shmemfs *fs, const struct shmemfs_ctx *ctx,
+	      uint64_t parent, const char *name, mode_t mode, dev_t rdev,
+	      struct shmemfs_attr *out)
+{
+	if (S_ISDIR(mode))
+		return -EPERM;
+	if (S_ISLNK(mode))
+		return -EINVAL;
+	return create_common(fs, ctx, parent, name, mode, rdev, NULL, out);
+}
+
+int
+shmemfs_mkdir(struct shmemfs *fs, const struct shmemfs_ctx *ctx,
+	      uint64_t parent, const char *name, mode_t mode,
+	      struct shmemfs_attr *out)
+{
+	return create_common(fs, ctx, parent, name, S_IFDIR | (mode & 07777),
+			     0, NULL, out);
+}
+
+int
+shmemfs_symlink(struct shmemfs *fs, const struct shmemfs_ctx *ctx,
+		uint64_t parent, const char *name, const char *target,
+		struct shmemfs_attr *out)
+{
+	return create_common(fs, ctx, parent, name, S_IFLNK, 0, target, out);
+}
+
+int
+shmemfs_readlink(struct shmemfs *fs, uint64_t ino, char *buf, size_t size)
+{
+	struct shmemfs_inode *ip;
+	size_t n;
+	int ret;
+
+	LOCK(fs);
+	IGET_OR(fs, ip, ino, -ESTALE);
+	ret = -EINVAL;
+	if (!S_ISLNK(ip->i_mode))
+		goto out;
+	n = ip->i_size < size ? ip->i_size : size;
+	if (sf_is_long_symlink(ip))
+		filemap_read(fs, ip, buf, n, 0);
+	else
+		memcpy(buf, ip->i_link, n);
+	node_touch_atime(ip);
+	ret = (int)n;
+out:
+	UNLOCK(fs);
+	return ret;
+}
+
+int
+shmemfs_link(struct shmemfs *fs, uint64_t ino, uint64_t newparent,
+	     const char *newname, struct shmemfs_attr *out)
+{
+	struct shmemfs_inode *ip, *dir;
+	int ret;
+
+	LOCK(fs);
+	IGET_OR(fs, ip, ino, -ESTALE);
+	IGET_OR(fs, dir, newparent, -ESTALE);
+	ret = dir_link(fs, ip, dir, newname);
+	if (!ret) {
+		ip->i_nlookup++;
+		if (out)
+			node_fill_attr(ip, out);
+	}
+	UNLOCK(fs);
+	return ret;
+}
+
+static int
+unlink_common(struct shmemfs *fs, uint64_t parent, const char *name,
+	      bool rmdir)
+{
+	struct shmemfs_inode *dir;
+	int ret;
+
+	LOCK(fs);
+	IGET_OR(fs, dir, parent, -ESTALE);
+	ret = dir_unlink(fs, dir, name, rmdir);
+	UNLOCK(fs);
+	return ret;
+}
+
+int
+shmemfs_unlink(struct shmemfs *fs, uint64_t parent, const char *name)
+{
+	return unlink_common(fs, parent, name, false);
+}
+
+int
+shmemfs_rmdir(struct shmemfs *fs, uint64_t parent, const char *name)
+{
+	return unlink_common(fs, parent, name, true);
+}
+
+int
+shmemfs_rename(struct shmemfs *fs, uint64_t parent, const char *name,
+	       uint64_t newparent, const char *newname, unsigned flags)
+{
+	struct shmemfs_inode *odir, *ndir;
+	int ret;
+
+	LOCK(fs);
+	IGET_OR(fs, odir, parent, -ESTALE);
+	IGET_OR(fs, ndir, newparent, -ESTALE);
+	ret = dir_rename(fs, odir, name, ndir, newname, flags);
+	UNLOCK(fs);
+	return ret;
+}
+
+int
+shmemfs_readdir(struct shmemfs *fs, uint64_t ino, uint64_t cookie, int plus,
+		shmemfs_filldir_t fn, void *arg)
+{
+	struct shmemfs_inode *dir;
+	int ret;
+
+	LOCK(fs);
+	IGET_OR(fs, dir, ino, -ESTALE);
+	ret = dir_readdir(fs, dir, cookie, plus, fn, arg);
+	UNLOCK(fs);
+	return ret;
+}
+
+int
+shmemfs_open(struct shmemfs *fs, uint64_t ino)
+{
+	struct shmemfs_inode *ip;
+
+	LOCK(fs);
+	IGET_OR(fs, ip, ino, -ESTALE);
+	ip->i_nopen++;
+	UNLOCK(fs);
+	return 0;
+}
+
+void
+shmemfs_release(struct shmemfs *fs, uint64_t ino)
+{
+	struct shmemfs_inode *ip;
+
+	LOCK(fs);
+	ip = iget(fs, ino);
+	if (ip) {
+		SF_ASSERT(ip->i_nopen > 0);
+		if (ip->i_nopen)
+			ip->i_nopen--;
+		node_put(fs, ip);
+	}
+	UNLOCK(fs);
+}
+
+/* The VFS's type checks for read and write. */
+static int
+check_regular(const struct shmemfs_inode *ip)
+{
+	if (S_ISDIR(ip->i_mode))
+		return -EISDIR;
+	if (!S_ISREG(ip->i_mode))
+		return -EINVAL;
+	return 0;
+}
+
+ssize_t
+shmemfs_read(struct shmemfs *fs, uint64_t ino, void *buf, size_t size,
+	     int64_t off)
+{
+	struct shmemfs_inode *ip;
+	ssize_t ret;
+
+	if (off < 0)
+		return -EINVAL;
+	LOCK(fs);
+	IGET_OR(fs, ip, ino, -ESTALE);
+	ret = check_regular(ip);
+	if (!ret) {
+		ret = filemap_read(fs, ip, buf, size, (uint64_t)off);
+		node_touch_atime(ip);
+	}
+	UNLOCK(fs);
+	return ret;
+}
+
+ssize_t
+shmemfs_write(struct shmemfs *fs, uint64_t ino, const void *buf, size_t size,
+	      int64_t off)
+{
+	struct shmemfs_inode *ip;
+	ssize_t ret;
+
+	if (off < 0)
+		return -EINVAL;
+	LOCK(fs);
+	IGET_OR(fs, ip, ino, -ESTALE);
+	ret = check_regular(ip);
+	if (!ret)
+		ret = filemap_write(fs, ip, buf, size, (uint64_t)off);
+	UNLOCK(fs);
+	return ret;
+}
+
+int
+shmemfs_fallocate(struct shmemfs *fs, uint64_t ino, int mode, int64_t off,
+		  int64_t len)
+{
+	struct shmemfs_inode *ip;
+	int ret;
+
+	/* vfs_fallocate()'s checks, then shmem_fallocate()'s */
+	if (off < 0 || len <= 0)
+		return -EINVAL;
+	if (mode & ~(SHMEMFS_FALLOC_KEEP_SIZE | SHMEMFS_FALLOC_PUNCH_HOLE))
+		return -EOPNOTSUPP;
+	if ((mode & SHMEMFS_FALLOC_PUNCH_HOLE) &&
+	    !(mode & SHMEMFS_FALLOC_KEEP_SIZE))
+		return -EOPNOTSUPP;
+	if (len > SHMEMFS_MAX_FILESIZE - off)
+		return -EFBIG;
+	LOCK(fs);
+	IGET_OR(fs, ip, ino, -ESTALE);
+	if (S_ISDIR(ip->i_mode))
+		ret = -EISDIR;
+	else if (!S_ISREG(ip->i_mode))
+		ret = -ENODEV;
+	else
+		ret = filemap_fallocate(fs, ip, mode, off, len);
+	UNLOCK(fs);
+	return ret;
+}
+
+int64_t
+shmemfs_lseek(struct shmemfs *fs, uint64_t ino, int64_t off, int whence)
+{
+	struct shmemfs_inode *ip;
+	int64_t ret;
+
+	if (whence != SEEK_DATA && whence != SEEK_HOLE)
+		return -EINVAL;
+	LOCK(fs);
+	IGET_OR(fs, ip, ino, -ESTALE);
+	if (!S_ISREG(ip->i_mode))
+		ret = -EINVAL;
+	else
+		ret = filemap_seek(fs, ip, off, whence);
+	UNLOCK(fs);
+	return ret;
+}
+
+/*
+ * Copy through a bounce buffer, a chunk per lock hold, so a long copy
+ * does not stall every other caller.  Holes in the source become zeroed
+ * data in the destination, as the kernel's splice-based copy does.
+ */
+ssize_t
+shmemfs_copy_file_range(struct shmemfs *fs, uint64_t ino_in, int64_t off_in,
+			uint64_t ino_out, int64_t off_out, size_t len)
+{
+	enum { CHUNK = 256 * 1024 };
+	struct shmemfs_inode *in, *out;
+	size_t done = 0;
+	ssize_t ret = 0;
+	char *buf;
+
+	if (off_in < 0 || off_out < 0)
+		return -EINVAL;
+	if (len > (uint64_t)SHMEMFS_MAX_FILESIZE - (uint64_t)off_in ||
+	    len > (uint64_t)SHMEMFS_MAX_FILESIZE - (uint64_t)off_out)
+		len = (uint64_t)SHMEMFS_MAX_FILESIZE -
+		      (uint64_t)(off_in > off_out ? off_in : off_out);
+	if (ino_in == ino_out &&
+	    (uint64_t)off_in < (uint64_t)off_out + len &&
+	    (uint64_t)off_out < (uint64_t)off_in + len)
+		return -EINVAL;
+	buf = malloc(CHUNK);
+	if (!buf)
+		return -ENOMEM;
+	while (done < len) {
+		size_t n = len - done < CHUNK ? len - done : CHUNK;
+		ssize_t r, w;
+
+		LOCK(fs);
+		in = iget(fs, ino_in);
+		out = iget(fs, ino_out);
+		if (!in || !out) {
+			UNLOCK(fs);
+			ret = -ESTALE;
+			break;
+		}
+		ret = check_regular(in);
+		if (!ret)
+			ret = check_regular(out);
+		if (ret) {
+			UNLOCK(fs);
+			break;
+		}
+		r = filemap_read(fs, in, buf, n, (uint64_t)off_in + done);
+		w = r > 0 ? filemap_write(fs, out, buf, (size_t)r,
+					  (uint64_t)off_out + done) : 0;
+		UNLOCK(fs);
+		if (w < 0) {
+			ret = w;
+			break;
+		}
+		done += (size_t)w;
+		if (r <= 0 || (size_t)w < n)
+			break;
+	}
+	free(buf);
+	return done ? (ssize_t)done : ret;
+}
+
+int
+shmemfs_setxattr(struct shmemfs *fs, uint64_t ino, const char *name,
+		 const void *value, size_t size, int flags)
+{
+	struct shmemfs_inode *ip;
+	int ret;
+
+	LOCK(fs);
+	IGET_OR(fs, ip, ino, -ESTALE);
+	ret = xattr_set(ip, name, value, size, flags);
+	UNLOCK(fs);
+	return ret;
+}
+
+ssize_t
+shmemfs_getxattr(struct shmemfs *fs, uint64_t ino, const char *name,
+		 void *value, size_t size)
+{
+	struct shmemfs_inode *ip;
+	ssize_t ret;
+
+	LOCK(fs);
+	IGET_OR(fs, ip, ino, -ESTALE);
+	ret = xattr_get(ip, name, value, size);
+	UNLOCK(fs);
+	return ret;
+}
+
+ssize_t
+shmemfs_listxattr(struct shmemfs *fs, uint64_t ino, char *list, size_t size)
+{
+	struct shmemfs_inode *ip;
+	ssize_t ret;
+
+	LOCK(fs);
+	IGET_OR(fs, ip, ino, -ESTALE);
+	ret = xattr_list(ip, list, size);
+	UNLOCK(fs);
+	return ret;
+}
+
+int
+shmemfs_removexattr(struct shmemfs *fs, uint64_t ino, const char *name)
+{
+	struct shmemfs_inode *ip;
+	int ret;
+
+	LOCK(fs);
+	IGET_OR(fs, ip, ino, -ESTALE);
+	ret = xattr_remove(ip, name);
+	UNLOCK(fs);
+	return ret;
+}
+
+/* As shmem_statfs(): unlimited counts read as 0. */
+int
+shmemfs_statfs(struct shmemfs *fs, struct statvfs *st)
+{
+	struct sf_mem *m = &fs->sf_mem;
+
+	memset(st, 0, sizeof(*st));
+	LOCK(fs);
+	st->f_bsize = SF_PAGE_SIZE;
+	st->f_frsize = SF_PAGE_SIZE;
+	st->f_namemax = SHMEMFS_NAME_MAX;
+	if (m->sm_blocks_max) {
+		st->f_blocks = m->sm_blocks_max;
+		st->f_bfree = m->sm_blocks_max - m->sm_blocks_used;
+		st->f_bavail = st->f_bfree;
+	}
+	if (m->sm_inodes_max) {
+		st->f_files = m->sm_inodes_max;
+		st->f_ffree = m->sm_inodes_max - m->sm_inodes_used;
+		st->f_favail = st->f_ffree;
+	}
+	UNLOCK(fs);
+	return 0;
+}
+
+int
+shmemfs_get_stats(struct shmemfs *fs, struct shmemfs_stats *st)
+{
+	struct sf_mem *m = &fs->sf_mem;
+
+	memset(st, 0, sizeof(*st));
+	LOCK(fs);
+	st->size_limit_bytes = m->sm_blocks_max * SF_PAGE_SIZE;
+	st->used_bytes = m->sm_blocks_used * SF_PAGE_SIZE;
+	st->inodes_limit = m->sm_inodes_max;
+	st->inodes_used = m->sm_inodes_used;
+	st->mem_limit_bytes = m->sm_resident_max * SF_PAGE_SIZE;
+	st->resident_bytes = m->sm_resident * SF_PAGE_SIZE;
+	UNLOCK(fs);
+	return 0;
+}
+
+int
+shmemfs_check(struct shmemfs *fs, char *msg, size_t len)
+{
+	uint64_t ino = 0, inodes = 0, blocks = 0;
+	struct shmemfs_inode *ip;
+	int ret = 0;
+
+	LOCK(fs);
+	if (pageidx_check(&fs->sf_inodes)) {
+		snprintf(msg, len, "inode table: bad shape");
+		ret = -EUCLEAN;
+		goto out;
+	}
+	while ((ip = pageidx_next(&fs->sf_inodes, &ino))) {
+		if (ip->i_ino != ino) {
+			snprintf(msg, len, "inode %llu filed under %llu",
+				 (unsigned long long)ip->i_ino,
+				 (unsigned long long)ino);
+			ret = -EUCLEAN;
+			goto out;
+		}
+		if (sf_has_pages(ip)) {
+			ret = filemap_check(fs, ip, msg, len);
+			if (ret)
+				goto out;
+		}
+		if (ip->i_nlink == 0 && ip->i_nlookup == 0 &&
+		    ip->i_nopen == 0) {
+			snprintf(msg, len, "ino %llu: unreferenced but alive",
+				 (unsigned long long)ino);
+			ret = -EUCLEAN;
+			goto out;
+		}
+		inodes++;
+		blocks += ip->i_blocks;
+		ino++;
+	}
+	if (inodes != fs->sf_mem.sm_inodes_used ||
+	    blocks != fs->sf_mem.sm_blocks_used) {
+		snprintf(msg, len, "counters: inodes %llu/%llu blocks "
+			 "%llu/%llu", (unsigned long long)inodes,
+			 (unsigned long long)fs->sf_mem.sm_inodes_used,
+			 (unsigned long long)blocks,
+			 (unsigned long long)fs->sf_mem.sm_blocks_used);
+		ret = -EUCLEAN;
+		goto out;
+	}
+	ret = dir_check(fs, msg, len);
+out:
+	UNLOCK(fs);
+	return ret;
+}

@@ -1,0 +1,623 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * dir.c - directories: names, the name hash, stable readdir cookies,
+ * create/link/unlink/rmdir and rename.
+ *
+ * Key ideas
+ * - One hash table per mount maps (directory, name) to a struct
+ *   sf_dirent; a small directory costs no table of its own.
+ * - Each directory keeps a pageidx from cookie to dirent.  A name gets
+ *   the next cookie of its directory when linked, so cookies only grow
+ *   and readdir, which walks the index upwards from a cookie, never
+ *   skips or repeats a name that stays put while entries come and go
+ *   (the kernel's stable directory offsets do the same).
+ * - A directory's size is 40 bytes plus 20 per entry (BOGO_DIRENT_SIZE),
+ *   as tmpfs reports it.
+ * - Permission checks are the front end's (the kernel's, under FUSE).
+ */
+#include <errno.h>
+#include <stdio.h>
+
+#include "internal.h"
+
+static uint32_t
+name_hash(const struct shmemfs_inode *dir, const char *name, size_t len)
+{
+	uint64_t h = 1469598103934665603ull ^ dir->i_ino;
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		h ^= (unsigned char)name[i];
+		h *= 1099511628211ull;
+	}
+	return (uint32_t)(h ^ (h >> 32));
+}
+
+int
+dir_hash_init(struct shmemfs *fs)
+{
+	fs->sf_hash_mask = 255;
+	fs->sf_hash_count = 0;
+	fs->sf_hash = sf_calloc(fs->sf_hash_mask + 1, sizeof(*fs->sf_hash));
+	return fs->sf_hash ? 0 : -ENOMEM;
+}
+
+void
+dir_hash_free(struct shmemfs *fs)
+{
+	free(fs->sf_hash);
+	fs->sf_hash = NULL;
+}
+
+/* Double the table; on allocation failure keep the old one (denser). */
+static void
+dir_hash_grow(struct shmemfs *fs)
+{
+	uint64_t nmask = fs->sf_hash_mask * 2 + 1, i;
+	struct sf_dirent **nt = sf_calloc(nmask + 1, sizeof(*nt));
+
+	if (!nt)
+		return;
+	for (i = 0; i <= fs->sf_hash_mask; i++) {
+		struct sf_dirent *de = fs->sf_hash[i], *next;
+
+		for (; de; de = next) {
+			next = de->d_hnext;
+			de->d_hnext = nt[de->d_hash & nmask];
+			nt[de->d_hash & nmask] = de;
+		}
+	}
+	free(fs->sf_hash);
+	fs->sf_hash = nt;
+	fs->sf_hash_mask = nmask;
+}
+
+/*
+ * 0 for an ordinary name, 1 for ".", 2 for "..", or -errno.  Sets *@lenp.
+ */
+int
+dir_check_name(const char *name, size_t *lenp)
+{
+	size_t len = strnlen(name, SHMEMFS_NAME_MAX + 1);
+
+	*lenp = len;
+	if (len == 0)
+		return -ENOENT;
+	if (len > SHMEMFS_NAME_MAX)
+		return -ENAMETOOLONG;
+	if (memchr(name, '/', len))
+		return -EINVAL;
+	if (name[0] == '.' && len == 1)
+		return 1;
+	if (name[0] == '.' && name[1] == '.' && len == 2)
+		return 2;
+	return 0;
+}
+
+struct sf_dirent *
+dir_find(struct shmemfs *fs, struct shmemfs_inode *dir, const char *name,
+	 size_t len)
+{
+	uint32_t h = name_hash(dir, name, len);
+	struct sf_dirent *de = fs->sf_hash[h & fs->sf_hash_mask];
+
+	for (; de; de = de->d_hnext)
+		if (de->d_hash == h && de->d_dir == dir &&
+		    de->d_namelen == len && !memcmp(de->d_name, name, len))
+			return de;
+	return NULL;
+}
+
+/*
+ * Link @name to @ip in @dir.  Only -ENOMEM can fail, before any change.
+ * Link counts are the caller's business.
+ */
+int
+dir_add(struct shmemfs *fs, struct shmemfs_inode *dir, const char *name,
+	size_t len, struct shmemfs_inode *ip)
+{
+	struct sf_dirent *de = sf_malloc(sizeof(*de) + len + 1);
+	struct sf_dirent **bucket;
+
+	if (!de)
+		return -ENOMEM;
+	de->d_cookie = dir->i_next_cookie;
+	if (pageidx_store(&dir->i_entries, de->d_cookie, de)) {
+		free(de);
+		return -ENOMEM;
+	}
+	dir->i_next_cookie++;
+	de->d_dir = dir;
+	de->d_inode = ip;
+	de->d_hash = name_hash(dir, name, len);
+	de->d_namelen = (uint16_t)len;
+	memcpy(de->d_name, name, len);
+	de->d_name[len] = '\0';
+	bucket = &fs->sf_hash[de->d_hash & fs->sf_hash_mask];
+	de->d_hnext = *bucket;
+	*bucket = de;
+	fs->sf_hash_count++;
+	dir->i_nentries++;
+	dir->i_size += SF_BOGO_DIRENT_SIZE;
+	if (fs->sf_hash_count > fs->sf_hash_mask)
+		dir_hash_grow(fs);
+	return 0;
+}
+
+void
+dir_remove(struct shmemfs *fs, struct sf_dirent *de)
+{
+	struct sf_dirent **pp = &fs->sf_hash[de->d_hash & fs->sf_hash_mask];
+	struct shmemfs_inode *dir = de->d_dir;
+
+	while (*pp != de)
+		pp = &(*pp)->d_hnext;
+	*pp = de->d_hnext;
+	fs->sf_hash_count--;
+	pageidx_erase(&dir->i_entries, de->d_cookie);
+	dir->i_nentries--;
+	dir->i_size -= SF_BOGO_DIRENT_SIZE;
+	free(de);
+}
+
+static void
+dir_touch(struct shmemfs_inode *dir)
+{
+	sf_now(&dir->i_mtime);
+	dir->i_ctime = dir->i_mtime;
+}
+
+/* Is @a a proper ancestor of directory @b? */
+static bool
+is_ancestor(struct shmemfs *fs, const struct shmemfs_inode *a,
+	    const struct shmemfs_inode *b)
+{
+	while (b != fs->sf_root) {
+		b = b->i_parent;
+		if (b == a)
+			return true;
+	}
+	return false;
+}
+
+/* Set up the body of a new symlink: inline if short, else in page 0. */
+static int
+symlink_init(struct shmemfs *fs, struct shmemfs_inode *ip, const char *target,
+	     size_t tlen)
+{
+	ssize_t n;
+
+	ip->i_size = tlen;
+	if (tlen < SF_SHORT_SYMLINK_LEN) {
+		ip->i_link = sf_malloc(tlen + 1);
+		if (!ip->i_link)
+			return -ENOMEM;
+		memcpy(ip->i_link, target, tlen + 1);
+		return 0;
+	}
+	pageidx_init(&ip->i_pages);
+	n = filemap_write(fs, ip, target, tlen, 0);
+	if (n < 0)
+		return (int)n;
+	ip->i_mtime = ip->i_ctime = ip->i_btime;
+	return 0;
+}
+
+/*
+ * mknod, mkdir and symlink.  @mode carries the type; a type of 0 means a
+ * regular file, as for mknod(2).  @target is the symlink target.
+ */
+int
+dir_create(struct shmemfs *fs, const struct shmemfs_ctx *ctx,
+	   struct shmemfs_inode *dir, const char *name, mode_t mode,
+	   dev_t rdev, const char *target, struct shmemfs_inode **ipp)
+{
+	struct shmemfs_inode *ip;
+	size_t len, tlen = 0;
+	gid_t gid;
+	int ret;
+
+	if (!S_ISDIR(dir->i_mode))
+		return -ENOTDIR;
+	ret = dir_check_name(name, &len);
+	if (ret)
+		return ret < 0 ? ret : -EEXIST;
+	if (dir->i_nlink == 0)
+		return -ENOENT;
+	if (dir_find(fs, dir, name, len))
+		return -EEXIST;
+	switch (mode & S_IFMT) {
+	case 0:
+		mode |= S_IFREG;
+		break;
+	case S_IFREG: case S_IFCHR: case S_IFBLK: case S_IFIFO:
+	case S_IFSOCK: case S_IFDIR:
+		break;
+	case S_IFLNK:
+		tlen = strnlen(target, SHMEMFS_SYMLINK_MAX + 1);
+		if (tlen == 0)
+			return -ENOENT;
+		if (tlen > SHMEMFS_SYMLINK_MAX)
+			return -ENAMETOOLONG;
+		mode = S_IFLNK | 0777;
+		break;
+	default:
+		return -EINVAL;
+	}
+	if (!S_ISCHR(mode) && !S_ISBLK(mode))
+		rdev = 0;
+	mode &= S_IFMT | 07777;
+	gid = ctx->sc_gid;
+	if (dir->i_mode & S_ISGID) {
+		gid = dir->i_gid;
+		if (S_ISDIR(mode))
+			mode |= S_ISGID;
+	}
+	ret = node_new(fs, mode, ctx->sc_uid, gid, rdev, &ip);
+	if (ret)
+		return ret;
+	if (S_ISLNK(mode)) {
+		ret = symlink_init(fs, ip, target, tlen);
+		if (ret)
+			goto out_put;
+	}
+	ret = dir_add(fs, dir, name, len, ip);
+	if (ret)
+		goto out_put;
+	if (S_ISDIR(mode)) {
+		ip->i_nlink = 2;
+		ip->i_parent = dir;
+		dir->i_nlink++;
+	} else {
+		ip->i_nlink = 1;
+	}
+	dir_touch(dir);
+	*ipp = ip;
+	return 0;
+
+out_put:
+	node_put(fs, ip);
+	return ret;
+}
+
+int
+dir_link(struct shmemfs *fs, struct shmemfs_inode *ip,
+	 struct shmemfs_inode *dir, const char *name)
+{
+	size_t len;
+	int ret;
+
+	if (!S_ISDIR(dir->i_mode))
+		return -ENOTDIR;
+	ret = dir_check_name(name, &len);
+	if (ret)
+		return ret < 0 ? ret : -EEXIST;
+	if (dir->i_nlink == 0)
+		return -ENOENT;
+	if (dir_find(fs, dir, name, len))
+		return -EEXIST;
+	if (S_ISDIR(ip->i_mode))
+		return -EPERM;
+	if (ip->i_nlink == 0)
+		return -ENOENT;
+	ret = dir_add(fs, dir, name, len, ip);
+	if (ret)
+		return ret;
+	ip->i_nlink++;
+	sf_now(&ip->i_ctime);
+	dir_touch(dir);
+	return 0;
+}
+
+int
+dir_unlink(struct shmemfs *fs, struct shmemfs_inode *dir, const char *name,
+	   bool rmdir)
+{
+	struct shmemfs_inode *ip;
+	struct sf_dirent *de;
+	size_t len;
+	int ret;
+
+	if (!S_ISDIR(dir->i_mode))
+		return -ENOTDIR;
+	ret = dir_check_name(name, &len);
+	if (ret < 0)
+		return ret;
+	if (ret)
+		return !rmdir ? -EISDIR : ret == 1 ? -EINVAL : -ENOTEMPTY;
+	de = dir_find(fs, dir, name, len);
+	if (!de)
+		return -ENOENT;
+	ip = de->d_inode;
+	if (rmdir && !S_ISDIR(ip->i_mode))
+		return -ENOTDIR;
+	if (!rmdir && S_ISDIR(ip->i_mode))
+		return -EISDIR;
+	if (rmdir && ip->i_nentries)
+		return -ENOTEMPTY;
+	dir_remove(fs, de);
+	if (rmdir) {
+		ip->i_nlink = 0;
+		dir->i_nlink--;
+	} else {
+		ip->i_nlink--;
+	}
+	sf_now(&ip->i_ctime);
+	dir_touch(dir);
+	node_put(fs, ip);
+	return 0;
+}
+
+static void
+rename_exchange(struct sf_dirent *ode, struct sf_dirent *nde)
+{
+	struct shmemfs_inode *odir = ode->d_dir, *ndir = nde->d_dir;
+	struct shmemfs_inode *src = ode->d_inode, *tgt = nde->d_inode;
+	bool sdir = S_ISDIR(src->i_mode), tdir = S_ISDIR(tgt->i_mode);
+
+	ode->d_inode = tgt;
+	nde->d_inode = src;
+	if (sdir)
+		src->i_parent = ndir;
+	if (tdir)
+		tgt->i_parent = odir;
+	if (odir != ndir && sdir != tdir) {
+		if (sdir) {
+			odir->i_nlink--;
+			ndir->i_nlink++;
+		} else {
+			ndir->i_nlink--;
+			odir->i_nlink++;
+		}
+	}
+	sf_now(&src->i_ctime);
+	tgt->i_ctime = src->i_ctime;
+	dir_touch(odir);
+	dir_touch(ndir);
+}
+
+/*
+ * rename2.  Errors come in the order the VFS and shmem_rename2() give
+ * them, so that a caller sees what tmpfs would say.
+ */
+int
+dir_rename(struct shmemfs *fs, struct shmemfs_inode *odir, const char *oname,
+	   struct shmemfs_inode *ndir, const char *nname, unsigned flags)
+{
+	struct shmemfs_inode *src, *tgt;
+	struct sf_dirent *ode, *nde;
+	size_t olen, nlen;
+	bool sdir;
+	int ret;
+
+	if (flags & ~(SHMEMFS_RENAME_NOREPLACE | SHMEMFS_RENAME_EXCHANGE))
+		return -EINVAL;
+	if ((flags & SHMEMFS_RENAME_NOREPLACE) &&
+	    (flags & SHMEMFS_RENAME_EXCHANGE))
+		return -EINVAL;
+	if (!S_ISDIR(odir->i_mode) || !S_ISDIR(ndir->i_mode))
+		return -ENOTDIR;
+	ret = dir_check_name(oname, &olen);
+	if (ret)
+		return ret < 0 ? ret : -EBUSY;
+	ret = dir_check_name(nname, &nlen);
+	if (ret < 0)
+		return ret;
+	if (ret)
+		return (flags & SHMEMFS_RENAME_NOREPLACE) ? -EEXIST : -EBUSY;
+	ode = dir_find(fs, odir, oname, olen);
+	if (!ode)
+		return -ENOENT;
+	nde = dir_find(fs, ndir, nname, nlen);
+	if (nde && (flags & SHMEMFS_RENAME_NOREPLACE))
+		return -EEXIST;
+	if (!nde && (flags & SHMEMFS_RENAME_EXCHANGE))
+		return -ENOENT;
+	if (ndir->i_nlink == 0)
+		return -ENOENT;
+	src = ode->d_inode;
+	tgt = nde ? nde->d_inode : NULL;
+	sdir = S_ISDIR(src->i_mode);
+	if (sdir && (src == ndir || is_ancestor(fs, src, ndir)))
+		return -EINVAL;
+	if (tgt && S_ISDIR(tgt->i_mode) &&
+	    (tgt == odir || is_ancestor(fs, tgt, odir)))
+		return (flags & SHMEMFS_RENAME_EXCHANGE) ? -EINVAL : -ENOTEMPTY;
+	if (src == tgt)
+		return 0;
+	if (flags & SHMEMFS_RENAME_EXCHANGE) {
+		rename_exchange(ode, nde);
+		return 0;
+	}
+	if (tgt) {
+		if (sdir && !S_ISDIR(tgt->i_mode))
+			return -ENOTDIR;
+		if (!sdir && S_ISDIR(tgt->i_mode))
+			return -EISDIR;
+		if (S_ISDIR(tgt->i_mode) && tgt->i_nentries)
+			return -ENOTEMPTY;
+		/* The target's name stays; it now names src. */
+		nde->d_inode = src;
+	} else {
+		ret = dir_add(fs, ndir, nname, nlen, src);
+		if (ret)
+			return ret;
+	}
+	dir_remove(fs, ode);
+	if (sdir) {
+		src->i_parent = ndir;
+		odir->i_nlink--;
+		ndir->i_nlink++;
+	}
+	sf_now(&src->i_ctime);
+	dir_touch(odir);
+	dir_touch(ndir);
+	if (tgt) {
+		if (S_ISDIR(tgt->i_mode)) {
+			tgt->i_nlink = 0;
+			ndir->i_nlink--;
+		} else {
+			tgt->i_nlink--;
+		}
+		tgt->i_ctime = src->i_ctime;
+		node_put(fs, tgt);
+	}
+	return 0;
+}
+
+/* See shmemfs_readdir() in shmemfs.h for the cookie contract. */
+int
+dir_readdir(struct shmemfs *fs, struct shmemfs_inode *dir, uint64_t cookie,
+	    int plus, shmemfs_filldir_t fn, void *arg)
+{
+	struct shmemfs_attr attr;
+	struct sf_dirent *de;
+	uint64_t idx;
+
+	(void)fs;
+	if (!S_ISDIR(dir->i_mode))
+		return -ENOTDIR;
+	if (cookie < 1) {
+		node_fill_attr(dir, &attr);
+		if (fn(arg, ".", &attr, 1))
+			goto out;
+	}
+	if (cookie < 2) {
+		node_fill_attr(dir->i_parent, &attr);
+		if (fn(arg, "..", &attr, 2))
+			goto out;
+	}
+	idx = cookie < 3 ? 3 : cookie + 1;
+	while ((de = pageidx_next(&dir->i_entries, &idx))) {
+		node_fill_attr(de->d_inode, &attr);
+		if (fn(arg, de->d_name, &attr, idx))
+			break;
+		if (plus)
+			de->d_inode->i_nlookup++;
+		if (idx == UINT64_MAX)
+			break;
+		idx++;
+	}
+out:
+	node_touch_atime(dir);
+	return 0;
+}
+
+static void
+free_dirent(void *arg, uint64_t index, void *entry)
+{
+	(void)arg;
+	(void)index;
+	free(entry);
+}
+
+/* Free the dirents of @dir without touching what they name. */
+void
+dir_destroy_entries(struct shmemfs *fs, struct shmemfs_inode *dir)
+{
+	(void)fs;
+	pageidx_destroy(&dir->i_entries, free_dirent, NULL);
+}
+
+/*
+ * Namespace invariants: every dirent is hashed and indexed, directory
+ * sizes and entry counts agree, nlink equals the number of names (plus
+ * subdirectories' ".." for directories).
+ */
+int
+dir_check(struct shmemfs *fs, char *msg, size_t len)
+{
+	struct pageidx names; /* ino -> value: number of names */
+	uint64_t ino = 0, total = 0;
+	struct shmemfs_inode *ip;
+	int ret = 0;
+
+	pageidx_init(&names);
+	while ((ip = pageidx_next(&fs->sf_inodes, &ino))) {
+		uint64_t idx = 0, n = 0;
+		struct sf_dirent *de;
+
+		if (S_ISDIR(ip->i_mode)) {
+			while ((de = pageidx_next(&ip->i_entries, &idx))) {
+				struct shmemfs_inode *c = de->d_inode;
+				void *v = pageidx_lookup(&names, c->i_ino);
+				uint64_t cnt = v ? pageidx_value(v) : 0;
+
+				if (de->d_dir != ip || de->d_cookie != idx ||
+				    dir_find(fs, ip, de->d_name,
+					     de->d_namelen) != de ||
+				    node_get(fs, c->i_ino) != c) {
+					snprintf(msg, len, "dir %llu: bad "
+						 "entry '%s'",
+						 (unsigned long long)ino,
+						 de->d_name);
+					ret = -EUCLEAN;
+					goto out;
+				}
+				if (pageidx_store(&names, c->i_ino,
+						  pageidx_mk_value(cnt + 1))) {
+					ret = -ENOMEM;
+					goto out;
+				}
+				if (S_ISDIR(c->i_mode) && c->i_parent != ip) {
+					snprintf(msg, len, "dir %llu: parent "
+						 "link wrong",
+						 (unsigned long long)c->i_ino);
+					ret = -EUCLEAN;
+					goto out;
+				}
+				n++;
+				idx++;
+			}
+			if (n != ip->i_nentries ||
+			    ip->i_size != 2 * SF_BOGO_DIRENT_SIZE +
+						  n * SF_BOGO_DIRENT_SIZE ||
+			    pageidx_check(&ip->i_entries)) {
+				snprintf(msg, len, "dir %llu: %llu entries, "
+					 "size %llu", (unsigned long long)ino,
+					 (unsigned long long)n,
+					 (unsigned long long)ip->i_size);
+				ret = -EUCLEAN;
+				goto out;
+			}
+			total += n;
+		}
+		ino++;
+	}
+	if (total != fs->sf_hash_count) {
+		snprintf(msg, len, "hash holds %llu names, dirs %llu",
+			 (unsigned long long)fs->sf_hash_count,
+			 (unsigned long long)total);
+		ret = -EUCLEAN;
+		goto out;
+	}
+	ino = 0;
+	while ((ip = pageidx_next(&fs->sf_inodes, &ino))) {
+		void *v = pageidx_lookup(&names, ino);
+		uint64_t want = v ? pageidx_value(v) : 0;
+
+		if (S_ISDIR(ip->i_mode)) {
+			uint64_t idx = 0, sub = 0;
+			struct sf_dirent *de;
+
+			while ((de = pageidx_next(&ip->i_entries, &idx))) {
+				sub += S_ISDIR(de->d_inode->i_mode);
+				idx++;
+			}
+			if (ip == fs->sf_root)
+				want = 1;
+			want = want ? want + 1 + sub : 0;
+		}
+		if (ip->i_nlink != want) {
+			snprintf(msg, len, "ino %llu: nlink %u, expected %llu",
+				 (unsigned long long)ino, ip->i_nlink,
+				 (unsigned long long)want);
+			ret = -EUCLEAN;
+			goto out;
+		}
+		ino++;
+	}
+out:
+	pageidx_destroy(&names, NULL, NULL);
+	return ret;
+}

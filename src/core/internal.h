@@ -1,0 +1,225 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * internal.h - the core's private structures.
+ *
+ * Lock order
+ * ----------
+ * There is one lock per mount, sf_lock, and every public call takes it
+ * for its whole duration (api.c).  Everything reachable from a struct
+ * shmemfs - counters, the inode table, the name hash, every inode, page
+ * index, directory and xattr list - is protected by it.  Internal
+ * functions therefore assume "=> Must be called with sf_lock held." and
+ * say so only where it is not obvious.  A finer scheme (per-inode locks
+ * for the data path) is a later step; keeping one lock now makes every
+ * operation, rename included, trivially atomic.
+ *
+ * Ownership and lifetime
+ * ----------------------
+ * An inode lives while any of these is non-zero: i_nlink (names),
+ * i_nlookup (references the front end holds, FUSE nlookup), i_nopen
+ * (open files).  node_put() frees it when all three reach zero, which is
+ * how an unlinked-but-open tmpfs file stays readable.  The root is
+ * pinned (its i_nlink never reaches zero).
+ *
+ * Accounting
+ * ----------
+ * Only mem.c changes the counters in struct sf_mem.  Invariants:
+ *   sm_blocks_used == sum over inodes of i_blocks
+ *   sm_inodes_used == number of live inodes
+ *   i_blocks == number of pages in the inode's page index
+ */
+#ifndef SHMEMFS_INTERNAL_H
+#define SHMEMFS_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+#include <time.h>
+
+#include "alloc.h"
+#include "pageidx.h"
+#include "shmemfs.h"
+
+#define SF_PAGE_SHIFT 12
+#define SF_PAGE_SIZE (1u << SF_PAGE_SHIFT)
+#define SF_BOGO_DIRENT_SIZE 20  /* tmpfs charges each dirent 20 bytes */
+#define SF_SHORT_SYMLINK_LEN 128 /* targets shorter than this stay inline */
+
+#ifdef NDEBUG
+#define SF_ASSERT(x) ((void)0)
+#else
+#include <assert.h>
+#define SF_ASSERT(x) assert(x)
+#endif
+
+/* Every charge goes through mem.c. */
+struct sf_mem {
+	uint64_t sm_blocks_max;   /* 0: unlimited */
+	uint64_t sm_blocks_used;  /* pages allocated to files */
+	uint64_t sm_inodes_max;   /* 0: unlimited */
+	uint64_t sm_inodes_used;
+	uint64_t sm_resident_max; /* mem= in pages; 0: unlimited */
+	uint64_t sm_resident;     /* pages in memory */
+	uint64_t sm_falloc_cap;   /* pages fallocate may ask for at once */
+};
+
+/* A page of file data (a folio of one page, for now). */
+#define SF_PG_UPTODATE 0x1 /* written; a fallocated page is not */
+
+struct sf_page {
+	void *pg_data;          /* SF_PAGE_SIZE bytes, page aligned */
+	uint32_t pg_flags;
+};
+
+struct sf_xattr {
+	struct sf_xattr *x_next; /* sorted by name, as tmpfs lists them */
+	size_t x_size;
+	char *x_value;
+	char x_name[];
+};
+
+struct shmemfs_inode;
+
+/* A name in a directory. */
+struct sf_dirent {
+	struct sf_dirent *d_hnext;     /* name hash chain */
+	struct shmemfs_inode *d_dir;   /* the directory holding it */
+	struct shmemfs_inode *d_inode; /* what it names */
+	uint64_t d_cookie;             /* readdir position, stable */
+	uint32_t d_hash;
+	uint16_t d_namelen;
+	char d_name[];                 /* NUL-terminated */
+};
+
+struct shmemfs_inode {
+	uint64_t i_ino;
+	uint64_t i_generation;
+	mode_t i_mode;
+	uid_t i_uid;
+	gid_t i_gid;
+	uint32_t i_nlink;
+	uint32_t i_nopen;
+	uint64_t i_nlookup;
+	uint64_t i_size;
+	uint64_t i_blocks;   /* pages charged to this inode */
+	dev_t i_rdev;
+	struct timespec i_atime, i_mtime, i_ctime, i_btime;
+	struct sf_xattr *i_xattrs;
+	union {
+		/* S_IFREG, and long symlinks (target in page 0) */
+		struct pageidx i_pages;
+		/* S_IFDIR */
+		struct {
+			struct pageidx i_entries;  /* cookie -> dirent */
+			uint64_t i_next_cookie;
+			uint64_t i_nentries;
+			struct shmemfs_inode *i_parent;
+		};
+		/* short symlinks */
+		char *i_link;
+	};
+};
+
+struct shmemfs {
+	pthread_mutex_t sf_lock;
+	struct shmemfs_opts sf_opts;
+	struct sf_mem sf_mem;
+	struct pageidx sf_inodes;       /* ino -> inode */
+	uint64_t sf_next_ino;
+	uint64_t sf_next_generation;
+	struct shmemfs_inode *sf_root;
+	struct sf_dirent **sf_hash;     /* (dir, name) -> dirent */
+	uint64_t sf_hash_mask;          /* buckets - 1 */
+	uint64_t sf_hash_count;
+};
+
+static inline bool
+sf_is_long_symlink(const struct shmemfs_inode *ip)
+{
+	return S_ISLNK(ip->i_mode) && ip->i_size >= SF_SHORT_SYMLINK_LEN;
+}
+
+static inline bool
+sf_has_pages(const struct shmemfs_inode *ip)
+{
+	return S_ISREG(ip->i_mode) || sf_is_long_symlink(ip);
+}
+
+static inline void
+sf_now(struct timespec *ts)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+}
+
+/* mem.c */
+void mem_init(struct sf_mem *m, const struct shmemfs_opts *o);
+int mem_charge_blocks(struct shmemfs *fs, uint64_t pages);
+void mem_uncharge_blocks(struct shmemfs *fs, uint64_t pages);
+int mem_charge_inode(struct shmemfs *fs);
+void mem_uncharge_inode(struct shmemfs *fs);
+
+/* filemap.c */
+struct sf_page *filemap_get_page(struct shmemfs *fs, struct shmemfs_inode *ip,
+				 uint64_t index, int mode, int *err);
+#define SGP_READ   0 /* find; a hole stays a hole */
+#define SGP_WRITE  1 /* allocate; the caller will write it */
+#define SGP_FALLOC 2 /* allocate but leave not-uptodate */
+ssize_t filemap_read(struct shmemfs *fs, struct shmemfs_inode *ip, void *buf,
+		     size_t size, uint64_t off);
+ssize_t filemap_write(struct shmemfs *fs, struct shmemfs_inode *ip,
+		      const void *buf, size_t size, uint64_t off);
+int filemap_truncate(struct shmemfs *fs, struct shmemfs_inode *ip,
+		     uint64_t size);
+int filemap_fallocate(struct shmemfs *fs, struct shmemfs_inode *ip, int mode,
+		      int64_t off, int64_t len);
+int64_t filemap_seek(struct shmemfs *fs, struct shmemfs_inode *ip,
+		     int64_t off, int whence);
+void filemap_evict(struct shmemfs *fs, struct shmemfs_inode *ip);
+int filemap_check(struct shmemfs *fs, struct shmemfs_inode *ip, char *msg,
+		  size_t len);
+
+/* node.c */
+int node_new(struct shmemfs *fs, mode_t mode, uid_t uid, gid_t gid,
+	     dev_t rdev, struct shmemfs_inode **ipp);
+void node_put(struct shmemfs *fs, struct shmemfs_inode *ip);
+struct shmemfs_inode *node_get(struct shmemfs *fs, uint64_t ino);
+void node_fill_attr(const struct shmemfs_inode *ip, struct shmemfs_attr *out);
+int node_setattr(struct shmemfs *fs, struct shmemfs_inode *ip, unsigned valid,
+		 const struct shmemfs_setattr *sa);
+void node_touch_atime(struct shmemfs_inode *ip);
+
+/* dir.c */
+int dir_hash_init(struct shmemfs *fs);
+void dir_hash_free(struct shmemfs *fs);
+int dir_check_name(const char *name, size_t *lenp);
+struct sf_dirent *dir_find(struct shmemfs *fs, struct shmemfs_inode *dir,
+			   const char *name, size_t len);
+int dir_add(struct shmemfs *fs, struct shmemfs_inode *dir, const char *name,
+	    size_t len, struct shmemfs_inode *ip);
+void dir_remove(struct shmemfs *fs, struct sf_dirent *de);
+int dir_create(struct shmemfs *fs, const struct shmemfs_ctx *ctx,
+	       struct shmemfs_inode *dir, const char *name, mode_t mode,
+	       dev_t rdev, const char *target, struct shmemfs_inode **ipp);
+int dir_link(struct shmemfs *fs, struct shmemfs_inode *ip,
+	     struct shmemfs_inode *dir, const char *name);
+int dir_unlink(struct shmemfs *fs, struct shmemfs_inode *dir,
+	       const char *name, bool rmdir);
+int dir_rename(struct shmemfs *fs, struct shmemfs_inode *odir,
+	       const char *oname, struct shmemfs_inode *ndir,
+	       const char *nname, unsigned flags);
+int dir_readdir(struct shmemfs *fs, struct shmemfs_inode *dir,
+		uint64_t cookie, int plus, shmemfs_filldir_t fn, void *arg);
+void dir_destroy_entries(struct shmemfs *fs, struct shmemfs_inode *dir);
+int dir_check(struct shmemfs *fs, char *msg, size_t len);
+
+/* xattr.c */
+int xattr_set(struct shmemfs_inode *ip, const char *name, const void *value,
+	      size_t size, int flags);
+ssize_t xattr_get(struct shmemfs_inode *ip, const char *name, void *value,
+		  size_t size);
+ssize_t xattr_list(struct shmemfs_inode *ip, char *list, size_t size);
+int xattr_remove(struct shmemfs_inode *ip, const char *name);
+void xattr_free_all(struct shmemfs_inode *ip);
+
+#endif /* SHMEMFS_INTERNAL_H */

@@ -1,0 +1,177 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * node.c - inodes: creation, the inode table, attributes, freeing.
+ *
+ * The inode table is a pageidx keyed by inode number.  Numbers come from
+ * a 64-bit counter and are never reused within a mount, so a stale
+ * number from the front end finds nothing instead of a stranger.
+ */
+#include <errno.h>
+#include <stdio.h>
+
+#include "internal.h"
+
+/*
+ * Allocate an inode and give it a number.  The caller links it into a
+ * directory; i_nlink, i_nlookup and i_nopen start at 0.
+ */
+int
+node_new(struct shmemfs *fs, mode_t mode, uid_t uid, gid_t gid, dev_t rdev,
+	 struct shmemfs_inode **ipp)
+{
+	struct shmemfs_inode *ip;
+	int ret;
+
+	ret = mem_charge_inode(fs);
+	if (ret)
+		return ret;
+	ret = -ENOMEM;
+	ip = sf_calloc(1, sizeof(*ip));
+	if (!ip)
+		goto out_uncharge;
+	ip->i_ino = fs->sf_next_ino;
+	if (pageidx_store(&fs->sf_inodes, ip->i_ino, ip))
+		goto out_free;
+	fs->sf_next_ino++;
+	ip->i_generation = fs->sf_next_generation++;
+	ip->i_mode = mode;
+	ip->i_uid = uid;
+	ip->i_gid = gid;
+	ip->i_rdev = rdev;
+	sf_now(&ip->i_btime);
+	ip->i_atime = ip->i_mtime = ip->i_ctime = ip->i_btime;
+	if (S_ISDIR(mode)) {
+		pageidx_init(&ip->i_entries);
+		ip->i_next_cookie = 3; /* 1 and 2 are "." and ".." */
+		ip->i_size = 2 * SF_BOGO_DIRENT_SIZE;
+	} else if (S_ISREG(mode)) {
+		pageidx_init(&ip->i_pages);
+	}
+	*ipp = ip;
+	return 0;
+
+out_free:
+	free(ip);
+out_uncharge:
+	mem_uncharge_inode(fs);
+	return ret;
+}
+
+static void
+node_free(struct shmemfs *fs, struct shmemfs_inode *ip)
+{
+	SF_ASSERT(ip != fs->sf_root);
+	if (sf_has_pages(ip))
+		filemap_evict(fs, ip);
+	else if (S_ISLNK(ip->i_mode))
+		free(ip->i_link);
+	else if (S_ISDIR(ip->i_mode))
+		dir_destroy_entries(fs, ip);
+	xattr_free_all(ip);
+	pageidx_erase(&fs->sf_inodes, ip->i_ino);
+	free(ip);
+	mem_uncharge_inode(fs);
+}
+
+/* Free @ip if nothing refers to it any more (last name, ref and open). */
+void
+node_put(struct shmemfs *fs, struct shmemfs_inode *ip)
+{
+	if (ip->i_nlink == 0 && ip->i_nlookup == 0 && ip->i_nopen == 0)
+		node_free(fs, ip);
+}
+
+struct shmemfs_inode *
+node_get(struct shmemfs *fs, uint64_t ino)
+{
+	return pageidx_lookup(&fs->sf_inodes, ino);
+}
+
+void
+node_fill_attr(const struct shmemfs_inode *ip, struct shmemfs_attr *out)
+{
+	struct stat *st = &out->sa_st;
+
+	memset(out, 0, sizeof(*out));
+	st->st_ino = ip->i_ino;
+	st->st_mode = ip->i_mode;
+	st->st_nlink = ip->i_nlink;
+	st->st_uid = ip->i_uid;
+	st->st_gid = ip->i_gid;
+	st->st_rdev = ip->i_rdev;
+	st->st_size = (off_t)ip->i_size;
+	st->st_blksize = SF_PAGE_SIZE;
+	st->st_blocks = (blkcnt_t)(ip->i_blocks * (SF_PAGE_SIZE / 512));
+	st->st_atim = ip->i_atime;
+	st->st_mtim = ip->i_mtime;
+	st->st_ctim = ip->i_ctime;
+	out->sa_btime = ip->i_btime;
+	out->sa_generation = ip->i_generation;
+}
+
+static bool
+ts_before_or_eq(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec < b->tv_sec ||
+	       (a->tv_sec == b->tv_sec && a->tv_nsec <= b->tv_nsec);
+}
+
+/*
+ * relatime, the tmpfs default: update atime only if it is not newer than
+ * mtime or ctime, or is a day old.
+ */
+void
+node_touch_atime(struct shmemfs_inode *ip)
+{
+	struct timespec now;
+
+	sf_now(&now);
+	if (ts_before_or_eq(&ip->i_atime, &ip->i_mtime) ||
+	    ts_before_or_eq(&ip->i_atime, &ip->i_ctime) ||
+	    now.tv_sec - ip->i_atime.tv_sec >= 24 * 3600)
+		ip->i_atime = now;
+}
+
+/*
+ * Apply the fields @valid selects.  Size first, since it is the only
+ * step that can fail; nothing else has changed when it does.
+ */
+int
+node_setattr(struct shmemfs *fs, struct shmemfs_inode *ip, unsigned valid,
+	     const struct shmemfs_setattr *sa)
+{
+	struct timespec now;
+	int ret;
+
+	if (valid & SHMEMFS_SET_SIZE) {
+		if (S_ISDIR(ip->i_mode))
+			return -EISDIR;
+		if (!S_ISREG(ip->i_mode))
+			return -EINVAL;
+		if (sa->ss_size > (uint64_t)SHMEMFS_MAX_FILESIZE)
+			return -EFBIG;
+		ret = filemap_truncate(fs, ip, sa->ss_size);
+		if (ret)
+			return ret;
+	}
+	sf_now(&now);
+	if (valid & SHMEMFS_SET_MODE)
+		ip->i_mode = (ip->i_mode & S_IFMT) | (sa->ss_mode & 07777);
+	if (valid & SHMEMFS_SET_UID)
+		ip->i_uid = sa->ss_uid;
+	if (valid & SHMEMFS_SET_GID)
+		ip->i_gid = sa->ss_gid;
+	if (valid & SHMEMFS_SET_ATIME_NOW)
+		ip->i_atime = now;
+	else if (valid & SHMEMFS_SET_ATIME)
+		ip->i_atime = sa->ss_atime;
+	if (valid & SHMEMFS_SET_MTIME_NOW)
+		ip->i_mtime = now;
+	else if (valid & SHMEMFS_SET_MTIME)
+		ip->i_mtime = sa->ss_mtime;
+	if (valid & SHMEMFS_SET_CTIME)
+		ip->i_ctime = sa->ss_ctime;
+	else if (valid & ~SHMEMFS_SET_SIZE)
+		ip->i_ctime = now;
+	return 0;
+}

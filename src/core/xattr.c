@@ -1,0 +1,177 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * xattr.c - extended attributes: user., trusted. and security.
+ *
+ * Each inode keeps its attributes in a list sorted by name, the order
+ * tmpfs lists them in.  The checks the VFS makes before calling tmpfs
+ * (name and value limits, namespaces, user.* only on regular files and
+ * directories) are made here too, so an embedding program gets the
+ * errnos a syscall on tmpfs would give.  Capability checks for trusted.*
+ * stay with the front end (the kernel, under FUSE).
+ */
+#include <errno.h>
+
+#include "internal.h"
+
+static const char *const xattr_prefixes[] = {
+	"user.", "trusted.", "security.",
+};
+
+static int
+xattr_check_name(const struct shmemfs_inode *ip, const char *name,
+		 bool write)
+{
+	size_t len = strnlen(name, SHMEMFS_XATTR_NAME_MAX + 1);
+	size_t i;
+
+	if (len == 0 || len > SHMEMFS_XATTR_NAME_MAX)
+		return -ERANGE;
+	for (i = 0; i < sizeof(xattr_prefixes) / sizeof(*xattr_prefixes);
+	     i++) {
+		size_t plen = strlen(xattr_prefixes[i]);
+
+		if (strncmp(name, xattr_prefixes[i], plen))
+			continue;
+		if (len == plen)
+			return -EINVAL;
+		if (i == 0 && !S_ISREG(ip->i_mode) && !S_ISDIR(ip->i_mode))
+			return write ? -EPERM : -ENODATA;
+		return 0;
+	}
+	return -EOPNOTSUPP;
+}
+
+static struct sf_xattr **
+xattr_find(struct shmemfs_inode *ip, const char *name, bool *found)
+{
+	struct sf_xattr **pp = &ip->i_xattrs;
+	int c = 1;
+
+	while (*pp && (c = strcmp((*pp)->x_name, name)) < 0)
+		pp = &(*pp)->x_next;
+	*found = *pp && c == 0;
+	return pp;
+}
+
+int
+xattr_set(struct shmemfs_inode *ip, const char *name, const void *value,
+	  size_t size, int flags)
+{
+	struct sf_xattr **pp, *x;
+	bool found;
+	size_t len;
+	int ret;
+
+	ret = xattr_check_name(ip, name, true);
+	if (ret)
+		return ret;
+	if (size > SHMEMFS_XATTR_SIZE_MAX)
+		return -E2BIG;
+	if (flags & ~(SHMEMFS_XATTR_CREATE | SHMEMFS_XATTR_REPLACE))
+		return -EINVAL;
+	pp = xattr_find(ip, name, &found);
+	if (found && (flags & SHMEMFS_XATTR_CREATE))
+		return -EEXIST;
+	if (!found && (flags & SHMEMFS_XATTR_REPLACE))
+		return -ENODATA;
+	len = strlen(name);
+	x = sf_malloc(sizeof(*x) + len + 1);
+	if (!x)
+		return -ENOMEM;
+	x->x_value = sf_malloc(size ? size : 1);
+	if (!x->x_value) {
+		free(x);
+		return -ENOMEM;
+	}
+	memcpy(x->x_name, name, len + 1);
+	if (size)
+		memcpy(x->x_value, value, size);
+	x->x_size = size;
+	if (found) {
+		struct sf_xattr *old = *pp;
+
+		x->x_next = old->x_next;
+		free(old->x_value);
+		free(old);
+	} else {
+		x->x_next = *pp;
+	}
+	*pp = x;
+	sf_now(&ip->i_ctime);
+	return 0;
+}
+
+ssize_t
+xattr_get(struct shmemfs_inode *ip, const char *name, void *value,
+	  size_t size)
+{
+	struct sf_xattr **pp;
+	bool found;
+	int ret;
+
+	ret = xattr_check_name(ip, name, false);
+	if (ret)
+		return ret;
+	pp = xattr_find(ip, name, &found);
+	if (!found)
+		return -ENODATA;
+	if (size == 0)
+		return (ssize_t)(*pp)->x_size;
+	if (size < (*pp)->x_size)
+		return -ERANGE;
+	memcpy(value, (*pp)->x_value, (*pp)->x_size);
+	return (ssize_t)(*pp)->x_size;
+}
+
+ssize_t
+xattr_list(struct shmemfs_inode *ip, char *list, size_t size)
+{
+	struct sf_xattr *x;
+	size_t total = 0;
+
+	for (x = ip->i_xattrs; x; x = x->x_next) {
+		size_t n = strlen(x->x_name) + 1;
+
+		if (size) {
+			if (total + n > size)
+				return -ERANGE;
+			memcpy(list + total, x->x_name, n);
+		}
+		total += n;
+	}
+	return (ssize_t)total;
+}
+
+int
+xattr_remove(struct shmemfs_inode *ip, const char *name)
+{
+	struct sf_xattr **pp, *x;
+	bool found;
+	int ret;
+
+	ret = xattr_check_name(ip, name, true);
+	if (ret)
+		return ret;
+	pp = xattr_find(ip, name, &found);
+	if (!found)
+		return -ENODATA;
+	x = *pp;
+	*pp = x->x_next;
+	free(x->x_value);
+	free(x);
+	sf_now(&ip->i_ctime);
+	return 0;
+}
+
+void
+xattr_free_all(struct shmemfs_inode *ip)
+{
+	struct sf_xattr *x, *next;
+
+	for (x = ip->i_xattrs; x; x = next) {
+		next = x->x_next;
+		free(x->x_value);
+		free(x);
+	}
+	ip->i_xattrs = NULL;
+}

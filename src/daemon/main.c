@@ -1,0 +1,1122 @@
+// SPDX-License-Identifier: MIT
+/*
+ * main.c - shmemfs, the FUSE daemon.
+ *
+ * A thin libfuse low-level front end over libshmemfs (include/shmemfs.h).
+ * FUSE_ROOT_ID and SHMEMFS_ROOT_INO are both 1, so FUSE node ids are
+ * shmemfs inode numbers and no translation table is needed.  The lookup
+ * count the kernel keeps (nlookup) is kept by the core: every reply that
+ * hands the kernel an entry (lookup, the create calls, readdirplus) took
+ * exactly one reference in the core, and forget gives them back.
+ *
+ * Every op below replies exactly once.  Core calls return 0, a count or
+ * -errno; the one conversion to a FUSE error is fuse_reply_err(req, -ret).
+ *
+ * When a reply carrying a reference cannot be delivered because the
+ * request was interrupted (fuse_reply_* returns -ENOENT), the kernel never
+ * saw the entry or the open file, so we drop what we took, as libfuse's
+ * own high-level layer does.
+ *
+ * Permission checks are the kernel's: we always mount with
+ * default_permissions, so modes and the sticky bit are enforced by the
+ * VFS before a request reaches us, as they are for tmpfs.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <fuse_lowlevel.h>
+
+#include "shmemfs.h"
+#include "ioctl.h"
+
+#ifndef SHMEMFS_VERSION
+#define SHMEMFS_VERSION "0.1.0"
+#endif
+
+/* How long the kernel may cache names (also negative ones) and attrs. */
+#define SD_ENTRY_TIMEOUT 1.0
+#define SD_ATTR_TIMEOUT 1.0
+#define SD_MAX_WRITE (1024 * 1024)
+
+static struct shmemfs *req_fs(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+static void req_ctx(fuse_req_t req, struct shmemfs_ctx *ctx)
+{
+	const struct fuse_ctx *fc = fuse_req_ctx(req);
+
+	ctx->sc_uid = fc->uid;
+	ctx->sc_gid = fc->gid;
+}
+
+static void fill_entry(struct fuse_entry_param *e,
+		       const struct shmemfs_attr *attr)
+{
+	memset(e, 0, sizeof(*e));
+	e->ino = attr->sa_st.st_ino;
+	e->generation = attr->sa_generation;
+	e->attr = attr->sa_st;
+	e->attr_timeout = SD_ATTR_TIMEOUT;
+	e->entry_timeout = SD_ENTRY_TIMEOUT;
+}
+
+/*
+ * Reply to a call that took one lookup reference on success (lookup and
+ * the create calls).  @ret is the core's return value.
+ */
+static void reply_entry(fuse_req_t req, int ret,
+			const struct shmemfs_attr *attr)
+{
+	struct fuse_entry_param e;
+
+	if (ret < 0) {
+		fuse_reply_err(req, -ret);
+		return;
+	}
+	fill_entry(&e, attr);
+	if (fuse_reply_entry(req, &e) == -ENOENT)
+		shmemfs_forget(req_fs(req), e.ino, 1);
+}
+
+/* ---- Namespace ---------------------------------------------------- */
+
+static void sd_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct shmemfs_attr attr;
+	int ret;
+
+	ret = shmemfs_lookup(req_fs(req), parent, name, &attr);
+	if (ret == -ENOENT) {
+		/* Negative entry: lets the kernel cache the miss. */
+		struct fuse_entry_param e = {
+			.ino = 0,
+			.entry_timeout = SD_ENTRY_TIMEOUT,
+		};
+
+		fuse_reply_entry(req, &e);
+		return;
+	}
+	reply_entry(req, ret, &attr);
+}
+
+static void sd_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	shmemfs_forget(req_fs(req), ino, nlookup);
+	fuse_reply_none(req);
+}
+
+static void sd_forget_multi(fuse_req_t req, size_t count,
+			    struct fuse_forget_data *forgets)
+{
+	struct shmemfs *fs = req_fs(req);
+	size_t i;
+
+	for (i = 0; i < count; i++)
+		shmemfs_forget(fs, forgets[i].ino, forgets[i].nlookup);
+	fuse_reply_none(req);
+}
+
+static void sd_getattr(fuse_req_t req, fuse_ino_t ino,
+		       struct fuse_file_info *fi)
+{
+	struct shmemfs_attr attr;
+	int ret;
+
+	(void)fi;
+	ret = shmemfs_getattr(req_fs(req), ino, &attr);
+	if (ret < 0)
+		fuse_reply_err(req, -ret);
+	else
+		fuse_reply_attr(req, &attr.sa_st, SD_ATTR_TIMEOUT);
+}
+
+/*
+ * FUSE_SET_ATTR_* and SHMEMFS_SET_* happen to share values today; the
+ * table keeps us correct if either side ever changes.  Bits not listed
+ * (KILL_SUID/KILL_SGID, only sent with handle_killpriv_v2, which we do
+ * not negotiate) are ignored.
+ */
+static const struct {
+	int fuse;
+	unsigned shmemfs;
+} setattr_map[] = {
+	{ FUSE_SET_ATTR_MODE, SHMEMFS_SET_MODE },
+	{ FUSE_SET_ATTR_UID, SHMEMFS_SET_UID },
+	{ FUSE_SET_ATTR_GID, SHMEMFS_SET_GID },
+	{ FUSE_SET_ATTR_SIZE, SHMEMFS_SET_SIZE },
+	{ FUSE_SET_ATTR_ATIME, SHMEMFS_SET_ATIME },
+	{ FUSE_SET_ATTR_MTIME, SHMEMFS_SET_MTIME },
+	{ FUSE_SET_ATTR_ATIME_NOW, SHMEMFS_SET_ATIME_NOW },
+	{ FUSE_SET_ATTR_MTIME_NOW, SHMEMFS_SET_MTIME_NOW },
+	{ FUSE_SET_ATTR_CTIME, SHMEMFS_SET_CTIME },
+};
+
+static void sd_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *st,
+		       int to_set, struct fuse_file_info *fi)
+{
+	struct shmemfs_setattr sa = {
+		.ss_mode = st->st_mode,
+		.ss_uid = st->st_uid,
+		.ss_gid = st->st_gid,
+		.ss_size = (uint64_t)st->st_size,
+		.ss_atime = st->st_atim,
+		.ss_mtime = st->st_mtim,
+		.ss_ctime = st->st_ctim,
+	};
+	struct shmemfs_attr attr;
+	unsigned valid = 0;
+	size_t i;
+	int ret;
+
+	(void)fi;
+	for (i = 0; i < sizeof(setattr_map) / sizeof(setattr_map[0]); i++)
+		if (to_set & setattr_map[i].fuse)
+			valid |= setattr_map[i].shmemfs;
+	if ((to_set & FUSE_SET_ATTR_SIZE) && st->st_size < 0) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+
+	ret = shmemfs_setattr(req_fs(req), ino, valid, &sa, &attr);
+	if (ret < 0)
+		fuse_reply_err(req, -ret);
+	else
+		fuse_reply_attr(req, &attr.sa_st, SD_ATTR_TIMEOUT);
+}
+
+static void sd_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	char buf[SHMEMFS_SYMLINK_MAX + 1];
+	int ret;
+
+	ret = shmemfs_readlink(req_fs(req), ino, buf, sizeof(buf) - 1);
+	if (ret < 0) {
+		fuse_reply_err(req, -ret);
+		return;
+	}
+	buf[ret] = '\0';
+	fuse_reply_readlink(req, buf);
+}
+
+static void sd_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
+		     mode_t mode, dev_t rdev)
+{
+	struct shmemfs_ctx ctx;
+	struct shmemfs_attr attr;
+	int ret;
+
+	req_ctx(req, &ctx);
+	ret = shmemfs_mknod(req_fs(req), &ctx, parent, name, mode, rdev,
+			    &attr);
+	reply_entry(req, ret, &attr);
+}
+
+static void sd_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
+		     mode_t mode)
+{
+	struct shmemfs_ctx ctx;
+	struct shmemfs_attr attr;
+	int ret;
+
+	/* The kernel sends the permission bits only. */
+	req_ctx(req, &ctx);
+	ret = shmemfs_mkdir(req_fs(req), &ctx, parent, name,
+			    S_IFDIR | (mode & 07777), &attr);
+	reply_entry(req, ret, &attr);
+}
+
+static void sd_symlink(fuse_req_t req, const char *target, fuse_ino_t parent,
+		       const char *name)
+{
+	struct shmemfs_ctx ctx;
+	struct shmemfs_attr attr;
+	int ret;
+
+	req_ctx(req, &ctx);
+	ret = shmemfs_symlink(req_fs(req), &ctx, parent, name, target, &attr);
+	reply_entry(req, ret, &attr);
+}
+
+static void sd_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
+		    const char *newname)
+{
+	struct shmemfs_attr attr;
+	int ret;
+
+	ret = shmemfs_link(req_fs(req), ino, newparent, newname, &attr);
+	reply_entry(req, ret, &attr);
+}
+
+static void sd_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	fuse_reply_err(req, -shmemfs_unlink(req_fs(req), parent, name));
+}
+
+static void sd_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	fuse_reply_err(req, -shmemfs_rmdir(req_fs(req), parent, name));
+}
+
+static void sd_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+		      fuse_ino_t newparent, const char *newname,
+		      unsigned int flags)
+{
+	unsigned sflags = 0;
+
+	if (flags & RENAME_NOREPLACE)
+		sflags |= SHMEMFS_RENAME_NOREPLACE;
+	if (flags & RENAME_EXCHANGE)
+		sflags |= SHMEMFS_RENAME_EXCHANGE;
+	/* RENAME_WHITEOUT (overlayfs) is not supported. */
+	if (flags & ~(unsigned)(RENAME_NOREPLACE | RENAME_EXCHANGE)) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	fuse_reply_err(req, -shmemfs_rename(req_fs(req), parent, name,
+					    newparent, newname, sflags));
+}
+
+/* ---- Files -------------------------------------------------------- */
+
+static void sd_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct shmemfs *fs = req_fs(req);
+	int ret;
+
+	/*
+	 * O_TRUNC needs nothing here: we do not negotiate atomic_o_trunc,
+	 * so the kernel truncates with a setattr first.
+	 */
+	ret = shmemfs_open(fs, ino);
+	if (ret < 0) {
+		fuse_reply_err(req, -ret);
+		return;
+	}
+	/* All writes go through this kernel, so its page cache is valid. */
+	fi->keep_cache = 1;
+	if (fuse_reply_open(req, fi) == -ENOENT)
+		shmemfs_release(fs, ino);
+}
+
+static void sd_create(fuse_req_t req, fuse_ino_t parent, const char *name,
+		      mode_t mode, struct fuse_file_info *fi)
+{
+	struct shmemfs *fs = req_fs(req);
+	struct fuse_entry_param e;
+	struct shmemfs_ctx ctx;
+	struct shmemfs_attr attr;
+	int ret;
+
+	req_ctx(req, &ctx);
+	ret = shmemfs_mknod(fs, &ctx, parent, name, S_IFREG | (mode & 07777),
+			    0, &attr);
+	if (ret < 0) {
+		fuse_reply_err(req, -ret);
+		return;
+	}
+	ret = shmemfs_open(fs, attr.sa_st.st_ino);
+	if (ret < 0) {
+		shmemfs_forget(fs, attr.sa_st.st_ino, 1);
+		fuse_reply_err(req, -ret);
+		return;
+	}
+	fi->keep_cache = 1;
+	fill_entry(&e, &attr);
+	if (fuse_reply_create(req, &e, fi) == -ENOENT) {
+		shmemfs_release(fs, e.ino);
+		shmemfs_forget(fs, e.ino, 1);
+	}
+}
+
+static void sd_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	ssize_t ret;
+	char *buf;
+
+	(void)fi;
+	buf = malloc(size ? size : 1);
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	ret = shmemfs_read(req_fs(req), ino, buf, size, off);
+	if (ret < 0)
+		fuse_reply_err(req, (int)-ret);
+	else
+		fuse_reply_buf(req, buf, (size_t)ret);
+	free(buf);
+}
+
+static void sd_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
+		     size_t size, off_t off, struct fuse_file_info *fi)
+{
+	ssize_t ret;
+
+	(void)fi;
+	ret = shmemfs_write(req_fs(req), ino, buf, size, off);
+	if (ret < 0)
+		fuse_reply_err(req, (int)-ret);
+	else
+		fuse_reply_write(req, (size_t)ret);
+}
+
+static void sd_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	(void)fi;
+	fuse_reply_err(req, 0);
+}
+
+static void sd_release(fuse_req_t req, fuse_ino_t ino,
+		       struct fuse_file_info *fi)
+{
+	(void)fi;
+	shmemfs_release(req_fs(req), ino);
+	fuse_reply_err(req, 0);
+}
+
+/* Memory is as durable as it gets: fsync has nothing to do. */
+static void sd_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
+		     struct fuse_file_info *fi)
+{
+	(void)ino;
+	(void)datasync;
+	(void)fi;
+	fuse_reply_err(req, 0);
+}
+
+static void sd_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
+			 off_t offset, off_t length, struct fuse_file_info *fi)
+{
+	int smode = 0;
+
+	(void)fi;
+	/* tmpfs supports exactly these two; everything else as tmpfs. */
+	if (mode & ~(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE)) {
+		fuse_reply_err(req, EOPNOTSUPP);
+		return;
+	}
+	if (mode & FALLOC_FL_KEEP_SIZE)
+		smode |= SHMEMFS_FALLOC_KEEP_SIZE;
+	if (mode & FALLOC_FL_PUNCH_HOLE)
+		smode |= SHMEMFS_FALLOC_PUNCH_HOLE;
+	fuse_reply_err(req, -shmemfs_fallocate(req_fs(req), ino, smode,
+					       offset, length));
+}
+
+static void sd_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
+		     struct fuse_file_info *fi)
+{
+	int64_t ret;
+
+	(void)fi;
+	/*
+	 * The kernel only forwards SEEK_DATA and SEEK_HOLE (and would take
+	 * ENOSYS as "never ask again"), so anything else is a plain error.
+	 */
+	if (whence != SEEK_DATA && whence != SEEK_HOLE) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	ret = shmemfs_lseek(req_fs(req), ino, off, whence);
+	if (ret < 0)
+		fuse_reply_err(req, (int)-ret);
+	else
+		fuse_reply_lseek(req, ret);
+}
+
+static void sd_copy_file_range(fuse_req_t req, fuse_ino_t ino_in,
+			       off_t off_in, struct fuse_file_info *fi_in,
+			       fuse_ino_t ino_out, off_t off_out,
+			       struct fuse_file_info *fi_out, size_t len,
+			       int flags)
+{
+	ssize_t ret;
+
+	(void)fi_in;
+	(void)fi_out;
+	if (flags) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	ret = shmemfs_copy_file_range(req_fs(req), ino_in, off_in, ino_out,
+				      off_out, len);
+	if (ret < 0)
+		fuse_reply_err(req, (int)-ret);
+	else
+		fuse_reply_write(req, (size_t)ret);
+}
+
+/* ---- Directories -------------------------------------------------- */
+
+static void sd_opendir(fuse_req_t req, fuse_ino_t ino,
+		       struct fuse_file_info *fi)
+{
+	/*
+	 * Nothing to hold: an open directory is pinned by the kernel's
+	 * lookup reference, and readdir cookies are stable, so no cursor.
+	 */
+	(void)ino;
+	fi->fh = 0;
+	fuse_reply_open(req, fi);
+}
+
+static void sd_releasedir(fuse_req_t req, fuse_ino_t ino,
+			  struct fuse_file_info *fi)
+{
+	(void)ino;
+	(void)fi;
+	fuse_reply_err(req, 0);
+}
+
+/*
+ * One readdir reply being filled.  For readdirplus, db_inos records the
+ * entries that took a lookup reference, so they can be given back if the
+ * reply never reaches the kernel.
+ */
+struct dirbuf {
+	fuse_req_t db_req;
+	char *db_buf;
+	size_t db_size;
+	size_t db_len;
+	int db_plus;
+	uint64_t *db_inos;
+	size_t db_ninos;
+	size_t db_maxinos;
+};
+
+static int is_dot_or_dotdot(const char *name)
+{
+	return name[0] == '.' &&
+	       (name[1] == '\0' || (name[1] == '.' && name[2] == '\0'));
+}
+
+static int sd_filldir(void *arg, const char *name,
+		      const struct shmemfs_attr *attr, uint64_t next_cookie)
+{
+	struct dirbuf *db = arg;
+	size_t rest = db->db_size - db->db_len;
+	char *p = db->db_buf + db->db_len;
+	size_t need;
+
+	if (db->db_plus) {
+		struct fuse_entry_param e;
+		int dot = is_dot_or_dotdot(name);
+
+		/* Cannot happen (an entry needs > 128 bytes); be safe. */
+		if (!dot && db->db_ninos == db->db_maxinos)
+			return 1;
+		/*
+		 * The kernel ignores the entry of "." and ".." (and takes no
+		 * reference for them), but d_ino still comes from e.attr.
+		 */
+		fill_entry(&e, attr);
+		need = fuse_add_direntry_plus(db->db_req, p, rest, name, &e,
+					      (off_t)next_cookie);
+		if (need > rest)
+			return 1;
+		if (!dot)
+			db->db_inos[db->db_ninos++] = e.ino;
+	} else {
+		need = fuse_add_direntry(db->db_req, p, rest, name,
+					 &attr->sa_st, (off_t)next_cookie);
+		if (need > rest)
+			return 1;
+	}
+	db->db_len += need;
+	return 0;
+}
+
+static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
+		       off_t off, int plus)
+{
+	struct shmemfs *fs = req_fs(req);
+	struct dirbuf db = {
+		.db_req = req,
+		.db_size = size,
+		.db_plus = plus,
+	};
+	size_t i;
+	int ret;
+
+	db.db_buf = malloc(size ? size : 1);
+	if (plus) {
+		/* Every plus entry is more than 128 bytes long. */
+		db.db_maxinos = size / 128 + 1;
+		db.db_inos = malloc(db.db_maxinos * sizeof(*db.db_inos));
+	}
+	if (!db.db_buf || (plus && !db.db_inos)) {
+		fuse_reply_err(req, ENOMEM);
+		goto out_free;
+	}
+
+	ret = shmemfs_readdir(fs, ino, (uint64_t)off, plus, sd_filldir, &db);
+	/*
+	 * Entries already packed may hold references: deliver them even if
+	 * the walk failed later; the next call will report the error.
+	 */
+	if (ret < 0 && db.db_len == 0) {
+		fuse_reply_err(req, -ret);
+		goto out_free;
+	}
+	if (fuse_reply_buf(req, db.db_buf, db.db_len) == -ENOENT)
+		for (i = 0; i < db.db_ninos; i++)
+			shmemfs_forget(fs, db.db_inos[i], 1);
+out_free:
+	free(db.db_inos);
+	free(db.db_buf);
+}
+
+static void sd_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
+		       off_t off, struct fuse_file_info *fi)
+{
+	(void)fi;
+	do_readdir(req, ino, size, off, 0);
+}
+
+static void sd_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
+			   off_t off, struct fuse_file_info *fi)
+{
+	(void)fi;
+	do_readdir(req, ino, size, off, 1);
+}
+
+/* ---- Filesystem-wide ---------------------------------------------- */
+
+static void sd_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct statvfs st;
+	int ret;
+
+	(void)ino;
+	ret = shmemfs_statfs(req_fs(req), &st);
+	if (ret < 0)
+		fuse_reply_err(req, -ret);
+	else
+		fuse_reply_statfs(req, &st);
+}
+
+static void sd_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+			const char *value, size_t size, int flags)
+{
+	int sflags = 0;
+
+	if (flags & ~(XATTR_CREATE | XATTR_REPLACE)) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	if (flags & XATTR_CREATE)
+		sflags |= SHMEMFS_XATTR_CREATE;
+	if (flags & XATTR_REPLACE)
+		sflags |= SHMEMFS_XATTR_REPLACE;
+	fuse_reply_err(req, -shmemfs_setxattr(req_fs(req), ino, name, value,
+					      size, sflags));
+}
+
+/*
+ * getxattr and listxattr share the protocol: size 0 asks for the length
+ * (fuse_reply_xattr), otherwise the data (fuse_reply_buf) or ERANGE.
+ */
+static void reply_xattr(fuse_req_t req, ssize_t ret, const char *buf,
+			size_t size)
+{
+	if (ret < 0)
+		fuse_reply_err(req, (int)-ret);
+	else if (size == 0)
+		fuse_reply_xattr(req, (size_t)ret);
+	else
+		fuse_reply_buf(req, buf, (size_t)ret);
+}
+
+static void sd_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+			size_t size)
+{
+	char *buf = NULL;
+	ssize_t ret;
+
+	if (size) {
+		buf = malloc(size);
+		if (!buf) {
+			fuse_reply_err(req, ENOMEM);
+			return;
+		}
+	}
+	ret = shmemfs_getxattr(req_fs(req), ino, name, buf, size);
+	reply_xattr(req, ret, buf, size);
+	free(buf);
+}
+
+static void sd_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	char *buf = NULL;
+	ssize_t ret;
+
+	if (size) {
+		buf = malloc(size);
+		if (!buf) {
+			fuse_reply_err(req, ENOMEM);
+			return;
+		}
+	}
+	ret = shmemfs_listxattr(req_fs(req), ino, buf, size);
+	reply_xattr(req, ret, buf, size);
+	free(buf);
+}
+
+static void sd_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	fuse_reply_err(req, -shmemfs_removexattr(req_fs(req), ino, name));
+}
+
+/*
+ * shmemctl's channel: restricted ioctls on the mount's root directory,
+ * so the kernel has already sized the buffers from the _IOC encoding.
+ */
+static void sd_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd,
+		     void *arg, struct fuse_file_info *fi, unsigned flags,
+		     const void *in_buf, size_t in_bufsz, size_t out_bufsz)
+{
+	struct shmemfs_stats st;
+	int ret;
+
+	(void)arg;
+	(void)fi;
+	(void)in_buf;
+	(void)in_bufsz;
+	if (flags & FUSE_IOCTL_COMPAT) {
+		fuse_reply_err(req, ENOSYS);
+		return;
+	}
+	if (ino != FUSE_ROOT_ID) {
+		fuse_reply_err(req, ENOTTY);
+		return;
+	}
+
+	switch (cmd) {
+	case SHMEMFS_IOC_STATS:
+		if (out_bufsz < sizeof(st)) {
+			fuse_reply_err(req, EINVAL);
+			return;
+		}
+		memset(&st, 0, sizeof(st));
+		ret = shmemfs_get_stats(req_fs(req), &st);
+		if (ret < 0)
+			fuse_reply_err(req, -ret);
+		else
+			fuse_reply_ioctl(req, 0, &st, sizeof(st));
+		return;
+	case SHMEMFS_IOC_SWAPOFF:
+	case SHMEMFS_IOC_SWAPON:
+		/* TODO: swapoff/swapon arrive with the swap layer. */
+		fuse_reply_err(req, ENOSYS);
+		return;
+	default:
+		fuse_reply_err(req, ENOTTY);
+		return;
+	}
+}
+
+static void want_if_capable(struct fuse_conn_info *conn, unsigned cap)
+{
+	if (conn->capable & cap)
+		conn->want |= cap;
+}
+
+static void sd_init(void *userdata, struct fuse_conn_info *conn)
+{
+	(void)userdata;
+
+	want_if_capable(conn, FUSE_CAP_ASYNC_READ);
+	want_if_capable(conn, FUSE_CAP_IOCTL_DIR);
+	want_if_capable(conn, FUSE_CAP_PARALLEL_DIROPS);
+	/* Symlink targets never change: let the kernel keep them. */
+	want_if_capable(conn, FUSE_CAP_CACHE_SYMLINKS);
+	/* Always readdirplus: one round trip fills the dcache. */
+	want_if_capable(conn, FUSE_CAP_READDIRPLUS);
+	conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
+
+	/*
+	 * - ATOMIC_O_TRUNC off: the kernel truncates with a setattr, so
+	 *   open needs no truncate of its own.
+	 * - HANDLE_KILLPRIV off: the kernel clears suid/sgid on write and
+	 *   chown by sending us a mode change, as the VFS does for tmpfs;
+	 *   the core does not do it on its own.
+	 * - No writeback cache (yet), no splice, no NFS export.
+	 */
+	conn->want &= ~(FUSE_CAP_ATOMIC_O_TRUNC | FUSE_CAP_HANDLE_KILLPRIV |
+			FUSE_CAP_WRITEBACK_CACHE | FUSE_CAP_EXPORT_SUPPORT |
+			FUSE_CAP_SPLICE_READ | FUSE_CAP_SPLICE_WRITE |
+			FUSE_CAP_SPLICE_MOVE);
+
+	conn->max_write = SD_MAX_WRITE;
+	if (conn->max_readahead > SD_MAX_WRITE)
+		conn->max_readahead = SD_MAX_WRITE;
+	conn->time_gran = 1;
+}
+
+static const struct fuse_lowlevel_ops sd_ops = {
+	.init = sd_init,
+	.lookup = sd_lookup,
+	.forget = sd_forget,
+	.forget_multi = sd_forget_multi,
+	.getattr = sd_getattr,
+	.setattr = sd_setattr,
+	.readlink = sd_readlink,
+	.mknod = sd_mknod,
+	.mkdir = sd_mkdir,
+	.unlink = sd_unlink,
+	.rmdir = sd_rmdir,
+	.symlink = sd_symlink,
+	.rename = sd_rename,
+	.link = sd_link,
+	.open = sd_open,
+	.read = sd_read,
+	.write = sd_write,
+	.flush = sd_flush,
+	.release = sd_release,
+	.fsync = sd_fsync,
+	.opendir = sd_opendir,
+	.readdir = sd_readdir,
+	.readdirplus = sd_readdirplus,
+	.releasedir = sd_releasedir,
+	.fsyncdir = sd_fsync,
+	.statfs = sd_statfs,
+	.setxattr = sd_setxattr,
+	.getxattr = sd_getxattr,
+	.listxattr = sd_listxattr,
+	.removexattr = sd_removexattr,
+	.create = sd_create,
+	.fallocate = sd_fallocate,
+	.lseek = sd_lseek,
+	.copy_file_range = sd_copy_file_range,
+	.ioctl = sd_ioctl,
+};
+
+/* ---- Command line ------------------------------------------------- */
+
+static void usage(const char *prog)
+{
+	printf("usage: %s [options] MOUNTPOINT\n"
+	       "\n"
+	       "Mount a shmemfs (user-space tmpfs) on MOUNTPOINT.\n"
+	       "\n"
+	       "shmemfs options (-o OPT[,OPT...]):\n"
+	       "    -o size=N[k|m|g|%%]     limit on data blocks, resident + swapped;\n"
+	       "                           %% of RAM; 0 = unlimited (default 50%%)\n"
+	       "    -o nr_blocks=N         the same limit in pages\n"
+	       "    -o nr_inodes=N[k|m|g]  limit on inodes; 0 = unlimited\n"
+	       "                           (default: RAM pages / 2)\n"
+	       "    -o mode=MODE           root directory mode, octal (default 1777)\n"
+	       "    -o uid=UID             root directory owner (default: caller)\n"
+	       "    -o gid=GID             root directory group (default: caller)\n"
+	       "    -o huge=POLICY         huge pages: never, always, within_size,\n"
+	       "                           advise (default never)\n"
+	       "    -o noswap              never swap this mount\n"
+	       "    -o ramfs               no size or inode limits and no swap\n"
+	       "    -o mem=N[k|m|g|%%]      resident-memory budget; above it cold\n"
+	       "                           pages go to swap (default: size)\n"
+	       "    -o swap=PATH           swap file (created if absent, removed at\n"
+	       "                           unmount if created)\n"
+	       "    -o swapsize=N[k|m|g]   size of the swap file\n"
+	       "\n"
+	       "default_permissions is always on; fsname and subtype default to\n"
+	       "\"shmemfs\".  Unmount with 'fusermount3 -u MOUNTPOINT' or SIGTERM.\n"
+	       "\n"
+	       "FUSE options:\n",
+	       prog);
+	fuse_cmdline_help();
+	fuse_lowlevel_help();
+}
+
+struct optctx {
+	struct shmemfs_opts *oc_opts;
+	char oc_err[256];	/* first bad option's message */
+	int oc_bad;
+	int oc_fsname;
+	int oc_subtype;
+	int oc_default_permissions;
+	int oc_max_threads;
+};
+
+static int has_prefix(const char *s, const char *prefix)
+{
+	return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/*
+ * fuse_opt_parse hands us each item of every -o list on its own.  Ours
+ * are consumed into struct shmemfs_opts; the rest (FUSE's) are kept.  A
+ * bad one is recorded, not fatal yet, so that --help still works.
+ */
+static int opt_proc(void *data, const char *arg, int key,
+		    struct fuse_args *outargs)
+{
+	struct optctx *oc = data;
+	size_t len = strlen(arg) + 2;
+	char *unknown;
+	int ret;
+
+	(void)outargs;
+	if (key != FUSE_OPT_KEY_OPT || arg[0] == '-')
+		return 1;
+
+	unknown = malloc(len);
+	if (!unknown)
+		return -1;
+	unknown[0] = '\0';
+	ret = shmemfs_opts_parse(oc->oc_opts, arg, unknown, len,
+				 oc->oc_bad ? NULL : oc->oc_err,
+				 oc->oc_bad ? 0 : sizeof(oc->oc_err));
+	if (ret < 0) {
+		if (!oc->oc_bad && !oc->oc_err[0])
+			snprintf(oc->oc_err, sizeof(oc->oc_err),
+				 "bad option '%s'", arg);
+		oc->oc_bad = 1;
+		free(unknown);
+		return 0;
+	}
+	if (!unknown[0]) {
+		free(unknown);
+		return 0;
+	}
+	free(unknown);
+
+	if (has_prefix(arg, "fsname="))
+		oc->oc_fsname = 1;
+	else if (has_prefix(arg, "subtype="))
+		oc->oc_subtype = 1;
+	else if (strcmp(arg, "default_permissions") == 0)
+		oc->oc_default_permissions = 1;
+	else if (has_prefix(arg, "max_threads="))
+		oc->oc_max_threads = 1;
+	return 1;
+}
+
+/*
+ * The swap file is removed at unmount by its path; after we chdir("/")
+ * a relative path would name another file.
+ */
+static int absolute_swap_path(struct shmemfs_opts *so)
+{
+	char cwd[PATH_MAX];
+	char *abs;
+
+	if (!so->so_swap_path || so->so_swap_path[0] == '/')
+		return 0;
+	if (!getcwd(cwd, sizeof(cwd)))
+		return -errno;
+	if (asprintf(&abs, "%s/%s", cwd, so->so_swap_path) < 0)
+		return -ENOMEM;
+	free(so->so_swap_path);
+	so->so_swap_path = abs;
+	return 0;
+}
+
+/*
+ * Daemonizing.  fuse_daemonize() forks after the mount, which would lose
+ * any thread the core started in shmemfs_new() and report success before
+ * we know the mount worked.  So we fork first: the parent waits on a
+ * pipe and exits with the child's verdict; the child builds the
+ * filesystem, mounts it, and only then detaches (daemon_ready()).  Until
+ * then its errors still reach the terminal.
+ */
+static int daemon_start(void)
+{
+	int fds[2];
+	pid_t pid;
+	char c;
+
+	if (pipe(fds) < 0) {
+		perror("shmemfs: pipe");
+		return -1;
+	}
+	pid = fork();
+	if (pid < 0) {
+		perror("shmemfs: fork");
+		return -1;
+	}
+	if (pid > 0) {
+		int status;
+
+		close(fds[1]);
+		if (read(fds[0], &c, 1) == 1)
+			_exit(c);
+		/* The child died before mounting; it said why. */
+		if (waitpid(pid, &status, 0) == pid && WIFEXITED(status))
+			_exit(WEXITSTATUS(status) ? WEXITSTATUS(status) : 1);
+		_exit(1);
+	}
+	close(fds[0]);
+	return fds[1];
+}
+
+static void daemon_ready(int fd)
+{
+	char c = 0;
+	int nullfd;
+
+	if (setsid() < 0)
+		perror("shmemfs: setsid");
+	nullfd = open("/dev/null", O_RDWR);
+	if (nullfd >= 0) {
+		dup2(nullfd, STDIN_FILENO);
+		dup2(nullfd, STDOUT_FILENO);
+		dup2(nullfd, STDERR_FILENO);
+		if (nullfd > STDERR_FILENO)
+			close(nullfd);
+	}
+	if (write(fd, &c, 1) != 1) {
+		/* The parent is gone; nothing to tell. */
+	}
+	close(fd);
+}
+
+int main(int argc, char *argv[])
+{
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct fuse_cmdline_opts opts;
+	struct fuse_loop_config *config;
+	struct fuse_session *se;
+	struct shmemfs_opts so;
+	struct shmemfs *fs;
+	struct optctx oc;
+	struct stat st;
+	int ready_fd = -1;
+	long nproc;
+	int ret = 1;
+	int err;
+
+	memset(&opts, 0, sizeof(opts));
+	shmemfs_opts_init(&so);
+	memset(&oc, 0, sizeof(oc));
+	oc.oc_opts = &so;
+
+	/* Our options first, so that fuse_parse_cmdline sees our fsname. */
+	if (fuse_opt_parse(&args, &oc, NULL, opt_proc) < 0)
+		goto out_free_args;
+	if (!oc.oc_default_permissions)
+		fuse_opt_add_arg(&args, "-odefault_permissions");
+	if (!oc.oc_fsname)
+		fuse_opt_add_arg(&args, "-ofsname=shmemfs");
+	if (!oc.oc_subtype)
+		fuse_opt_add_arg(&args, "-osubtype=shmemfs");
+
+	if (fuse_parse_cmdline(&args, &opts) != 0)
+		goto out_free_args;
+	if (opts.show_help) {
+		usage(argv[0]);
+		ret = 0;
+		goto out_free_args;
+	}
+	if (opts.show_version) {
+		printf("shmemfs version %s\n", SHMEMFS_VERSION);
+		fflush(stdout);	/* fuse_lowlevel_version runs fusermount3 */
+		fuse_lowlevel_version();
+		ret = 0;
+		goto out_free_args;
+	}
+	if (oc.oc_bad) {
+		fprintf(stderr, "shmemfs: %s\n", oc.oc_err);
+		goto out_free_args;
+	}
+	if (!opts.mountpoint) {
+		fprintf(stderr, "shmemfs: no mount point given (see '%s --help')\n",
+			argv[0]);
+		goto out_free_args;
+	}
+	/* fuse_parse_cmdline has resolved it with realpath(), so it exists. */
+	if (stat(opts.mountpoint, &st) < 0) {
+		fprintf(stderr, "shmemfs: bad mount point '%s': %s\n",
+			opts.mountpoint, strerror(errno));
+		goto out_free_args;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "shmemfs: bad mount point '%s': %s\n",
+			opts.mountpoint, strerror(ENOTDIR));
+		goto out_free_args;
+	}
+	err = absolute_swap_path(&so);
+	if (err < 0) {
+		fprintf(stderr, "shmemfs: swap=%s: %s\n", so.so_swap_path,
+			strerror(-err));
+		goto out_free_args;
+	}
+
+	if (!opts.foreground) {
+		ready_fd = daemon_start();
+		if (ready_fd < 0)
+			goto out_free_args;
+	}
+
+	err = shmemfs_new(&fs, &so);
+	if (err < 0) {
+		fprintf(stderr, "shmemfs: cannot set up the filesystem: %s\n",
+			strerror(-err));
+		goto out_free_args;
+	}
+	se = fuse_session_new(&args, &sd_ops, sizeof(sd_ops), fs);
+	if (!se)
+		goto out_destroy_fs;	/* libfuse said why */
+	if (fuse_set_signal_handlers(se) != 0)
+		goto out_destroy_session;
+	if (fuse_session_mount(se, opts.mountpoint) != 0)
+		goto out_remove_handlers;
+
+	if (ready_fd >= 0) {
+		daemon_ready(ready_fd);
+		ready_fd = -1;
+	}
+	if (chdir("/") < 0) {
+		/* Harmless: we never use relative paths from here on. */
+	}
+
+	if (opts.singlethread) {
+		err = fuse_session_loop(se);
+	} else {
+		config = fuse_loop_cfg_create();
+		if (!config) {
+			err = -ENOMEM;
+			goto out_unmount;
+		}
+		nproc = sysconf(_SC_NPROCESSORS_ONLN);
+		if (nproc < 1)
+			nproc = 1;
+		fuse_loop_cfg_set_clone_fd(config, opts.clone_fd);
+		fuse_loop_cfg_set_max_threads(config,
+					      oc.oc_max_threads ?
+						      opts.max_threads :
+						      (unsigned)(2 * nproc));
+		if (opts.max_idle_threads != UINT_MAX)
+			fuse_loop_cfg_set_idle_threads(config,
+						       opts.max_idle_threads);
+		err = fuse_session_loop_mt(se, config);
+		fuse_loop_cfg_destroy(config);
+	}
+	/* A positive value is the signal that ended the loop: a clean exit. */
+	ret = err < 0 ? 1 : 0;
+
+out_unmount:
+	fuse_session_unmount(se);
+out_remove_handlers:
+	fuse_remove_signal_handlers(se);
+out_destroy_session:
+	fuse_session_destroy(se);
+out_destroy_fs:
+	shmemfs_destroy(fs);
+out_free_args:
+	shmemfs_opts_free(&so);
+	free(opts.mountpoint);
+	fuse_opt_free_args(&args);
+	return ret;
+}

@@ -1,0 +1,555 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_core.c - the core through its public API, without FUSE.
+ *
+ * Each test builds a fresh struct shmemfs, drives it the way the daemon
+ * would, and runs shmemfs_check() so every test also checks the
+ * counters, link counts and index shapes.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "alloc.h"
+#include "shmemfs.h"
+
+static const struct shmemfs_ctx ctx = {.sc_uid = 1000, .sc_gid = 1000};
+
+static struct shmemfs *
+mkfs(const char *opts)
+{
+	struct shmemfs_opts o;
+	struct shmemfs *fs;
+	char err[256];
+
+	shmemfs_opts_init(&o);
+	if (opts)
+		assert_int_equal(shmemfs_opts_parse(&o, opts, NULL, 0, err,
+						    sizeof(err)), 0);
+	assert_int_equal(shmemfs_new(&fs, &o), 0);
+	shmemfs_opts_free(&o);
+	return fs;
+}
+
+static void
+check(struct shmemfs *fs)
+{
+	char msg[256] = "";
+	int ret = shmemfs_check(fs, msg, sizeof(msg));
+
+	if (ret)
+		fail_msg("consistency: %s", msg);
+}
+
+static uint64_t
+mkfile(struct shmemfs *fs, uint64_t dir, const char *name)
+{
+	struct shmemfs_attr a;
+
+	assert_int_equal(shmemfs_mknod(fs, &ctx, dir, name, S_IFREG | 0644, 0,
+				       &a), 0);
+	return a.sa_st.st_ino;
+}
+
+static uint64_t
+mkd(struct shmemfs *fs, uint64_t dir, const char *name)
+{
+	struct shmemfs_attr a;
+
+	assert_int_equal(shmemfs_mkdir(fs, &ctx, dir, name, 0755, &a), 0);
+	return a.sa_st.st_ino;
+}
+
+static struct stat
+st_of(struct shmemfs *fs, uint64_t ino)
+{
+	struct shmemfs_attr a;
+
+	assert_int_equal(shmemfs_getattr(fs, ino, &a), 0);
+	return a.sa_st;
+}
+
+static void
+test_root(void **state)
+{
+	struct shmemfs *fs = mkfs("mode=0700,uid=5,gid=6");
+	struct stat st = st_of(fs, SHMEMFS_ROOT_INO);
+
+	(void)state;
+	assert_true(S_ISDIR(st.st_mode));
+	assert_int_equal(st.st_mode & 07777, 0700);
+	assert_int_equal(st.st_uid, 5);
+	assert_int_equal(st.st_gid, 6);
+	assert_int_equal(st.st_nlink, 2);
+	assert_int_equal(st.st_size, 40);
+	check(fs);
+	shmemfs_destroy(fs);
+}
+
+static void
+test_namespace_errors(void **state)
+{
+	struct shmemfs *fs = mkfs(NULL);
+	struct shmemfs_attr a;
+	char name[300];
+	uint64_t d, f;
+
+	(void)state;
+	d = mkd(fs, 1, "d");
+	f = mkfile(fs, d, "f");
+	assert_int_equal(shmemfs_lookup(fs, 1, "nope", &a), -ENOENT);
+	assert_int_equal(shmemfs_mkdir(fs, &ctx, 1, "d", 0755, &a), -EEXIST);
+	assert_int_equal(shmemfs_rmdir(fs, 1, "d"), -ENOTEMPTY);
+	assert_int_equal(shmemfs_unlink(fs, 1, "d"), -EISDIR);
+	assert_int_equal(shmemfs_rmdir(fs, d, "f"), -ENOTDIR);
+	assert_int_equal(shmemfs_mknod(fs, &ctx, f, "x", S_IFREG, 0, &a),
+			 -ENOTDIR);
+	assert_int_equal(shmemfs_link(fs, d, 1, "dl", &a), -EPERM);
+	memset(name, 'n', 255);
+	name[255] = '\0';
+	assert_int_equal(shmemfs_mknod(fs, &ctx, 1, name, S_IFREG, 0, &a), 0);
+	name[255] = 'n';
+	name[256] = '\0';
+	assert_int_equal(shmemfs_mknod(fs, &ctx, 1, name, S_IFREG, 0, &a),
+			 -ENAMETOOLONG);
+	assert_int_equal(shmemfs_lookup(fs, 1, name, &a), -ENAMETOOLONG);
+	assert_int_equal(st_of(fs, 1).st_nlink, 3);
+	assert_int_equal(st_of(fs, 1).st_size, 40 + 2 * 20);
+	check(fs);
+	shmemfs_destroy(fs);
+}
+
+static void
+test_symlinks(void **state)
+{
+	struct shmemfs *fs = mkfs(NULL);
+	struct shmemfs_attr a;
+	char target[4097], buf[4096];
+	int len;
+
+	(void)state;
+	assert_int_equal(shmemfs_symlink(fs, &ctx, 1, "s", "short", &a), 0);
+	assert_int_equal(a.sa_st.st_size, 5);
+	assert_int_equal(a.sa_st.st_blocks, 0);
+	len = shmemfs_readlink(fs, a.sa_st.st_ino, buf, sizeof(buf));
+	assert_int_equal(len, 5);
+	assert_memory_equal(buf, "short", 5);
+	memset(target, 'x', 4095);
+	target[4095] = '\0';
+	assert_int_equal(shmemfs_symlink(fs, &ctx, 1, "l", target, &a), 0);
+	assert_int_equal(a.sa_st.st_size, 4095);
+	assert_int_equal(a.sa_st.st_blocks, 8);
+	len = shmemfs_readlink(fs, a.sa_st.st_ino, buf, sizeof(buf));
+	assert_int_equal(len, 4095);
+	assert_memory_equal(buf, target, 4095);
+	target[4095] = 'x';
+	target[4096] = '\0';
+	assert_int_equal(shmemfs_symlink(fs, &ctx, 1, "m", target, &a),
+			 -ENAMETOOLONG);
+	assert_int_equal(shmemfs_symlink(fs, &ctx, 1, "e", "", &a), -ENOENT);
+	check(fs);
+	assert_int_equal(shmemfs_unlink(fs, 1, "l"), 0);
+	shmemfs_forget(fs, a.sa_st.st_ino, 1);
+	check(fs);
+	shmemfs_destroy(fs);
+}
+
+static void
+test_data_sparse(void **state)
+{
+	struct shmemfs *fs = mkfs(NULL);
+	char buf[8192], zero[8192] = {0};
+	uint64_t f;
+
+	(void)state;
+	f = mkfile(fs, 1, "f");
+	assert_int_equal(shmemfs_write(fs, f, "hello", 5, 1 << 20), 5);
+	assert_int_equal(st_of(fs, f).st_size, (1 << 20) + 5);
+	assert_int_equal(st_of(fs, f).st_blocks, 8);
+	assert_int_equal(shmemfs_read(fs, f, buf, 8192, 4096), 8192);
+	assert_memory_equal(buf, zero, 8192);
+	assert_int_equal(shmemfs_read(fs, f, buf, 100, (1 << 20) + 2), 3);
+	assert_memory_equal(buf, "llo", 3);
+	assert_int_equal(shmemfs_lseek(fs, f, 0, SEEK_DATA), 1 << 20);
+	assert_int_equal(shmemfs_lseek(fs, f, 0, SEEK_HOLE), 0);
+	assert_int_equal(shmemfs_lseek(fs, f, 1 << 20, SEEK_HOLE),
+			 (1 << 20) + 5);
+	assert_int_equal(shmemfs_lseek(fs, f, (1 << 20) + 5, SEEK_DATA),
+			 -ENXIO);
+	/* truncate into the page zeroes its tail */
+	{
+		struct shmemfs_setattr sa = {.ss_size = (1 << 20) + 2};
+
+		assert_int_equal(shmemfs_setattr(fs, f, SHMEMFS_SET_SIZE, &sa,
+						 NULL), 0);
+		sa.ss_size = (1 << 20) + 5;
+		assert_int_equal(shmemfs_setattr(fs, f, SHMEMFS_SET_SIZE, &sa,
+						 NULL), 0);
+		assert_int_equal(shmemfs_read(fs, f, buf, 5, 1 << 20), 5);
+		assert_memory_equal(buf, "he\0\0\0", 5);
+		sa.ss_size = 0;
+		assert_int_equal(shmemfs_setattr(fs, f, SHMEMFS_SET_SIZE, &sa,
+						 NULL), 0);
+		assert_int_equal(st_of(fs, f).st_blocks, 0);
+	}
+	/* EFBIG at the maximum file size, a partial write just below */
+	assert_int_equal(shmemfs_write(fs, f, "x", 1, INT64_MAX), -EFBIG);
+	assert_int_equal(shmemfs_write(fs, f, "xy", 2, INT64_MAX - 1), 1);
+	assert_int_equal(st_of(fs, f).st_size, INT64_MAX);
+	check(fs);
+	shmemfs_destroy(fs);
+}
+
+static void
+test_fallocate(void **state)
+{
+	struct shmemfs *fs = mkfs("size=64k");
+	struct stat st;
+	uint64_t f;
+
+	(void)state;
+	f = mkfile(fs, 1, "f");
+	assert_int_equal(shmemfs_fallocate(fs, f, 0, 0, 8192), 0);
+	st = st_of(fs, f);
+	assert_int_equal(st.st_size, 8192);
+	assert_int_equal(st.st_blocks, 16);
+	/* fallocated, never written: a hole for SEEK_DATA */
+	assert_int_equal(shmemfs_lseek(fs, f, 0, SEEK_DATA), -ENXIO);
+	assert_int_equal(shmemfs_lseek(fs, f, 0, SEEK_HOLE), 0);
+	assert_int_equal(shmemfs_write(fs, f, "a", 1, 4096), 1);
+	assert_int_equal(shmemfs_lseek(fs, f, 0, SEEK_DATA), 4096);
+	assert_int_equal(shmemfs_fallocate(fs, f, SHMEMFS_FALLOC_KEEP_SIZE,
+					   8192, 8192), 0);
+	st = st_of(fs, f);
+	assert_int_equal(st.st_size, 8192);
+	assert_int_equal(st.st_blocks, 32);
+	/* too big: ENOSPC and nothing added */
+	assert_int_equal(shmemfs_fallocate(fs, f, 0, 0, 1 << 20), -ENOSPC);
+	assert_int_equal(st_of(fs, f).st_blocks, 32);
+	assert_int_equal(shmemfs_fallocate(fs, f, SHMEMFS_FALLOC_PUNCH_HOLE,
+					   0, 4096), -EOPNOTSUPP);
+	assert_int_equal(shmemfs_fallocate(fs, f, 0x10, 0, 4096),
+			 -EOPNOTSUPP);
+	assert_int_equal(shmemfs_fallocate(fs, f, 0, -1, 4096), -EINVAL);
+	assert_int_equal(shmemfs_fallocate(fs, f, 0, 0, 0), -EINVAL);
+	assert_int_equal(shmemfs_fallocate(fs, f, 0, INT64_MAX, 1), -EFBIG);
+	assert_int_equal(shmemfs_fallocate(fs, f, SHMEMFS_FALLOC_PUNCH_HOLE |
+					   SHMEMFS_FALLOC_KEEP_SIZE, 100,
+					   16384), 0);
+	/* page 0 partially punched stays; pages 1..3 go */
+	assert_int_equal(st_of(fs, f).st_blocks, 8);
+	/* truncate to the same size drops KEEP_SIZE pages past EOF */
+	assert_int_equal(shmemfs_fallocate(fs, f, SHMEMFS_FALLOC_KEEP_SIZE,
+					   8192, 8192), 0);
+	{
+		struct shmemfs_setattr sa = {.ss_size = 8192};
+
+		assert_int_equal(shmemfs_setattr(fs, f, SHMEMFS_SET_SIZE, &sa,
+						 NULL), 0);
+	}
+	assert_int_equal(st_of(fs, f).st_blocks, 8);
+	check(fs);
+	shmemfs_destroy(fs);
+}
+
+static void
+test_enospc(void **state)
+{
+	struct shmemfs *fs = mkfs("size=16k,nr_inodes=3");
+	struct shmemfs_attr a;
+	char buf[4096] = {1};
+	uint64_t f;
+	int i;
+
+	(void)state;
+	f = mkfile(fs, 1, "f");
+	for (i = 0; i < 4; i++)
+		assert_int_equal(shmemfs_write(fs, f, buf, 4096, i * 4096),
+				 4096);
+	assert_int_equal(shmemfs_write(fs, f, buf, 4096, 16384), -ENOSPC);
+	/* a write that straddles the limit is short */
+	assert_int_equal(shmemfs_write(fs, f, buf, 2, 16383), 1);
+	mkfile(fs, 1, "g");
+	assert_int_equal(shmemfs_mknod(fs, &ctx, 1, "h", S_IFREG, 0, &a),
+			 -ENOSPC);
+	assert_int_equal(shmemfs_unlink(fs, 1, "f"), 0);
+	shmemfs_forget(fs, f, 1);
+	mkfile(fs, 1, "h");
+	check(fs);
+	shmemfs_destroy(fs);
+}
+
+static void
+test_unlinked_open(void **state)
+{
+	struct shmemfs *fs = mkfs(NULL);
+	struct shmemfs_stats s;
+	char buf[4];
+	uint64_t f;
+
+	(void)state;
+	f = mkfile(fs, 1, "f");
+	assert_int_equal(shmemfs_open(fs, f), 0);
+	shmemfs_forget(fs, f, 1);
+	assert_int_equal(shmemfs_unlink(fs, 1, "f"), 0);
+	assert_int_equal(shmemfs_write(fs, f, "abcd", 4, 0), 4);
+	assert_int_equal(shmemfs_read(fs, f, buf, 4, 0), 4);
+	assert_memory_equal(buf, "abcd", 4);
+	assert_int_equal(st_of(fs, f).st_nlink, 0);
+	shmemfs_get_stats(fs, &s);
+	assert_int_equal(s.used_bytes, 4096);
+	check(fs);
+	shmemfs_release(fs, f);
+	shmemfs_get_stats(fs, &s);
+	assert_int_equal(s.used_bytes, 0);
+	assert_int_equal(s.inodes_used, 1);
+	{
+		struct shmemfs_attr a;
+
+		assert_int_equal(shmemfs_getattr(fs, f, &a), -ESTALE);
+	}
+	check(fs);
+	shmemfs_destroy(fs);
+}
+
+static void
+test_rename(void **state)
+{
+	struct shmemfs *fs = mkfs(NULL);
+	struct shmemfs_attr a;
+	uint64_t a1, b, c;
+
+	(void)state;
+	a1 = mkd(fs, 1, "a");
+	b = mkd(fs, a1, "b");
+	c = mkd(fs, 1, "c");
+	mkfile(fs, 1, "f");
+	mkfile(fs, 1, "g");
+	assert_int_equal(shmemfs_rename(fs, 1, "a", b, "x", 0), -EINVAL);
+	assert_int_equal(shmemfs_rename(fs, 1, "a", a1, "x", 0), -EINVAL);
+	assert_int_equal(shmemfs_rename(fs, a1, "b", 1, "a", 0), -ENOTEMPTY);
+	assert_int_equal(shmemfs_rename(fs, 1, "f", 1, "a", 0), -EISDIR);
+	assert_int_equal(shmemfs_rename(fs, 1, "c", 1, "f", 0), -ENOTDIR);
+	assert_int_equal(shmemfs_rename(fs, 1, "f", 1, "g",
+					SHMEMFS_RENAME_NOREPLACE), -EEXIST);
+	assert_int_equal(shmemfs_rename(fs, 1, "f", 1, "zz",
+					SHMEMFS_RENAME_EXCHANGE), -ENOENT);
+	assert_int_equal(shmemfs_rename(fs, 1, "f", 1, "g",
+					SHMEMFS_RENAME_NOREPLACE |
+					SHMEMFS_RENAME_EXCHANGE), -EINVAL);
+	/* exchange a file and a directory across parents */
+	assert_int_equal(shmemfs_rename(fs, 1, "f", a1, "b",
+					SHMEMFS_RENAME_EXCHANGE), 0);
+	check(fs);
+	assert_int_equal(shmemfs_lookup(fs, 1, "f", &a), 0);
+	assert_int_equal(a.sa_st.st_ino, b);
+	assert_int_equal(st_of(fs, 1).st_nlink, 5);
+	assert_int_equal(st_of(fs, a1).st_nlink, 2);
+	/* replace an empty directory */
+	assert_int_equal(shmemfs_rename(fs, 1, "f", 1, "c", 0), 0);
+	assert_int_equal(st_of(fs, c).st_nlink, 0);
+	shmemfs_forget(fs, c, 1);
+	check(fs);
+	/* a file over a file; the old target goes */
+	assert_int_equal(shmemfs_rename(fs, a1, "b", 1, "g", 0), 0);
+	assert_int_equal(shmemfs_lookup(fs, a1, "b", &a), -ENOENT);
+	check(fs);
+	shmemfs_destroy(fs);
+}
+
+struct collect {
+	char names[2100][8];
+	uint64_t cookies[2100];
+	int n;
+	int limit;
+};
+
+static int
+collect_fill(void *arg, const char *name, const struct shmemfs_attr *attr,
+	     uint64_t next)
+{
+	struct collect *c = arg;
+
+	(void)attr;
+	if (c->n >= c->limit)
+		return 1;
+	snprintf(c->names[c->n], 8, "%s", name);
+	c->cookies[c->n] = next;
+	c->n++;
+	return 0;
+}
+
+static void
+test_readdir_unlink(void **state)
+{
+	struct shmemfs *fs = mkfs(NULL);
+	static struct collect c;
+	static int seen[2000];
+	uint64_t cookie = 0;
+	char name[16];
+	int i, total = 0;
+
+	(void)state;
+	memset(seen, 0, sizeof(seen));
+	for (i = 0; i < 2000; i++) {
+		snprintf(name, sizeof(name), "%d", i);
+		mkfile(fs, 1, name);
+	}
+	for (;;) {
+		c.n = 0;
+		c.limit = 37;
+		assert_int_equal(shmemfs_readdir(fs, 1, cookie, 0,
+						 collect_fill, &c), 0);
+		if (c.n == 0)
+			break;
+		for (i = 0; i < c.n; i++) {
+			cookie = c.cookies[i];
+			if (c.names[i][0] == '.')
+				continue;
+			seen[atoi(c.names[i])]++;
+			total++;
+			assert_int_equal(shmemfs_unlink(fs, 1, c.names[i]), 0);
+		}
+		/* entries created mid-walk are not required, but old ones
+		 * must each come exactly once */
+	}
+	assert_int_equal(total, 2000);
+	for (i = 0; i < 2000; i++)
+		assert_int_equal(seen[i], 1);
+	assert_int_equal(st_of(fs, 1).st_size, 40);
+	check(fs);
+	shmemfs_destroy(fs);
+}
+
+static void
+test_xattr(void **state)
+{
+	struct shmemfs *fs = mkfs(NULL);
+	static char big[65537];
+	char name[300], buf[64];
+	uint64_t f;
+
+	(void)state;
+	f = mkfile(fs, 1, "f");
+	assert_int_equal(shmemfs_setxattr(fs, f, "user.b", "2", 1, 0), 0);
+	assert_int_equal(shmemfs_setxattr(fs, f, "user.a", "1", 1, 0), 0);
+	assert_int_equal(shmemfs_setxattr(fs, f, "user.a", "1", 1,
+					  SHMEMFS_XATTR_CREATE), -EEXIST);
+	assert_int_equal(shmemfs_setxattr(fs, f, "user.c", "1", 1,
+					  SHMEMFS_XATTR_REPLACE), -ENODATA);
+	assert_int_equal(shmemfs_getxattr(fs, f, "user.c", buf, 64), -ENODATA);
+	assert_int_equal(shmemfs_getxattr(fs, f, "user.a", NULL, 0), 1);
+	assert_int_equal(shmemfs_listxattr(fs, f, NULL, 0), 14);
+	assert_int_equal(shmemfs_listxattr(fs, f, buf, 64), 14);
+	assert_memory_equal(buf, "user.a\0user.b\0", 14);
+	assert_int_equal(shmemfs_listxattr(fs, f, buf, 3), -ERANGE);
+	assert_int_equal(shmemfs_setxattr(fs, f, "other.a", "1", 1, 0),
+			 -EOPNOTSUPP);
+	assert_int_equal(shmemfs_setxattr(fs, f, "user.", "1", 1, 0), -EINVAL);
+	memset(name, 'x', sizeof(name));
+	memcpy(name, "user.", 5);
+	name[255] = '\0';
+	assert_int_equal(shmemfs_setxattr(fs, f, name, "1", 1, 0), 0);
+	name[255] = 'x';
+	name[256] = '\0';
+	assert_int_equal(shmemfs_setxattr(fs, f, name, "1", 1, 0), -ERANGE);
+	assert_int_equal(shmemfs_setxattr(fs, f, "user.big", big, 65536, 0), 0);
+	assert_int_equal(shmemfs_setxattr(fs, f, "user.big", big, 65537, 0),
+			 -E2BIG);
+	assert_int_equal(shmemfs_getxattr(fs, f, "user.big", buf, 64),
+			 -ERANGE);
+	assert_int_equal(shmemfs_removexattr(fs, f, "user.big"), 0);
+	assert_int_equal(shmemfs_removexattr(fs, f, "user.big"), -ENODATA);
+	check(fs);
+	shmemfs_destroy(fs);
+}
+
+/*
+ * Every create and write path under injected allocation failures: the
+ * call fails cleanly with -ENOMEM or succeeds, and the filesystem stays
+ * consistent either way.
+ */
+static void
+test_alloc_failures(void **state)
+{
+	int n;
+
+	(void)state;
+	for (n = 1; n < 40; n++) {
+		struct shmemfs *fs = mkfs(NULL);
+		struct shmemfs_attr a;
+		char tgt[200];
+		int r;
+
+		memset(tgt, 't', sizeof(tgt) - 1);
+		tgt[sizeof(tgt) - 1] = '\0';
+		mkfile(fs, 1, "f");
+		sf_fail_after = n;
+		r = shmemfs_mkdir(fs, &ctx, 1, "d", 0755, &a);
+		assert_true(r == 0 || r == -ENOMEM);
+		r = shmemfs_symlink(fs, &ctx, 1, "s", tgt, &a);
+		assert_true(r == 0 || r == -ENOMEM);
+		r = (int)shmemfs_write(fs, 2, "abc", 3, 1ull << 40);
+		assert_true(r == 3 || r == -ENOMEM);
+		r = shmemfs_fallocate(fs, 2, 0, 0, 40960);
+		assert_true(r == 0 || r == -ENOMEM);
+		r = shmemfs_rename(fs, 1, "f", 1, "g", 0);
+		assert_true(r == 0 || r == -ENOMEM);
+		r = shmemfs_setxattr(fs, 2, "user.x", "v", 1, 0);
+		assert_true(r == 0 || r == -ENOMEM);
+		sf_fail_after = 0;
+		check(fs);
+		shmemfs_destroy(fs);
+	}
+}
+
+static void
+test_setgid_inherit(void **state)
+{
+	struct shmemfs *fs = mkfs(NULL);
+	struct shmemfs_setattr sa = {.ss_mode = 02775, .ss_gid = 77};
+	struct shmemfs_attr a;
+	uint64_t d;
+
+	(void)state;
+	d = mkd(fs, 1, "d");
+	assert_int_equal(shmemfs_setattr(fs, d, SHMEMFS_SET_MODE |
+					 SHMEMFS_SET_GID, &sa, NULL), 0);
+	assert_int_equal(shmemfs_mkdir(fs, &ctx, d, "sub", 0755, &a), 0);
+	assert_int_equal(a.sa_st.st_gid, 77);
+	assert_true(a.sa_st.st_mode & S_ISGID);
+	assert_int_equal(shmemfs_mknod(fs, &ctx, d, "f", S_IFREG | 0644, 0,
+				       &a), 0);
+	assert_int_equal(a.sa_st.st_gid, 77);
+	assert_false(a.sa_st.st_mode & S_ISGID);
+	shmemfs_destroy(fs);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_root),
+		cmocka_unit_test(test_namespace_errors),
+		cmocka_unit_test(test_symlinks),
+		cmocka_unit_test(test_data_sparse),
+		cmocka_unit_test(test_fallocate),
+		cmocka_unit_test(test_enospc),
+		cmocka_unit_test(test_unlinked_open),
+		cmocka_unit_test(test_rename),
+		cmocka_unit_test(test_readdir_unlink),
+		cmocka_unit_test(test_xattr),
+		cmocka_unit_test(test_alloc_failures),
+		cmocka_unit_test(test_setgid_inherit),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
