@@ -215,6 +215,15 @@ struct shmemfs_stats {
 int shmemfs_get_stats(struct shmemfs *fs, struct shmemfs_stats *st);
 
 /*
+ * swapoff: bring every swapped page back into memory and stop swapping;
+ * -ENOMEM (nothing moved) if they do not fit in mem=, -EIO if a page
+ * could not be read (it stays in swap, all others come back), -EINVAL
+ * if the mount has no swap.  swapon: start swapping again.
+ */
+int shmemfs_swapoff(struct shmemfs *fs);
+int shmemfs_swapon(struct shmemfs *fs);
+
+/*
  * Walk every in-memory structure and check the invariants (counters
  * equal the sum of pages, nlink equals the number of names, index
  * shape).  Returns 0 or -EUCLEAN; @msg gets the first violation.

@@ -17,6 +17,17 @@
 #define LOCK(fs) pthread_mutex_lock(&(fs)->sf_lock)
 #define UNLOCK(fs) pthread_mutex_unlock(&(fs)->sf_lock)
 
+/* swapsize=, or the size limit, or 1 GiB when size is unlimited. */
+static uint64_t
+swap_default_bytes(const struct shmemfs_opts *o)
+{
+	if (o->so_swap_bytes)
+		return o->so_swap_bytes;
+	if (o->so_max_blocks)
+		return o->so_max_blocks * SF_PAGE_SIZE;
+	return 1ull << 30;
+}
+
 int
 shmemfs_new(struct shmemfs **fsp, const struct shmemfs_opts *o)
 {
@@ -42,6 +53,7 @@ shmemfs_new(struct shmemfs **fsp, const struct shmemfs_opts *o)
 	ret = dir_hash_init(fs);
 	if (ret)
 		goto out_free_path;
+	pool_init(&fs->sf_pool);
 	ret = node_new(fs, S_IFDIR | (o->so_mode & 07777), o->so_uid, o->so_gid,
 		       0, &root);
 	if (ret)
@@ -50,9 +62,28 @@ shmemfs_new(struct shmemfs **fsp, const struct shmemfs_opts *o)
 	root->i_parent = root;
 	root->i_nlookup = 1; /* pinned: FUSE never forgets the root */
 	fs->sf_root = root;
+	if (o->so_swap_path && !o->so_noswap && !o->so_ramfs) {
+		const struct sf_swap_ops *ops;
+		uint64_t nslots;
+		void *priv;
+
+		ret = swap_file_open(o->so_swap_path, swap_default_bytes(o),
+				     &ops, &priv, &nslots);
+		if (ret)
+			goto out_free_root;
+		ret = shmemfs_swap_attach(fs, ops, priv, nslots);
+		if (ret) {
+			ops->so_close(priv);
+			goto out_free_root;
+		}
+	}
 	*fsp = fs;
 	return 0;
 
+out_free_root:
+	pageidx_erase(&fs->sf_inodes, root->i_ino);
+	free(root);
+	pool_destroy(&fs->sf_pool);
 out_free_hash:
 	dir_hash_free(fs);
 out_free_path:
@@ -63,6 +94,31 @@ out_free:
 	return ret;
 }
 
+/*
+ * Give the mount a swap device on @ops/@priv (it takes ownership on
+ * success) and start the reclaimer.  Unit tests attach fault-injecting
+ * backends this way.  => sf_lock not held.
+ */
+int
+shmemfs_swap_attach(struct shmemfs *fs, const struct sf_swap_ops *ops,
+		    void *priv, uint64_t nslots)
+{
+	int ret;
+
+	if (fs->sf_swap.sw_ops)
+		return -EBUSY;
+	ret = swap_init(&fs->sf_swap, ops, priv, nslots);
+	if (ret)
+		return ret;
+	ret = reclaim_start(fs);
+	if (ret) {
+		fs->sf_swap.sw_ops = NULL;
+		swap_fini(&fs->sf_swap);
+		return ret;
+	}
+	return 0;
+}
+
 static void
 destroy_one(void *arg, uint64_t ino, void *entry)
 {
@@ -70,13 +126,7 @@ destroy_one(void *arg, uint64_t ino, void *entry)
 	struct shmemfs_inode *ip = entry;
 
 	(void)ino;
-	if (sf_has_pages(ip))
-		filemap_evict(fs, ip);
-	else if (S_ISLNK(ip->i_mode))
-		free(ip->i_link);
-	else if (S_ISDIR(ip->i_mode))
-		dir_destroy_entries(fs, ip);
-	xattr_free_all(ip);
+	node_free_contents(fs, ip);
 	free(ip);
 }
 
@@ -85,7 +135,10 @@ shmemfs_destroy(struct shmemfs *fs)
 {
 	if (!fs)
 		return;
+	reclaim_stop(fs);
 	pageidx_destroy(&fs->sf_inodes, destroy_one, fs);
+	swap_fini(&fs->sf_swap);
+	pool_destroy(&fs->sf_pool);
 	dir_hash_free(fs);
 	pthread_mutex_destroy(&fs->sf_lock);
 	free(fs->sf_opts.so_swap_path);
@@ -617,14 +670,88 @@ shmemfs_get_stats(struct shmemfs *fs, struct shmemfs_stats *st)
 	st->inodes_used = m->sm_inodes_used;
 	st->mem_limit_bytes = m->sm_resident_max * SF_PAGE_SIZE;
 	st->resident_bytes = m->sm_resident * SF_PAGE_SIZE;
+	st->swapped_bytes = fs->sf_swap.sw_used * SF_PAGE_SIZE;
+	st->swap_total_bytes = fs->sf_swap.sw_nslots * SF_PAGE_SIZE;
+	st->swap_used_bytes = fs->sf_swap.sw_used * SF_PAGE_SIZE;
+	st->swapouts = fs->sf_swapouts;
+	st->swapins = fs->sf_swapins;
 	UNLOCK(fs);
 	return 0;
 }
 
 int
+shmemfs_swapoff(struct shmemfs *fs)
+{
+	int ret;
+
+	LOCK(fs);
+	ret = reclaim_swapoff(fs);
+	UNLOCK(fs);
+	return ret;
+}
+
+int
+shmemfs_swapon(struct shmemfs *fs)
+{
+	int ret;
+
+	LOCK(fs);
+	ret = reclaim_swapon(fs);
+	UNLOCK(fs);
+	return ret;
+}
+
+/* The CLOCK ring, the pool and the swap map agree with the counters. */
+static int
+check_memory(struct shmemfs *fs, uint64_t swapped, char *msg, size_t len)
+{
+	uint64_t ring = 0;
+	struct sf_page *pg = fs->sf_clock;
+
+	if (pg) {
+		do {
+			if (pg->pg_next->pg_prev != pg ||
+			    pageidx_lookup(&pg->pg_inode->i_pages,
+					   pg->pg_index) != pg) {
+				snprintf(msg, len, "CLOCK ring broken");
+				return -EUCLEAN;
+			}
+			ring++;
+			pg = pg->pg_next;
+		} while (pg != fs->sf_clock && ring <= fs->sf_pool.pl_pages);
+	}
+	if (ring != fs->sf_mem.sm_resident ||
+	    ring != fs->sf_pool.pl_pages || swapped != fs->sf_swap.sw_used) {
+		snprintf(msg, len, "memory: ring %llu resident %llu pool %llu"
+			 " swapped %llu slots %llu", (unsigned long long)ring,
+			 (unsigned long long)fs->sf_mem.sm_resident,
+			 (unsigned long long)fs->sf_pool.pl_pages,
+			 (unsigned long long)swapped,
+			 (unsigned long long)fs->sf_swap.sw_used);
+		return -EUCLEAN;
+	}
+	return 0;
+}
+
+static uint64_t
+count_swapped(const struct shmemfs_inode *ip)
+{
+	uint64_t idx = 0, n = 0;
+	void *e;
+
+	while ((e = pageidx_next(&ip->i_pages, &idx))) {
+		n += sf_is_swap(e);
+		if (idx == UINT64_MAX)
+			break;
+		idx++;
+	}
+	return n;
+}
+
+int
 shmemfs_check(struct shmemfs *fs, char *msg, size_t len)
 {
-	uint64_t ino = 0, inodes = 0, blocks = 0;
+	uint64_t ino = 0, inodes = 0, blocks = 0, swapped = 0;
 	struct shmemfs_inode *ip;
 	int ret = 0;
 
@@ -646,6 +773,7 @@ shmemfs_check(struct shmemfs *fs, char *msg, size_t len)
 			ret = filemap_check(fs, ip, msg, len);
 			if (ret)
 				goto out;
+			swapped += count_swapped(ip);
 		}
 		if (ip->i_nlink == 0 && ip->i_nlookup == 0 &&
 		    ip->i_nopen == 0) {
@@ -668,6 +796,9 @@ shmemfs_check(struct shmemfs *fs, char *msg, size_t len)
 		ret = -EUCLEAN;
 		goto out;
 	}
+	ret = check_memory(fs, swapped, msg, len);
+	if (ret)
+		goto out;
 	ret = dir_check(fs, msg, len);
 out:
 	UNLOCK(fs);

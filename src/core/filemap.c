@@ -3,16 +3,20 @@
  * filemap.c - the page cache of one inode: shmem_get_folio() and the
  * paths that use it.
  *
- * An inode's data is a struct pageidx from page index to struct sf_page.
- * A missing slot is a hole and reads as zeros without allocating.  Every
- * page is charged one block (mem.c) while it exists, and i_blocks counts
- * the inode's pages, so st_blocks is i_blocks * 8 exactly as in tmpfs.
+ * An inode's data is a struct pageidx from page index to an entry (see
+ * internal.h): a resident struct sf_page, a swap slot, a fallocated page
+ * that was never written, or nothing (a hole).  filemap_get_page() is the
+ * one way to a resident page: it swaps in or allocates as its mode asks.
  *
- * A page allocated by fallocate is not SF_PG_UPTODATE: it is reserved
- * space that still reads as zeros and that SEEK_DATA treats as a hole,
- * as tmpfs does.  The first write makes it uptodate.  Pages are zeroed
- * when allocated, and truncate and punch hole zero what they cut off a
- * page they keep, so bytes past a write are always zeros.
+ * Invariants (=> sf_lock held throughout):
+ *   i_blocks == non-NULL entries in i_pages  (st_blocks = i_blocks * 8)
+ *   sm_resident == pages on the CLOCK ring == sf_page structures
+ *   sw_used == swap entries over all inodes
+ * Pages come zeroed from the pool, and truncate and punch hole zero what
+ * they cut off a page they keep, so bytes past a write are always zeros.
+ * A fallocated page stays a value entry until written: reserved space
+ * that reads as zeros and that SEEK_DATA treats as a hole, as in tmpfs,
+ * and that costs no memory.
  */
 #include <errno.h>
 #include <limits.h>
@@ -21,62 +25,230 @@
 
 #include "internal.h"
 
-#define SF_PG_NEW 0x2 /* allocated by the fallocate in progress */
 #define SF_PAGE_MASK ((uint64_t)SF_PAGE_SIZE - 1)
+#define SF_READAHEAD 8 /* slots swapped in together on sequential access */
 
-static struct sf_page *
-page_alloc(void)
+/* Put @pg just behind the CLOCK hand: the last the hand will reach. */
+static void
+page_ring_add(struct shmemfs *fs, struct sf_page *pg)
 {
-	struct sf_page *pg = sf_malloc(sizeof(*pg));
+	struct sf_page *hand = fs->sf_clock;
 
-	if (!pg)
-		return NULL;
-	if (sf_fail_after > 0 && sf_should_fail()) {
-		free(pg);
-		return NULL;
+	if (!hand) {
+		pg->pg_next = pg->pg_prev = pg;
+		fs->sf_clock = pg;
+		return;
 	}
-	if (posix_memalign(&pg->pg_data, SF_PAGE_SIZE, SF_PAGE_SIZE)) {
-		free(pg);
-		return NULL;
-	}
-	memset(pg->pg_data, 0, SF_PAGE_SIZE);
-	pg->pg_flags = 0;
-	return pg;
+	pg->pg_next = hand;
+	pg->pg_prev = hand->pg_prev;
+	hand->pg_prev->pg_next = pg;
+	hand->pg_prev = pg;
 }
 
-static void
-page_free(struct sf_page *pg)
+void
+page_ring_del(struct shmemfs *fs, struct sf_page *pg)
 {
-	free(pg->pg_data);
+	if (pg->pg_next == pg) {
+		fs->sf_clock = NULL;
+		return;
+	}
+	if (fs->sf_clock == pg)
+		fs->sf_clock = pg->pg_next;
+	pg->pg_prev->pg_next = pg->pg_next;
+	pg->pg_next->pg_prev = pg->pg_prev;
+}
+
+/*
+ * Charge one resident page, reclaiming others if the budget is full.
+ * -ENOSPC when nothing can be reclaimed (no swap, or swap full): the
+ * budget and swap are both full.
+ *
+ * A swap-in (@swapin) may then still go over the budget by a few pages
+ * (SF_SWAPIN_RESERVE): when swap is full, reading a page back is what
+ * frees a slot, so refusing it would leave data written and unreadable.
+ * The reclaimer brings the excess back down through the freed slot.
+ */
+#define SF_SWAPIN_RESERVE 64
+
+static int
+charge_resident(struct shmemfs *fs, bool swapin)
+{
+	struct sf_mem *m = &fs->sf_mem;
+	int tries;
+
+	for (tries = 0; tries < 4; tries++) {
+		if (!mem_charge_resident(fs, 1)) {
+			if (mem_above_high(fs))
+				reclaim_wake(fs);
+			return 0;
+		}
+		if (!reclaim_pages(fs, SF_RECLAIM_BATCH))
+			break;
+	}
+	if (swapin && m->sm_resident < m->sm_resident_max + SF_SWAPIN_RESERVE) {
+		mem_force_resident(fs, 1);
+		reclaim_wake(fs);
+		return 0;
+	}
+	return -ENOSPC;
+}
+
+/* A new zeroed resident page for @index (not yet in the index). */
+static int
+page_new(struct shmemfs *fs, struct shmemfs_inode *ip, uint64_t index,
+	 bool swapin, struct sf_page **pgp)
+{
+	struct sf_page *pg;
+	int ret;
+
+	ret = charge_resident(fs, swapin);
+	if (ret)
+		return ret;
+	ret = -ENOMEM;
+	pg = sf_malloc(sizeof(*pg));
+	if (!pg)
+		goto out_uncharge;
+	pg->pg_data = pool_alloc(&fs->sf_pool);
+	if (!pg->pg_data)
+		goto out_free;
+	pg->pg_inode = ip;
+	pg->pg_index = index;
+	pg->pg_flags = SF_PG_REFERENCED;
+	page_ring_add(fs, pg);
+	*pgp = pg;
+	return 0;
+
+out_free:
 	free(pg);
+out_uncharge:
+	mem_uncharge_resident(fs, 1);
+	return ret;
+}
+
+/* Free a resident page that has left (or never joined) the index. */
+void
+page_release(struct shmemfs *fs, struct sf_page *pg)
+{
+	page_ring_del(fs, pg);
+	pool_free(&fs->sf_pool, pg->pg_data);
+	free(pg);
+	mem_uncharge_resident(fs, 1);
+}
+
+/*
+ * Bring the page at @index back: from its swap slot, or as zeros for a
+ * fallocated page.  Replacing an existing entry cannot fail, so the
+ * order is: new page, read, store, free the slot.  On -EIO the swap
+ * entry stays, so nothing is lost and a later read may try again.
+ */
+int
+filemap_swapin(struct shmemfs *fs, struct shmemfs_inode *ip, uint64_t index,
+	       struct sf_page **pgp)
+{
+	void *e = pageidx_lookup(&ip->i_pages, index);
+	struct sf_page *pg;
+	int ret;
+
+	SF_ASSERT(e && pageidx_is_value(e));
+	ret = page_new(fs, ip, index, sf_is_swap(e), &pg);
+	if (ret)
+		return ret;
+	if (sf_is_swap(e)) {
+		ret = swap_read_page(&fs->sf_swap, sf_swap_slot(e),
+				     pg->pg_data);
+		if (ret) {
+			page_release(fs, pg);
+			return ret;
+		}
+	}
+	ret = pageidx_store(&ip->i_pages, index, pg);
+	SF_ASSERT(ret == 0);
+	if (sf_is_swap(e)) {
+		swap_slot_free(&fs->sf_swap, sf_swap_slot(e));
+		fs->sf_swapins++;
+	}
+	*pgp = pg;
+	return 0;
+}
+
+/*
+ * Swap in the slots after @index while access looks sequential, as far
+ * as the budget has room without reclaiming.  Failures are ignored:
+ * readahead is only a guess.
+ */
+static void
+swap_readahead(struct shmemfs *fs, struct shmemfs_inode *ip, uint64_t index)
+{
+	uint64_t i;
+
+	for (i = index + 1; i <= index + SF_READAHEAD; i++) {
+		void *e = pageidx_lookup(&ip->i_pages, i);
+		struct sf_page *pg;
+
+		if (!e || !sf_is_swap(e))
+			break;
+		if (fs->sf_mem.sm_resident_max &&
+		    fs->sf_mem.sm_resident + 1 > fs->sf_mem.sm_high)
+			break;
+		if (filemap_swapin(fs, ip, i, &pg))
+			break;
+		pg->pg_flags &= ~SF_PG_REFERENCED;
+	}
 }
 
 struct sf_page *
 filemap_get_page(struct shmemfs *fs, struct shmemfs_inode *ip, uint64_t index,
 		 int mode, int *err)
 {
-	struct sf_page *pg;
+	void *e = pageidx_lookup(&ip->i_pages, index);
+	struct sf_page *pg = NULL;
+	bool seq = index == ip->i_ra_next;
 	int ret;
 
 	*err = 0;
-	pg = pageidx_lookup(&ip->i_pages, index);
-	if (pg || mode == SGP_READ)
+	ip->i_ra_next = index + 1;
+	if (e && !pageidx_is_value(e)) {
+		pg = e;
+		pg->pg_flags |= SF_PG_REFERENCED;
 		return pg;
+	}
+	if (mode == SGP_READ && (!e || sf_is_falloc(e)))
+		return NULL; /* reads as zeros */
+	if (e && sf_is_swap(e) && mode == SGP_OVERWRITE) {
+		/* All of it is about to be overwritten: skip the read. */
+		ret = page_new(fs, ip, index, true, &pg);
+		if (ret)
+			goto out_err;
+		swap_slot_free(&fs->sf_swap, sf_swap_slot(e));
+		ret = pageidx_store(&ip->i_pages, index, pg);
+		SF_ASSERT(ret == 0);
+		return pg;
+	}
+	if (e) {
+		ret = filemap_swapin(fs, ip, index, &pg);
+		if (ret)
+			goto out_err;
+		if (seq && sf_is_swap(e))
+			swap_readahead(fs, ip, index);
+		return pg;
+	}
 
+	/* A hole: allocate. */
 	ret = mem_charge_blocks(fs, 1);
 	if (ret)
 		goto out_err;
-	ret = -ENOMEM;
-	pg = page_alloc();
-	if (!pg)
+	ret = page_new(fs, ip, index, false, &pg);
+	if (ret)
 		goto out_uncharge;
-	if (pageidx_store(&ip->i_pages, index, pg))
-		goto out_free_page;
+	if (pageidx_store(&ip->i_pages, index, pg)) {
+		ret = -ENOMEM;
+		goto out_release;
+	}
 	ip->i_blocks++;
 	return pg;
 
-out_free_page:
-	page_free(pg);
+out_release:
+	page_release(fs, pg);
 out_uncharge:
 	mem_uncharge_blocks(fs, 1);
 out_err:
@@ -90,7 +262,7 @@ filemap_read(struct shmemfs *fs, struct shmemfs_inode *ip, void *buf,
 {
 	char *dst = buf;
 	size_t done = 0;
-	int err;
+	int err = 0;
 
 	if (off >= ip->i_size)
 		return 0;
@@ -108,12 +280,16 @@ filemap_read(struct shmemfs *fs, struct shmemfs_inode *ip, void *buf,
 			n = size - done;
 		pg = filemap_get_page(fs, ip, pos >> SF_PAGE_SHIFT, SGP_READ,
 				      &err);
+		if (err)
+			break;
 		if (pg)
 			memcpy(dst + done, (char *)pg->pg_data + poff, n);
 		else
 			memset(dst + done, 0, n);
 		done += n;
 	}
+	if (!done && err)
+		return err == -ENOSPC ? -ENOMEM : err;
 	return (ssize_t)done;
 }
 
@@ -139,12 +315,12 @@ filemap_write(struct shmemfs *fs, struct shmemfs_inode *ip, const void *buf,
 
 		if (n > size - done)
 			n = size - done;
-		pg = filemap_get_page(fs, ip, pos >> SF_PAGE_SHIFT, SGP_WRITE,
-				      &err);
+		pg = filemap_get_page(fs, ip, pos >> SF_PAGE_SHIFT,
+				      n == SF_PAGE_SIZE ? SGP_OVERWRITE
+							: SGP_WRITE, &err);
 		if (!pg)
 			break;
 		memcpy((char *)pg->pg_data + poff, src + done, n);
-		pg->pg_flags |= SF_PG_UPTODATE;
 		done += n;
 	}
 	if (!done)
@@ -156,8 +332,20 @@ filemap_write(struct shmemfs *fs, struct shmemfs_inode *ip, const void *buf,
 	return (ssize_t)done;
 }
 
+/* Free whatever @e is; the caller has taken it out of the index. */
+static void
+entry_free(struct shmemfs *fs, void *e)
+{
+	if (!pageidx_is_value(e))
+		page_release(fs, e);
+	else if (sf_is_swap(e))
+		swap_slot_free(&fs->sf_swap, sf_swap_slot(e));
+}
+
 struct erase_ctx {
+	struct shmemfs *ec_fs;
 	uint64_t ec_count;
+	bool ec_only_new; /* only fallocate-in-progress entries */
 };
 
 static void
@@ -166,16 +354,16 @@ erase_one(void *arg, uint64_t index, void *entry)
 	struct erase_ctx *ec = arg;
 
 	(void)index;
-	page_free(entry);
+	entry_free(ec->ec_fs, entry);
 	ec->ec_count++;
 }
 
-/* Drop pages [first, last] and give their blocks back. */
+/* Drop entries [first, last] and give their blocks back. */
 static void
 filemap_drop(struct shmemfs *fs, struct shmemfs_inode *ip, uint64_t first,
 	     uint64_t last)
 {
-	struct erase_ctx ec = {0};
+	struct erase_ctx ec = {.ec_fs = fs};
 
 	if (first > last)
 		return;
@@ -185,100 +373,99 @@ filemap_drop(struct shmemfs *fs, struct shmemfs_inode *ip, uint64_t first,
 	mem_uncharge_blocks(fs, ec.ec_count);
 }
 
-/* Zero bytes [from, to) of page @index if it exists. */
-static void
-filemap_zero(struct shmemfs_inode *ip, uint64_t index, size_t from, size_t to)
+/*
+ * Zero bytes [from, to) of page @index.  A swapped page must come back
+ * to be zeroed in part; if it cannot, it is dropped whole only when it
+ * was to be zeroed whole, so a failed swap-in loses nothing.
+ */
+static int
+filemap_zero(struct shmemfs *fs, struct shmemfs_inode *ip, uint64_t index,
+	     size_t from, size_t to)
 {
-	struct sf_page *pg = pageidx_lookup(&ip->i_pages, index);
+	void *e = pageidx_lookup(&ip->i_pages, index);
+	struct sf_page *pg;
+	int ret;
 
-	if (pg && from < to)
-		memset((char *)pg->pg_data + from, 0, to - from);
+	if (!e || from >= to || sf_is_falloc(e))
+		return 0;
+	if (pageidx_is_value(e)) {
+		ret = filemap_swapin(fs, ip, index, &pg);
+		if (ret)
+			return ret;
+	} else {
+		pg = e;
+	}
+	memset((char *)pg->pg_data + from, 0, to - from);
+	return 0;
 }
 
 /*
- * Remove the data in [start, end): whole pages are freed, the partial
- * pages at either edge are zeroed and kept (as shmem_undo_range does).
+ * Remove the data in [start, end): whole pages are freed (a swapped one
+ * without being read), the partial pages at either edge are zeroed and
+ * kept, as shmem_undo_range() does.
  */
-static void
+static int
 filemap_punch(struct shmemfs *fs, struct shmemfs_inode *ip, uint64_t start,
 	      uint64_t end)
 {
 	uint64_t first, last, idx;
+	int ret = 0, r;
 
 	if (start >= end)
-		return;
+		return 0;
 	first = start >> SF_PAGE_SHIFT;
 	last = (end - 1) >> SF_PAGE_SHIFT;
-	for (idx = first; idx <= last; idx = (idx == first ? last : last + 1)) {
+	for (idx = first;; idx = last) {
 		uint64_t ps = idx << SF_PAGE_SHIFT;
 		uint64_t a = start > ps ? start : ps;
 		uint64_t b = end - ps < SF_PAGE_SIZE ? end : ps + SF_PAGE_SIZE;
 
-		if (a == ps && b == ps + SF_PAGE_SIZE)
+		if (a == ps && b == ps + SF_PAGE_SIZE) {
 			filemap_drop(fs, ip, idx, idx);
-		else
-			filemap_zero(ip, idx, a - ps, b - ps);
+		} else {
+			r = filemap_zero(fs, ip, idx, a - ps, b - ps);
+			if (r && !ret)
+				ret = r;
+		}
 		if (idx == last)
 			break;
 	}
 	if (last - first >= 2)
 		filemap_drop(fs, ip, first + 1, last - 1);
+	return ret;
 }
 
 int
 filemap_truncate(struct shmemfs *fs, struct shmemfs_inode *ip, uint64_t size)
 {
 	uint64_t old = ip->i_size;
+	int ret;
 
 	if (size > (uint64_t)SHMEMFS_MAX_FILESIZE)
 		return -EFBIG;
+	/*
+	 * The partial page at the new end must be zeroed past it; if it is
+	 * swapped out and cannot come back, fail before changing anything.
+	 */
+	if (size < old && (size & SF_PAGE_MASK)) {
+		ret = filemap_zero(fs, ip, size >> SF_PAGE_SHIFT,
+				   size & SF_PAGE_MASK, SF_PAGE_SIZE);
+		if (ret)
+			return ret == -ENOSPC ? -ENOMEM : ret;
+	}
 	ip->i_size = size;
 	/*
 	 * Like shmem_setattr(): a truncate that does not grow the file also
 	 * drops pages fallocated with KEEP_SIZE beyond the end.
 	 */
 	if (size <= old && ip->i_blocks)
-		filemap_punch(fs, ip, size, (uint64_t)SHMEMFS_MAX_FILESIZE);
+		filemap_drop(fs, ip, (size + SF_PAGE_MASK) >> SF_PAGE_SHIFT,
+			     UINT64_MAX);
 	if (size != old) {
 		sf_now(&ip->i_mtime);
 		ip->i_ctime = ip->i_mtime;
 	}
 	return 0;
-}
-
-/* Undo a failed fallocate: free the pages it added, keep the rest. */
-static void
-falloc_undo(struct shmemfs *fs, struct shmemfs_inode *ip, uint64_t first,
-	    uint64_t last)
-{
-	uint64_t idx = first;
-	struct sf_page *pg;
-
-	while ((pg = pageidx_next(&ip->i_pages, &idx)) && idx <= last) {
-		if (pg->pg_flags & SF_PG_NEW) {
-			pageidx_erase(&ip->i_pages, idx);
-			page_free(pg);
-			ip->i_blocks--;
-			mem_uncharge_blocks(fs, 1);
-		}
-		if (idx == last)
-			break;
-		idx++;
-	}
-}
-
-static void
-falloc_commit(struct shmemfs_inode *ip, uint64_t first, uint64_t last)
-{
-	uint64_t idx = first;
-	struct sf_page *pg;
-
-	while ((pg = pageidx_next(&ip->i_pages, &idx)) && idx <= last) {
-		pg->pg_flags &= ~SF_PG_NEW;
-		if (idx == last)
-			break;
-		idx++;
-	}
 }
 
 static uint64_t
@@ -295,12 +482,38 @@ count_present(const struct shmemfs_inode *ip, uint64_t first, uint64_t last)
 	return n;
 }
 
+/* Undo (or, with @commit, keep) the entries this fallocate added. */
+static void
+falloc_finish(struct shmemfs *fs, struct shmemfs_inode *ip, uint64_t first,
+	      uint64_t last, bool commit)
+{
+	uint64_t idx = first;
+	void *e;
+
+	while ((e = pageidx_next(&ip->i_pages, &idx)) && idx <= last) {
+		if (e == sf_mk_falloc(true)) {
+			if (commit) {
+				pageidx_store(&ip->i_pages, idx,
+					      sf_mk_falloc(false));
+			} else {
+				pageidx_erase(&ip->i_pages, idx);
+				ip->i_blocks--;
+				mem_uncharge_blocks(fs, 1);
+			}
+		}
+		if (idx == last)
+			break;
+		idx++;
+	}
+}
+
 /*
  * => @off >= 0, @len > 0, off + len <= SHMEMFS_MAX_FILESIZE, mode valid
  *    (checked by the caller, as the VFS checks them for tmpfs).
  * Either every page in the range is allocated, or nothing changes: the
- * whole shortfall is charged first, and a failed allocation undoes the
- * pages this call added (tmpfs undoes the same way).
+ * whole shortfall is charged first, and a failed insertion undoes the
+ * entries this call added (tmpfs undoes the same way).  Fallocated
+ * pages are reservations: they take blocks, not memory.
  */
 int
 filemap_fallocate(struct shmemfs *fs, struct shmemfs_inode *ip, int mode,
@@ -313,7 +526,9 @@ filemap_fallocate(struct shmemfs *fs, struct shmemfs_inode *ip, int mode,
 	int ret;
 
 	if (mode & SHMEMFS_FALLOC_PUNCH_HOLE) {
-		filemap_punch(fs, ip, start, end);
+		ret = filemap_punch(fs, ip, start, end);
+		if (ret)
+			return ret == -ENOSPC ? -ENOMEM : ret;
 		goto out_touch;
 	}
 	missing = last - first + 1 - count_present(ip, first, last);
@@ -323,24 +538,17 @@ filemap_fallocate(struct shmemfs *fs, struct shmemfs_inode *ip, int mode,
 	if (ret)
 		return ret;
 	for (idx = first; missing; idx++) {
-		struct sf_page *pg;
-
 		if (pageidx_lookup(&ip->i_pages, idx))
 			continue;
-		pg = page_alloc();
-		if (!pg || pageidx_store(&ip->i_pages, idx, pg)) {
-			if (pg)
-				page_free(pg);
-			/* charged pages not yet given to the inode */
+		if (pageidx_store(&ip->i_pages, idx, sf_mk_falloc(true))) {
 			mem_uncharge_blocks(fs, missing);
-			falloc_undo(fs, ip, first, last);
+			falloc_finish(fs, ip, first, last, false);
 			return -ENOMEM;
 		}
-		pg->pg_flags = SF_PG_NEW;
 		ip->i_blocks++;
 		missing--;
 	}
-	falloc_commit(ip, first, last);
+	falloc_finish(fs, ip, first, last, true);
 	if (!(mode & SHMEMFS_FALLOC_KEEP_SIZE) && end > ip->i_size)
 		ip->i_size = end;
 out_touch:
@@ -349,11 +557,11 @@ out_touch:
 	return 0;
 }
 
-/* Is page @index data for SEEK_DATA's purposes? */
+/* Data for SEEK_DATA: written pages, resident or swapped. */
 static bool
-page_is_data(const struct sf_page *pg)
+entry_is_data(const void *e)
 {
-	return pg && (pg->pg_flags & SF_PG_UPTODATE);
+	return e && !sf_is_falloc(e);
 }
 
 int64_t
@@ -361,7 +569,7 @@ filemap_seek(struct shmemfs *fs, struct shmemfs_inode *ip, int64_t off,
 	     int whence)
 {
 	uint64_t pos, idx;
-	struct sf_page *pg;
+	void *e;
 
 	(void)fs;
 	if (off < 0 || (uint64_t)off >= ip->i_size)
@@ -370,10 +578,10 @@ filemap_seek(struct shmemfs *fs, struct shmemfs_inode *ip, int64_t off,
 	idx = pos >> SF_PAGE_SHIFT;
 	if (whence == SEEK_DATA) {
 		for (;;) {
-			pg = pageidx_next(&ip->i_pages, &idx);
-			if (!pg || (idx << SF_PAGE_SHIFT) >= ip->i_size)
+			e = pageidx_next(&ip->i_pages, &idx);
+			if (!e || (idx << SF_PAGE_SHIFT) >= ip->i_size)
 				return -ENXIO;
-			if (page_is_data(pg))
+			if (entry_is_data(e))
 				break;
 			idx++;
 		}
@@ -383,7 +591,7 @@ filemap_seek(struct shmemfs *fs, struct shmemfs_inode *ip, int64_t off,
 	}
 	/* SEEK_HOLE: the end of the run of data pages starting at idx */
 	while ((idx << SF_PAGE_SHIFT) < ip->i_size &&
-	       page_is_data(pageidx_lookup(&ip->i_pages, idx)))
+	       entry_is_data(pageidx_lookup(&ip->i_pages, idx)))
 		idx++;
 	if ((idx << SF_PAGE_SHIFT) > pos)
 		pos = idx << SF_PAGE_SHIFT;
@@ -395,7 +603,7 @@ filemap_seek(struct shmemfs *fs, struct shmemfs_inode *ip, int64_t off,
 void
 filemap_evict(struct shmemfs *fs, struct shmemfs_inode *ip)
 {
-	struct erase_ctx ec = {0};
+	struct erase_ctx ec = {.ec_fs = fs};
 
 	pageidx_destroy(&ip->i_pages, erase_one, &ec);
 	SF_ASSERT(ec.ec_count == ip->i_blocks);
@@ -403,12 +611,13 @@ filemap_evict(struct shmemfs *fs, struct shmemfs_inode *ip)
 	ip->i_blocks = 0;
 }
 
+/* Check one inode's index. */
 int
 filemap_check(struct shmemfs *fs, struct shmemfs_inode *ip, char *msg,
 	      size_t len)
 {
 	uint64_t idx = 0, n = 0;
-	struct sf_page *pg;
+	void *e;
 
 	(void)fs;
 	if (pageidx_check(&ip->i_pages)) {
@@ -416,8 +625,16 @@ filemap_check(struct shmemfs *fs, struct shmemfs_inode *ip, char *msg,
 			 (unsigned long long)ip->i_ino);
 		return -EUCLEAN;
 	}
-	while ((pg = pageidx_next(&ip->i_pages, &idx))) {
-		if (pageidx_is_value(pg) || (pg->pg_flags & SF_PG_NEW)) {
+	while ((e = pageidx_next(&ip->i_pages, &idx))) {
+		const struct sf_page *pg = e;
+
+		if (e == sf_mk_falloc(true) ||
+		    (!pageidx_is_value(e) &&
+		     (pg->pg_inode != ip || pg->pg_index != idx)) ||
+		    (sf_is_swap(e) &&
+		     (sf_swap_slot(e) >= fs->sf_swap.sw_nslots ||
+		      !(fs->sf_swap.sw_bitmap[sf_swap_slot(e) / 64] &
+			(1ull << (sf_swap_slot(e) % 64)))))) {
 			snprintf(msg, len, "ino %llu: bad entry at %llu",
 				 (unsigned long long)ip->i_ino,
 				 (unsigned long long)idx);

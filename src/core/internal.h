@@ -26,7 +26,10 @@
  * Only mem.c changes the counters in struct sf_mem.  Invariants:
  *   sm_blocks_used == sum over inodes of i_blocks
  *   sm_inodes_used == number of live inodes
- *   i_blocks == number of pages in the inode's page index
+ *   i_blocks == number of entries in the inode's page index
+ *   sm_resident == pages on the CLOCK ring == pages out of the pool
+ *   sw_used == swap entries in all page indexes
+ * shmemfs_check() verifies all of them.
  */
 #ifndef SHMEMFS_INTERNAL_H
 #define SHMEMFS_INTERNAL_H
@@ -55,21 +58,105 @@
 
 /* Every charge goes through mem.c. */
 struct sf_mem {
-	uint64_t sm_blocks_max;   /* 0: unlimited */
-	uint64_t sm_blocks_used;  /* pages allocated to files */
+	uint64_t sm_blocks_max;   /* size= in pages; 0: unlimited */
+	uint64_t sm_blocks_used;  /* pages of files: resident + swapped +
+				   * fallocated */
 	uint64_t sm_inodes_max;   /* 0: unlimited */
 	uint64_t sm_inodes_used;
 	uint64_t sm_resident_max; /* mem= in pages; 0: unlimited */
 	uint64_t sm_resident;     /* pages in memory */
+	uint64_t sm_high, sm_low; /* reclaimer watermarks, in pages */
 	uint64_t sm_falloc_cap;   /* pages fallocate may ask for at once */
 };
 
-/* A page of file data (a folio of one page, for now). */
-#define SF_PG_UPTODATE 0x1 /* written; a fallocated page is not */
+/*
+ * A resident page of file data.  Pages sit on the mount's CLOCK ring
+ * (sf_clock) for reclaim; SF_PG_REFERENCED is set on each access and
+ * cleared as the hand passes.
+ */
+#define SF_PG_REFERENCED 0x1
+#define SF_PG_PINNED     0x2 /* never evict (e.g. I/O in flight) */
 
 struct sf_page {
-	void *pg_data;          /* SF_PAGE_SIZE bytes, page aligned */
+	void *pg_data;              /* SF_PAGE_SIZE bytes from the pool */
+	struct shmemfs_inode *pg_inode;
+	uint64_t pg_index;
+	struct sf_page *pg_next, *pg_prev; /* CLOCK ring */
 	uint32_t pg_flags;
+};
+
+/*
+ * What a slot of a file's page index holds (pageidx.h):
+ *   NULL            a hole: reads as zeros, costs nothing
+ *   struct sf_page* a resident page of data
+ *   value (s+1)<<1  data swapped out to swap slot s
+ *   value 0 or 1    a fallocated page never written: charged, reads as
+ *                   zeros, a hole to SEEK_DATA, no memory until written;
+ *                   1 marks one added by the fallocate still running
+ * Every non-NULL slot is one block charged to size= and to i_blocks.
+ */
+static inline void *
+sf_mk_swap(uint64_t slot)
+{
+	return pageidx_mk_value((slot + 1) << 1);
+}
+
+static inline void *
+sf_mk_falloc(bool in_progress)
+{
+	return pageidx_mk_value(in_progress ? 1 : 0);
+}
+
+static inline bool
+sf_is_swap(const void *e)
+{
+	return pageidx_is_value(e) && (pageidx_value(e) >> 1) != 0;
+}
+
+static inline bool
+sf_is_falloc(const void *e)
+{
+	return pageidx_is_value(e) && (pageidx_value(e) >> 1) == 0;
+}
+
+static inline uint64_t
+sf_swap_slot(const void *e)
+{
+	return (pageidx_value(e) >> 1) - 1;
+}
+
+/* page.c: the page memory pool */
+struct sf_chunk;
+struct sf_pool {
+	struct pageidx pl_chunks;   /* chunk address >> 21 -> chunk */
+	struct sf_chunk *pl_partial; /* chunks with a free page */
+	uint64_t pl_chunks_mapped;
+	uint64_t pl_pages;
+};
+
+/* swap.c: a swap backend, versioned like sqlite3_io_methods */
+struct sf_swap_ops {
+	int so_version; /* 1 */
+	int (*so_read)(void *priv, uint64_t off, void *buf, size_t len);
+	int (*so_write)(void *priv, uint64_t off, const void *buf,
+			size_t len);
+	int (*so_discard)(void *priv, uint64_t off, size_t len); /* opt. */
+	void (*so_close)(void *priv);
+};
+
+struct sf_slotmeta;
+struct sf_swap {
+	const struct sf_swap_ops *sw_ops; /* NULL: no swap device */
+	void *sw_priv;
+	uint64_t sw_nslots;
+	uint64_t sw_used;
+	uint64_t sw_hint;          /* bitmap word to scan first */
+	uint64_t *sw_bitmap;       /* bit set: slot in use */
+	struct sf_slotmeta *sw_meta; /* per slot: nonce and tag */
+	unsigned char *sw_key;     /* AEAD key, mlocked */
+	unsigned char *sw_bounce;  /* one sealed page */
+	uint64_t sw_nonce;         /* next nonce; never reused */
+	bool sw_enabled;           /* false after swapoff */
 };
 
 struct sf_xattr {
@@ -106,6 +193,8 @@ struct shmemfs_inode {
 	dev_t i_rdev;
 	struct timespec i_atime, i_mtime, i_ctime, i_btime;
 	struct sf_xattr *i_xattrs;
+	uint64_t i_ra_next;  /* swap readahead: index a sequential reader
+			      * touches next */
 	union {
 		/* S_IFREG, and long symlinks (target in page 0) */
 		struct pageidx i_pages;
@@ -132,6 +221,15 @@ struct shmemfs {
 	struct sf_dirent **sf_hash;     /* (dir, name) -> dirent */
 	uint64_t sf_hash_mask;          /* buckets - 1 */
 	uint64_t sf_hash_count;
+	struct sf_pool sf_pool;
+	struct sf_swap sf_swap;
+	struct sf_page *sf_clock;       /* CLOCK hand; NULL: no pages */
+	uint64_t sf_swapouts, sf_swapins;
+	/* the background reclaimer (kswapd's role) */
+	pthread_t sf_kswapd;
+	pthread_cond_t sf_kswapd_wake;
+	bool sf_kswapd_running;
+	bool sf_kswapd_stop;
 };
 
 static inline bool
@@ -158,13 +256,54 @@ int mem_charge_blocks(struct shmemfs *fs, uint64_t pages);
 void mem_uncharge_blocks(struct shmemfs *fs, uint64_t pages);
 int mem_charge_inode(struct shmemfs *fs);
 void mem_uncharge_inode(struct shmemfs *fs);
+int mem_charge_resident(struct shmemfs *fs, uint64_t pages);
+void mem_uncharge_resident(struct shmemfs *fs, uint64_t pages);
+void mem_force_resident(struct shmemfs *fs, uint64_t pages);
+bool mem_above_high(const struct shmemfs *fs);
+bool mem_above_low(const struct shmemfs *fs);
+
+/* page.c */
+void pool_init(struct sf_pool *pl);
+void *pool_alloc(struct sf_pool *pl);
+void pool_free(struct sf_pool *pl, void *page);
+void pool_destroy(struct sf_pool *pl);
+
+/* swap.c */
+int swap_file_open(const char *path, uint64_t bytes,
+		   const struct sf_swap_ops **ops, void **priv,
+		   uint64_t *nslots);
+int swap_init(struct sf_swap *sw, const struct sf_swap_ops *ops, void *priv,
+	      uint64_t nslots);
+void swap_fini(struct sf_swap *sw);
+int64_t swap_slot_alloc(struct sf_swap *sw);
+void swap_slot_free(struct sf_swap *sw, uint64_t slot);
+int swap_write_page(struct sf_swap *sw, uint64_t slot, const void *page);
+int swap_read_page(struct sf_swap *sw, uint64_t slot, void *page);
+
+/* api.c */
+int shmemfs_swap_attach(struct shmemfs *fs, const struct sf_swap_ops *ops,
+			void *priv, uint64_t nslots);
+
+/* reclaim.c */
+#define SF_RECLAIM_BATCH 32
+uint64_t reclaim_pages(struct shmemfs *fs, uint64_t nr);
+void reclaim_wake(struct shmemfs *fs);
+int reclaim_start(struct shmemfs *fs);
+void reclaim_stop(struct shmemfs *fs);
+int reclaim_swapoff(struct shmemfs *fs);
+int reclaim_swapon(struct shmemfs *fs);
 
 /* filemap.c */
 struct sf_page *filemap_get_page(struct shmemfs *fs, struct shmemfs_inode *ip,
 				 uint64_t index, int mode, int *err);
-#define SGP_READ   0 /* find; a hole stays a hole */
-#define SGP_WRITE  1 /* allocate; the caller will write it */
-#define SGP_FALLOC 2 /* allocate but leave not-uptodate */
+#define SGP_READ   0 /* find, swap in; a hole stays a hole */
+#define SGP_WRITE  1 /* find, swap in or allocate; the caller writes */
+#define SGP_OVERWRITE 2 /* as WRITE, but the caller writes all of it:
+			 * a swapped copy need not be read */
+int filemap_swapin(struct shmemfs *fs, struct shmemfs_inode *ip,
+		   uint64_t index, struct sf_page **pgp);
+void page_ring_del(struct shmemfs *fs, struct sf_page *pg);
+void page_release(struct shmemfs *fs, struct sf_page *pg);
 ssize_t filemap_read(struct shmemfs *fs, struct shmemfs_inode *ip, void *buf,
 		     size_t size, uint64_t off);
 ssize_t filemap_write(struct shmemfs *fs, struct shmemfs_inode *ip,
@@ -183,6 +322,7 @@ int filemap_check(struct shmemfs *fs, struct shmemfs_inode *ip, char *msg,
 int node_new(struct shmemfs *fs, mode_t mode, uid_t uid, gid_t gid,
 	     dev_t rdev, struct shmemfs_inode **ipp);
 void node_put(struct shmemfs *fs, struct shmemfs_inode *ip);
+void node_free_contents(struct shmemfs *fs, struct shmemfs_inode *ip);
 struct shmemfs_inode *node_get(struct shmemfs *fs, uint64_t ino);
 void node_fill_attr(const struct shmemfs_inode *ip, struct shmemfs_attr *out);
 int node_setattr(struct shmemfs *fs, struct shmemfs_inode *ip, unsigned valid,

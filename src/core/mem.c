@@ -6,8 +6,12 @@
  * here before anything is allocated and uncharged when it is freed, as
  * shmem_inode_acct_blocks() and shmem_reserve_inode() do in the kernel.
  * A limit of 0 means unlimited; the ramfs option makes every limit 0.
- * Resident pages (what mem= will budget) are counted alongside blocks:
- * until pages can leave memory for swap, every block is resident.
+ *
+ * Resident pages (mem=) are a second, separate charge: a page costs a
+ * block for as long as it exists, and a resident page only while it is
+ * in memory.  Swapping a page out uncharges the resident page and keeps
+ * the block.  Over the budget, mem_charge_resident() fails with -ENOMEM
+ * and the caller reclaims (filemap.c); mem does not call up the layers.
  */
 #include <errno.h>
 #include <unistd.h>
@@ -28,6 +32,9 @@ mem_init(struct sf_mem *m, const struct shmemfs_opts *o)
 			(o->so_mem_bytes + SF_PAGE_SIZE - 1) >> SF_PAGE_SHIFT :
 			o->so_max_blocks;
 	}
+	/* The reclaimer starts above 15/16 of the budget, stops at 7/8. */
+	m->sm_high = m->sm_resident_max - m->sm_resident_max / 16;
+	m->sm_low = m->sm_resident_max - m->sm_resident_max / 8;
 	/*
 	 * An unlimited mount still cannot fallocate more than the machine
 	 * has: refuse up front instead of allocating until malloc fails.
@@ -45,7 +52,6 @@ mem_charge_blocks(struct shmemfs *fs, uint64_t pages)
 	     m->sm_blocks_used > m->sm_blocks_max - pages))
 		return -ENOSPC;
 	m->sm_blocks_used += pages;
-	m->sm_resident += pages;
 	return 0;
 }
 
@@ -54,9 +60,49 @@ mem_uncharge_blocks(struct shmemfs *fs, uint64_t pages)
 {
 	struct sf_mem *m = &fs->sf_mem;
 
-	SF_ASSERT(m->sm_blocks_used >= pages && m->sm_resident >= pages);
+	SF_ASSERT(m->sm_blocks_used >= pages);
 	m->sm_blocks_used -= pages;
-	m->sm_resident -= pages;
+}
+
+int
+mem_charge_resident(struct shmemfs *fs, uint64_t pages)
+{
+	struct sf_mem *m = &fs->sf_mem;
+
+	if (m->sm_resident_max &&
+	    (pages > m->sm_resident_max ||
+	     m->sm_resident > m->sm_resident_max - pages))
+		return -ENOMEM;
+	m->sm_resident += pages;
+	return 0;
+}
+
+/* Charge past the budget: for swap-ins only (see charge_resident()). */
+void
+mem_force_resident(struct shmemfs *fs, uint64_t pages)
+{
+	fs->sf_mem.sm_resident += pages;
+}
+
+void
+mem_uncharge_resident(struct shmemfs *fs, uint64_t pages)
+{
+	SF_ASSERT(fs->sf_mem.sm_resident >= pages);
+	fs->sf_mem.sm_resident -= pages;
+}
+
+bool
+mem_above_high(const struct shmemfs *fs)
+{
+	return fs->sf_mem.sm_resident_max &&
+	       fs->sf_mem.sm_resident > fs->sf_mem.sm_high;
+}
+
+bool
+mem_above_low(const struct shmemfs *fs)
+{
+	return fs->sf_mem.sm_resident_max &&
+	       fs->sf_mem.sm_resident > fs->sf_mem.sm_low;
 }
 
 int

@@ -57,10 +57,10 @@ out_uncharge:
 	return ret;
 }
 
-static void
-node_free(struct shmemfs *fs, struct shmemfs_inode *ip)
+/* Free what @ip owns (data, target, dirents, xattrs), not @ip itself. */
+void
+node_free_contents(struct shmemfs *fs, struct shmemfs_inode *ip)
 {
-	SF_ASSERT(ip != fs->sf_root);
 	if (sf_has_pages(ip))
 		filemap_evict(fs, ip);
 	else if (S_ISLNK(ip->i_mode))
@@ -68,6 +68,13 @@ node_free(struct shmemfs *fs, struct shmemfs_inode *ip)
 	else if (S_ISDIR(ip->i_mode))
 		dir_destroy_entries(fs, ip);
 	xattr_free_all(ip);
+}
+
+static void
+node_free(struct shmemfs *fs, struct shmemfs_inode *ip)
+{
+	SF_ASSERT(ip != fs->sf_root);
+	node_free_contents(fs, ip);
 	pageidx_erase(&fs->sf_inodes, ip->i_ino);
 	free(ip);
 	mem_uncharge_inode(fs);

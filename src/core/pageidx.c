@@ -289,9 +289,12 @@ pageidx_next(const struct pageidx *pi, uint64_t *indexp)
 	level = pi->pi_height;
 	off = pageidx_offset(index, level);
 	/*
-	 * Loop invariant: every present index in [*indexp, index) lies
-	 * under a slot already passed over, i.e. there is none; the bits
-	 * of @index above @level name @node's place in the tree.
+	 * Invariants: no entry at or after *@indexp lies in a slot already
+	 * passed over; the bits of @index above @level name @node's place,
+	 * so a skip rewrites this level's bits and clears those below it.
+	 * Climbing leaves @index alone: its bits at the parent's level
+	 * still name the child just exhausted, and the search resumes one
+	 * slot past it.
 	 */
 	for (;;) {
 		avail = off < PAGEIDX_SLOTS ?
@@ -306,7 +309,7 @@ pageidx_next(const struct pageidx *pi, uint64_t *indexp)
 			continue;
 		}
 		found = (unsigned)__builtin_ctzll(avail);
-		if (found != off) {
+		if (found != pageidx_offset(index, level)) {
 			/* Skip the holes: go to the start of slot @found. */
 			index &= ~pageidx_max_index(level);
 			index |= (uint64_t)found << pageidx_shift(level);

@@ -34,6 +34,7 @@
 #define MODEL_OPS 200000
 #define MODEL_BATCH 1000
 #define MODEL_SOFT_MAX 3000 /* above this, favour erases over stores */
+#define MODEL_PHASE 10000   /* ops between changes of gen_limit */
 
 /* Compare as uint64_t whatever cmocka's LargestIntegralType is. */
 #define assert_u64_equal(a, b) assert_true((uint64_t)(a) == (uint64_t)(b))
@@ -286,6 +287,13 @@ assert_matches(const struct pageidx *pi, const struct model *m)
 
 /* ---- generators ---- */
 
+/*
+ * New indices are masked to gen_limit (2^k - 1), which the model test
+ * changes now and then, erasing what lies above it, so that trees of every
+ * height are grown and cut down.
+ */
+static uint64_t gen_limit = UINT64_MAX;
+
 static uint64_t
 gen_index(struct rng *r, const struct model *m)
 {
@@ -295,19 +303,19 @@ gen_index(struct rng *r, const struct model *m)
 	case 0:
 	case 1:
 		/* Dense and small: leaves fill up and empty out. */
-		return rng_below(r, 300);
+		return rng_below(r, 300) & gen_limit;
 	case 2:
-		return rng_below(r, 70000);
+		return rng_below(r, 1 << 14) & gen_limit;
 	case 3:
 	case 4:
 		/* Either side of a level boundary, 64^1 .. 64^10 = 2^60. */
 		base = (uint64_t)1 << (PAGEIDX_SHIFT * (1 + rng_below(r, 10)));
-		return base + rng_below(r, 7) - 3;
+		return (base + rng_below(r, 7) - 3) & gen_limit;
 	case 5:
-		return UINT64_MAX - rng_below(r, 8);
+		return (UINT64_MAX - rng_below(r, 8)) & gen_limit;
 	case 6:
 		/* Any magnitude. */
-		return rng_magnitude(r);
+		return rng_magnitude(r) & gen_limit;
 	default:
 		/* An index that is present, if any. */
 		if (m->m_n == 0)
@@ -392,7 +400,7 @@ model_op_store(struct pageidx *pi, struct model *m, struct rng *r)
 	unsigned height;
 	int rc;
 
-	if (rng_below(r, 20) != 0) {
+	if (rng_below(r, 8) != 0) {
 		assert_int_equal(pageidx_store(pi, index, entry), 0);
 		model_store(m, index, entry);
 		return;
@@ -411,6 +419,22 @@ model_op_store(struct pageidx *pi, struct model *m, struct rng *r)
 	assert_u64_equal(pageidx_node_bytes(pi), bytes);
 	assert_int_equal(pi->pi_height, height);
 	assert_matches(pi, m);
+}
+
+/* A run of consecutive indices, as a file written sequentially. */
+static void
+model_op_store_run(struct pageidx *pi, struct model *m, struct rng *r)
+{
+	uint64_t index = gen_index(r, m), n = rng_below(r, 300);
+	void *entry;
+
+	for (; n > 0; n--, index++) {
+		entry = gen_entry(r);
+		assert_int_equal(pageidx_store(pi, index, entry), 0);
+		model_store(m, index, entry);
+		if (index == UINT64_MAX)
+			break;
+	}
 }
 
 static void
@@ -439,7 +463,8 @@ model_op_erase_range(struct pageidx *pi, struct model *m, struct rng *r)
 {
 	uint64_t first = gen_index(r, m), last;
 
-	switch (rng_below(r, 20)) {
+	/* Mostly short spans; now and then one reaching far or to the end. */
+	switch (rng_below(r, 200)) {
 	case 0:
 		last = UINT64_MAX;
 		break;
@@ -463,36 +488,52 @@ model_op_erase_range(struct pageidx *pi, struct model *m, struct rng *r)
 static void
 test_model(void **state)
 {
+	static const unsigned limit_bits[] = { 6, 12, 20, 36, 60, 64, 64 };
 	struct rng r = { .r_state = test_seed };
 	struct model m = { 0 };
 	struct pageidx pi;
 	uint64_t index;
-	unsigned op, pick, store_pct;
+	unsigned op, pick, store_pct, bits;
 
 	(void)state;
 	pageidx_init(&pi);
 	for (op = 1; op <= MODEL_OPS; op++) {
+		if (op % MODEL_PHASE == 0) {
+			bits = limit_bits[rng_below(&r, sizeof(limit_bits) /
+							   sizeof(limit_bits[0]))];
+			gen_limit = bits == 64 ? UINT64_MAX :
+						 ((uint64_t)1 << bits) - 1;
+			if (gen_limit != UINT64_MAX)
+				erase_range_both(&pi, &m, gen_limit + 1,
+						 UINT64_MAX);
+			assert_matches(&pi, &m);
+		}
 		store_pct = m.m_n < MODEL_SOFT_MAX ? 40 : 15;
 		pick = (unsigned)rng_below(&r, 100);
 		if (pick < store_pct) {
 			model_op_store(&pi, &m, &r);
-		} else if (pick < 70) {
+		} else if (pick < 65) {
 			index = gen_index(&r, &m);
 			assert_ptr_equal(pageidx_erase(&pi, index),
 					 model_erase(&m, index));
 			assert_null(pageidx_lookup(&pi, index));
-		} else if (pick < 80) {
+		} else if (pick < 75) {
 			index = gen_index(&r, &m);
 			assert_ptr_equal(pageidx_lookup(&pi, index),
 					 model_lookup(&m, index));
-		} else if (pick < 98) {
+		} else if (pick < 97) {
 			model_op_next(&pi, &m, &r);
+		} else if (pick < 99) {
+			if (m.m_n < MODEL_SOFT_MAX)
+				model_op_store_run(&pi, &m, &r);
 		} else {
 			model_op_erase_range(&pi, &m, &r);
 		}
 		if (op % MODEL_BATCH == 0)
 			assert_matches(&pi, &m);
 	}
+
+	gen_limit = UINT64_MAX;
 
 	/* Take it all down in a few sparse ranges; nothing may remain. */
 	erase_range_both(&pi, &m, 1000, (uint64_t)1 << 40);

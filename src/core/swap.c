@@ -1,0 +1,300 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * swap.c - the swap device: slot allocator, sealed pages, backends.
+ *
+ * A swap device is an array of 4 KiB slots behind a backend (struct
+ * sf_swap_ops, a versioned vtable in the manner of sqlite3_io_methods;
+ * the file backend is the only one today).  Slots are handed out from a
+ * bitmap with a moving hint, so allocation is a short word scan.
+ *
+ * Nothing readable at rest: every page is sealed with an AEAD
+ * (ChaCha20-Poly1305 from libsodium) under a key drawn at mount time
+ * that lives only in this process (mlocked).  The nonce is a per-device
+ * counter, never reused under one key; the additional data binds the
+ * ciphertext to its slot, so a page copied to another slot fails to
+ * open.  The 16-byte tag is the slot's checksum: a corrupted, short or
+ * misplaced read is -EIO for the page's reader, never wrong data.  Tags
+ * and nonces stay in memory (24 bytes per slot), so the file holds
+ * exactly one ciphertext page per slot.
+ *
+ * => Must be called with sf_lock held.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+struct sf_slotmeta {
+	uint64_t sm_nonce;
+	unsigned char sm_tag[crypto_aead_chacha20poly1305_IETF_ABYTES];
+};
+
+struct file_backend {
+	int fb_fd;
+	int fb_created;
+	char *fb_path;
+};
+
+static int
+file_pread(void *priv, uint64_t off, void *buf, size_t len)
+{
+	struct file_backend *fb = priv;
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = pread(fb->fb_fd, (char *)buf + done, len - done,
+				  (off_t)(off + done));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -EIO; /* short: the file shrank under us */
+		done += (size_t)n;
+	}
+	return 0;
+}
+
+static int
+file_pwrite(void *priv, uint64_t off, const void *buf, size_t len)
+{
+	struct file_backend *fb = priv;
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = pwrite(fb->fb_fd, (const char *)buf + done,
+				   len - done, (off_t)(off + done));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		done += (size_t)n;
+	}
+	return 0;
+}
+
+static int
+file_discard(void *priv, uint64_t off, size_t len)
+{
+	struct file_backend *fb = priv;
+
+	/* Give the disk space back; a failure only costs space. */
+	fallocate(fb->fb_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+		  (off_t)off, (off_t)len);
+	return 0;
+}
+
+static void
+file_close(void *priv)
+{
+	struct file_backend *fb = priv;
+
+	close(fb->fb_fd);
+	if (fb->fb_created)
+		unlink(fb->fb_path);
+	free(fb->fb_path);
+	free(fb);
+}
+
+static const struct sf_swap_ops file_ops = {
+	.so_version = 1,
+	.so_read = file_pread,
+	.so_write = file_pwrite,
+	.so_discard = file_discard,
+	.so_close = file_close,
+};
+
+/*
+ * Open or create the swap file.  A new file is made sparse, mode 0600,
+ * and removed at unmount.  An existing one must be a regular file owned
+ * by us; it is grown to @bytes if smaller and never shrunk.
+ */
+int
+swap_file_open(const char *path, uint64_t bytes, const struct sf_swap_ops **ops,
+	       void **priv, uint64_t *nslots)
+{
+	struct file_backend *fb;
+	struct stat st;
+	int fd, created = 1, ret;
+
+	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0 && errno == EEXIST) {
+		created = 0;
+		fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+	}
+	if (fd < 0)
+		return -errno;
+	ret = -errno;
+	if (fstat(fd, &st))
+		goto out_close;
+	ret = -EINVAL;
+	if (!S_ISREG(st.st_mode))
+		goto out_close;
+	ret = -EPERM;
+	if (st.st_uid != geteuid())
+		goto out_close;
+	if ((uint64_t)st.st_size < bytes && ftruncate(fd, (off_t)bytes)) {
+		ret = -errno;
+		goto out_close;
+	}
+	ret = -ENOMEM;
+	fb = sf_calloc(1, sizeof(*fb));
+	if (!fb)
+		goto out_close;
+	fb->fb_path = strdup(path);
+	if (!fb->fb_path) {
+		free(fb);
+		goto out_close;
+	}
+	fb->fb_fd = fd;
+	fb->fb_created = created;
+	*ops = &file_ops;
+	*priv = fb;
+	*nslots = bytes / SF_PAGE_SIZE;
+	return 0;
+
+out_close:
+	close(fd);
+	if (created)
+		unlink(path);
+	return ret;
+}
+
+int
+swap_init(struct sf_swap *sw, const struct sf_swap_ops *ops, void *priv,
+	  uint64_t nslots)
+{
+	uint64_t words = (nslots + 63) / 64;
+
+	if (sodium_init() < 0)
+		return -EIO;
+	if (ops->so_version < 1)
+		return -EINVAL;
+	memset(sw, 0, sizeof(*sw));
+	sw->sw_bitmap = sf_calloc(words ? words : 1, sizeof(uint64_t));
+	sw->sw_meta = sf_calloc(nslots ? nslots : 1, sizeof(*sw->sw_meta));
+	sw->sw_key = sodium_malloc(crypto_aead_chacha20poly1305_IETF_KEYBYTES);
+	sw->sw_bounce = sf_malloc(SF_PAGE_SIZE);
+	if (!sw->sw_bitmap || !sw->sw_meta || !sw->sw_key || !sw->sw_bounce) {
+		free(sw->sw_bitmap);
+		free(sw->sw_meta);
+		free(sw->sw_bounce);
+		if (sw->sw_key)
+			sodium_free(sw->sw_key);
+		return -ENOMEM;
+	}
+	crypto_aead_chacha20poly1305_ietf_keygen(sw->sw_key);
+	sw->sw_ops = ops;
+	sw->sw_priv = priv;
+	sw->sw_nslots = nslots;
+	sw->sw_enabled = true;
+	sw->sw_nonce = 1;
+	return 0;
+}
+
+void
+swap_fini(struct sf_swap *sw)
+{
+	if (!sw->sw_ops)
+		return;
+	sw->sw_ops->so_close(sw->sw_priv);
+	free(sw->sw_bitmap);
+	free(sw->sw_meta);
+	free(sw->sw_bounce);
+	sodium_free(sw->sw_key);
+	memset(sw, 0, sizeof(*sw));
+}
+
+/* A free slot, or -ENOSPC. */
+int64_t
+swap_slot_alloc(struct sf_swap *sw)
+{
+	uint64_t words = (sw->sw_nslots + 63) / 64, i;
+
+	if (sw->sw_used >= sw->sw_nslots)
+		return -ENOSPC;
+	for (i = 0; i < words; i++) {
+		uint64_t w = (sw->sw_hint + i) % words;
+		uint64_t bits = ~sw->sw_bitmap[w];
+		uint64_t slot;
+
+		if (!bits)
+			continue;
+		slot = w * 64 + (uint64_t)__builtin_ctzll(bits);
+		if (slot >= sw->sw_nslots)
+			continue;
+		sw->sw_bitmap[w] |= 1ull << (slot % 64);
+		sw->sw_used++;
+		sw->sw_hint = w;
+		return (int64_t)slot;
+	}
+	return -ENOSPC;
+}
+
+void
+swap_slot_free(struct sf_swap *sw, uint64_t slot)
+{
+	SF_ASSERT(slot < sw->sw_nslots);
+	SF_ASSERT(sw->sw_bitmap[slot / 64] & (1ull << (slot % 64)));
+	sw->sw_bitmap[slot / 64] &= ~(1ull << (slot % 64));
+	sw->sw_used--;
+	if (sw->sw_ops->so_discard)
+		sw->sw_ops->so_discard(sw->sw_priv, slot * SF_PAGE_SIZE,
+				       SF_PAGE_SIZE);
+}
+
+static void
+make_nonce(unsigned char *npub, uint64_t nonce)
+{
+	memset(npub, 0, crypto_aead_chacha20poly1305_IETF_NPUBBYTES);
+	memcpy(npub, &nonce, sizeof(nonce));
+}
+
+/* Seal @page into @slot.  On error the slot holds nothing useful. */
+int
+swap_write_page(struct sf_swap *sw, uint64_t slot, const void *page)
+{
+	unsigned char npub[crypto_aead_chacha20poly1305_IETF_NPUBBYTES];
+	struct sf_slotmeta *m = &sw->sw_meta[slot];
+	unsigned long long taglen;
+	uint64_t nonce = sw->sw_nonce++;
+
+	make_nonce(npub, nonce);
+	crypto_aead_chacha20poly1305_ietf_encrypt_detached(
+		sw->sw_bounce, m->sm_tag, &taglen, page, SF_PAGE_SIZE,
+		(const unsigned char *)&slot, sizeof(slot), NULL, npub,
+		sw->sw_key);
+	m->sm_nonce = nonce;
+	return sw->sw_ops->so_write(sw->sw_priv, slot * SF_PAGE_SIZE,
+				    sw->sw_bounce, SF_PAGE_SIZE);
+}
+
+/*
+ * Read and open @slot into @page.  -EIO if the backend fails or the
+ * tag does not match; @page is untouched then.
+ */
+int
+swap_read_page(struct sf_swap *sw, uint64_t slot, void *page)
+{
+	unsigned char npub[crypto_aead_chacha20poly1305_IETF_NPUBBYTES];
+	struct sf_slotmeta *m = &sw->sw_meta[slot];
+	int ret;
+
+	ret = sw->sw_ops->so_read(sw->sw_priv, slot * SF_PAGE_SIZE,
+				  sw->sw_bounce, SF_PAGE_SIZE);
+	if (ret)
+		return -EIO;
+	make_nonce(npub, m->sm_nonce);
+	if (crypto_aead_chacha20poly1305_ietf_decrypt_detached(
+		    page, NULL, sw->sw_bounce, SF_PAGE_SIZE, m->sm_tag,
+		    (const unsigned char *)&slot, sizeof(slot), npub,
+		    sw->sw_key))
+		return -EIO;
+	return 0;
+}

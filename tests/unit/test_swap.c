@@ -1,0 +1,426 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_swap.c - memory budget, reclaim, swap-in, swapoff, and the swap
+ * device under injected faults, without FUSE.
+ *
+ * A memory backend stands in for the swap file so each test can make
+ * writes fail, reads fail, or bytes rot, and check the documented errno
+ * and that nothing else is lost.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "internal.h"
+
+static const struct shmemfs_ctx ctx = {.sc_uid = 0, .sc_gid = 0};
+
+struct membk {
+	unsigned char *mb_data;
+	size_t mb_size;
+	int mb_fail_write;  /* fail every write while set */
+	int mb_fail_read;
+	int mb_corrupt;     /* flip a bit in what reads return */
+	uint64_t mb_writes, mb_reads;
+};
+
+static int
+mb_read(void *priv, uint64_t off, void *buf, size_t len)
+{
+	struct membk *mb = priv;
+
+	mb->mb_reads++;
+	if (mb->mb_fail_read)
+		return -EIO;
+	memcpy(buf, mb->mb_data + off, len);
+	if (mb->mb_corrupt)
+		((unsigned char *)buf)[len / 2] ^= 0x10;
+	return 0;
+}
+
+static int
+mb_write(void *priv, uint64_t off, const void *buf, size_t len)
+{
+	struct membk *mb = priv;
+
+	mb->mb_writes++;
+	if (mb->mb_fail_write)
+		return -ENOSPC;
+	memcpy(mb->mb_data + off, buf, len);
+	return 0;
+}
+
+static void
+mb_close(void *priv)
+{
+	(void)priv;
+}
+
+static const struct sf_swap_ops mb_ops = {
+	.so_version = 1,
+	.so_read = mb_read,
+	.so_write = mb_write,
+	.so_close = mb_close,
+};
+
+static struct membk bk;
+
+/* A mount with a @mem_pages budget and a @slots-slot memory swap. */
+static struct shmemfs *
+mkfs_swap(unsigned mem_pages, unsigned slots)
+{
+	struct shmemfs_opts o;
+	struct shmemfs *fs;
+	char opt[64];
+
+	shmemfs_opts_init(&o);
+	snprintf(opt, sizeof(opt), "size=64m,mem=%uk", mem_pages * 4);
+	assert_int_equal(shmemfs_opts_parse(&o, opt, NULL, 0, NULL, 0), 0);
+	assert_int_equal(shmemfs_new(&fs, &o), 0);
+	shmemfs_opts_free(&o);
+	free(bk.mb_data);
+	memset(&bk, 0, sizeof(bk));
+	bk.mb_size = (size_t)slots * 4096;
+	bk.mb_data = calloc(1, bk.mb_size);
+	assert_int_equal(shmemfs_swap_attach(fs, &mb_ops, &bk, slots), 0);
+	return fs;
+}
+
+static void
+check(struct shmemfs *fs)
+{
+	char msg[256] = "";
+
+	if (shmemfs_check(fs, msg, sizeof(msg)))
+		fail_msg("consistency: %s", msg);
+}
+
+static uint64_t
+mkfile(struct shmemfs *fs, const char *name)
+{
+	struct shmemfs_attr a;
+
+	assert_int_equal(shmemfs_mknod(fs, &ctx, 1, name, S_IFREG | 0600, 0,
+				       &a), 0);
+	return a.sa_st.st_ino;
+}
+
+static void
+fill(char *buf, uint64_t page, unsigned seed)
+{
+	size_t i;
+
+	for (i = 0; i < 4096; i++)
+		buf[i] = (char)((page * 131 + i * 7 + seed) & 0xff);
+}
+
+/* Write @n pages of a pattern, then read them all back. */
+static void
+write_pages(struct shmemfs *fs, uint64_t f, uint64_t n, unsigned seed)
+{
+	char buf[4096];
+	uint64_t p;
+
+	for (p = 0; p < n; p++) {
+		fill(buf, p, seed);
+		assert_int_equal(shmemfs_write(fs, f, buf, 4096, p * 4096),
+				 4096);
+	}
+}
+
+static void
+verify_pages(struct shmemfs *fs, uint64_t f, uint64_t n, unsigned seed)
+{
+	char buf[4096], want[4096];
+	uint64_t p;
+
+	for (p = 0; p < n; p++) {
+		fill(want, p, seed);
+		assert_int_equal(shmemfs_read(fs, f, buf, 4096, p * 4096),
+				 4096);
+		assert_memory_equal(buf, want, 4096);
+	}
+}
+
+static void
+test_budget_and_swapin(void **state)
+{
+	struct shmemfs *fs = mkfs_swap(16, 256);
+	struct shmemfs_stats st;
+	uint64_t f = mkfile(fs, "f");
+
+	(void)state;
+	write_pages(fs, f, 100, 1);
+	shmemfs_get_stats(fs, &st);
+	assert_true(st.resident_bytes <= 16 * 4096);
+	assert_true(st.swapouts >= 84);
+	assert_int_equal(st.used_bytes, 100 * 4096);
+	check(fs);
+	verify_pages(fs, f, 100, 1);
+	shmemfs_get_stats(fs, &st);
+	assert_true(st.swapins > 0);
+	assert_true(st.resident_bytes <= 16 * 4096);
+	check(fs);
+	/* the sealed pages do not hold the plaintext */
+	{
+		char want[4096];
+
+		fill(want, 3, 1);
+		assert_null(memmem(bk.mb_data, bk.mb_size, want + 100, 64));
+	}
+	shmemfs_destroy(fs);
+}
+
+static void
+test_truncate_punch_unlink_swapped(void **state)
+{
+	struct shmemfs *fs = mkfs_swap(8, 256);
+	struct shmemfs_setattr sa = {.ss_size = 50 * 4096 + 100};
+	struct shmemfs_stats st;
+	uint64_t f = mkfile(fs, "f");
+	uint64_t reads;
+	char buf[200];
+
+	(void)state;
+	write_pages(fs, f, 64, 2);
+	reads = bk.mb_reads;
+	/* punching whole swapped pages frees slots without reading */
+	assert_int_equal(shmemfs_fallocate(fs, f, SHMEMFS_FALLOC_PUNCH_HOLE |
+					   SHMEMFS_FALLOC_KEEP_SIZE, 0,
+					   20 * 4096), 0);
+	assert_int_equal(bk.mb_reads, reads);
+	check(fs);
+	/* truncating into a swapped page brings it back to zero its tail */
+	assert_int_equal(shmemfs_setattr(fs, f, SHMEMFS_SET_SIZE, &sa, NULL),
+			 0);
+	sa.ss_size = 51 * 4096;
+	assert_int_equal(shmemfs_setattr(fs, f, SHMEMFS_SET_SIZE, &sa, NULL),
+			 0);
+	assert_int_equal(shmemfs_read(fs, f, buf, 200, 50 * 4096), 200);
+	{
+		char want[4096], zero[100] = {0};
+
+		fill(want, 50, 2);
+		assert_memory_equal(buf, want, 100);
+		assert_memory_equal(buf + 100, zero, 100);
+	}
+	check(fs);
+	assert_int_equal(shmemfs_unlink(fs, 1, "f"), 0);
+	shmemfs_forget(fs, f, 1);
+	shmemfs_get_stats(fs, &st);
+	assert_int_equal(st.swap_used_bytes, 0);
+	assert_int_equal(st.used_bytes, 0);
+	assert_int_equal(st.resident_bytes, 0);
+	check(fs);
+	shmemfs_destroy(fs);
+}
+
+static void
+test_swap_full_enospc(void **state)
+{
+	struct shmemfs *fs = mkfs_swap(8, 8);
+	char buf[4096] = {7};
+	uint64_t f = mkfile(fs, "f");
+	int p, written = 0;
+
+	(void)state;
+	for (p = 0; p < 40; p++) {
+		ssize_t r = shmemfs_write(fs, f, buf, 4096, p * 4096);
+
+		if (r < 0) {
+			assert_int_equal(r, -ENOSPC);
+			break;
+		}
+		written++;
+	}
+	/* budget 8 + swap 8, give or take the reclaimer's batches */
+	assert_true(written >= 8 && written <= 16);
+	check(fs);
+	/* everything written reads back */
+	for (p = 0; p < written; p++) {
+		char got[4096];
+
+		assert_int_equal(shmemfs_read(fs, f, got, 4096, p * 4096),
+				 4096);
+		assert_memory_equal(got, buf, 4096);
+	}
+	shmemfs_destroy(fs);
+}
+
+static void
+test_write_errors_lose_nothing(void **state)
+{
+	struct shmemfs *fs = mkfs_swap(8, 64);
+	uint64_t f = mkfile(fs, "f");
+	char buf[4096];
+	ssize_t r;
+
+	(void)state;
+	write_pages(fs, f, 8, 3);
+	bk.mb_fail_write = 1;
+	fill(buf, 8, 3);
+	r = shmemfs_write(fs, f, buf, 4096, 8 * 4096);
+	assert_int_equal(r, -ENOSPC); /* nothing could be evicted */
+	check(fs);
+	verify_pages(fs, f, 8, 3);
+	bk.mb_fail_write = 0;
+	write_pages(fs, f, 32, 3);
+	verify_pages(fs, f, 32, 3);
+	check(fs);
+	shmemfs_destroy(fs);
+}
+
+static void
+test_read_errors_eio(void **state)
+{
+	struct shmemfs *fs = mkfs_swap(8, 64);
+	uint64_t f = mkfile(fs, "f"), g = mkfile(fs, "g");
+	char buf[4096];
+
+	(void)state;
+	write_pages(fs, f, 24, 4);
+	write_pages(fs, g, 24, 5);
+	/* page 0 of f is surely swapped by now */
+	bk.mb_fail_read = 1;
+	assert_int_equal(shmemfs_read(fs, f, buf, 4096, 0), -EIO);
+	bk.mb_fail_read = 0;
+	bk.mb_corrupt = 1;
+	assert_int_equal(shmemfs_read(fs, f, buf, 4096, 0), -EIO);
+	bk.mb_corrupt = 0;
+	check(fs);
+	/* the error was the reader's only: everything still reads back */
+	verify_pages(fs, f, 24, 4);
+	verify_pages(fs, g, 24, 5);
+	shmemfs_destroy(fs);
+}
+
+static void
+test_swapoff_swapon(void **state)
+{
+	struct shmemfs *fs = mkfs_swap(16, 256);
+	struct shmemfs_stats st;
+	uint64_t f = mkfile(fs, "f");
+
+	(void)state;
+	write_pages(fs, f, 40, 6);
+	/* 40 pages do not fit in 16: refused, nothing moved */
+	shmemfs_get_stats(fs, &st);
+	assert_int_equal(shmemfs_swapoff(fs), -ENOMEM);
+	{
+		struct shmemfs_stats st2;
+
+		shmemfs_get_stats(fs, &st2);
+		assert_int_equal(st2.swap_used_bytes, st.swap_used_bytes);
+	}
+	verify_pages(fs, f, 40, 6);
+	/* shrink to 12 pages, then everything fits */
+	{
+		struct shmemfs_setattr sa = {.ss_size = 12 * 4096};
+
+		assert_int_equal(shmemfs_setattr(fs, f, SHMEMFS_SET_SIZE, &sa,
+						 NULL), 0);
+	}
+	assert_int_equal(shmemfs_swapoff(fs), 0);
+	shmemfs_get_stats(fs, &st);
+	assert_int_equal(st.swap_used_bytes, 0);
+	assert_int_equal(st.resident_bytes, 12 * 4096);
+	verify_pages(fs, f, 12, 6);
+	check(fs);
+	assert_int_equal(shmemfs_swapon(fs), 0);
+	write_pages(fs, f, 40, 7);
+	verify_pages(fs, f, 40, 7);
+	check(fs);
+	shmemfs_destroy(fs);
+}
+
+static void
+test_fallocate_costs_no_memory(void **state)
+{
+	struct shmemfs *fs = mkfs_swap(8, 16);
+	struct shmemfs_stats st;
+	uint64_t f = mkfile(fs, "f");
+
+	(void)state;
+	assert_int_equal(shmemfs_fallocate(fs, f, 0, 0, 1000 * 4096), 0);
+	shmemfs_get_stats(fs, &st);
+	assert_int_equal(st.resident_bytes, 0);
+	assert_int_equal(st.used_bytes, 1000 * 4096);
+	check(fs);
+	shmemfs_destroy(fs);
+}
+
+static void
+test_file_backend_sealed(void **state)
+{
+	char path[] = "/tmp/shmemfs-swap-test-XXXXXX";
+	static char secret[4096];
+	struct shmemfs_opts o;
+	struct shmemfs *fs;
+	uint64_t f;
+	char *disk;
+	int fd, p;
+
+	(void)state;
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	close(fd);
+	unlink(path);
+	shmemfs_opts_init(&o);
+	assert_int_equal(shmemfs_opts_parse(&o, "size=16m,mem=32k,swapsize=8m",
+					    NULL, 0, NULL, 0), 0);
+	o.so_swap_path = strdup(path);
+	assert_int_equal(shmemfs_new(&fs, &o), 0);
+	shmemfs_opts_free(&o);
+	{
+		struct stat st;
+
+		assert_int_equal(stat(path, &st), 0);
+		assert_int_equal(st.st_mode & 0777, 0600);
+		assert_int_equal(st.st_size, 8 << 20);
+	}
+	f = mkfile(fs, "f");
+	for (p = 0; p < 4096; p += 16)
+		memcpy(secret + p, "TOPSECRETpattern", 16);
+	for (p = 0; p < 64; p++)
+		assert_int_equal(shmemfs_write(fs, f, secret, 4096, p * 4096),
+				 4096);
+	disk = malloc(8 << 20);
+	fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(read(fd, disk, 8 << 20), 8 << 20);
+	close(fd);
+	assert_null(memmem(disk, 8 << 20, "TOPSECRET", 9));
+	free(disk);
+	verify_pages(fs, f, 0, 0);
+	check(fs);
+	shmemfs_destroy(fs);
+	/* we created it, so it is gone */
+	assert_int_equal(access(path, F_OK), -1);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_budget_and_swapin),
+		cmocka_unit_test(test_truncate_punch_unlink_swapped),
+		cmocka_unit_test(test_swap_full_enospc),
+		cmocka_unit_test(test_write_errors_lose_nothing),
+		cmocka_unit_test(test_read_errors_eio),
+		cmocka_unit_test(test_swapoff_swapon),
+		cmocka_unit_test(test_fallocate_costs_no_memory),
+		cmocka_unit_test(test_file_backend_sealed),
+	};
+	int ret = cmocka_run_group_tests(tests, NULL, NULL);
+
+	free(bk.mb_data);
+	return ret;
+}
