@@ -489,6 +489,7 @@ static void
 test_model(void **state)
 {
 	static const unsigned limit_bits[] = { 6, 12, 20, 36, 60, 64, 64 };
+	const unsigned nlimits = sizeof(limit_bits) / sizeof(limit_bits[0]);
 	struct rng r = { .r_state = test_seed };
 	struct model m = { 0 };
 	struct pageidx pi;
@@ -499,8 +500,7 @@ test_model(void **state)
 	pageidx_init(&pi);
 	for (op = 1; op <= MODEL_OPS; op++) {
 		if (op % MODEL_PHASE == 0) {
-			bits = limit_bits[rng_below(&r, sizeof(limit_bits) /
-							   sizeof(limit_bits[0]))];
+			bits = limit_bits[rng_below(&r, nlimits)];
 			gen_limit = bits == 64 ? UINT64_MAX :
 						 ((uint64_t)1 << bits) - 1;
 			if (gen_limit != UINT64_MAX)

@@ -1,0 +1,248 @@
+# SPDX-License-Identifier: MIT
+"""Memory budget and swap through the real daemon (shmemfs only).
+
+The RSS check runs the release build (build/shmemfs): a sanitizer build
+keeps freed memory in quarantine on purpose, so its RSS says nothing.
+"""
+
+import errno
+import hashlib
+import json
+import os
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+from conftest import REPO, SHMEMCTL_BIN, TARGET, is_mounted, wait_for
+
+pytestmark = pytest.mark.shmemfs_only
+
+MiB = 1 << 20
+RELEASE_BIN = os.environ.get("SHMEMFS_RELEASE_BIN",
+                             os.path.join(REPO, "build", "shmemfs"))
+
+
+def stats(path):
+    out = subprocess.run([SHMEMCTL_BIN, "stats", path, "--json"],
+                         check=True, stdout=subprocess.PIPE, text=True)
+    return json.loads(out.stdout)
+
+
+def drop_cache(path):
+    """Drop the kernel's cached pages of @path so reads reach the daemon."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+
+
+def write_random(path, total, chunk=MiB, seed=b"shmemfs"):
+    """Write @total bytes of pseudo-random data; return its sha256."""
+    h = hashlib.sha256()
+    block = hashlib.shake_256(seed).digest(chunk)
+    with open(path, "wb") as f:
+        for i in range(total // chunk):
+            # cheap per-chunk variation of one random block
+            data = i.to_bytes(8, "little") + block[8:]
+            h.update(data)
+            f.write(data)
+    return h.hexdigest()
+
+
+def sha_of(path, chunk=MiB):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while True:
+            b = f.read(chunk)
+            if not b:
+                break
+            h.update(b)
+    return h.hexdigest()
+
+
+def vm_rss(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmRSS")
+
+
+class Daemon:
+    """A release-build daemon of our own, for RSS measurements."""
+
+    def __init__(self, opts):
+        self.base = tempfile.mkdtemp(prefix="shmemfs-swap-")
+        self.path = os.path.join(self.base, "mnt")
+        os.mkdir(self.path)
+        self.log = os.path.join(self.base, "log")
+        with open(self.log, "wb") as log:
+            self.proc = subprocess.Popen(
+                [RELEASE_BIN, "-f", "-o", opts, self.path],
+                stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True)
+        assert wait_for(lambda: is_mounted(self.path), 10), self.output()
+
+    def output(self):
+        with open(self.log) as f:
+            return f.read()
+
+    def close(self):
+        subprocess.run(["fusermount3", "-u", self.path])
+        self.proc.wait(timeout=30)
+        out = self.output()
+        os.rmdir(self.path)
+        os.unlink(self.log)
+        os.rmdir(self.base)
+        return out
+
+
+@pytest.fixture
+def swapdir():
+    d = tempfile.mkdtemp(prefix="shmemfs-swapfile-")
+    yield d
+    for n in os.listdir(d):
+        os.unlink(os.path.join(d, n))
+    os.rmdir(d)
+
+
+def test_512m_through_64m_budget(swapdir):
+    """512 MiB of random data through mem=64m reads back bit-identical,
+    with the daemon's RSS within the budget plus a fixed overhead."""
+    if not os.path.exists(RELEASE_BIN) or TARGET != "shmemfs":
+        pytest.skip("needs the release daemon")
+    swap = os.path.join(swapdir, "swap")
+    d = Daemon("size=1g,mem=64m,swap=%s,swapsize=1g" % swap)
+    try:
+        f = os.path.join(d.path, "big")
+        want = write_random(f, 512 * MiB)
+        rss_after_write = vm_rss(d.proc.pid)
+        drop_cache(f)
+        assert sha_of(f) == want
+        rss_after_read = vm_rss(d.proc.pid)
+        st = stats(d.path)
+        assert st["used_bytes"] == 512 * MiB
+        assert st["swapouts"] >= (512 - 64) * MiB // 4096
+        assert st["swapins"] > 0
+        assert st["resident_bytes"] <= 64 * MiB + 64 * 4096
+        assert st["swapped_bytes"] + st["resident_bytes"] == 512 * MiB
+        # budget + fixed overhead: FUSE buffers, per-slot metadata
+        # (24 B/slot), page descriptors and index nodes
+        limit = 64 * MiB + 48 * MiB
+        assert rss_after_write < limit, rss_after_write
+        assert rss_after_read < limit, rss_after_read
+        # nothing readable at rest
+        with open(swap, "rb") as s:
+            disk = s.read()
+        block = hashlib.shake_256(b"shmemfs").digest(MiB)
+        assert block[4096:4096 + 64] not in disk
+    finally:
+        out = d.close()
+    assert out == ""
+    assert not os.path.exists(swap), "created swap file must go at unmount"
+
+
+def test_swapoff_enomem_then_ok(mount, swapdir):
+    swap = os.path.join(swapdir, "swap")
+    m = mount("size=256m,mem=8m,swap=%s,swapsize=64m" % swap)
+    f = os.path.join(m.path, "f")
+    want = write_random(f, 32 * MiB)
+    before = stats(m.path)
+    assert before["swapped_bytes"] > 0
+    r = subprocess.run([SHMEMCTL_BIN, "swapoff", m.path],
+                       stderr=subprocess.PIPE, text=True)
+    assert r.returncode != 0
+    assert "Cannot allocate memory" in r.stderr
+    after = stats(m.path)
+    assert after["swapped_bytes"] == before["swapped_bytes"]
+    drop_cache(f)
+    assert sha_of(f) == want
+    os.truncate(f, 4 * MiB)
+    subprocess.run([SHMEMCTL_BIN, "swapoff", m.path], check=True)
+    st = stats(m.path)
+    assert st["swapped_bytes"] == 0
+    assert st["resident_bytes"] == 4 * MiB
+    subprocess.run([SHMEMCTL_BIN, "swapon", m.path], check=True)
+    want = write_random(f, 16 * MiB, seed=b"again")
+    assert stats(m.path)["swapped_bytes"] > 0
+    drop_cache(f)
+    assert sha_of(f) == want
+
+
+def test_corrupt_swap_gives_eio_to_that_reader_only(mount, swapdir):
+    swap = os.path.join(swapdir, "swap")
+    m = mount("size=64m,mem=4m,swap=%s,swapsize=32m" % swap,
+              allowed_stderr=[])
+    a = os.path.join(m.path, "a")
+    b = os.path.join(m.path, "b")
+    want_a = write_random(a, 8 * MiB, seed=b"a")
+    want_b = write_random(b, 8 * MiB, seed=b"b")
+    # rot every sealed page of the swap file
+    fd = os.open(swap, os.O_RDWR)
+    try:
+        size = os.fstat(fd).st_size
+        for off in range(0, size, 4096):
+            page = os.pread(fd, 4096, off)
+            if page != bytes(4096):
+                os.pwrite(fd, bytes([page[100] ^ 0xff]), off + 100)
+    finally:
+        os.close(fd)
+    drop_cache(a)
+    with pytest.raises(OSError) as e:
+        sha_of(a)
+    assert e.value.errno == errno.EIO
+    # the filesystem goes on: new files work
+    c = os.path.join(m.path, "c")
+    with open(c, "wb") as f:
+        f.write(b"still fine")
+    with open(c, "rb") as f:
+        assert f.read() == b"still fine"
+    del want_a, want_b
+
+
+def test_full_budget_and_swap_enospc(mount, swapdir):
+    swap = os.path.join(swapdir, "swap")
+    m = mount("size=256m,mem=4m,swap=%s,swapsize=4m" % swap)
+    f = os.path.join(m.path, "f")
+    written = 0
+    with pytest.raises(OSError) as e:
+        with open(f, "wb", buffering=0) as fh:
+            for _ in range(64):
+                fh.write(bytes([7]) * MiB)
+                written += 1
+    assert e.value.errno == errno.ENOSPC
+    assert 4 <= written <= 9
+    drop_cache(f)
+    with open(f, "rb") as fh:
+        data = fh.read()
+    assert data.count(7) == len(data)
+
+
+def test_swap_path_checks(swapdir, mount):
+    # an existing file we do not own is refused, and left alone
+    other = os.path.join(swapdir, "other")
+    with open(other, "wb") as f:
+        f.write(b"keep me")
+    os.chown(other, 65534, 65534)
+    base = tempfile.mkdtemp(prefix="shmemfs-swapchk-")
+    try:
+        r = subprocess.run([RELEASE_BIN, "-f", "-o", "swap=%s" % other,
+                            base], stderr=subprocess.PIPE, text=True,
+                           timeout=30)
+        assert r.returncode == 1
+        assert len(r.stderr.strip().splitlines()) == 1
+        assert not is_mounted(base)
+        with open(other, "rb") as f:
+            assert f.read() == b"keep me"
+        # a swap file on the mount itself is refused
+        r = subprocess.run([RELEASE_BIN, "-f", "-o",
+                            "swap=%s/swapfile" % base, base],
+                           stderr=subprocess.PIPE, text=True, timeout=30)
+        assert r.returncode == 1
+        assert "swap" in r.stderr
+        assert not is_mounted(base)
+    finally:
+        os.rmdir(base)
