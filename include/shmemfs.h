@@ -192,6 +192,10 @@ ssize_t shmemfs_getxattr(struct shmemfs *fs, uint64_t ino, const char *name,
 			 void *value, size_t size);
 ssize_t shmemfs_listxattr(struct shmemfs *fs, uint64_t ino, char *list,
 			  size_t size);
+/* The same for a caller without CAP_SYS_ADMIN: trusted.* names are left
+ * out, as the kernel leaves them out of such a caller's list. */
+ssize_t shmemfs_listxattr_user(struct shmemfs *fs, uint64_t ino, char *list,
+			       size_t size);
 int shmemfs_removexattr(struct shmemfs *fs, uint64_t ino, const char *name);
 
 int shmemfs_statfs(struct shmemfs *fs, struct statvfs *st);

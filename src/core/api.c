@@ -457,7 +457,8 @@ shmemfs_write(struct shmemfs *fs, uint64_t ino, const void *buf, size_t size,
 	struct shmemfs_inode *ip;
 	ssize_t ret;
 
-	if (off < 0)
+	/* rw_verify_area(): the end must be a valid offset too */
+	if (off < 0 || size > (uint64_t)INT64_MAX - (uint64_t)off)
 		return -EINVAL;
 	LOCK(fs);
 	IGET_OR(fs, ip, ino, -ESTALE);
@@ -587,7 +588,7 @@ shmemfs_setxattr(struct shmemfs *fs, uint64_t ino, const char *name,
 
 	LOCK(fs);
 	IGET_OR(fs, ip, ino, -ESTALE);
-	ret = xattr_set(ip, name, value, size, flags);
+	ret = xattr_set(fs, ip, name, value, size, flags);
 	UNLOCK(fs);
 	return ret;
 }
@@ -606,17 +607,31 @@ shmemfs_getxattr(struct shmemfs *fs, uint64_t ino, const char *name,
 	return ret;
 }
 
-ssize_t
-shmemfs_listxattr(struct shmemfs *fs, uint64_t ino, char *list, size_t size)
+static ssize_t
+listxattr_common(struct shmemfs *fs, uint64_t ino, char *list, size_t size,
+		 bool trusted)
 {
 	struct shmemfs_inode *ip;
 	ssize_t ret;
 
 	LOCK(fs);
 	IGET_OR(fs, ip, ino, -ESTALE);
-	ret = xattr_list(ip, list, size);
+	ret = xattr_list(ip, list, size, trusted);
 	UNLOCK(fs);
 	return ret;
+}
+
+ssize_t
+shmemfs_listxattr(struct shmemfs *fs, uint64_t ino, char *list, size_t size)
+{
+	return listxattr_common(fs, ino, list, size, true);
+}
+
+ssize_t
+shmemfs_listxattr_user(struct shmemfs *fs, uint64_t ino, char *list,
+		       size_t size)
+{
+	return listxattr_common(fs, ino, list, size, false);
 }
 
 int
@@ -627,7 +642,7 @@ shmemfs_removexattr(struct shmemfs *fs, uint64_t ino, const char *name)
 
 	LOCK(fs);
 	IGET_OR(fs, ip, ino, -ESTALE);
-	ret = xattr_remove(ip, name);
+	ret = xattr_remove(fs, ip, name);
 	UNLOCK(fs);
 	return ret;
 }
@@ -650,7 +665,8 @@ shmemfs_statfs(struct shmemfs *fs, struct statvfs *st)
 	}
 	if (m->sm_inodes_max) {
 		st->f_files = m->sm_inodes_max;
-		st->f_ffree = m->sm_inodes_max - m->sm_inodes_used;
+		st->f_ffree = (m->sm_ispace_max - m->sm_ispace_used) /
+			      SF_BOGO_INODE_SIZE;
 		st->f_favail = st->f_ffree;
 	}
 	UNLOCK(fs);
@@ -751,7 +767,7 @@ count_swapped(const struct shmemfs_inode *ip)
 int
 shmemfs_check(struct shmemfs *fs, char *msg, size_t len)
 {
-	uint64_t ino = 0, inodes = 0, blocks = 0, swapped = 0;
+	uint64_t ino = 0, inodes = 0, blocks = 0, swapped = 0, ispace = 0;
 	struct shmemfs_inode *ip;
 	int ret = 0;
 
@@ -784,15 +800,22 @@ shmemfs_check(struct shmemfs *fs, char *msg, size_t len)
 		}
 		inodes++;
 		blocks += ip->i_blocks;
+		ispace += SF_BOGO_INODE_SIZE + xattr_space(ip);
+		if (!S_ISDIR(ip->i_mode) && ip->i_nlink > 1)
+			ispace += (ip->i_nlink - 1) * SF_BOGO_INODE_SIZE;
 		ino++;
 	}
 	if (inodes != fs->sf_mem.sm_inodes_used ||
-	    blocks != fs->sf_mem.sm_blocks_used) {
+	    blocks != fs->sf_mem.sm_blocks_used ||
+	    ispace != fs->sf_mem.sm_ispace_used) {
 		snprintf(msg, len, "counters: inodes %llu/%llu blocks "
-			 "%llu/%llu", (unsigned long long)inodes,
+			 "%llu/%llu ispace %llu/%llu",
+			 (unsigned long long)inodes,
 			 (unsigned long long)fs->sf_mem.sm_inodes_used,
 			 (unsigned long long)blocks,
-			 (unsigned long long)fs->sf_mem.sm_blocks_used);
+			 (unsigned long long)fs->sf_mem.sm_blocks_used,
+			 (unsigned long long)ispace,
+			 (unsigned long long)fs->sf_mem.sm_ispace_used);
 		ret = -EUCLEAN;
 		goto out;
 	}

@@ -160,6 +160,19 @@ dir_remove(struct shmemfs *fs, struct sf_dirent *de)
 	free(de);
 }
 
+/*
+ * A non-directory loses a name.  All but the last name hold inode space
+ * of their own (dir_link()); the last one shares the inode's, which
+ * goes when the inode does.
+ */
+static void
+drop_name(struct shmemfs *fs, struct shmemfs_inode *ip)
+{
+	if (ip->i_nlink > 1)
+		mem_uncharge_ispace(fs, SF_BOGO_INODE_SIZE);
+	ip->i_nlink--;
+}
+
 static void
 dir_touch(struct shmemfs_inode *dir)
 {
@@ -300,9 +313,15 @@ dir_link(struct shmemfs *fs, struct shmemfs_inode *ip,
 		return -EPERM;
 	if (ip->i_nlink == 0)
 		return -ENOENT;
-	ret = dir_add(fs, dir, name, len, ip);
+	/* Each extra name costs inode space, as in tmpfs. */
+	ret = mem_charge_ispace(fs, SF_BOGO_INODE_SIZE);
 	if (ret)
 		return ret;
+	ret = dir_add(fs, dir, name, len, ip);
+	if (ret) {
+		mem_uncharge_ispace(fs, SF_BOGO_INODE_SIZE);
+		return ret;
+	}
 	ip->i_nlink++;
 	sf_now(&ip->i_ctime);
 	dir_touch(dir);
@@ -340,7 +359,7 @@ dir_unlink(struct shmemfs *fs, struct shmemfs_inode *dir, const char *name,
 		ip->i_nlink = 0;
 		dir->i_nlink--;
 	} else {
-		ip->i_nlink--;
+		drop_name(fs, ip);
 	}
 	sf_now(&ip->i_ctime);
 	dir_touch(dir);
@@ -457,7 +476,7 @@ dir_rename(struct shmemfs *fs, struct shmemfs_inode *odir, const char *oname,
 			tgt->i_nlink = 0;
 			ndir->i_nlink--;
 		} else {
-			tgt->i_nlink--;
+			drop_name(fs, tgt);
 		}
 		tgt->i_ctime = src->i_ctime;
 		node_put(fs, tgt);

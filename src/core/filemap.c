@@ -212,7 +212,7 @@ filemap_get_page(struct shmemfs *fs, struct shmemfs_inode *ip, uint64_t index,
 		pg->pg_flags |= SF_PG_REFERENCED;
 		return pg;
 	}
-	if (mode == SGP_READ && (!e || sf_is_falloc(e)))
+	if (mode == SGP_READ && (!e || !sf_is_swap(e)))
 		return NULL; /* reads as zeros */
 	if (e && sf_is_swap(e) && mode == SGP_OVERWRITE) {
 		/* All of it is about to be overwritten: skip the read. */
@@ -386,7 +386,7 @@ filemap_zero(struct shmemfs *fs, struct shmemfs_inode *ip, uint64_t index,
 	struct sf_page *pg;
 	int ret;
 
-	if (!e || from >= to || sf_is_falloc(e))
+	if (!e || from >= to || sf_is_falloc(e) || sf_is_zero(e))
 		return 0;
 	if (pageidx_is_value(e)) {
 		ret = filemap_swapin(fs, ip, index, &pg);
@@ -482,7 +482,13 @@ count_present(const struct shmemfs_inode *ip, uint64_t first, uint64_t last)
 	return n;
 }
 
-/* Undo (or, with @commit, keep) the entries this fallocate added. */
+/*
+ * Undo (or, with @commit, keep) the entries this fallocate added.  On
+ * commit, a page fallocated by an earlier call becomes data (zeros), as
+ * shmem_get_folio_gfp(SGP_FALLOC) makes it uptodate, so that undo on a
+ * later failure cannot cancel the earlier call's guarantee.  Replacing
+ * an entry allocates nothing, so neither path can fail.
+ */
 static void
 falloc_finish(struct shmemfs *fs, struct shmemfs_inode *ip, uint64_t first,
 	      uint64_t last, bool commit)
@@ -491,7 +497,9 @@ falloc_finish(struct shmemfs *fs, struct shmemfs_inode *ip, uint64_t first,
 	void *e;
 
 	while ((e = pageidx_next(&ip->i_pages, &idx)) && idx <= last) {
-		if (e == sf_mk_falloc(true)) {
+		if (commit && e == sf_mk_falloc(false)) {
+			pageidx_store(&ip->i_pages, idx, sf_mk_zero());
+		} else if (e == sf_mk_falloc(true)) {
 			if (commit) {
 				pageidx_store(&ip->i_pages, idx,
 					      sf_mk_falloc(false));
@@ -557,7 +565,7 @@ out_touch:
 	return 0;
 }
 
-/* Data for SEEK_DATA: written pages, resident or swapped. */
+/* Data for SEEK_DATA: written pages, resident, swapped or zero. */
 static bool
 entry_is_data(const void *e)
 {

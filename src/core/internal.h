@@ -48,6 +48,7 @@
 #define SF_PAGE_SIZE (1u << SF_PAGE_SHIFT)
 #define SF_BOGO_DIRENT_SIZE 20  /* tmpfs charges each dirent 20 bytes */
 #define SF_SHORT_SYMLINK_LEN 128 /* targets shorter than this stay inline */
+#define SF_BOGO_INODE_SIZE 1024  /* inode space one inode or link costs */
 
 #ifdef NDEBUG
 #define SF_ASSERT(x) ((void)0)
@@ -62,7 +63,14 @@ struct sf_mem {
 	uint64_t sm_blocks_used;  /* pages of files: resident + swapped +
 				   * fallocated */
 	uint64_t sm_inodes_max;   /* 0: unlimited */
-	uint64_t sm_inodes_used;
+	uint64_t sm_inodes_used;  /* live inodes */
+	/*
+	 * Inode space, as tmpfs 6.6+ keeps it: nr_inodes= buys 1 KiB of
+	 * space per inode, and inodes, extra hard links and xattrs are all
+	 * charged against it (f_ffree = free space / 1 KiB).
+	 */
+	uint64_t sm_ispace_max;   /* bytes; 0: unlimited */
+	uint64_t sm_ispace_used;
 	uint64_t sm_resident_max; /* mem= in pages; 0: unlimited */
 	uint64_t sm_resident;     /* pages in memory */
 	uint64_t sm_high, sm_low; /* reclaimer watermarks, in pages */
@@ -89,7 +97,10 @@ struct sf_page {
  * What a slot of a file's page index holds (pageidx.h):
  *   NULL            a hole: reads as zeros, costs nothing
  *   struct sf_page* a resident page of data
- *   value (s+1)<<1  data swapped out to swap slot s
+ *   value (s+2)<<1  data swapped out to swap slot s
+ *   value 2         a page of data that is all zeros, kept without memory
+ *                   (a fallocated page fallocated again, or a zero page
+ *                   the reclaimer found)
  *   value 0 or 1    a fallocated page never written: charged, reads as
  *                   zeros, a hole to SEEK_DATA, no memory until written;
  *                   1 marks one added by the fallocate still running
@@ -98,7 +109,7 @@ struct sf_page {
 static inline void *
 sf_mk_swap(uint64_t slot)
 {
-	return pageidx_mk_value((slot + 1) << 1);
+	return pageidx_mk_value((slot + 2) << 1);
 }
 
 static inline void *
@@ -107,10 +118,16 @@ sf_mk_falloc(bool in_progress)
 	return pageidx_mk_value(in_progress ? 1 : 0);
 }
 
+static inline void *
+sf_mk_zero(void)
+{
+	return pageidx_mk_value(2);
+}
+
 static inline bool
 sf_is_swap(const void *e)
 {
-	return pageidx_is_value(e) && (pageidx_value(e) >> 1) != 0;
+	return pageidx_is_value(e) && (pageidx_value(e) >> 1) >= 2;
 }
 
 static inline bool
@@ -119,10 +136,16 @@ sf_is_falloc(const void *e)
 	return pageidx_is_value(e) && (pageidx_value(e) >> 1) == 0;
 }
 
+static inline bool
+sf_is_zero(const void *e)
+{
+	return pageidx_is_value(e) && (pageidx_value(e) >> 1) == 1;
+}
+
 static inline uint64_t
 sf_swap_slot(const void *e)
 {
-	return (pageidx_value(e) >> 1) - 1;
+	return (pageidx_value(e) >> 1) - 2;
 }
 
 /* page.c: the page memory pool */
@@ -256,6 +279,8 @@ int mem_charge_blocks(struct shmemfs *fs, uint64_t pages);
 void mem_uncharge_blocks(struct shmemfs *fs, uint64_t pages);
 int mem_charge_inode(struct shmemfs *fs);
 void mem_uncharge_inode(struct shmemfs *fs);
+int mem_charge_ispace(struct shmemfs *fs, uint64_t bytes);
+void mem_uncharge_ispace(struct shmemfs *fs, uint64_t bytes);
 int mem_charge_resident(struct shmemfs *fs, uint64_t pages);
 void mem_uncharge_resident(struct shmemfs *fs, uint64_t pages);
 void mem_force_resident(struct shmemfs *fs, uint64_t pages);
@@ -354,12 +379,15 @@ void dir_destroy_entries(struct shmemfs *fs, struct shmemfs_inode *dir);
 int dir_check(struct shmemfs *fs, char *msg, size_t len);
 
 /* xattr.c */
-int xattr_set(struct shmemfs_inode *ip, const char *name, const void *value,
-	      size_t size, int flags);
+int xattr_set(struct shmemfs *fs, struct shmemfs_inode *ip, const char *name,
+	      const void *value, size_t size, int flags);
 ssize_t xattr_get(struct shmemfs_inode *ip, const char *name, void *value,
 		  size_t size);
-ssize_t xattr_list(struct shmemfs_inode *ip, char *list, size_t size);
-int xattr_remove(struct shmemfs_inode *ip, const char *name);
-void xattr_free_all(struct shmemfs_inode *ip);
+ssize_t xattr_list(struct shmemfs_inode *ip, char *list, size_t size,
+		   bool trusted);
+int xattr_remove(struct shmemfs *fs, struct shmemfs_inode *ip,
+		 const char *name);
+void xattr_free_all(struct shmemfs *fs, struct shmemfs_inode *ip);
+uint64_t xattr_space(const struct shmemfs_inode *ip);
 
 #endif /* SHMEMFS_INTERNAL_H */

@@ -28,6 +28,7 @@ mem_init(struct sf_mem *m, const struct shmemfs_opts *o)
 	if (!o->so_ramfs) {
 		m->sm_blocks_max = o->so_max_blocks;
 		m->sm_inodes_max = o->so_max_inodes;
+		m->sm_ispace_max = o->so_max_inodes * SF_BOGO_INODE_SIZE;
 		m->sm_resident_max = o->so_mem_bytes ?
 			(o->so_mem_bytes + SF_PAGE_SIZE - 1) >> SF_PAGE_SHIFT :
 			o->so_max_blocks;
@@ -106,14 +107,33 @@ mem_above_low(const struct shmemfs *fs)
 }
 
 int
-mem_charge_inode(struct shmemfs *fs)
+mem_charge_ispace(struct shmemfs *fs, uint64_t bytes)
 {
 	struct sf_mem *m = &fs->sf_mem;
 
-	if (m->sm_inodes_max && m->sm_inodes_used >= m->sm_inodes_max)
+	if (m->sm_ispace_max &&
+	    (bytes > m->sm_ispace_max ||
+	     m->sm_ispace_used > m->sm_ispace_max - bytes))
 		return -ENOSPC;
-	m->sm_inodes_used++;
+	m->sm_ispace_used += bytes;
 	return 0;
+}
+
+void
+mem_uncharge_ispace(struct shmemfs *fs, uint64_t bytes)
+{
+	SF_ASSERT(fs->sf_mem.sm_ispace_used >= bytes);
+	fs->sf_mem.sm_ispace_used -= bytes;
+}
+
+int
+mem_charge_inode(struct shmemfs *fs)
+{
+	int ret = mem_charge_ispace(fs, SF_BOGO_INODE_SIZE);
+
+	if (!ret)
+		fs->sf_mem.sm_inodes_used++;
+	return ret;
 }
 
 void
@@ -121,4 +141,5 @@ mem_uncharge_inode(struct shmemfs *fs)
 {
 	SF_ASSERT(fs->sf_mem.sm_inodes_used > 0);
 	fs->sf_mem.sm_inodes_used--;
+	mem_uncharge_ispace(fs, SF_BOGO_INODE_SIZE);
 }

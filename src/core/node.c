@@ -67,7 +67,7 @@ node_free_contents(struct shmemfs *fs, struct shmemfs_inode *ip)
 		free(ip->i_link);
 	else if (S_ISDIR(ip->i_mode))
 		dir_destroy_entries(fs, ip);
-	xattr_free_all(ip);
+	xattr_free_all(fs, ip);
 }
 
 static void

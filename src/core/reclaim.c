@@ -23,7 +23,22 @@
 
 #include "internal.h"
 
-/* Swap @pg out.  0, -ENOSPC (swap full) or -EIO (write failed). */
+static bool
+page_is_zero(const void *data)
+{
+	const uint64_t *w = data;
+	size_t i;
+
+	for (i = 0; i < SF_PAGE_SIZE / sizeof(*w); i++)
+		if (w[i])
+			return false;
+	return true;
+}
+
+/*
+ * Swap @pg out.  0, -ENOSPC (swap full) or -EIO (write failed).  A page
+ * of zeros needs no slot: it becomes a zero entry.
+ */
 static int
 evict_page(struct shmemfs *fs, struct sf_page *pg)
 {
@@ -31,6 +46,12 @@ evict_page(struct shmemfs *fs, struct sf_page *pg)
 	int64_t slot;
 	int ret;
 
+	if (page_is_zero(pg->pg_data)) {
+		ret = pageidx_store(&ip->i_pages, pg->pg_index, sf_mk_zero());
+		SF_ASSERT(ret == 0);
+		page_release(fs, pg);
+		return 0;
+	}
 	slot = swap_slot_alloc(&fs->sf_swap);
 	if (slot < 0)
 		return (int)slot;

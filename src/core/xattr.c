@@ -8,6 +8,11 @@
  * directories) are made here too, so an embedding program gets the
  * errnos a syscall on tmpfs would give.  Capability checks for trusted.*
  * stay with the front end (the kernel, under FUSE).
+ *
+ * Each attribute costs inode space (mem.c) as simple_xattr_space() counts
+ * it in tmpfs: 40 bytes plus its name and value.  The new value is
+ * charged before the old one is refunded, and before the CREATE/REPLACE
+ * checks, so the errnos come in tmpfs's order.
  */
 #include <errno.h>
 
@@ -41,6 +46,12 @@ xattr_check_name(const struct shmemfs_inode *ip, const char *name,
 	return -EOPNOTSUPP;
 }
 
+static uint64_t
+space_of(const char *name, size_t size)
+{
+	return 40 + size + strlen(name);
+}
+
 static struct sf_xattr **
 xattr_find(struct shmemfs_inode *ip, const char *name, bool *found)
 {
@@ -54,8 +65,8 @@ xattr_find(struct shmemfs_inode *ip, const char *name, bool *found)
 }
 
 int
-xattr_set(struct shmemfs_inode *ip, const char *name, const void *value,
-	  size_t size, int flags)
+xattr_set(struct shmemfs *fs, struct shmemfs_inode *ip, const char *name,
+	  const void *value, size_t size, int flags)
 {
 	struct sf_xattr **pp, *x;
 	bool found;
@@ -69,19 +80,25 @@ xattr_set(struct shmemfs_inode *ip, const char *name, const void *value,
 		return -E2BIG;
 	if (flags & ~(SHMEMFS_XATTR_CREATE | SHMEMFS_XATTR_REPLACE))
 		return -EINVAL;
+	ret = mem_charge_ispace(fs, space_of(name, size));
+	if (ret)
+		return ret;
 	pp = xattr_find(ip, name, &found);
+	ret = -EEXIST;
 	if (found && (flags & SHMEMFS_XATTR_CREATE))
-		return -EEXIST;
+		goto out_uncharge;
+	ret = -ENODATA;
 	if (!found && (flags & SHMEMFS_XATTR_REPLACE))
-		return -ENODATA;
+		goto out_uncharge;
+	ret = -ENOMEM;
 	len = strlen(name);
 	x = sf_malloc(sizeof(*x) + len + 1);
 	if (!x)
-		return -ENOMEM;
+		goto out_uncharge;
 	x->x_value = sf_malloc(size ? size : 1);
 	if (!x->x_value) {
 		free(x);
-		return -ENOMEM;
+		goto out_uncharge;
 	}
 	memcpy(x->x_name, name, len + 1);
 	if (size)
@@ -91,6 +108,7 @@ xattr_set(struct shmemfs_inode *ip, const char *name, const void *value,
 		struct sf_xattr *old = *pp;
 
 		x->x_next = old->x_next;
+		mem_uncharge_ispace(fs, space_of(old->x_name, old->x_size));
 		free(old->x_value);
 		free(old);
 	} else {
@@ -99,6 +117,10 @@ xattr_set(struct shmemfs_inode *ip, const char *name, const void *value,
 	*pp = x;
 	sf_now(&ip->i_ctime);
 	return 0;
+
+out_uncharge:
+	mem_uncharge_ispace(fs, space_of(name, size));
+	return ret;
 }
 
 ssize_t
@@ -123,8 +145,9 @@ xattr_get(struct shmemfs_inode *ip, const char *name, void *value,
 	return (ssize_t)(*pp)->x_size;
 }
 
+/* With !@trusted (an unprivileged caller), trusted.* names are hidden. */
 ssize_t
-xattr_list(struct shmemfs_inode *ip, char *list, size_t size)
+xattr_list(struct shmemfs_inode *ip, char *list, size_t size, bool trusted)
 {
 	struct sf_xattr *x;
 	size_t total = 0;
@@ -132,6 +155,8 @@ xattr_list(struct shmemfs_inode *ip, char *list, size_t size)
 	for (x = ip->i_xattrs; x; x = x->x_next) {
 		size_t n = strlen(x->x_name) + 1;
 
+		if (!trusted && !strncmp(x->x_name, "trusted.", 8))
+			continue;
 		if (size) {
 			if (total + n > size)
 				return -ERANGE;
@@ -143,7 +168,7 @@ xattr_list(struct shmemfs_inode *ip, char *list, size_t size)
 }
 
 int
-xattr_remove(struct shmemfs_inode *ip, const char *name)
+xattr_remove(struct shmemfs *fs, struct shmemfs_inode *ip, const char *name)
 {
 	struct sf_xattr **pp, *x;
 	bool found;
@@ -157,6 +182,7 @@ xattr_remove(struct shmemfs_inode *ip, const char *name)
 		return -ENODATA;
 	x = *pp;
 	*pp = x->x_next;
+	mem_uncharge_ispace(fs, space_of(x->x_name, x->x_size));
 	free(x->x_value);
 	free(x);
 	sf_now(&ip->i_ctime);
@@ -164,14 +190,27 @@ xattr_remove(struct shmemfs_inode *ip, const char *name)
 }
 
 void
-xattr_free_all(struct shmemfs_inode *ip)
+xattr_free_all(struct shmemfs *fs, struct shmemfs_inode *ip)
 {
 	struct sf_xattr *x, *next;
 
 	for (x = ip->i_xattrs; x; x = next) {
 		next = x->x_next;
+		mem_uncharge_ispace(fs, space_of(x->x_name, x->x_size));
 		free(x->x_value);
 		free(x);
 	}
 	ip->i_xattrs = NULL;
+}
+
+/* The inode space @ip's attributes hold. */
+uint64_t
+xattr_space(const struct shmemfs_inode *ip)
+{
+	const struct sf_xattr *x;
+	uint64_t n = 0;
+
+	for (x = ip->i_xattrs; x; x = x->x_next)
+		n += space_of(x->x_name, x->x_size);
+	return n;
 }

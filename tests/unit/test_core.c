@@ -200,9 +200,12 @@ test_data_sparse(void **state)
 						 NULL), 0);
 		assert_int_equal(st_of(fs, f).st_blocks, 0);
 	}
-	/* EFBIG at the maximum file size, a partial write just below */
-	assert_int_equal(shmemfs_write(fs, f, "x", 1, INT64_MAX), -EFBIG);
-	assert_int_equal(shmemfs_write(fs, f, "xy", 2, INT64_MAX - 1), 1);
+	/* an end past the largest offset is EINVAL, as rw_verify_area()
+	 * says; the last byte itself can be written */
+	assert_int_equal(shmemfs_write(fs, f, "x", 1, INT64_MAX), -EINVAL);
+	assert_int_equal(shmemfs_write(fs, f, "xy", 2, INT64_MAX - 1),
+			 -EINVAL);
+	assert_int_equal(shmemfs_write(fs, f, "x", 1, INT64_MAX - 1), 1);
 	assert_int_equal(st_of(fs, f).st_size, INT64_MAX);
 	check(fs);
 	shmemfs_destroy(fs);
@@ -511,6 +514,64 @@ test_alloc_failures(void **state)
 	}
 }
 
+/* tmpfs 6.6+ inode space: hard links and xattrs cost it too */
+static void
+test_inode_space(void **state)
+{
+	struct shmemfs *fs = mkfs("nr_inodes=4");
+	static char val[4000];
+	struct shmemfs_attr a;
+	struct statvfs sv;
+	uint64_t f;
+
+	(void)state;
+	f = mkfile(fs, 1, "f");
+	shmemfs_statfs(fs, &sv);
+	assert_int_equal(sv.f_files, 4);
+	assert_int_equal(sv.f_ffree, 2);
+	assert_int_equal(shmemfs_link(fs, f, 1, "l1", &a), 0);
+	assert_int_equal(shmemfs_link(fs, f, 1, "l2", &a), 0);
+	assert_int_equal(shmemfs_link(fs, f, 1, "l3", &a), -ENOSPC);
+	check(fs);
+	assert_int_equal(shmemfs_unlink(fs, 1, "l1"), 0);
+	shmemfs_statfs(fs, &sv);
+	assert_int_equal(sv.f_ffree, 1);
+	assert_int_equal(shmemfs_setxattr(fs, f, "user.v", val, 900, 0), 0);
+	shmemfs_statfs(fs, &sv);
+	assert_int_equal(sv.f_ffree, 0);
+	/* charged before the CREATE check, so ENOSPC comes first */
+	assert_int_equal(shmemfs_setxattr(fs, f, "user.v", val, 4000,
+					  SHMEMFS_XATTR_CREATE), -ENOSPC);
+	assert_int_equal(shmemfs_setxattr(fs, f, "user.v", val, 10,
+					  SHMEMFS_XATTR_CREATE), -EEXIST);
+	check(fs);
+	assert_int_equal(shmemfs_removexattr(fs, f, "user.v"), 0);
+	shmemfs_statfs(fs, &sv);
+	assert_int_equal(sv.f_ffree, 1);
+	check(fs);
+	shmemfs_destroy(fs);
+}
+
+/* A second fallocate over an unwritten page makes it data (tmpfs). */
+static void
+test_fallocate_twice(void **state)
+{
+	struct shmemfs *fs = mkfs(NULL);
+	uint64_t f;
+
+	(void)state;
+	f = mkfile(fs, 1, "f");
+	assert_int_equal(shmemfs_fallocate(fs, f, 0, 0, 8192), 0);
+	assert_int_equal(shmemfs_lseek(fs, f, 0, SEEK_DATA), -ENXIO);
+	assert_int_equal(shmemfs_fallocate(fs, f, SHMEMFS_FALLOC_KEEP_SIZE,
+					   4096, 8192), 0);
+	assert_int_equal(shmemfs_lseek(fs, f, 0, SEEK_DATA), 4096);
+	assert_int_equal(shmemfs_lseek(fs, f, 4096, SEEK_HOLE), 8192);
+	assert_int_equal(st_of(fs, f).st_blocks, 24);
+	check(fs);
+	shmemfs_destroy(fs);
+}
+
 static void
 test_setgid_inherit(void **state)
 {
@@ -549,6 +610,8 @@ main(void)
 		cmocka_unit_test(test_xattr),
 		cmocka_unit_test(test_alloc_failures),
 		cmocka_unit_test(test_setgid_inherit),
+		cmocka_unit_test(test_inode_space),
+		cmocka_unit_test(test_fallocate_twice),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
