@@ -357,6 +357,7 @@ dir_unlink(struct shmemfs *fs, struct shmemfs_inode *dir, const char *name,
 	dir_remove(fs, de);
 	if (rmdir) {
 		ip->i_nlink = 0;
+		ip->i_parent = ip; /* its ".." must not outlive the parent */
 		dir->i_nlink--;
 	} else {
 		drop_name(fs, ip);
@@ -474,6 +475,7 @@ dir_rename(struct shmemfs *fs, struct shmemfs_inode *odir, const char *oname,
 	if (tgt) {
 		if (S_ISDIR(tgt->i_mode)) {
 			tgt->i_nlink = 0;
+			tgt->i_parent = tgt;
 			ndir->i_nlink--;
 		} else {
 			drop_name(fs, tgt);

@@ -163,7 +163,6 @@ struct sf_swap_ops {
 	int (*so_read)(void *priv, uint64_t off, void *buf, size_t len);
 	int (*so_write)(void *priv, uint64_t off, const void *buf,
 			size_t len);
-	int (*so_discard)(void *priv, uint64_t off, size_t len); /* opt. */
 	void (*so_close)(void *priv);
 };
 

@@ -114,7 +114,11 @@ ioctl_error(const char *mnt, const char *what, int err)
 	 * kernel (and from FUSE for a daemon without ioctl support),
 	 * EINVAL or ENOSYS from some filesystems and daemons.
 	 */
-	if (err == ENOTTY || err == EINVAL || err == ENOSYS)
+	if (err == EINVAL && strcmp(what, "stats"))
+		/* the daemon's answer to swapoff/swapon without swap= */
+		fprintf(stderr, "%s: %s has no swap file (mount it with "
+			"-o swap=PATH)\n", progname, mnt);
+	else if (err == ENOTTY || err == EINVAL || err == ENOSYS)
 		fprintf(stderr, "%s: %s is not a shmemfs mount\n", progname,
 			mnt);
 	else

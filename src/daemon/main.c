@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: MIT
+/* SPDX-License-Identifier: MIT */
 /*
  * main.c - shmemfs, the FUSE daemon.
  *
@@ -43,15 +43,17 @@
 
 /* How long the kernel may cache names (also negative ones) and attrs. */
 #define SD_ENTRY_TIMEOUT 1.0
-#define SD_ATTR_TIMEOUT 1.0
-#define SD_MAX_WRITE (1024 * 1024)
+#define SD_ATTR_TIMEOUT	 1.0
+#define SD_MAX_WRITE	 (1024 * 1024)
 
-static struct shmemfs *req_fs(fuse_req_t req)
+static struct shmemfs *
+req_fs(fuse_req_t req)
 {
 	return fuse_req_userdata(req);
 }
 
-static void req_ctx(fuse_req_t req, struct shmemfs_ctx *ctx)
+static void
+req_ctx(fuse_req_t req, struct shmemfs_ctx *ctx)
 {
 	const struct fuse_ctx *fc = fuse_req_ctx(req);
 
@@ -59,8 +61,8 @@ static void req_ctx(fuse_req_t req, struct shmemfs_ctx *ctx)
 	ctx->sc_gid = fc->gid;
 }
 
-static void fill_entry(struct fuse_entry_param *e,
-		       const struct shmemfs_attr *attr)
+static void
+fill_entry(struct fuse_entry_param *e, const struct shmemfs_attr *attr)
 {
 	memset(e, 0, sizeof(*e));
 	e->ino = attr->sa_st.st_ino;
@@ -74,8 +76,8 @@ static void fill_entry(struct fuse_entry_param *e,
  * Reply to a call that took one lookup reference on success (lookup and
  * the create calls).  @ret is the core's return value.
  */
-static void reply_entry(fuse_req_t req, int ret,
-			const struct shmemfs_attr *attr)
+static void
+reply_entry(fuse_req_t req, int ret, const struct shmemfs_attr *attr)
 {
 	struct fuse_entry_param e;
 
@@ -90,7 +92,8 @@ static void reply_entry(fuse_req_t req, int ret,
 
 /* ---- Namespace ---------------------------------------------------- */
 
-static void sd_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+static void
+sd_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct shmemfs_attr attr;
 	int ret;
@@ -109,14 +112,15 @@ static void sd_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	reply_entry(req, ret, &attr);
 }
 
-static void sd_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+static void
+sd_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
 	shmemfs_forget(req_fs(req), ino, nlookup);
 	fuse_reply_none(req);
 }
 
-static void sd_forget_multi(fuse_req_t req, size_t count,
-			    struct fuse_forget_data *forgets)
+static void
+sd_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
 {
 	struct shmemfs *fs = req_fs(req);
 	size_t i;
@@ -126,8 +130,8 @@ static void sd_forget_multi(fuse_req_t req, size_t count,
 	fuse_reply_none(req);
 }
 
-static void sd_getattr(fuse_req_t req, fuse_ino_t ino,
-		       struct fuse_file_info *fi)
+static void
+sd_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct shmemfs_attr attr;
 	int ret;
@@ -146,23 +150,26 @@ static void sd_getattr(fuse_req_t req, fuse_ino_t ino,
  * (KILL_SUID/KILL_SGID, only sent with handle_killpriv_v2, which we do
  * not negotiate) are ignored.
  */
+/* clang-format off */
 static const struct {
 	int fuse;
 	unsigned shmemfs;
 } setattr_map[] = {
-	{ FUSE_SET_ATTR_MODE, SHMEMFS_SET_MODE },
-	{ FUSE_SET_ATTR_UID, SHMEMFS_SET_UID },
-	{ FUSE_SET_ATTR_GID, SHMEMFS_SET_GID },
-	{ FUSE_SET_ATTR_SIZE, SHMEMFS_SET_SIZE },
-	{ FUSE_SET_ATTR_ATIME, SHMEMFS_SET_ATIME },
-	{ FUSE_SET_ATTR_MTIME, SHMEMFS_SET_MTIME },
+	{ FUSE_SET_ATTR_MODE,      SHMEMFS_SET_MODE },
+	{ FUSE_SET_ATTR_UID,       SHMEMFS_SET_UID },
+	{ FUSE_SET_ATTR_GID,       SHMEMFS_SET_GID },
+	{ FUSE_SET_ATTR_SIZE,      SHMEMFS_SET_SIZE },
+	{ FUSE_SET_ATTR_ATIME,     SHMEMFS_SET_ATIME },
+	{ FUSE_SET_ATTR_MTIME,     SHMEMFS_SET_MTIME },
 	{ FUSE_SET_ATTR_ATIME_NOW, SHMEMFS_SET_ATIME_NOW },
 	{ FUSE_SET_ATTR_MTIME_NOW, SHMEMFS_SET_MTIME_NOW },
-	{ FUSE_SET_ATTR_CTIME, SHMEMFS_SET_CTIME },
+	{ FUSE_SET_ATTR_CTIME,     SHMEMFS_SET_CTIME },
 };
+/* clang-format on */
 
-static void sd_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *st,
-		       int to_set, struct fuse_file_info *fi)
+static void
+sd_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *st, int to_set,
+	   struct fuse_file_info *fi)
 {
 	struct shmemfs_setattr sa = {
 		.ss_mode = st->st_mode,
@@ -194,7 +201,8 @@ static void sd_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *st,
 		fuse_reply_attr(req, &attr.sa_st, SD_ATTR_TIMEOUT);
 }
 
-static void sd_readlink(fuse_req_t req, fuse_ino_t ino)
+static void
+sd_readlink(fuse_req_t req, fuse_ino_t ino)
 {
 	char buf[SHMEMFS_SYMLINK_MAX + 1];
 	int ret;
@@ -208,21 +216,21 @@ static void sd_readlink(fuse_req_t req, fuse_ino_t ino)
 	fuse_reply_readlink(req, buf);
 }
 
-static void sd_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
-		     mode_t mode, dev_t rdev)
+static void
+sd_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+	 dev_t rdev)
 {
 	struct shmemfs_ctx ctx;
 	struct shmemfs_attr attr;
 	int ret;
 
 	req_ctx(req, &ctx);
-	ret = shmemfs_mknod(req_fs(req), &ctx, parent, name, mode, rdev,
-			    &attr);
+	ret = shmemfs_mknod(req_fs(req), &ctx, parent, name, mode, rdev, &attr);
 	reply_entry(req, ret, &attr);
 }
 
-static void sd_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
-		     mode_t mode)
+static void
+sd_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 {
 	struct shmemfs_ctx ctx;
 	struct shmemfs_attr attr;
@@ -235,8 +243,9 @@ static void sd_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 	reply_entry(req, ret, &attr);
 }
 
-static void sd_symlink(fuse_req_t req, const char *target, fuse_ino_t parent,
-		       const char *name)
+static void
+sd_symlink(fuse_req_t req, const char *target, fuse_ino_t parent,
+	   const char *name)
 {
 	struct shmemfs_ctx ctx;
 	struct shmemfs_attr attr;
@@ -247,8 +256,9 @@ static void sd_symlink(fuse_req_t req, const char *target, fuse_ino_t parent,
 	reply_entry(req, ret, &attr);
 }
 
-static void sd_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
-		    const char *newname)
+static void
+sd_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
+	const char *newname)
 {
 	struct shmemfs_attr attr;
 	int ret;
@@ -257,19 +267,21 @@ static void sd_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 	reply_entry(req, ret, &attr);
 }
 
-static void sd_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+static void
+sd_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	fuse_reply_err(req, -shmemfs_unlink(req_fs(req), parent, name));
 }
 
-static void sd_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+static void
+sd_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	fuse_reply_err(req, -shmemfs_rmdir(req_fs(req), parent, name));
 }
 
-static void sd_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
-		      fuse_ino_t newparent, const char *newname,
-		      unsigned int flags)
+static void
+sd_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+	  fuse_ino_t newparent, const char *newname, unsigned int flags)
 {
 	unsigned sflags = 0;
 
@@ -288,7 +300,8 @@ static void sd_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 
 /* ---- Files -------------------------------------------------------- */
 
-static void sd_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+static void
+sd_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct shmemfs *fs = req_fs(req);
 	int ret;
@@ -308,8 +321,9 @@ static void sd_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		shmemfs_release(fs, ino);
 }
 
-static void sd_create(fuse_req_t req, fuse_ino_t parent, const char *name,
-		      mode_t mode, struct fuse_file_info *fi)
+static void
+sd_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+	  struct fuse_file_info *fi)
 {
 	struct shmemfs *fs = req_fs(req);
 	struct fuse_entry_param e;
@@ -318,8 +332,8 @@ static void sd_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	int ret;
 
 	req_ctx(req, &ctx);
-	ret = shmemfs_mknod(fs, &ctx, parent, name, S_IFREG | (mode & 07777),
-			    0, &attr);
+	ret = shmemfs_mknod(fs, &ctx, parent, name, S_IFREG | (mode & 07777), 0,
+			    &attr);
 	if (ret < 0) {
 		fuse_reply_err(req, -ret);
 		return;
@@ -338,8 +352,9 @@ static void sd_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	}
 }
 
-static void sd_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-		    struct fuse_file_info *fi)
+static void
+sd_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+	struct fuse_file_info *fi)
 {
 	ssize_t ret;
 	char *buf;
@@ -358,8 +373,9 @@ static void sd_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	free(buf);
 }
 
-static void sd_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
-		     size_t size, off_t off, struct fuse_file_info *fi)
+static void
+sd_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
+	 off_t off, struct fuse_file_info *fi)
 {
 	ssize_t ret;
 
@@ -371,15 +387,16 @@ static void sd_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 		fuse_reply_write(req, (size_t)ret);
 }
 
-static void sd_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+static void
+sd_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)ino;
 	(void)fi;
 	fuse_reply_err(req, 0);
 }
 
-static void sd_release(fuse_req_t req, fuse_ino_t ino,
-		       struct fuse_file_info *fi)
+static void
+sd_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)fi;
 	shmemfs_release(req_fs(req), ino);
@@ -387,8 +404,9 @@ static void sd_release(fuse_req_t req, fuse_ino_t ino,
 }
 
 /* Memory is as durable as it gets: fsync has nothing to do. */
-static void sd_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
-		     struct fuse_file_info *fi)
+static void
+sd_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
+	 struct fuse_file_info *fi)
 {
 	(void)ino;
 	(void)datasync;
@@ -396,10 +414,12 @@ static void sd_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 	fuse_reply_err(req, 0);
 }
 
-static void sd_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
-			 off_t offset, off_t length, struct fuse_file_info *fi)
+static void
+sd_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
+	     off_t length, struct fuse_file_info *fi)
 {
 	int smode = 0;
+	int ret;
 
 	(void)fi;
 	/* tmpfs supports exactly these two; everything else as tmpfs. */
@@ -411,12 +431,13 @@ static void sd_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
 		smode |= SHMEMFS_FALLOC_KEEP_SIZE;
 	if (mode & FALLOC_FL_PUNCH_HOLE)
 		smode |= SHMEMFS_FALLOC_PUNCH_HOLE;
-	fuse_reply_err(req, -shmemfs_fallocate(req_fs(req), ino, smode,
-					       offset, length));
+	ret = shmemfs_fallocate(req_fs(req), ino, smode, offset, length);
+	fuse_reply_err(req, -ret);
 }
 
-static void sd_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
-		     struct fuse_file_info *fi)
+static void
+sd_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
+	 struct fuse_file_info *fi)
 {
 	int64_t ret;
 
@@ -436,11 +457,11 @@ static void sd_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 		fuse_reply_lseek(req, ret);
 }
 
-static void sd_copy_file_range(fuse_req_t req, fuse_ino_t ino_in,
-			       off_t off_in, struct fuse_file_info *fi_in,
-			       fuse_ino_t ino_out, off_t off_out,
-			       struct fuse_file_info *fi_out, size_t len,
-			       int flags)
+static void
+sd_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
+		   struct fuse_file_info *fi_in, fuse_ino_t ino_out,
+		   off_t off_out, struct fuse_file_info *fi_out, size_t len,
+		   int flags)
 {
 	ssize_t ret;
 
@@ -460,8 +481,8 @@ static void sd_copy_file_range(fuse_req_t req, fuse_ino_t ino_in,
 
 /* ---- Directories -------------------------------------------------- */
 
-static void sd_opendir(fuse_req_t req, fuse_ino_t ino,
-		       struct fuse_file_info *fi)
+static void
+sd_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	/*
 	 * Nothing to hold: an open directory is pinned by the kernel's
@@ -472,8 +493,8 @@ static void sd_opendir(fuse_req_t req, fuse_ino_t ino,
 	fuse_reply_open(req, fi);
 }
 
-static void sd_releasedir(fuse_req_t req, fuse_ino_t ino,
-			  struct fuse_file_info *fi)
+static void
+sd_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)ino;
 	(void)fi;
@@ -496,14 +517,16 @@ struct dirbuf {
 	size_t db_maxinos;
 };
 
-static int is_dot_or_dotdot(const char *name)
+static int
+is_dot_or_dotdot(const char *name)
 {
 	return name[0] == '.' &&
 	       (name[1] == '\0' || (name[1] == '.' && name[2] == '\0'));
 }
 
-static int sd_filldir(void *arg, const char *name,
-		      const struct shmemfs_attr *attr, uint64_t next_cookie)
+static int
+sd_filldir(void *arg, const char *name, const struct shmemfs_attr *attr,
+	   uint64_t next_cookie)
 {
 	struct dirbuf *db = arg;
 	size_t rest = db->db_size - db->db_len;
@@ -538,8 +561,8 @@ static int sd_filldir(void *arg, const char *name,
 	return 0;
 }
 
-static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
-		       off_t off, int plus)
+static void
+do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, int plus)
 {
 	struct shmemfs *fs = req_fs(req);
 	struct dirbuf db = {
@@ -578,15 +601,17 @@ out_free:
 	free(db.db_buf);
 }
 
-static void sd_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
-		       off_t off, struct fuse_file_info *fi)
+static void
+sd_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+	   struct fuse_file_info *fi)
 {
 	(void)fi;
 	do_readdir(req, ino, size, off, 0);
 }
 
-static void sd_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
-			   off_t off, struct fuse_file_info *fi)
+static void
+sd_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+	       struct fuse_file_info *fi)
 {
 	(void)fi;
 	do_readdir(req, ino, size, off, 1);
@@ -594,7 +619,8 @@ static void sd_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
 
 /* ---- Filesystem-wide ---------------------------------------------- */
 
-static void sd_statfs(fuse_req_t req, fuse_ino_t ino)
+static void
+sd_statfs(fuse_req_t req, fuse_ino_t ino)
 {
 	struct statvfs st;
 	int ret;
@@ -607,8 +633,9 @@ static void sd_statfs(fuse_req_t req, fuse_ino_t ino)
 		fuse_reply_statfs(req, &st);
 }
 
-static void sd_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
-			const char *value, size_t size, int flags)
+static void
+sd_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
+	    size_t size, int flags)
 {
 	int sflags = 0;
 
@@ -628,8 +655,8 @@ static void sd_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
  * getxattr and listxattr share the protocol: size 0 asks for the length
  * (fuse_reply_xattr), otherwise the data (fuse_reply_buf) or ERANGE.
  */
-static void reply_xattr(fuse_req_t req, ssize_t ret, const char *buf,
-			size_t size)
+static void
+reply_xattr(fuse_req_t req, ssize_t ret, const char *buf, size_t size)
 {
 	if (ret < 0)
 		fuse_reply_err(req, (int)-ret);
@@ -639,8 +666,8 @@ static void reply_xattr(fuse_req_t req, ssize_t ret, const char *buf,
 		fuse_reply_buf(req, buf, (size_t)ret);
 }
 
-static void sd_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
-			size_t size)
+static void
+sd_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
 	char *buf = NULL;
 	ssize_t ret;
@@ -657,24 +684,106 @@ static void sd_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	free(buf);
 }
 
-static void sd_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+/*
+ * Does the caller of @req have CAP_SYS_ADMIN?  Read from
+ * /proc/PID/status; where that is not possible (another pid namespace,
+ * the process gone), fall back to "is root".
+ */
+static int
+caller_has_sys_admin(fuse_req_t req)
 {
-	char *buf = NULL;
-	ssize_t ret;
+	const struct fuse_ctx *fc = fuse_req_ctx(req);
+	unsigned long long cap;
+	char path[64], line[256];
+	int found = 0;
+	FILE *f;
 
-	if (size) {
-		buf = malloc(size);
-		if (!buf) {
-			fuse_reply_err(req, ENOMEM);
-			return;
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)fc->pid);
+	f = fc->pid > 0 ? fopen(path, "re") : NULL;
+	if (!f)
+		return fc->uid == 0;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "CapEff: %llx", &cap) == 1) {
+			found = 1;
+			break;
 		}
 	}
-	ret = shmemfs_listxattr(req_fs(req), ino, buf, size);
+	fclose(f);
+	if (!found)
+		return fc->uid == 0;
+	return (cap >> 21) & 1; /* CAP_SYS_ADMIN */
+}
+
+/* Drop the trusted.* names from a NUL-separated list; new length. */
+static size_t
+drop_trusted(char *list, size_t len)
+{
+	size_t in = 0, out = 0, n;
+
+	while (in < len) {
+		n = strnlen(list + in, len - in) + 1;
+		if (strncmp(list + in, "trusted.", 8) != 0) {
+			memmove(list + out, list + in, n);
+			out += n;
+		}
+		in += n;
+	}
+	return out;
+}
+
+/*
+ * listxattr.  As simple_xattr_list() does for tmpfs, trusted.* names are
+ * listed only to callers with CAP_SYS_ADMIN; the kernel's FUSE layer
+ * leaves that to us (getxattr/setxattr it checks itself).  So fetch the
+ * whole list, filter it, and then answer the size question.
+ */
+static void
+sd_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	struct shmemfs *fs = req_fs(req);
+	char *buf = NULL;
+	ssize_t ret;
+	int tries;
+
+	if (caller_has_sys_admin(req)) {
+		if (size) {
+			buf = malloc(size);
+			if (!buf) {
+				fuse_reply_err(req, ENOMEM);
+				return;
+			}
+		}
+		ret = shmemfs_listxattr(fs, ino, buf, size);
+		reply_xattr(req, ret, buf, size);
+		free(buf);
+		return;
+	}
+
+	/* The list may grow between the two calls: retry a few times. */
+	for (tries = 0; tries < 8; tries++) {
+		ret = shmemfs_listxattr(fs, ino, NULL, 0);
+		if (ret <= 0)
+			break;
+		free(buf);
+		buf = malloc((size_t)ret);
+		if (!buf) {
+			ret = -ENOMEM;
+			break;
+		}
+		ret = shmemfs_listxattr(fs, ino, buf, (size_t)ret);
+		if (ret != -ERANGE)
+			break;
+	}
+	if (ret > 0)
+		ret = (ssize_t)drop_trusted(buf, (size_t)ret);
+	if (ret >= 0 && size && (size_t)ret > size)
+		ret = -ERANGE;
 	reply_xattr(req, ret, buf, size);
 	free(buf);
 }
 
-static void sd_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+static void
+sd_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
 	fuse_reply_err(req, -shmemfs_removexattr(req_fs(req), ino, name));
 }
@@ -683,11 +792,13 @@ static void sd_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
  * shmemctl's channel: restricted ioctls on the mount's root directory,
  * so the kernel has already sized the buffers from the _IOC encoding.
  */
-static void sd_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd,
-		     void *arg, struct fuse_file_info *fi, unsigned flags,
-		     const void *in_buf, size_t in_bufsz, size_t out_bufsz)
+static void
+sd_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
+	 struct fuse_file_info *fi, unsigned flags, const void *in_buf,
+	 size_t in_bufsz, size_t out_bufsz)
 {
 	struct shmemfs_stats st;
+	uid_t caller;
 	int ret;
 
 	(void)arg;
@@ -718,8 +829,23 @@ static void sd_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd,
 		return;
 	case SHMEMFS_IOC_SWAPOFF:
 	case SHMEMFS_IOC_SWAPON:
-		/* TODO: swapoff/swapon arrive with the swap layer. */
-		fuse_reply_err(req, ENOSYS);
+		/*
+		 * swapoff(2)/swapon(2) need CAP_SYS_ADMIN; here the mount's
+		 * owner (the daemon's user) or root may do it.
+		 */
+		caller = fuse_req_ctx(req)->uid;
+		if (caller != 0 && caller != getuid()) {
+			fuse_reply_err(req, EPERM);
+			return;
+		}
+		if (cmd == SHMEMFS_IOC_SWAPOFF)
+			ret = shmemfs_swapoff(req_fs(req));
+		else
+			ret = shmemfs_swapon(req_fs(req));
+		if (ret < 0)
+			fuse_reply_err(req, -ret);
+		else
+			fuse_reply_ioctl(req, 0, NULL, 0);
 		return;
 	default:
 		fuse_reply_err(req, ENOTTY);
@@ -727,13 +853,15 @@ static void sd_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd,
 	}
 }
 
-static void want_if_capable(struct fuse_conn_info *conn, unsigned cap)
+static void
+want_if_capable(struct fuse_conn_info *conn, unsigned cap)
 {
 	if (conn->capable & cap)
 		conn->want |= cap;
 }
 
-static void sd_init(void *userdata, struct fuse_conn_info *conn)
+static void
+sd_init(void *userdata, struct fuse_conn_info *conn)
 {
 	(void)userdata;
 
@@ -805,8 +933,10 @@ static const struct fuse_lowlevel_ops sd_ops = {
 
 /* ---- Command line ------------------------------------------------- */
 
-static void usage(const char *prog)
+static void
+usage(const char *prog)
 {
+	/* clang-format off */
 	printf("usage: %s [options] MOUNTPOINT\n"
 	       "\n"
 	       "Mount a shmemfs (user-space tmpfs) on MOUNTPOINT.\n"
@@ -826,8 +956,8 @@ static void usage(const char *prog)
 	       "    -o ramfs               no size or inode limits and no swap\n"
 	       "    -o mem=N[k|m|g|%%]      resident-memory budget; above it cold\n"
 	       "                           pages go to swap (default: size)\n"
-	       "    -o swap=PATH           swap file (created if absent, removed at\n"
-	       "                           unmount if created)\n"
+	       "    -o swap=PATH           swap file, absolute path (created if\n"
+	       "                           absent, removed at unmount if created)\n"
 	       "    -o swapsize=N[k|m|g]   size of the swap file\n"
 	       "\n"
 	       "default_permissions is always on; fsname and subtype default to\n"
@@ -835,13 +965,14 @@ static void usage(const char *prog)
 	       "\n"
 	       "FUSE options:\n",
 	       prog);
+	/* clang-format on */
 	fuse_cmdline_help();
 	fuse_lowlevel_help();
 }
 
 struct optctx {
 	struct shmemfs_opts *oc_opts;
-	char oc_err[256];	/* first bad option's message */
+	char oc_err[256]; /* first bad option's message */
 	int oc_bad;
 	int oc_fsname;
 	int oc_subtype;
@@ -849,7 +980,8 @@ struct optctx {
 	int oc_max_threads;
 };
 
-static int has_prefix(const char *s, const char *prefix)
+static int
+has_prefix(const char *s, const char *prefix)
 {
 	return strncmp(s, prefix, strlen(prefix)) == 0;
 }
@@ -859,8 +991,8 @@ static int has_prefix(const char *s, const char *prefix)
  * are consumed into struct shmemfs_opts; the rest (FUSE's) are kept.  A
  * bad one is recorded, not fatal yet, so that --help still works.
  */
-static int opt_proc(void *data, const char *arg, int key,
-		    struct fuse_args *outargs)
+static int
+opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
 {
 	struct optctx *oc = data;
 	size_t len = strlen(arg) + 2;
@@ -904,34 +1036,52 @@ static int opt_proc(void *data, const char *arg, int key,
 }
 
 /*
- * The swap file is removed at unmount by its path; after we chdir("/")
- * a relative path would name another file.
+ * A swap file on the mount itself would be hidden under it (and is
+ * refused by kernel swapon on tmpfs too): refuse it before mounting.
+ * @mnt is canonical (fuse_parse_cmdline ran realpath on it); the swap
+ * file may not exist yet, so canonicalize its directory.
  */
-static int absolute_swap_path(struct shmemfs_opts *so)
+static int
+swap_on_mount(const char *swap, const char *mnt)
 {
-	char cwd[PATH_MAX];
-	char *abs;
+	char *canon, *dir, *slash;
+	size_t len = strlen(mnt);
+	int ret = 0;
 
-	if (!so->so_swap_path || so->so_swap_path[0] == '/')
-		return 0;
-	if (!getcwd(cwd, sizeof(cwd)))
-		return -errno;
-	if (asprintf(&abs, "%s/%s", cwd, so->so_swap_path) < 0)
-		return -ENOMEM;
-	free(so->so_swap_path);
-	so->so_swap_path = abs;
-	return 0;
+	canon = realpath(swap, NULL);
+	if (!canon) {
+		dir = strdup(swap);
+		if (!dir)
+			return 0;
+		slash = strrchr(dir, '/');
+		if (slash == dir)
+			slash[1] = '\0';
+		else if (slash)
+			*slash = '\0';
+		canon = realpath(slash ? dir : ".", NULL);
+		free(dir);
+		if (!canon)
+			return 0; /* the core reports a bad directory */
+	}
+	if (strcmp(mnt, "/") == 0 ||
+	    (strncmp(canon, mnt, len) == 0 &&
+	     (canon[len] == '\0' || canon[len] == '/')))
+		ret = 1;
+	free(canon);
+	return ret;
 }
 
 /*
  * Daemonizing.  fuse_daemonize() forks after the mount, which would lose
- * any thread the core started in shmemfs_new() and report success before
- * we know the mount worked.  So we fork first: the parent waits on a
- * pipe and exits with the child's verdict; the child builds the
- * filesystem, mounts it, and only then detaches (daemon_ready()).  Until
+ * the threads the core starts in shmemfs_new() (the reclaimer), and
+ * shmemfs_new() cannot move after it either: its errors (a bad swap file)
+ * would go to /dev/null behind an exit status of 0.  So we fork first: the
+ * parent waits on a pipe and exits with the child's verdict; the child builds
+ * the filesystem, mounts it, and only then detaches (daemon_ready()).  Until
  * then its errors still reach the terminal.
  */
-static int daemon_start(void)
+static int
+daemon_start(void)
 {
 	int fds[2];
 	pid_t pid;
@@ -961,7 +1111,8 @@ static int daemon_start(void)
 	return fds[1];
 }
 
-static void daemon_ready(int fd)
+static void
+daemon_ready(int fd)
 {
 	char c = 0;
 	int nullfd;
@@ -982,7 +1133,8 @@ static void daemon_ready(int fd)
 	close(fd);
 }
 
-int main(int argc, char *argv[])
+int
+main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
 	struct fuse_cmdline_opts opts;
@@ -1021,7 +1173,7 @@ int main(int argc, char *argv[])
 	}
 	if (opts.show_version) {
 		printf("shmemfs version %s\n", SHMEMFS_VERSION);
-		fflush(stdout);	/* fuse_lowlevel_version runs fusermount3 */
+		fflush(stdout); /* fuse_lowlevel_version runs fusermount3 */
 		fuse_lowlevel_version();
 		ret = 0;
 		goto out_free_args;
@@ -1031,7 +1183,8 @@ int main(int argc, char *argv[])
 		goto out_free_args;
 	}
 	if (!opts.mountpoint) {
-		fprintf(stderr, "shmemfs: no mount point given (see '%s --help')\n",
+		fprintf(stderr,
+			"shmemfs: no mount point given (see '%s --help')\n",
 			argv[0]);
 		goto out_free_args;
 	}
@@ -1046,10 +1199,12 @@ int main(int argc, char *argv[])
 			opts.mountpoint, strerror(ENOTDIR));
 		goto out_free_args;
 	}
-	err = absolute_swap_path(&so);
-	if (err < 0) {
-		fprintf(stderr, "shmemfs: swap=%s: %s\n", so.so_swap_path,
-			strerror(-err));
+	if (so.so_swap_path &&
+	    swap_on_mount(so.so_swap_path, opts.mountpoint)) {
+		fprintf(stderr,
+			"shmemfs: swap=%s: the swap file cannot be on the "
+			"mount itself\n",
+			so.so_swap_path);
 		goto out_free_args;
 	}
 
@@ -1061,13 +1216,21 @@ int main(int argc, char *argv[])
 
 	err = shmemfs_new(&fs, &so);
 	if (err < 0) {
-		fprintf(stderr, "shmemfs: cannot set up the filesystem: %s\n",
-			strerror(-err));
+		if (so.so_swap_path)
+			fprintf(stderr,
+				"shmemfs: cannot set up the filesystem "
+				"(swap=%s): %s\n",
+				so.so_swap_path, strerror(-err));
+		else
+			fprintf(stderr,
+				"shmemfs: cannot set up the filesystem: "
+				"%s\n",
+				strerror(-err));
 		goto out_free_args;
 	}
 	se = fuse_session_new(&args, &sd_ops, sizeof(sd_ops), fs);
 	if (!se)
-		goto out_destroy_fs;	/* libfuse said why */
+		goto out_destroy_fs; /* libfuse said why */
 	if (fuse_set_signal_handlers(se) != 0)
 		goto out_destroy_session;
 	if (fuse_session_mount(se, opts.mountpoint) != 0)
@@ -1093,10 +1256,9 @@ int main(int argc, char *argv[])
 		if (nproc < 1)
 			nproc = 1;
 		fuse_loop_cfg_set_clone_fd(config, opts.clone_fd);
-		fuse_loop_cfg_set_max_threads(config,
-					      oc.oc_max_threads ?
-						      opts.max_threads :
-						      (unsigned)(2 * nproc));
+		fuse_loop_cfg_set_max_threads(
+		    config, oc.oc_max_threads ? opts.max_threads
+					      : (unsigned)(2 * nproc));
 		if (opts.max_idle_threads != UINT_MAX)
 			fuse_loop_cfg_set_idle_threads(config,
 						       opts.max_idle_threads);

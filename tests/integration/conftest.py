@@ -27,21 +27,23 @@ Fixtures:
            parametrization (``@pytest.mark.parametrize("mnt", ["size=1m"],
            indirect=True)``).
   mount    factory: ``m = mount("size=1m,nr_inodes=10")`` returns a Mount
-           (``m.path``, ``m.unmount()``); everything is unmounted and
-           checked at teardown.
+           (``m.path``; ``m.proc`` is the daemon's Popen; ``m.finish()``
+           unmounts early and returns the problems seen); everything is
+           unmounted and checked at teardown.  ``mount(opts,
+           allowed_stderr=[regex], expect_exit=status)`` relaxes the
+           checks for one mount.
 
 Markers:
   shmemfs_only        skipped on the tmpfs target
   allowed_stderr(re)  daemon output lines matching these regexes are fine
   needs_root          skipped unless running as root
 
-Helper functions (``from conftest import ...``): errno_of, run_as,
-wait_for, renameat2, utimensat, fallocate.
+Helper functions (``from conftest import ...``): errno_of, in_child,
+run_as, errno_as, wait_for, renameat2, utimensat, fallocate.
 """
 
 import ctypes
 import ctypes.util
-import errno
 import os
 import pickle
 import re
@@ -50,7 +52,6 @@ import shutil
 import signal
 import stat
 import subprocess
-import sys
 import tempfile
 import time
 
@@ -129,7 +130,9 @@ def mountinfo_entry(path):
     """The /proc/self/mountinfo fields of the topmost mount at path, or None.
     Reading the table never touches the (possibly hung) filesystem itself.
     """
-    path = os.path.realpath(path)
+    # resolve only the parent: a stat of a hung mount's root would hang
+    path = os.path.join(os.path.realpath(os.path.dirname(path)),
+                        os.path.basename(path))
     found = None
     with open("/proc/self/mountinfo") as f:
         for line in f:
@@ -260,51 +263,97 @@ class Mount:
         return bad
 
     # -- teardown ----------------------------------------------------------
+    def close_leaked_fds(self):
+        """Close descriptors of this process that still point into the
+        mount (left open by a failed test); they would keep it busy.
+        Only the kernel's fd table is consulted, never the filesystem."""
+        prefix = self.path + "/"
+        closed = 0
+        for name in os.listdir("/proc/self/fd"):
+            try:
+                target = os.readlink("/proc/self/fd/" + name)
+            except OSError:
+                continue
+            if target == self.path or target.startswith(prefix):
+                try:
+                    os.close(int(name))
+                    closed += 1
+                except OSError:
+                    pass
+        return closed
+
     def unmount(self):
-        """Unmount (fusermount3 -u for FUSE, falling back to umount and
-        umount -l).  Returns True if it is no longer mounted."""
+        """Unmount: fusermount3 -u for FUSE, else umount; if the mount is
+        busy, detach it lazily (umount -l).  Returns "clean", "lazy" or
+        "failed"."""
         tries = []
         if TARGET == "shmemfs" and shutil.which("fusermount3"):
             tries.append(["fusermount3", "-u", self.path])
-        tries += [["umount", self.path], ["umount", "-l", self.path]]
+        tries.append(["umount", self.path])
         for cmd in tries:
             if not is_mounted(self.path):
-                break
+                return "clean"
             subprocess.run(cmd, stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL)
-        return not is_mounted(self.path)
+        if not is_mounted(self.path):
+            return "clean"
+        subprocess.run(["umount", "-l", self.path], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+        return "lazy" if not is_mounted(self.path) else "failed"
 
     def wait_exit(self, timeout=EXIT_TIMEOUT):
-        """Wait for the daemon to exit; kill it after timeout.  Returns its
-        exit status, or None if it had to be killed."""
+        """Wait for the daemon to exit; after timeout send SIGTERM, then
+        SIGKILL.  Returns its exit status, or None if it had to be
+        stopped."""
         if self.proc is None:
             return 0
         try:
             return self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
-            return None
+            pass
+        for sig, grace in ((signal.SIGTERM, 3), (signal.SIGKILL, None)):
+            try:
+                os.killpg(self.proc.pid, sig)
+            except ProcessLookupError:
+                pass
+            try:
+                self.proc.wait(timeout=grace)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        return None
 
-    def finish(self, check=True):
+    def finish(self, check=True, test_failed=False):
         """Unmount, reap the daemon, remove the mountpoint.  Returns a list
-        of problems (empty when everything was clean)."""
+        of problems (empty when everything was clean).  When the test has
+        already failed, consequences of that failure (files left open, a
+        busy mount) are not reported again; sanitizer output always is."""
         if self.finished:
             return self.problems
         self.finished = True
         problems = []
-        if not self.unmount():
+        if self.close_leaked_fds() and not test_failed:
+            problems.append("the test left files open in the mount")
+        how = self.unmount()
+        if how == "failed":
             problems.append("could not unmount %s" % self.path)
+        elif how == "lazy" and not test_failed:
+            problems.append("mount was busy at teardown (open files or "
+                            "mappings?); detached lazily")
         if self.proc is not None:
-            rc = self.wait_exit()
+            rc = self.wait_exit(EXIT_TIMEOUT if how == "clean" else 2)
             if rc is None:
-                problems.append("shmemfs did not exit within %.0f s after "
-                                "unmount; killed" % EXIT_TIMEOUT)
+                if how == "clean":
+                    problems.append("shmemfs did not exit within %.0f s "
+                                    "after unmount; killed" % EXIT_TIMEOUT)
             elif self.expect_exit is not None and rc != self.expect_exit:
                 problems.append("shmemfs exited with status %d" % rc)
             if self.log_file:
                 self.log_file.close()
             bad = self.unexpected_output()
+            if how != "clean" or rc is None:
+                # it was stopped the hard way: only sanitizer reports count
+                bad = [l for l in bad if SANITIZER_RE.search(l)]
             if bad:
                 kind = ("sanitizer/assertion report"
                         if any(SANITIZER_RE.search(l) for l in bad)
@@ -332,10 +381,10 @@ class MountFactory:
         self.mounts.append(m)
         return m
 
-    def finish(self):
+    def finish(self, test_failed=False):
         problems = []
         for m in reversed(self.mounts):
-            for p in m.finish():
+            for p in m.finish(test_failed=test_failed):
                 problems.append("%s: %s" % (m.path, p))
         return problems
 
@@ -355,13 +404,29 @@ def _marker_allowed(request):
     return allowed
 
 
+@pytest.hookimpl(tryfirst=True, hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    # remember each phase's outcome so fixtures can see if the test failed
+    outcome = yield
+    rep = outcome.get_result()
+    setattr(item, "rep_" + rep.when, rep)
+
+
+def _test_failed(request):
+    for when in ("setup", "call"):
+        rep = getattr(request.node, "rep_" + when, None)
+        if rep is not None and rep.failed:
+            return True
+    return False
+
+
 @pytest.fixture
 def mount(request):
     factory = MountFactory(_marker_allowed(request))
     try:
         yield factory
     finally:
-        problems = factory.finish()
+        problems = factory.finish(_test_failed(request))
     if problems:
         pytest.fail("\n".join(problems), pytrace=False)
 
@@ -401,19 +466,19 @@ def wait_for(cond, timeout=5.0, interval=0.01):
         time.sleep(interval)
 
 
-def run_as(uid, gid, fn, *args, groups=()):
-    """Run fn(*args) in a forked child with the given credentials and return
-    its result; an OSError raised in the child is re-raised here with the
-    same errno, any other exception becomes an AssertionError."""
+def in_child(fn, *args, prologue=None):
+    """Run fn(*args) in a forked child and return its (picklable) result.
+    An OSError raised in the child is re-raised here with the same errno;
+    any other exception becomes an AssertionError.  prologue() runs first
+    in the child (e.g. to change credentials)."""
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:
         try:
             os.close(r)
             try:
-                os.setgroups(list(groups))
-                os.setgid(gid)
-                os.setuid(uid)
+                if prologue:
+                    prologue()
                 res = ("ok", fn(*args))
             except OSError as e:
                 res = ("oserror", e.errno, str(e))
@@ -433,12 +498,24 @@ def run_as(uid, gid, fn, *args, groups=()):
         chunks.append(b)
     os.close(r)
     os.waitpid(pid, 0)
+    if not chunks:
+        raise AssertionError("child died without a result")
     res = pickle.loads(b"".join(chunks))
     if res[0] == "ok":
         return res[1]
     if res[0] == "oserror":
         raise OSError(res[1], res[2])
     raise AssertionError("child raised " + res[1])
+
+
+def run_as(uid, gid, fn, *args, groups=()):
+    """in_child(fn, *args) with the credentials uid/gid/groups (needs
+    root)."""
+    def become():
+        os.setgroups(list(groups))
+        os.setgid(gid)
+        os.setuid(uid)
+    return in_child(fn, *args, prologue=become)
 
 
 def errno_as(uid, gid, fn, *args):

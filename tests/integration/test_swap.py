@@ -157,7 +157,9 @@ def test_swapoff_enomem_then_ok(mount, swapdir):
     assert r.returncode != 0
     assert "Cannot allocate memory" in r.stderr
     after = stats(m.path)
-    assert after["swapped_bytes"] == before["swapped_bytes"]
+    # nothing came back (the reclaimer may have sent more out meanwhile)
+    assert after["swapped_bytes"] >= before["swapped_bytes"]
+    assert after["swapins"] == before["swapins"]
     drop_cache(f)
     assert sha_of(f) == want
     os.truncate(f, 4 * MiB)

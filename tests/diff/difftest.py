@@ -1,0 +1,1160 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""Differential test: kernel tmpfs (the oracle) against shmemfs.
+
+A seeded random sequence of file system operations over a small namespace
+is run on two mounts with the same size=/nr_inodes= options.  After every
+operation the results (return value or errno) are compared, and so are both
+trees: for every path its type, mode, nlink, size, st_blocks, uid, gid,
+sorted directory listing, file contents and SEEK_DATA/SEEK_HOLE map,
+symlink target, extended attributes and whether its mtime was set by
+utime or is recent; statvfs free blocks and inodes; and for every open
+descriptor its fstat and file position.  (After read-only operations only
+the descriptors are compared.)
+
+On the first mismatch the operation sequence is shrunk (delta debugging:
+drop chunks, then single operations, while some mismatch persists; every
+candidate runs on mounts emptied and checked to have all blocks and
+inodes back) and the minimal reproducer is printed as a numbered list of
+operations, with a --replay command line that runs it again.
+
+  python3 tests/diff/difftest.py --seed 1 --ops 300
+  python3 tests/diff/difftest.py --seed 1 --ops 300 --time 60
+  python3 tests/diff/difftest.py --seed 1 --ops 300 --against-tmpfs
+  python3 tests/diff/difftest.py --against-tmpfs --inject-bug write
+  python3 tests/diff/difftest.py --replay '[{"op": "mkdir", ...}]'
+  python3 tests/diff/difftest.py --seed 1 --ops 40 --print-ops
+
+--against-tmpfs puts a second kernel tmpfs where shmemfs would be: it must
+report no mismatch for any seed (a check of the tester itself), and
+--inject-bug then corrupts that side's writes or truncates on purpose, to
+watch the shrinker.  --no-statvfs leaves out the free block/inode counts.
+
+Needs root (it mounts a kernel tmpfs).  Standard library only.
+"""
+
+import argparse
+import ctypes
+import ctypes.util
+import errno
+import hashlib
+import json
+import os
+import random
+import re
+import shlex
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+DEFAULT_BIN = os.path.join(REPO, "build", "shmemfs")
+DEFAULT_OPTS = "size=64m,nr_inodes=4096"
+PAGE = os.sysconf("SC_PAGE_SIZE")
+NSLOTS = 8
+Y2K_NS = 946684800 * 10**9
+
+# ---------------------------------------------------------------------------
+# syscalls the os module lacks
+
+_libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+_libc.fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64,
+                            ctypes.c_int64]
+AT_FDCWD = -100
+RENAME_NOREPLACE, RENAME_EXCHANGE = 1, 2
+FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE = 0x01, 0x02
+FALLOC_FL_ZERO_RANGE = 0x10
+_SYS_renameat2 = {"x86_64": 316, "aarch64": 276}.get(os.uname().machine)
+
+
+def _check(ret):
+    if ret < 0:
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e))
+    return ret
+
+
+def renameat2(old, new, flags):
+    o, n = os.fsencode(old), os.fsencode(new)
+    if hasattr(_libc, "renameat2"):
+        f = _libc.renameat2
+        f.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int,
+                      ctypes.c_char_p, ctypes.c_uint]
+        return _check(f(AT_FDCWD, o, AT_FDCWD, n, flags))
+    f = _libc.syscall
+    f.restype = ctypes.c_long
+    return _check(f(ctypes.c_long(_SYS_renameat2), ctypes.c_int(AT_FDCWD), o,
+                    ctypes.c_int(AT_FDCWD), n, ctypes.c_uint(flags)))
+
+
+def fallocate(fd, mode, off, length):
+    return _check(_libc.fallocate(fd, mode, off, length))
+
+
+# ---------------------------------------------------------------------------
+# Mounts
+
+def _unescape(s):
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), s)
+
+
+def is_mounted(path):
+    # resolve only the parent: a stat of a hung mount's root would hang
+    path = os.path.join(os.path.realpath(os.path.dirname(path)),
+                        os.path.basename(path))
+    with open("/proc/self/mountinfo") as f:
+        return any(_unescape(l.split()[4]) == path for l in f)
+
+
+class Side:
+    """One mounted file system the operations run on."""
+    name = "?"
+
+    def __init__(self, opts):
+        self.opts = opts
+        self.base = tempfile.mkdtemp(prefix="difftest-")
+        os.chmod(self.base, 0o755)
+        self.root = os.path.join(self.base, "mnt")
+        os.mkdir(self.root)
+
+    def problems(self):
+        """Anything wrong seen while stopping (daemon output, status)."""
+        return []
+
+    def poll_problems(self):
+        """Anything wrong seen so far while running (daemon output)."""
+        return []
+
+    def _rmdirs(self):
+        try:
+            os.rmdir(self.root)
+            os.rmdir(self.base)
+        except OSError:
+            pass
+
+    def _unmount(self, cmds):
+        for cmd in cmds:
+            if not is_mounted(self.root):
+                return True
+            subprocess.run(cmd, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+        if is_mounted(self.root):
+            subprocess.run(["umount", "-l", self.root],
+                           stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+            return False
+        return True
+
+
+class TmpfsSide(Side):
+    name = "tmpfs"
+
+    def __init__(self, opts):
+        super().__init__(opts)
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", opts, "tmpfs",
+                            self.root], capture_output=True, text=True)
+        if r.returncode:
+            self._rmdirs()
+            raise RuntimeError("mount -t tmpfs -o %s: %s" % (opts, r.stderr))
+
+    def stop(self):
+        self._unmount([["umount", self.root]])
+        self._rmdirs()
+
+
+class ShmemfsSide(Side):
+    name = "shmemfs"
+
+    def __init__(self, opts, binary=DEFAULT_BIN, wrapper=()):
+        super().__init__(opts)
+        self.log_path = os.path.join(self.base, "daemon.log")
+        self._problems = []
+        self._seen = 0
+        self._died = False
+        self.log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(
+            list(wrapper) + [binary, "-f", "-o", "allow_other," + opts,
+                             self.root],
+            stdin=subprocess.DEVNULL, stdout=self.log,
+            stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + 10
+        while not is_mounted(self.root):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                out = self._output()
+                self.stop()
+                raise RuntimeError("shmemfs did not mount: %s" % out)
+            time.sleep(0.01)
+
+    def _output(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def poll_problems(self):
+        if self.proc.poll() is not None and not self._died:
+            self._died = True
+            self._problems.append("daemon died with status %r" %
+                                  self.proc.returncode)
+        out = self._output()
+        new, self._seen = out[self._seen:], len(out)
+        lines = [l for l in new.splitlines() if l.strip()]
+        found = list(self._problems)
+        self._problems = []
+        if lines:
+            found.append("daemon output:\n    " + "\n    ".join(lines))
+        return found
+
+    def stop(self):
+        clean = self._unmount([["fusermount3", "-u", self.root],
+                               ["umount", self.root]])
+        try:
+            rc = self.proc.wait(timeout=10 if clean else 2)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+            rc = None
+        self.log.close()
+        if not clean:
+            self._problems.append("mount was busy at stop; detached lazily")
+        if rc is None:
+            self._problems.append("daemon did not exit; killed")
+        elif rc != 0:
+            self._problems.append("daemon exited with status %d" % rc)
+        out = [l for l in self._output()[self._seen:].splitlines()
+               if l.strip()]
+        if out:
+            self._problems.append("daemon output:\n    " + "\n    ".join(out))
+        try:
+            os.unlink(self.log_path)
+        except OSError:
+            pass
+        self._rmdirs()
+
+    def problems(self):
+        return self._problems
+
+
+# ---------------------------------------------------------------------------
+# Operations.  An op is a plain dict (JSON-able); generation never looks at
+# results, so any subsequence of ops is again a valid program.
+
+NAMES = ["a", "b", "c", "d", "e"]
+FILE_NAMES = ["a", "b", "c"]     # preferred for files ...
+DIR_NAMES = ["d", "e"]           # ... and for directories
+LONG_NAMES = ["n" * 255, "m" * 256]
+XATTR_NAMES = ["user.a", "user.b", "trusted.t", "security.s", "user." +
+               "x" * 250, "user.", "bogus.x"]
+O_FLAGS = {"RDONLY": os.O_RDONLY, "WRONLY": os.O_WRONLY, "RDWR": os.O_RDWR,
+           "CREAT": os.O_CREAT, "EXCL": os.O_EXCL, "TRUNC": os.O_TRUNC,
+           "APPEND": os.O_APPEND, "DIRECTORY": os.O_DIRECTORY,
+           "NOFOLLOW": os.O_NOFOLLOW}
+FALLOC_MODES = {"0": 0, "KEEP_SIZE": FALLOC_FL_KEEP_SIZE,
+                "PUNCH_HOLE|KEEP_SIZE": FALLOC_FL_PUNCH_HOLE |
+                FALLOC_FL_KEEP_SIZE,
+                "PUNCH_HOLE": FALLOC_FL_PUNCH_HOLE,
+                "ZERO_RANGE": FALLOC_FL_ZERO_RANGE}
+WHENCE = {"SET": os.SEEK_SET, "CUR": os.SEEK_CUR, "END": os.SEEK_END,
+          "DATA": os.SEEK_DATA, "HOLE": os.SEEK_HOLE}
+RENAME_FLAGS = {"0": 0, "NOREPLACE": RENAME_NOREPLACE,
+                "EXCHANGE": RENAME_EXCHANGE}
+
+
+class Gen:
+    """Seeded generator of operations.
+
+    It keeps a rough guess of what exists (which names were created as
+    files or directories, which descriptor slots were opened) to steer
+    towards operations that do something; the guess never looks at real
+    results, so every subsequence of the ops is again a valid program
+    (which the shrinker relies on)."""
+
+    def __init__(self, seed):
+        self.r = random.Random(seed)
+        self.files = set()
+        self.dirs = set()
+        self.slots = {}          # slot -> opened for writing?
+
+    # -- choosing arguments ---------------------------------------------
+    def _name(self, pool):
+        return self.r.choice(pool if self.r.random() < 0.85 else NAMES)
+
+    def new_path(self, kind="file"):
+        """A path for something to be created (kind "file" or "dir"):
+        mostly inside a directory that probably exists."""
+        r = self.r
+        if r.random() < 0.02:
+            return r.choice(LONG_NAMES)
+        last = self._name(FILE_NAMES if kind == "file" else DIR_NAMES)
+        if self.dirs and r.random() < 0.6:
+            parent = r.choice(sorted(self.dirs))
+            if parent.count("/") < 2:
+                return parent + "/" + last
+        depth = r.choices([1, 2, 3], [75, 20, 5])[0]
+        return "/".join([self._name(DIR_NAMES) for _ in range(depth - 1)] +
+                        [last])
+
+    def path(self, prefer=None):
+        """An existing-looking path (files, dirs or either) most of the
+        time, any path otherwise."""
+        r = self.r
+        pool = {"file": self.files, "dir": self.dirs,
+                None: self.files | self.dirs}[prefer]
+        if pool and r.random() < 0.7:
+            return r.choice(sorted(pool))
+        return self.new_path()
+
+    def slot(self, write=False):
+        pool = sorted(s for s, w in self.slots.items() if w or not write)
+        if pool and self.r.random() < 0.85:
+            return self.r.choice(pool)
+        return self.r.randrange(NSLOTS)
+
+    def offset(self):
+        r = self.r
+        k = r.choices(["small", "edge", "medium", "far", "huge"],
+                      [40, 25, 20, 10, 5])[0]
+        if k == "small":
+            return r.randrange(0, 3 * PAGE)
+        if k == "edge":
+            return max(0, r.randrange(0, 16) * PAGE + r.choice([-1, 0, 1]))
+        if k == "medium":
+            return r.randrange(0, 2 << 20)
+        if k == "far":
+            return r.randrange(0, 256 << 20)
+        return r.choice([1 << 32, (1 << 40) + 3, 1 << 44])
+
+    def length(self, big=200000):
+        r = self.r
+        k = r.choices(["tiny", "page", "big"], [50, 30, 20])[0]
+        if k == "tiny":
+            return r.randrange(0, 64)
+        if k == "page":
+            return r.choice([PAGE - 1, PAGE, PAGE + 1, 2 * PAGE])
+        return r.randrange(1, big)
+
+    def mode(self):
+        return self.r.choice([0o644, 0o600, 0o755, 0o000, 0o4755, 0o2711,
+                              0o1777, 0o444])
+
+    def symlink_target(self):
+        r = self.r
+        k = r.choices(["path", "long", "dot", "dangling"], [60, 20, 5, 15])[0]
+        if k == "path":
+            return self.path()
+        if k == "long":
+            return "x" * r.choice([100, 127, 128, 129, 300, 4095])
+        if k == "dot":
+            return "."
+        return "nowhere/" + r.choice(NAMES)
+
+    # -- the model ----------------------------------------------------------
+    def _forget(self, path):
+        self.files.discard(path)
+        self.dirs = {d for d in self.dirs
+                     if d != path and not d.startswith(path + "/")}
+        self.files = {f for f in self.files if not f.startswith(path + "/")}
+
+    def _move(self, src, dst):
+        was_dir = src in self.dirs
+        self._forget(dst)
+        self._forget(src)
+        (self.dirs if was_dir else self.files).add(dst)
+
+    def op(self):
+        op = self._op()
+        k = op["op"]
+        if op.get("path") in LONG_NAMES or op.get("dst") in LONG_NAMES:
+            return op
+        if k == "open":
+            self.slots[op["slot"]] = not op["flags"].startswith("RDONLY")
+            if "CREAT" in op["flags"]:
+                self.files.add(op["path"])
+        elif k == "close":
+            self.slots.pop(op["slot"], None)
+        elif k == "mkdir":
+            self.dirs.add(op["path"])
+        elif k in ("symlink", "mkfifo"):
+            self.files.add(op["path"])
+        elif k == "link":
+            self.files.add(op["dst"])
+        elif k in ("unlink", "rmdir"):
+            self._forget(op["path"])
+        elif k == "rename" and op["flags"] != "EXCHANGE":
+            self._move(op["src"], op["dst"])
+        return op
+
+    def _op(self):
+        r = self.r
+        kinds = [("open", 12), ("close", 4), ("write", 8), ("pwrite", 10),
+                 ("read", 4), ("pread", 5), ("lseek", 5), ("ftruncate", 4),
+                 ("truncate", 2), ("fallocate", 6), ("mkdir", 7),
+                 ("rmdir", 3), ("unlink", 4), ("rename", 6), ("link", 3),
+                 ("symlink", 4), ("readlink", 2), ("chmod", 2), ("chown", 2),
+                 ("utime", 3), ("setxattr", 4), ("getxattr", 2),
+                 ("listxattr", 1), ("removexattr", 2), ("mkfifo", 1),
+                 ("listdir", 2), ("stat", 2), ("fstat", 2)]
+        kind = r.choices([k for k, _ in kinds], [w for _, w in kinds])[0]
+        if kind == "open":
+            acc = r.choices(["RDONLY", "WRONLY", "RDWR"], [1, 1, 4])[0]
+            extra = [f for f, p in (("CREAT", 0.75), ("EXCL", 0.1),
+                                    ("TRUNC", 0.15), ("APPEND", 0.15),
+                                    ("DIRECTORY", 0.03), ("NOFOLLOW", 0.03))
+                     if r.random() < p]
+            path = self.path("file") if r.random() < 0.6 else self.new_path()
+            free = [i for i in range(NSLOTS) if i not in self.slots]
+            slot = r.choice(free) if free and r.random() < 0.7 else \
+                r.randrange(NSLOTS)
+            return dict(op="open", slot=slot, path=path,
+                        flags="|".join([acc] + extra), mode=self.mode())
+        if kind == "close":
+            return dict(op="close", slot=self.slot())
+        if kind == "write":
+            return dict(op="write", slot=self.slot(True), len=self.length(),
+                        seed=r.randrange(1 << 30))
+        if kind == "pwrite":
+            return dict(op="pwrite", slot=self.slot(True), off=self.offset(),
+                        len=self.length(), seed=r.randrange(1 << 30))
+        if kind == "read":
+            return dict(op="read", slot=self.slot(), len=self.length(1 << 20))
+        if kind == "pread":
+            return dict(op="pread", slot=self.slot(), off=self.offset(),
+                        len=self.length(1 << 20))
+        if kind == "lseek":
+            return dict(op="lseek", slot=self.slot(), off=self.offset(),
+                        whence=r.choice(list(WHENCE)))
+        if kind == "ftruncate":
+            return dict(op="ftruncate", slot=self.slot(True),
+                        len=self.offset())
+        if kind == "truncate":
+            return dict(op="truncate", path=self.path("file"),
+                        len=self.offset())
+        if kind == "fallocate":
+            mode = r.choices(list(FALLOC_MODES), [35, 25, 30, 5, 5])[0]
+            return dict(op="fallocate", slot=self.slot(True), mode=mode,
+                        off=self.offset(),
+                        len=r.choice([1, PAGE, 3 * PAGE + 7,
+                                      r.randrange(1, 1 << 20)]))
+        if kind == "mkdir":
+            return dict(op="mkdir", path=self.new_path("dir"), mode=r.choice(
+                [0o755, 0o700, 0o777]))
+        if kind == "rmdir":
+            return dict(op=kind, path=self.path("dir"))
+        if kind in ("unlink", "readlink", "mkfifo"):
+            return dict(op=kind, path=self.path("file") if kind != "mkfifo"
+                        else self.new_path())
+        if kind in ("listdir",):
+            return dict(op=kind, path=self.path("dir"))
+        if kind in ("stat", "listxattr"):
+            return dict(op=kind, path=self.path())
+        if kind == "rename":
+            return dict(op="rename", src=self.path(), dst=self.path()
+                        if r.random() < 0.5 else self.new_path(),
+                        flags=r.choices(list(RENAME_FLAGS), [60, 20, 20])[0])
+        if kind == "link":
+            return dict(op="link", src=self.path("file"), dst=self.new_path())
+        if kind == "symlink":
+            return dict(op="symlink", target=self.symlink_target(),
+                        path=self.new_path())
+        if kind == "chmod":
+            return dict(op="chmod", path=self.path(), mode=self.mode())
+        if kind == "chown":
+            return dict(op="chown", path=self.path(),
+                        uid=r.choice([-1, 0, 1000, 65534]),
+                        gid=r.choice([-1, 0, 100, 65534]))
+        if kind == "utime":
+            if r.random() < 0.3:
+                return dict(op="utime", path=self.path(), now=True)
+            return dict(op="utime", path=self.path(),
+                        atime=r.randrange(10**18), mtime=r.randrange(10**18))
+        if kind == "setxattr":
+            return dict(op="setxattr", path=self.path(),
+                        name=r.choice(XATTR_NAMES),
+                        len=r.choice([0, 1, 10, 100, 3000, 65536, 65537]),
+                        seed=r.randrange(1 << 30),
+                        flags=r.choice(["0", "0", "CREATE", "REPLACE"]))
+        if kind in ("getxattr", "removexattr"):
+            return dict(op=kind, path=self.path(), name=r.choice(XATTR_NAMES))
+        if kind == "fstat":
+            return dict(op="fstat", slot=self.slot())
+        raise AssertionError(kind)
+
+
+def generate(seed, count):
+    g = Gen(seed)
+    return [g.op() for _ in range(count)]
+
+
+def fmt_op(op):
+    """Readable one-line form of an op."""
+    args = []
+    for k, v in op.items():
+        if k == "op":
+            continue
+        if k in ("mode",) and isinstance(v, int):
+            v = oct(v)
+        elif isinstance(v, str) and len(v) > 40:
+            v = "%r*%d" % (v[0], len(v)) if len(set(v)) == 1 else \
+                repr(v[:37] + "...")
+        else:
+            v = repr(v)
+        args.append("%s=%s" % (k, v))
+    return "%s(%s)" % (op["op"], ", ".join(args))
+
+
+# ---------------------------------------------------------------------------
+# Running ops
+
+def _data(seed, n):
+    return random.Random(seed).randbytes(n)
+
+
+FTYPES = {stat.S_IFREG: "reg", stat.S_IFDIR: "dir", stat.S_IFLNK: "lnk",
+          stat.S_IFIFO: "fifo", stat.S_IFSOCK: "sock", stat.S_IFCHR: "chr",
+          stat.S_IFBLK: "blk"}
+
+
+def _stat_tuple(st):
+    return (FTYPES.get(stat.S_IFMT(st.st_mode), stat.S_IFMT(st.st_mode)),
+            oct(stat.S_IMODE(st.st_mode)),
+            st.st_nlink, st.st_size, st.st_blocks, st.st_uid, st.st_gid)
+
+
+def _short(v):
+    if isinstance(v, bytes) and len(v) > 32:
+        return "<%d bytes sha1 %s>" % (len(v), hashlib.sha1(v).hexdigest()[:12])
+    return v
+
+
+class Runner:
+    """Executes ops against one side; keeps the descriptor table."""
+
+    def __init__(self, side, inject=None, statvfs=True):
+        self.side = side
+        self.root = side.root
+        self.fds = [None] * NSLOTS
+        self.inject = inject
+        self.statvfs = statvfs
+
+    def p(self, rel):
+        return os.path.join(self.root, rel)
+
+    def close_all(self):
+        for i, fd in enumerate(self.fds):
+            if fd is not None:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+                self.fds[i] = None
+
+    def run(self, op):
+        """Result of op: ("ok", value) or ("err", errno name)."""
+        try:
+            return ("ok", self._run(op))
+        except OSError as e:
+            return ("err", errno.errorcode.get(e.errno, str(e.errno)))
+        except (ValueError, OverflowError) as e:
+            return ("exc", type(e).__name__)
+
+    def _fd(self, op):
+        fd = self.fds[op["slot"]]
+        if fd is None:
+            raise OSError(errno.EBADF, "empty slot")
+        return fd
+
+    def _run(self, op):
+        k = op["op"]
+        if k == "open":
+            flags = os.O_NONBLOCK      # fifos must never block
+            for f in op["flags"].split("|"):
+                flags |= O_FLAGS[f]
+            fd = os.open(self.p(op["path"]), flags, op["mode"])
+            if self.fds[op["slot"]] is not None:
+                os.close(self.fds[op["slot"]])
+            self.fds[op["slot"]] = fd
+            return None
+        if k == "close":
+            fd = self._fd(op)
+            self.fds[op["slot"]] = None
+            os.close(fd)
+            return None
+        if k in ("write", "pwrite"):
+            data = _data(op["seed"], op["len"])
+            if self.inject == "write" and data:
+                data = b"\xff" + data[1:]          # deliberately wrong
+            if k == "write":
+                return os.write(self._fd(op), data)
+            return os.pwrite(self._fd(op), data, op["off"])
+        if k == "read":
+            return os.read(self._fd(op), op["len"])
+        if k == "pread":
+            return os.pread(self._fd(op), op["len"], op["off"])
+        if k == "lseek":
+            fd = self._fd(op)
+            if stat.S_ISDIR(os.fstat(fd).st_mode):
+                # FUSE directories seek like files (SEEK_END works), tmpfs
+                # ones do not; nothing a FUSE daemon can change.
+                return "directory: not compared"
+            return os.lseek(fd, op["off"], WHENCE[op["whence"]])
+        if k == "ftruncate":
+            n = op["len"]
+            if self.inject == "truncate" and n:
+                n += 1
+            return os.ftruncate(self._fd(op), n)
+        if k == "truncate":
+            return os.truncate(self.p(op["path"]), op["len"])
+        if k == "fallocate":
+            return fallocate(self._fd(op), FALLOC_MODES[op["mode"]],
+                             op["off"], op["len"])
+        if k == "mkdir":
+            return os.mkdir(self.p(op["path"]), op["mode"])
+        if k == "rmdir":
+            return os.rmdir(self.p(op["path"]))
+        if k == "unlink":
+            return os.unlink(self.p(op["path"]))
+        if k == "rename":
+            return renameat2(self.p(op["src"]), self.p(op["dst"]),
+                             RENAME_FLAGS[op["flags"]])
+        if k == "link":
+            return os.link(self.p(op["src"]), self.p(op["dst"]),
+                           follow_symlinks=False)
+        if k == "symlink":
+            return os.symlink(op["target"], self.p(op["path"]))
+        if k == "readlink":
+            return os.readlink(self.p(op["path"]))
+        if k == "chmod":
+            return os.chmod(self.p(op["path"]), op["mode"])
+        if k == "chown":
+            return os.chown(self.p(op["path"]), op["uid"], op["gid"],
+                            follow_symlinks=False)
+        if k == "utime":
+            if op.get("now"):
+                return os.utime(self.p(op["path"]), follow_symlinks=False)
+            return os.utime(self.p(op["path"]),
+                            ns=(op["atime"], op["mtime"]),
+                            follow_symlinks=False)
+        if k == "setxattr":
+            flags = {"0": 0, "CREATE": os.XATTR_CREATE,
+                     "REPLACE": os.XATTR_REPLACE}[op["flags"]]
+            return os.setxattr(self.p(op["path"]), op["name"],
+                               _data(op["seed"], op["len"]), flags,
+                               follow_symlinks=False)
+        if k == "getxattr":
+            return os.getxattr(self.p(op["path"]), op["name"],
+                               follow_symlinks=False)
+        if k == "listxattr":
+            return sorted(os.listxattr(self.p(op["path"]),
+                                       follow_symlinks=False))
+        if k == "removexattr":
+            return os.removexattr(self.p(op["path"]), op["name"],
+                                  follow_symlinks=False)
+        if k == "mkfifo":
+            return os.mkfifo(self.p(op["path"]), 0o640)
+        if k == "listdir":
+            return sorted(os.listdir(self.p(op["path"])))
+        if k == "stat":
+            return _stat_tuple(os.stat(self.p(op["path"])))
+        if k == "fstat":
+            return _stat_tuple(os.fstat(self._fd(op)))
+        raise AssertionError("unknown op %r" % k)
+
+    # -- state --------------------------------------------------------------
+    def snapshot(self, tree=True):
+        """Everything comparable about the tree (unless tree=False) and
+        the open descriptors.  A failing walk (a dead daemon, an entry
+        vanishing) is recorded, not raised, so it shows as a mismatch."""
+        try:
+            return self._snapshot(tree)
+        except OSError as e:
+            return {"tree": None, "fds": {}, "statvfs": None,
+                    "error": "%s: %s" % (errno.errorcode.get(e.errno, e.errno),
+                                         e.filename)}
+
+    def _snapshot(self, tree):
+        out = {"tree": None, "fds": {}, "statvfs": None}
+        if tree and self.statvfs:
+            sv = os.statvfs(self.root)
+            out["statvfs"] = {"f_bfree": sv.f_bfree, "f_ffree": sv.f_ffree}
+        if tree:
+            out["tree"] = {}
+            fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                self._walk_dir(fd, "", os.fstat(fd), out["tree"])
+            finally:
+                os.close(fd)
+        for i, fd in enumerate(self.fds):
+            if fd is None:
+                continue
+            try:
+                st = os.fstat(fd)
+                st_t = _stat_tuple(st)
+            except OSError as e:
+                st, st_t = None, errno.errorcode.get(e.errno)
+            if st is not None and stat.S_ISDIR(st.st_mode):
+                pos = "dir"     # directory offsets are opaque cookies
+            else:
+                try:
+                    pos = os.lseek(fd, 0, os.SEEK_CUR)
+                except OSError as e:
+                    pos = errno.errorcode.get(e.errno)
+            out["fds"][i] = (st_t, pos)
+        return out
+
+    @staticmethod
+    def _entry(st, xattr_of):
+        ent = {"stat": _stat_tuple(st),
+               "mtime": st.st_mtime_ns if st.st_mtime_ns < Y2K_NS
+               else "recent"}
+        if stat.S_ISFIFO(st.st_mode) or stat.S_ISSOCK(st.st_mode):
+            # pipe I/O stamps the kernel's inode; a FUSE daemon never hears
+            # of it, so these times cannot match tmpfs
+            ent["mtime"] = "not compared"
+        kw = {} if isinstance(xattr_of, int) else {"follow_symlinks": False}
+        try:
+            ent["xattrs"] = sorted(
+                (n, hashlib.sha1(os.getxattr(xattr_of, n, **kw)).hexdigest())
+                for n in os.listxattr(xattr_of, **kw))
+        except OSError as e:
+            ent["xattrs"] = errno.errorcode.get(e.errno)
+        return ent
+
+    def _walk_dir(self, dfd, rel, st, tree):
+        """Record directory rel (open as dfd) and everything below it.
+        Names are resolved relative to their directory's descriptor, so
+        each costs one lookup however deep it is."""
+        ent = self._entry(st, dfd)
+        names = sorted(os.listdir(dfd))
+        ent["list"] = names
+        tree[rel] = ent
+        for n in names:
+            crel = rel + "/" + n if rel else n
+            cst = os.stat(n, dir_fd=dfd, follow_symlinks=False)
+            if stat.S_ISDIR(cst.st_mode):
+                cfd = os.open(n, os.O_RDONLY | os.O_DIRECTORY |
+                              os.O_NOFOLLOW, dir_fd=dfd)
+                try:
+                    self._walk_dir(cfd, crel, cst, tree)
+                finally:
+                    os.close(cfd)
+            elif stat.S_ISREG(cst.st_mode):
+                ffd = os.open(n, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK,
+                              dir_fd=dfd)
+                try:
+                    cent = self._entry(cst, ffd)
+                    cent["data"] = file_digest(ffd, cst.st_size)
+                finally:
+                    os.close(ffd)
+                tree[crel] = cent
+            else:
+                cent = self._entry(cst, self.p(crel))
+                if stat.S_ISLNK(cst.st_mode):
+                    cent["target"] = os.readlink(n, dir_fd=dfd)
+                tree[crel] = cent
+
+
+FULL_READ_LIMIT = 4 << 20
+
+
+def file_digest(fd, size):
+    """(data extents by SEEK_DATA/SEEK_HOLE, sha1 of the contents) of the
+    open regular file fd.  Files up to FULL_READ_LIMIT are read whole;
+    for larger (sparse) ones the hash covers every data extent and a
+    sample of every hole."""
+    h = hashlib.sha1()
+    if size <= FULL_READ_LIMIT:
+        off = 0
+        while off < size:
+            chunk = os.pread(fd, size - off, off)
+            if not chunk:
+                break
+            h.update(chunk)
+            off += len(chunk)
+        h.update(b"read %d" % off)
+    extents = []
+    pos = 0
+    while pos < size:
+        try:
+            d = os.lseek(fd, pos, os.SEEK_DATA)
+        except OSError as e:
+            if e.errno != errno.ENXIO:
+                raise
+            d = size
+        if d > pos:                     # hole [pos, d): sample it
+            h.update(os.pread(fd, min(64, d - pos), pos))
+            h.update(os.pread(fd, 64, max(pos, d - 64)))
+        if d >= size:
+            break
+        e_ = os.lseek(fd, d, os.SEEK_HOLE)
+        extents.append((d, e_))
+        off = d
+        while off < e_:
+            chunk = os.pread(fd, min(1 << 20, e_ - off), off)
+            if not chunk:
+                break
+            h.update(chunk)
+            off += len(chunk)
+        pos = e_
+    return (tuple(extents), h.hexdigest())
+
+
+def diff_snapshots(a, b, na, nb, limit=6):
+    """Human-readable differences between two snapshots."""
+    out = []
+    ta, tb = a["tree"] or {}, b["tree"] or {}
+    for path in sorted(set(ta) | set(tb)):
+        ea, eb = ta.get(path), tb.get(path)
+        shown = "/" + path
+        if ea is None or eb is None:
+            out.append("%s: only on %s" % (shown, na if eb is None else nb))
+            continue
+        for key in sorted(set(ea) | set(eb)):
+            if ea.get(key) != eb.get(key):
+                va, vb = ea.get(key), eb.get(key)
+                if key == "stat":
+                    fields = ["type", "mode", "nlink", "size", "blocks",
+                              "uid", "gid"]
+                    sa, sb = va, vb
+                    va = {f: x for f, x, y in zip(fields, sa, sb) if x != y}
+                    vb = {f: y for f, x, y in zip(fields, sa, sb) if x != y}
+                out.append("%s %s: %s=%r %s=%r" % (shown, key, na, va, nb, vb))
+    for slot in sorted(set(a["fds"]) | set(b["fds"])):
+        if a["fds"].get(slot) != b["fds"].get(slot):
+            out.append("fd slot %d (fstat, position): %s=%r %s=%r" % (
+                slot, na, a["fds"].get(slot), nb, b["fds"].get(slot)))
+    for side, snap in ((na, a), (nb, b)):
+        if snap.get("error"):
+            out.append("%s: walking the tree failed: %s" % (side,
+                                                            snap["error"]))
+    if a.get("statvfs") != b.get("statvfs"):
+        out.append("statvfs: %s=%r %s=%r" % (na, a.get("statvfs"), nb,
+                                             b.get("statvfs")))
+    if len(out) > limit:
+        out = out[:limit] + ["... %d more" % (len(out) - limit)]
+    return out
+
+
+# ---------------------------------------------------------------------------
+# Driving two sides
+
+class Mismatch:
+    def __init__(self, step, op, what):
+        self.step, self.op, self.what = step, op, what
+
+    def __str__(self):
+        return "step %d %s:\n  %s" % (self.step + 1, fmt_op(self.op),
+                                      "\n  ".join(self.what))
+
+
+class Config:
+    def __init__(self, opts=DEFAULT_OPTS, against_tmpfs=False,
+                 shmemfs=DEFAULT_BIN, wrapper=(), inject=None,
+                 statvfs=True):
+        self.statvfs = statvfs
+        self.opts = opts
+        self.against_tmpfs = against_tmpfs
+        self.shmemfs = shmemfs
+        self.wrapper = list(wrapper)
+        self.inject = inject
+
+    def side_b_name(self):
+        return "tmpfs2" if self.against_tmpfs else "shmemfs"
+
+    def make_side(self, which):
+        if which == "a":
+            return TmpfsSide(self.opts)
+        if self.against_tmpfs:
+            s = TmpfsSide(self.opts)
+            s.name = "tmpfs2"
+            return s
+        return ShmemfsSide(self.opts, self.shmemfs, self.wrapper)
+
+
+class Pair:
+    """The two mounted sides, reused from run to run: reset() empties them
+    and checks that all blocks and inodes came back (else that side is
+    mounted afresh, and the leak reported)."""
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+        self.sides = {}
+        self.base = {}
+        self.problems = []
+
+    def _start(self, which):
+        side = self.cfg.make_side(which)
+        sv = os.statvfs(side.root)
+        st = os.stat(side.root)
+        self.base[which] = ((sv.f_bfree, sv.f_ffree),
+                            (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid))
+        self.sides[which] = side
+
+    def _stop(self, which):
+        side = self.sides.pop(which, None)
+        if side is not None:
+            side.stop()
+            self.problems += ["%s: %s" % (side.name, p)
+                              for p in side.problems()]
+
+    def _clean(self, which):
+        side = self.sides[which]
+        root = side.root
+        if not is_mounted(root):
+            self.problems.append("%s is no longer mounted" % side.name)
+            return False
+        for n in os.listdir(root):
+            p = os.path.join(root, n)
+            if stat.S_ISDIR(os.lstat(p).st_mode):
+                shutil.rmtree(p)
+            else:
+                os.unlink(p)
+        for n in os.listxattr(root):
+            os.removexattr(root, n)
+        counts, (mode, uid, gid) = self.base[which]
+        os.chmod(root, mode)
+        os.chown(root, uid, gid)
+        deadline = time.monotonic() + 3
+        while True:
+            sv = os.statvfs(root)
+            now = (sv.f_bfree, sv.f_ffree)
+            if now == counts:
+                return True
+            if time.monotonic() > deadline:
+                self.problems.append(
+                    "%s: after removing everything (f_bfree, f_ffree) = %r, "
+                    "at mount time %r" % (side.name, now, counts))
+                return False
+            time.sleep(0.005)
+
+    def reset(self):
+        for which in ("a", "b"):
+            if which not in self.sides:
+                self._start(which)
+                continue
+            try:
+                ok = self._clean(which)
+            except OSError as e:
+                self.problems.append("%s: cleaning failed: %s" % (
+                    self.sides[which].name, e))
+                ok = False
+            if not ok:
+                self._stop(which)
+                self._start(which)
+        return self.sides["a"], self.sides["b"]
+
+    def take_problems(self):
+        """Problems seen so far, including new daemon output."""
+        for side in self.sides.values():
+            self.problems += ["%s: %s" % (side.name, p)
+                              for p in side.poll_problems()]
+        p, self.problems = self.problems, []
+        return p
+
+    def close(self):
+        for which in list(self.sides):
+            self._stop(which)
+        return self.take_problems()
+
+
+# Ops that change nothing compared in the tree (atime is not compared):
+# after these only the descriptor table is compared.
+READ_ONLY = {"read", "pread", "lseek", "readlink", "getxattr", "listxattr",
+             "listdir", "stat", "fstat"}
+
+
+def execute(ops, cfg, pair, check_every=True):
+    """Run ops on the (reset) pair; return the first Mismatch or None.
+    The trees are compared after every op that may change them (after
+    every op at all with check_every="all")."""
+    a, b = pair.reset()
+    ra = Runner(a, statvfs=cfg.statvfs)
+    rb = Runner(b, cfg.inject, cfg.statvfs)
+    try:
+        for i, op in enumerate(ops):
+            res_a, res_b = ra.run(op), rb.run(op)
+            if res_a != res_b:
+                return Mismatch(i, op, ["result: %s=%r %s=%r" % (
+                    a.name, tuple(_short(x) for x in res_a),
+                    b.name, tuple(_short(x) for x in res_b))])
+            full = check_every == "all" or op["op"] not in READ_ONLY or \
+                i == len(ops) - 1
+            if check_every:
+                sa, sb = ra.snapshot(full), rb.snapshot(full)
+                # FUSE delivers RELEASE and FORGET asynchronously, so
+                # freeing an unlinked inode may lag a moment: look again
+                # before calling it a mismatch.
+                deadline = time.monotonic() + 0.5
+                while sa != sb and time.monotonic() < deadline and \
+                        sa["statvfs"] != sb["statvfs"]:
+                    time.sleep(0.02)
+                    sa, sb = ra.snapshot(full), rb.snapshot(full)
+                if sa != sb:
+                    return Mismatch(i, op, diff_snapshots(sa, sb, a.name,
+                                                          b.name))
+        return None
+    finally:
+        ra.close_all()
+        rb.close_all()
+
+
+def shrink(ops, cfg, pair, budget_s=120, log=None):
+    """Delta-debug ops down to a short sequence that still mismatches
+    (not necessarily in the same way).  Returns (ops, mismatch)."""
+    deadline = time.monotonic() + budget_s
+    runs = [0]
+
+    def fails(cand):
+        runs[0] += 1
+        return execute(cand, cfg, pair)
+
+    m = fails(ops)
+    if m is None:
+        return ops, None          # did not reproduce
+    ops = ops[:m.step + 1]
+    n = 2
+    while len(ops) > 1 and time.monotonic() < deadline:
+        chunk = max(1, (len(ops) + n - 1) // n)
+        reduced = False
+        for start in range(0, len(ops), chunk):
+            cand = ops[:start] + ops[start + chunk:]
+            if not cand:
+                continue
+            mm = fails(cand)
+            if mm is not None:
+                ops, m = cand[:mm.step + 1], mm
+                n = max(n - 1, 2)
+                reduced = True
+                break
+            if time.monotonic() > deadline:
+                break
+        if not reduced:
+            if chunk == 1:
+                break
+            n = min(len(ops), n * 2)
+    if log:
+        log("shrunk to %d ops in %d runs" % (len(ops), runs[0]))
+    return ops, m
+
+
+def reproducer(ops, m, cfg):
+    lines = ["minimal reproducer (%d ops; side A = tmpfs, side B = %s; "
+             "mount options %s):" % (len(ops), cfg.side_b_name(), cfg.opts)]
+    for i, op in enumerate(ops):
+        lines.append("  %3d. %s" % (i + 1, fmt_op(op)))
+    lines.append("mismatch at " + str(m))
+    lines.append("replay with: difftest.py --replay '%s'%s" % (
+        json.dumps(ops), " --against-tmpfs" if cfg.against_tmpfs else ""))
+    return "\n".join(lines)
+
+
+def run_ops(ops, cfg, pair, shrink_budget=120, log=None, label="ops"):
+    """Run ops; on a mismatch shrink it.  Returns (ok, report text)."""
+    m = execute(ops, cfg, pair)
+    problems = pair.take_problems()
+    if m is None:
+        if problems:
+            return False, "%s: no mismatch, but: %s" % (
+                label, "\n  ".join(problems))
+        return True, "%s: %d ops, no mismatch" % (label, len(ops))
+    text = ["%s: MISMATCH at %s" % (label, m)]
+    if shrink_budget > 0:
+        small, sm = shrink(ops, cfg, pair, shrink_budget, log)
+    else:
+        text.append("(shrinking budget used up)")
+        small, sm = ops[:m.step + 1], m
+    if sm is None:
+        text.append("(did not reproduce on a second run; the full sequence "
+                    "of %d ops follows)" % (m.step + 1))
+        small, sm = ops[:m.step + 1], m
+    text.append(reproducer(small, sm, cfg))
+    problems += pair.take_problems()
+    if problems:
+        text.append("also: " + "\n  ".join(problems))
+    return False, "\n".join(text)
+
+
+def run_seed(seed, nops, cfg, pair, shrink_budget=120, log=None):
+    return run_ops(generate(seed, nops), cfg, pair, shrink_budget, log,
+                   "seed %d" % seed)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--ops", type=int, default=300)
+    ap.add_argument("--time", type=float, default=0,
+                    help="keep running seeds seed, seed+1, ... for this "
+                         "many seconds")
+    ap.add_argument("--shmemfs", default=os.environ.get("SHMEMFS_BIN",
+                                                        DEFAULT_BIN))
+    ap.add_argument("--wrapper", default=os.environ.get("SHMEMFS_WRAPPER", ""),
+                    help="command prefix for the daemon (e.g. valgrind)")
+    ap.add_argument("--opts", default=DEFAULT_OPTS,
+                    help="mount options for both sides (%(default)s)")
+    ap.add_argument("--against-tmpfs", action="store_true",
+                    help="second side is a kernel tmpfs too (self-check)")
+    ap.add_argument("--no-statvfs", action="store_true",
+                    help="do not compare statvfs free blocks/inodes")
+    ap.add_argument("--inject-bug", choices=["write", "truncate"],
+                    help="corrupt the second side's writes/truncates, to "
+                         "see the shrinker at work")
+    ap.add_argument("--replay", metavar="JSON",
+                    help="run the op list in this file (or a literal JSON "
+                         "list) instead of generating one")
+    ap.add_argument("--shrink-budget", type=float, default=120)
+    ap.add_argument("--print-ops", action="store_true",
+                    help="only print the generated ops")
+    args = ap.parse_args(argv)
+
+    if args.print_ops:
+        for i, op in enumerate(generate(args.seed, args.ops)):
+            print("%4d. %s" % (i + 1, fmt_op(op)))
+        return 0
+    if os.geteuid() != 0:
+        print("difftest: needs root (mounts a kernel tmpfs)", file=sys.stderr)
+        return 2
+    if not args.against_tmpfs and not os.access(args.shmemfs, os.X_OK):
+        print("difftest: %s not found (use --shmemfs or --against-tmpfs)" %
+              args.shmemfs, file=sys.stderr)
+        return 2
+    cfg = Config(args.opts, args.against_tmpfs, args.shmemfs,
+                 shlex.split(args.wrapper), args.inject_bug,
+                 not args.no_statvfs)
+    log = lambda s: print(s, file=sys.stderr, flush=True)
+    pair = Pair(cfg)
+    try:
+        if args.replay:
+            src = args.replay
+            ops = json.loads(open(src).read() if os.path.exists(src)
+                             else src)
+            ok, text = run_ops(ops, cfg, pair, args.shrink_budget, log,
+                               "replay")
+            print(text)
+            return 0 if ok else 1
+        start = time.monotonic()
+        seed, bad, done = args.seed, 0, 0
+        while True:
+            ok, text = run_seed(seed, args.ops, cfg, pair,
+                                args.shrink_budget, log)
+            print(text, flush=True)
+            done += 1
+            bad += not ok
+            seed += 1
+            if not args.time or time.monotonic() - start >= args.time:
+                break
+    finally:
+        problems = pair.close()
+    for p in problems:
+        print("problem: " + p)
+    print("%d passed, %d failed" % (done - bad, bad + bool(problems)))
+    return 1 if bad or problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
