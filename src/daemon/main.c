@@ -185,10 +185,19 @@ sd_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *st, int to_set,
 	size_t i;
 	int ret;
 
-	(void)fi;
 	for (i = 0; i < sizeof(setattr_map) / sizeof(setattr_map[0]); i++)
 		if (to_set & setattr_map[i].fuse)
 			valid |= setattr_map[i].shmemfs;
+	/*
+	 * ftruncate() and open(O_TRUNC) come with a file handle.  The kernel
+	 * asks tmpfs to set mtime and ctime for those even when the size
+	 * does not change, but FUSE leaves the times to the daemon then
+	 * (fuse's update_mtime()), so set them here; truncate(2) by path
+	 * changes them only with the size, which the core does.
+	 */
+	if ((to_set & FUSE_SET_ATTR_SIZE) && fi &&
+	    !(to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW)))
+		valid |= SHMEMFS_SET_MTIME_NOW;
 	if ((to_set & FUSE_SET_ATTR_SIZE) && st->st_size < 0) {
 		fuse_reply_err(req, EINVAL);
 		return;
