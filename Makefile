@@ -2,7 +2,9 @@
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
 
-.PHONY: all deps build asan run test unit clean
+.PHONY: all deps build asan run test unit fuzz bench clean
+
+FUZZ_SECONDS ?= 300
 
 all: build
 
@@ -28,5 +30,13 @@ test: build asan
 unit: build
 	@meson test -C $(BUILD) --print-errorlogs
 
+# Coverage-guided fuzzing of the core and the option parser (libFuzzer).
+fuzz: deps
+	@tests/fuzz/run-fuzz.sh $(FUZZ_SECONDS)
+
+# Benchmarks against kernel tmpfs; BENCH_ARGS=--quick for a short run.
+bench: build
+	@bench/run.sh $(BENCH_ARGS)
+
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz

@@ -5,6 +5,9 @@
 #   2. the same unit tests under AddressSanitizer + UBSan
 #   3. integration tests (pytest) against the ASan+UBSan daemon
 #   4. differential tests against kernel tmpfs (pytest), same daemon
+#   5. the libFuzzer corpora of the core and the option parser (clang,
+#      ASan+UBSan), as regression tests
+#   6. the concurrency test under ThreadSanitizer
 #
 # Each suite's counts are added up; the exit code is non-zero if any
 # test failed or a suite could not run.
@@ -71,10 +74,27 @@ pytest_suite() {
 	fi
 }
 
+# A script that is one test: it passes or fails as a whole.
+script_suite() {
+	local name=$1; shift
+	local out="$LOG/$name.txt"
+	echo "=== $name"
+	if "$@" >"$out" 2>&1; then
+		passed=$((passed + 1))
+		tail -3 "$out"
+	else
+		failed=$((failed + 1))
+		status=1
+		tail -40 "$out"
+	fi
+}
+
 meson_suite "$BUILD" release
 meson_suite "$ASAN_BUILD" asan
 pytest_suite integration tests/integration
 pytest_suite differential tests/diff
+script_suite "fuzz corpora (regression)" tests/fuzz/run-fuzz.sh 0
+script_suite "ThreadSanitizer concurrency" tests/fuzz/run-tsan.sh
 
 [ "$failed" -ne 0 ] && status=1
 echo "$passed passed, $failed failed, $skipped skipped"

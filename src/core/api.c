@@ -305,10 +305,18 @@ shmemfs_readlink(struct shmemfs *fs, uint64_t ino, char *buf, size_t size)
 	if (!S_ISLNK(ip->i_mode))
 		goto out;
 	n = ip->i_size < size ? ip->i_size : size;
-	if (sf_is_long_symlink(ip))
-		filemap_read(fs, ip, buf, n, 0);
-	else
+	if (sf_is_long_symlink(ip)) {
+		ssize_t r = filemap_read(fs, ip, buf, n, 0);
+
+		/* the target's page may be in swap and unreadable */
+		if (r < 0) {
+			ret = (int)r;
+			goto out;
+		}
+		n = (size_t)r;
+	} else {
 		memcpy(buf, ip->i_link, n);
+	}
 	node_touch_atime(ip);
 	ret = (int)n;
 out:
@@ -564,6 +572,11 @@ shmemfs_copy_file_range(struct shmemfs *fs, uint64_t ino_in, int64_t off_in,
 			break;
 		}
 		r = filemap_read(fs, in, buf, n, (uint64_t)off_in + done);
+		if (r < 0) {
+			UNLOCK(fs);
+			ret = r;
+			break;
+		}
 		w = r > 0 ? filemap_write(fs, out, buf, (size_t)r,
 					  (uint64_t)off_out + done) : 0;
 		UNLOCK(fs);

@@ -111,6 +111,10 @@ opt_error(struct opt_parse *op, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(op->op_err, op->op_err_len, fmt, ap);
 	va_end(ap);
+	/* The message is one line, whatever the user's text held. */
+	for (char *p = op->op_err; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
 }
 
 static int

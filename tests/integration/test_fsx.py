@@ -78,8 +78,7 @@ def tmpfs_dir():
         os.rmdir(path)
 
 
-@pytest.fixture
-def shmemfs_dir():
+def _shmemfs(opts):
     if not os.path.exists("/dev/fuse"):
         pytest.skip("/dev/fuse is missing")
     if not os.access(SHMEMFS_BIN, os.X_OK):
@@ -89,7 +88,8 @@ def shmemfs_dir():
     path = tempfile.mkdtemp(prefix="fsx-shmemfs-")
     os.chmod(path, 0o755)
     log = tempfile.TemporaryFile()
-    proc = subprocess.Popen([SHMEMFS_BIN, "-f", "-o", "allow_other", path],
+    proc = subprocess.Popen([SHMEMFS_BIN, "-f", "-o",
+                             ",".join(["allow_other"] + opts), path],
                             stdin=subprocess.DEVNULL, stdout=log,
                             stderr=log)
 
@@ -125,7 +125,24 @@ def shmemfs_dir():
     assert out == "", "shmemfs wrote to stdout/stderr:\n" + out
 
 
-@pytest.fixture(params=["tmpfs", "shmemfs"])
+@pytest.fixture
+def shmemfs_dir():
+    yield from _shmemfs([])
+
+
+@pytest.fixture
+def shmemfs_swap_dir():
+    """A budget far smaller than fsx's files (3 x 256 KiB): most
+    operations hit swapped pages."""
+    swapdir = tempfile.mkdtemp(prefix="fsx-swap-")
+    try:
+        yield from _shmemfs(["size=64m", "mem=256k",
+                             "swap=%s/swap" % swapdir, "swapsize=64m"])
+    finally:
+        shutil.rmtree(swapdir)
+
+
+@pytest.fixture(params=["tmpfs", "shmemfs", "shmemfs_swap"])
 def target(request):
     """A mounted directory of each kind; the tmpfs one is the oracle that
     shows a failure is in shmemfs and not in fsx."""

@@ -1,0 +1,766 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+#
+# bench/run.sh - shmemfs against kernel tmpfs, side by side.
+#
+#   bench/run.sh [--quick] [--runs N] [--out DIR] [--only LIST] [--perf]
+#
+# Mounts a fresh kernel tmpfs and a fresh shmemfs (build/shmemfs) under a
+# temporary directory, runs each workload on both, alternating (odd runs
+# tmpfs first, even runs shmemfs first), N runs each, and prints the
+# medians and the ratio.  Ratios are "higher is better for shmemfs":
+# shmemfs/tmpfs for throughputs, tmpfs/shmemfs for bytes per file.
+# 1.0 is parity.
+#
+#   --quick      1 run, smaller sizes (about 1.5 minutes)
+#   --runs N     runs per workload (default 3; --quick sets 1 unless given)
+#   --out DIR    where latest.csv, latest.txt and raw.csv go
+#                (default bench/results)
+#   --only LIST  comma list of workloads to run: 1..8 and rss
+#                (default all)
+#   --perf       also profile the daemon (perf record -g) during a
+#                sequential write and a create phase; reports in DIR
+#
+# Needs root (mount, drop_caches).  Installs fio (and perf with --perf)
+# with apt-get if missing, and builds with `make build`.
+#
+# Workloads:
+#   1 sequential write, 1 MiB blocks (fio psync), fresh mount and
+#     again after rm of the first file                           MB/s
+#   2 sequential read, 1 MiB blocks, after drop_caches (fio psync) MB/s
+#   3 4 KiB random read/write, psync and mmap, time based (fio)    IOPS
+#   4 create/stat/unlink of many files, one dir and a tree         ops/s
+#   5 readdir of the one-dir case (opendir/readdir, 3 passes)      entries/s
+#   6 untar and rm -rf of a tree of small files                    files/s
+#   7 memcpy bandwidth of the machine (ceiling, no ratio)          GB/s
+#   8 libshmemfs in process vs the same calls on tmpfs             ops/s, MB/s
+#   rss  memory per empty file: daemon VmRSS delta and kernel slab delta
+
+set -Eeuo pipefail
+shopt -s inherit_errexit 2>/dev/null || true
+
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$BENCH_DIR/.." && pwd)
+
+QUICK=0
+RUNS=""
+OUT="$BENCH_DIR/results"
+ONLY="1,2,3,4,5,6,7,8,rss"
+PERF=0
+
+usage() {
+	sed -n '4,37p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+	exit "${1:-0}"
+}
+
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--quick) QUICK=1 ;;
+	--runs) [ $# -ge 2 ] || usage 2; RUNS=$2; shift ;;
+	--runs=*) RUNS=${1#--runs=} ;;
+	--out) [ $# -ge 2 ] || usage 2; OUT=$2; shift ;;
+	--out=*) OUT=${1#--out=} ;;
+	--only) [ $# -ge 2 ] || usage 2; ONLY=$2; shift ;;
+	--only=*) ONLY=${1#--only=} ;;
+	--perf) PERF=1 ;;
+	-h|--help) usage 0 ;;
+	*) echo "run.sh: unknown argument '$1'" >&2; usage 2 ;;
+	esac
+	shift
+done
+
+if [ -z "$RUNS" ]; then
+	RUNS=3
+	[ "$QUICK" = 1 ] && RUNS=1
+fi
+case "$RUNS" in
+''|*[!0-9]*|0) echo "run.sh: --runs needs a positive integer" >&2; exit 2 ;;
+esac
+
+if [ "$QUICK" = 1 ]; then
+	SEQ_MB=256        # sequential file size
+	RAND_MB=64        # random I/O file size
+	RAND_SECS=2       # random I/O run time
+	META_N=20000      # files for create/stat/unlink and readdir
+	TREE_DIRS=20      # ... spread over this many dirs in the tree case
+	TAR_FILES=5000    # files in the tarball
+	LIB_N=20000       # files for the library benchmark
+	LIB_MB=256        # MiB for the library benchmark
+	RSS_N=20000       # empty files for the memory-per-file measure
+else
+	SEQ_MB=1024
+	RAND_MB=256
+	RAND_SECS=5
+	META_N=100000
+	TREE_DIRS=100
+	TAR_FILES=20000
+	LIB_N=100000
+	LIB_MB=1024
+	RSS_N=100000
+fi
+READDIR_PASSES=3
+MOUNT_SIZE=4g
+
+# ---- helpers ------------------------------------------------------------
+
+log() { printf '%s\n' "$*" >&2; }
+die() { printf 'run.sh: %s\n' "$*" >&2; exit 1; }
+
+on_err() {
+	local rc=$? line=$1
+	# once, from the main shell (not again from each command substitution)
+	[ "$BASHPID" = "$$" ] || return 0
+	printf 'run.sh: failed (exit %s) at line %s: %s\n' "$rc" "$line" \
+		"$BASH_COMMAND" >&2
+	if [ -n "${WORK:-}" ] && [ -s "$WORK/daemon.log" ]; then
+		echo "--- shmemfs daemon log (tail) ---" >&2
+		tail -n 20 "$WORK/daemon.log" >&2
+	fi
+}
+trap 'on_err $LINENO' ERR
+
+selected() { case ",$ONLY," in *",$1,"*) return 0 ;; esac; return 1; }
+
+now() { date +%s.%N; }
+
+# median of the arguments (mean of the middle two for an even count)
+median() {
+	printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 }
+		END { if (NR == 0) exit 1
+		      if (NR % 2) print a[(NR + 1) / 2]
+		      else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+}
+
+# is_mounted DIR: from the mount table, so that a dead FUSE mount (whose
+# stat fails with ENOTCONN, fooling mountpoint(1)) still counts
+is_mounted() {
+	awk -v m="$1" '$2 == m { f = 1 } END { exit !f }' /proc/self/mounts
+}
+
+drop_caches() {
+	sync
+	echo 3 > /proc/sys/vm/drop_caches
+}
+
+# ---- results ------------------------------------------------------------
+# Each row has a key (the workload label), a unit, a kind ("hi": higher
+# is better, ratio shmemfs/tmpfs; "lo": lower is better, ratio
+# tmpfs/shmemfs; "one": a single machine value, no ratio) and the values
+# of every run for each side.
+
+declare -a ROWS=()
+declare -A UNIT=() KIND=() VALS=()
+
+row() { # row LABEL UNIT KIND
+	local k=$1
+	if [ -z "${UNIT[$k]+x}" ]; then
+		ROWS+=("$k")
+		UNIT[$k]=$2
+		KIND[$k]=$3
+	fi
+}
+
+add() { # add LABEL SIDE RUN VALUE
+	local k=$1 side=$2 run=$3 v=$4
+	case "$v" in
+	''|*[!0-9.e+-]*) die "bad value '$v' for '$k' ($side)" ;;
+	esac
+	VALS[$k|$side]="${VALS[$k|$side]:-} $v"
+	printf '%s,%s,%s,%s,%s\n' "$k" "${UNIT[$k]}" "$side" "$run" "$v" \
+		>> "$RAW"
+	log "      $side: $v ${UNIT[$k]}"
+}
+
+fmt() { # human formatting of a number
+	awk -v v="$1" 'BEGIN {
+		if (v == "") { print ""; exit }
+		a = v < 0 ? -v : v
+		if (a >= 100) printf "%.0f\n", v
+		else if (a >= 10) printf "%.1f\n", v
+		else printf "%.2f\n", v }'
+}
+
+report() {
+	local k t s r unit kind line
+	local csv="$OUT/latest.csv" txt="$OUT/latest.txt"
+
+	{
+		printf '\nshmemfs vs kernel tmpfs: median of %s run(s)%s, %s\n' \
+			"$RUNS" "$([ "$QUICK" = 1 ] && echo ', --quick sizes')" \
+			"$(date '+%Y-%m-%d %H:%M')"
+		printf 'ratio: higher is better for shmemfs, 1.00 = parity '
+		printf '(throughput: shmemfs/tmpfs; bytes: tmpfs/shmemfs)\n'
+		printf 'lib rows: tmpfs = system calls on tmpfs, shmemfs = '
+		printf 'libshmemfs in process\n\n'
+		printf '%-42s %12s %12s %7s\n' workload tmpfs shmemfs ratio
+	} > "$txt"
+	echo "workload,unit,tmpfs,shmemfs,ratio" > "$csv"
+
+	for k in "${ROWS[@]}"; do
+		unit=${UNIT[$k]}
+		kind=${KIND[$k]}
+		t=""; s=""; r=""
+		# shellcheck disable=SC2086
+		[ -n "${VALS[$k|tmpfs]:-}" ] && t=$(median ${VALS[$k|tmpfs]})
+		# shellcheck disable=SC2086
+		[ -n "${VALS[$k|shmemfs]:-}" ] && s=$(median ${VALS[$k|shmemfs]})
+		if [ "$kind" = one ]; then
+			printf '%-42s %12s\n' "$k ($unit)" "$(fmt "$s")" >> "$txt"
+			# the machine's ceiling: the same for both, no ratio
+			printf '%s,%s,%s,%s,\n' "$k" "$unit" "$s" "$s" >> "$csv"
+			continue
+		fi
+		if [ -n "$t" ] && [ -n "$s" ]; then
+			r=$(awk -v t="$t" -v s="$s" -v k="$kind" 'BEGIN {
+				if (k == "lo") { if (s > 0) printf "%.3f", t / s }
+				else if (t > 0) printf "%.3f", s / t }')
+		fi
+		line=$(printf '%-42s %12s %12s %7s' "$k ($unit)" "$(fmt "$t")" \
+			"$(fmt "$s")" "$(awk -v r="$r" 'BEGIN { if (r != "") printf "%.2f", r }')")
+		echo "$line" >> "$txt"
+		printf '%s,%s,%s,%s,%s\n' "$k" "$unit" "$t" "$s" "$r" >> "$csv"
+	done
+	cat "$txt"
+	printf '\nCSV: %s\n' "$csv"
+}
+
+# ---- setup --------------------------------------------------------------
+
+[ "$(id -u)" = 0 ] || die "must run as root (mount, drop_caches)"
+[ -e /dev/fuse ] || die "/dev/fuse is missing"
+
+need_pkgs=""
+dpkg-query -W -f='${Status}' fio 2>/dev/null | grep -q "ok installed" ||
+	need_pkgs="$need_pkgs fio"
+command -v gcc >/dev/null || need_pkgs="$need_pkgs gcc"
+command -v python3 >/dev/null || need_pkgs="$need_pkgs python3"
+command -v tar >/dev/null || need_pkgs="$need_pkgs tar"
+if [ "$PERF" = 1 ] && ! command -v perf >/dev/null; then
+	need_pkgs="$need_pkgs linux-perf"
+fi
+if [ -n "$need_pkgs" ]; then
+	log "installing:$need_pkgs"
+	apt-get update -qq >&2
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $need_pkgs >&2
+fi
+
+log "building shmemfs (make build)..."
+if ! make -C "$ROOT" build > /tmp/shmemfs-bench-build.$$.log 2>&1; then
+	tail -n 30 /tmp/shmemfs-bench-build.$$.log >&2
+	rm -f /tmp/shmemfs-bench-build.$$.log
+	die "make build failed (run 'make -C $ROOT build' to see why)"
+fi
+rm -f /tmp/shmemfs-bench-build.$$.log
+DAEMON="$ROOT/build/shmemfs"
+[ -x "$DAEMON" ] || die "$DAEMON not built"
+
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
+RAW="$OUT/raw.csv"
+echo "workload,unit,fs,run,value" > "$RAW"
+
+WORK=$(mktemp -d /tmp/shmemfs-bench.XXXXXX)
+declare -a TMPFS_MOUNTS=()
+declare -A FUSE_PIDS=()
+PERF_PID=""
+
+cleanup() {
+	local rc=$? m pid i
+	set +e
+	trap - ERR
+	[ "$rc" = 0 ] || log "run.sh: cleaning up (exit $rc)..."
+	if [ -n "$PERF_PID" ]; then
+		kill -INT "$PERF_PID" 2>/dev/null
+		wait "$PERF_PID" 2>/dev/null
+	fi
+	cd /
+	for m in "${!FUSE_PIDS[@]}"; do
+		pid=${FUSE_PIDS[$m]}
+		if is_mounted "$m"; then
+			fusermount3 -u "$m" 2>/dev/null || umount "$m" 2>/dev/null ||
+				umount -l "$m" 2>/dev/null
+		fi
+		for i in $(seq 50); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		if kill -0 "$pid" 2>/dev/null; then
+			kill "$pid" 2>/dev/null
+			sleep 0.5
+			kill -KILL "$pid" 2>/dev/null
+		fi
+		wait "$pid" 2>/dev/null
+		is_mounted "$m" && umount -l "$m" 2>/dev/null
+	done
+	for m in "${TMPFS_MOUNTS[@]}"; do
+		is_mounted "$m" && { umount "$m" 2>/dev/null || umount -l "$m"; }
+	done
+	if [ -n "${WORK:-}" ] && [ -d "$WORK" ]; then
+		if grep -q " ${WORK}/" /proc/self/mounts; then
+			log "run.sh: warning: mounts left under $WORK, not removing it"
+		else
+			rm -rf --one-file-system "$WORK"
+		fi
+	fi
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+mount_tmpfs() { # mount_tmpfs DIR [OPTS]
+	mkdir -p "$1"
+	mount -t tmpfs -o "size=$MOUNT_SIZE${2:+,$2}" tmpfs "$1"
+	TMPFS_MOUNTS+=("$1")
+}
+
+# mount_shmemfs DIR; sets SHMEMFS_PID
+mount_shmemfs() {
+	local d=$1 i
+	mkdir -p "$d"
+	"$DAEMON" -f -o "size=$MOUNT_SIZE" "$d" >> "$WORK/daemon.log" 2>&1 &
+	SHMEMFS_PID=$!
+	FUSE_PIDS[$d]=$SHMEMFS_PID
+	for i in $(seq 100); do
+		mountpoint -q "$d" && return 0
+		kill -0 "$SHMEMFS_PID" 2>/dev/null ||
+			die "shmemfs exited before mounting $d (see log above)"
+		sleep 0.05
+	done
+	die "shmemfs did not mount $d within 5 s"
+}
+
+umount_shmemfs() { # umount_shmemfs DIR
+	local d=$1 pid=${FUSE_PIDS[$1]} i
+	fusermount3 -u "$d"
+	for i in $(seq 100); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.05
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		log "run.sh: warning: shmemfs for $d still running after unmount; killing it"
+		kill "$pid" 2>/dev/null || true
+	fi
+	wait "$pid" || log "run.sh: warning: shmemfs for $d exited non-zero"
+	unset "FUSE_PIDS[$d]"
+}
+
+umount_tmpfs() { # umount_tmpfs DIR
+	local d=$1 i
+	umount "$d"
+	for i in "${!TMPFS_MOUNTS[@]}"; do
+		[ "${TMPFS_MOUNTS[$i]}" = "$d" ] && unset "TMPFS_MOUNTS[$i]"
+	done
+	TMPFS_MOUNTS=("${TMPFS_MOUNTS[@]}")
+}
+
+log "compiling bench programs..."
+BIN="$WORK/bin"
+mkdir -p "$BIN"
+gcc -O2 -Wall -o "$BIN/metaops" "$BENCH_DIR/metaops.c"
+gcc -O2 -Wall -o "$BIN/memcpy" "$BENCH_DIR/memcpy.c"
+# The core sources: the ones meson builds into libshmemfs (src/core may
+# hold files not yet wired into the build); all of src/core/*.c if the
+# list cannot be read.  Libraries the core needs besides threads are
+# taken from meson.build's dependency() calls, through pkg-config.
+CORE_SRC=$(awk '/core_src *= *files\(/ { f = 1 } f { print }
+	f && /\)/ { exit }' "$ROOT/meson.build" | grep -o "'[^']*\\.c'" |
+	tr -d "'" | sed "s|^|$ROOT/|" || true)
+[ -n "$CORE_SRC" ] || CORE_SRC=$(ls "$ROOT"/src/core/*.c)
+CORE_LIBS=""
+for dep in $(grep -o "dependency('[^']*'" "$ROOT/meson.build" |
+	     sed "s/dependency('//; s/'//" | sort -u); do
+	case "$dep" in threads|fuse3|cmocka) continue ;; esac
+	if pkg-config --exists "$dep" 2>/dev/null; then
+		CORE_LIBS="$CORE_LIBS $(pkg-config --cflags --libs "$dep")"
+	fi
+done
+# shellcheck disable=SC2086
+gcc -O2 -g -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 \
+	-I"$ROOT/include" -I"$ROOT/src/core" -o "$BIN/libbench" \
+	"$BENCH_DIR/libbench.c" $CORE_SRC $CORE_LIBS -lpthread
+
+MNT_T="$WORK/tmpfs"
+MNT_S="$WORK/shmemfs"
+SCRATCH="$WORK/scratch"
+mount_tmpfs "$MNT_T"
+mount_shmemfs "$MNT_S"
+DPID=$SHMEMFS_PID
+mount_tmpfs "$SCRATCH"
+
+log "tmpfs   at $MNT_T"
+log "shmemfs at $MNT_S (daemon pid $DPID)"
+log "runs: $RUNS$([ "$QUICK" = 1 ] && echo ', quick sizes'); load average: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs"
+
+# fresh main mounts (tmpfs and shmemfs), for the fresh-write runs
+remount_main() {
+	umount_shmemfs "$MNT_S"
+	umount_tmpfs "$MNT_T"
+	mount_tmpfs "$MNT_T"
+	mount_shmemfs "$MNT_S"
+	DPID=$SHMEMFS_PID
+	log "    remounted; shmemfs daemon pid $DPID"
+}
+
+# wait_quiet SIDE: for shmemfs, wait until the daemon has stopped using
+# CPU.  It frees a removed file's pages when the kernel's FORGET arrives,
+# after unlink(2) has returned (seconds for a 1 GiB file here); let that
+# finish so it is not timed as part of the next workload.
+wait_quiet() {
+	local i a b
+	[ "$1" = shmemfs ] || return 0
+	cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$DPID/stat"; }
+	a=$(cpu_ticks)
+	for i in $(seq 600); do
+		sleep 0.1
+		b=$(cpu_ticks)
+		[ $((b - a)) -le 1 ] && return 0
+		a=$b
+	done
+	log "run.sh: warning: shmemfs daemon still busy after 60 s"
+}
+
+# sides for run number $1: alternate which goes first
+sides() { if [ $(($1 % 2)) = 1 ]; then echo "tmpfs shmemfs"; else echo "shmemfs tmpfs"; fi; }
+mnt_of() { if [ "$1" = tmpfs ]; then echo "$MNT_T"; else echo "$MNT_S"; fi; }
+
+# fio_job DIR FILE RW BS SIZE_MB ENGINE [extra fio args...]
+# prints "bw_MBps iops" of the direction that did the I/O
+fio_job() {
+	local dir=$1 file=$2 rw=$3 bs=$4 size=$5 engine=$6
+	shift 6
+	fio --name=bench --directory="$dir" --filename="$file" --rw="$rw" \
+		--bs="$bs" --size="${size}M" --ioengine="$engine" \
+		--fallocate=none --numjobs=1 \
+		--output-format=terse --terse-version=3 "$@" |
+	awk -F';' -v rw="$rw" '$1 == 3 {
+		if (rw ~ /write/) { bw = $48; io = $49 } else { bw = $7; io = $8 }
+		printf "%.1f %.0f\n", bw * 1024 / 1e6, io }'
+}
+
+NSTEPS=8
+T_START=$(date +%s)
+step() {
+	log ""
+	log "[$1/$NSTEPS] $2  (+$(( $(date +%s) - T_START )) s)"
+}
+
+PERF_DIR="$OUT"
+perf_start() { # perf_start NAME
+	[ "$PERF" = 1 ] || return 0
+	perf record -q -g -p "$DPID" -o "$PERF_DIR/perf-$1.data" \
+		> /dev/null 2>&1 &
+	PERF_PID=$!
+	sleep 1
+}
+perf_stop() { # perf_stop NAME
+	[ "$PERF" = 1 ] && [ -n "$PERF_PID" ] || return 0
+	kill -INT "$PERF_PID" 2>/dev/null || true
+	wait "$PERF_PID" 2>/dev/null || true
+	PERF_PID=""
+	{
+		echo "== self time (top symbols of the daemon's threads)"
+		perf report -i "$PERF_DIR/perf-$1.data" --no-children --stdio \
+			--percent-limit 1 -g none 2>/dev/null |
+			grep -v '^#' | grep -v '^$' | head -30
+		echo
+		echo "== inclusive time (children), by symbol"
+		perf report -i "$PERF_DIR/perf-$1.data" --children --sort sym \
+			--stdio --percent-limit 5 -g none 2>/dev/null |
+			grep -v '^#' | grep -v '^$' | head -40
+	} > "$PERF_DIR/perf-$1.txt" || true
+	log "      perf profile of the daemon: $PERF_DIR/perf-$1.txt"
+}
+
+# ---- 1. sequential write --------------------------------------------------
+# Two rows: the first write into a freshly mounted filesystem (both are
+# remounted before every run), and a second write of the same size after
+# rm of the first file.  They differ for shmemfs: a fresh daemon faults
+# in every page it allocates, a warm one reuses its freed heap.
+if selected 1; then
+	step 1 "sequential write ${SEQ_MB} MiB, 1 MiB blocks (fio psync), fresh mount and rewrite"
+	K="seq write ${SEQ_MB}M/1M fresh mount"
+	K2="seq write ${SEQ_MB}M/1M after rm"
+	row "$K" MB/s hi
+	row "$K2" MB/s hi
+	for run in $(seq "$RUNS"); do
+		[ "$run" = 1 ] || remount_main
+		for side in $(sides "$run"); do
+			d=$(mnt_of "$side")
+			[ "$run" = 1 ] && [ "$side" = shmemfs ] && perf_start seqwrite
+			read -r bw _ < <(fio_job "$d" seq write 1M "$SEQ_MB" psync)
+			[ "$run" = 1 ] && [ "$side" = shmemfs ] && perf_stop seqwrite
+			add "$K" "$side" "$run" "$bw"
+			rm -f "$d/seq"
+			wait_quiet "$side"
+			read -r bw _ < <(fio_job "$d" seq write 1M "$SEQ_MB" psync)
+			add "$K2" "$side" "$run" "$bw"
+		done
+	done
+fi
+
+# ---- 2. sequential read, cold ----------------------------------------------
+if selected 2; then
+	step 2 "sequential read ${SEQ_MB} MiB, 1 MiB blocks, after drop_caches"
+	K="seq read ${SEQ_MB}M/1M cold"
+	row "$K" MB/s hi
+	for side in tmpfs shmemfs; do
+		d=$(mnt_of "$side")
+		f=$(stat -c %s "$d/seq" 2>/dev/null || echo 0)
+		if [ "$f" != $((SEQ_MB * 1048576)) ]; then
+			rm -f "$d/seq"
+			fio_job "$d" seq write 1M "$SEQ_MB" psync > /dev/null
+		fi
+	done
+	for run in $(seq "$RUNS"); do
+		for side in $(sides "$run"); do
+			drop_caches
+			read -r bw _ < <(fio_job "$(mnt_of "$side")" seq read 1M "$SEQ_MB" psync)
+			add "$K" "$side" "$run" "$bw"
+		done
+	done
+fi
+rm -f "$MNT_T/seq" "$MNT_S/seq"
+wait_quiet shmemfs
+
+# ---- 3. 4k random ----------------------------------------------------------
+if selected 3; then
+	step 3 "4 KiB random read/write, psync and mmap, ${RAND_MB} MiB file, ${RAND_SECS} s each"
+	for side in tmpfs shmemfs; do
+		fio_job "$(mnt_of "$side")" rand write 1M "$RAND_MB" psync > /dev/null
+	done
+	for engine in psync mmap; do
+		for rw in randread randwrite; do
+			K="4k $rw $engine"
+			row "$K" IOPS hi
+			log "    $K"
+			for run in $(seq "$RUNS"); do
+				for side in $(sides "$run"); do
+					drop_caches
+					read -r _ iops < <(fio_job "$(mnt_of "$side")" rand \
+						"$rw" 4k "$RAND_MB" "$engine" \
+						--time_based --runtime="$RAND_SECS" \
+						--randrepeat=1 --norandommap)
+					add "$K" "$side" "$run" "$iops"
+				done
+			done
+		done
+	done
+	rm -f "$MNT_T/rand" "$MNT_S/rand"
+	wait_quiet shmemfs
+fi
+
+# ---- 4 + 5. metadata and readdir --------------------------------------------
+# metaops prints "phase rate" lines; we turn them into rows.
+meta_rows() { # meta_rows LABELPREFIX SIDE RUN  (stdin: metaops output)
+	local phase rate k
+	while read -r phase rate; do
+		case "$phase" in
+		readdir) k="readdir ${NK}-entry dir" ;;
+		*) k="$1 $phase" ;;
+		esac
+		# only the rows of the selected workloads
+		[ -n "${UNIT[$k]+x}" ] && add "$k" "$2" "$3" "$rate"
+	done
+	return 0
+}
+if selected 4 || selected 5; then
+	NK=$((META_N / 1000))k
+	phases="create,stat,unlink"
+	selected 5 && phases="$phases,readdir"
+	selected 4 || phases="create,readdir,unlink"
+	step 4 "create/stat/unlink of ${NK} files in one dir and in ${TREE_DIRS} dirs"
+	selected 4 && for p in create stat unlink; do
+		row "${NK} files 1 dir $p" ops/s hi
+	done
+	selected 5 && row "readdir ${NK}-entry dir" entries/s hi
+	selected 4 && for p in create stat unlink; do
+		row "${NK} files ${TREE_DIRS} dirs $p" ops/s hi
+	done
+	for run in $(seq "$RUNS"); do
+		for side in $(sides "$run"); do
+			d="$(mnt_of "$side")/meta"
+			wait_quiet shmemfs
+			mkdir "$d"
+			log "    one dir, $side, run $run"
+			out=$("$BIN/metaops" -r "$READDIR_PASSES" -p "$phases" "$d" "$META_N")
+			meta_rows "${NK} files 1 dir" "$side" "$run" <<< "$out"
+			rmdir "$d"
+		done
+	done
+	if selected 5; then
+		step 5 "readdir of a ${META_N}-entry directory (measured in step 4)"
+	fi
+	if selected 4; then
+		for run in $(seq "$RUNS"); do
+			for side in $(sides "$run"); do
+				d="$(mnt_of "$side")/tree"
+				wait_quiet shmemfs
+				mkdir "$d"
+				log "    tree, $side, run $run"
+				out=$("$BIN/metaops" -t "$TREE_DIRS" -p create,stat,unlink "$d" "$META_N")
+				meta_rows "${NK} files ${TREE_DIRS} dirs" "$side" "$run" <<< "$out"
+				rmdir "$d"
+			done
+		done
+	fi
+fi
+
+# ---- 6. untar / rm -rf -------------------------------------------------------
+if selected 6; then
+	step 6 "untar and rm -rf of ${TAR_FILES} small files (0-8 KiB, nested dirs)"
+	TARBALL="$SCRATCH/tree.tar"
+	python3 - "$TARBALL" "$TAR_FILES" <<'EOF'
+import io, random, sys, tarfile
+out, n = sys.argv[1], int(sys.argv[2])
+rnd = random.Random(42)
+blob = rnd.randbytes(8192)
+top, sub = 20, 10                      # 200 leaf dirs
+with tarfile.open(out, "w", format=tarfile.GNU_FORMAT) as tf:
+    def add_dir(path):
+        ti = tarfile.TarInfo(path)
+        ti.type, ti.mode, ti.mtime = tarfile.DIRTYPE, 0o755, 1700000000
+        tf.addfile(ti)
+    add_dir("src")
+    for a in range(top):
+        add_dir(f"src/d{a:02d}")
+        for b in range(sub):
+            add_dir(f"src/d{a:02d}/s{b:02d}")
+    for i in range(n):
+        a, b = i % top, (i // top) % sub
+        size = rnd.randint(0, 8192)
+        ti = tarfile.TarInfo(f"src/d{a:02d}/s{b:02d}/f{i:06d}.c")
+        ti.size, ti.mode, ti.mtime = size, 0o644, 1700000000
+        off = rnd.randint(0, 8192 - size)
+        tf.addfile(ti, io.BytesIO(blob[off:off + size]))
+EOF
+	KX="untar ${TAR_FILES} files"
+	KR="rm -rf ${TAR_FILES} files"
+	row "$KX" files/s hi
+	row "$KR" files/s hi
+	for run in $(seq "$RUNS"); do
+		for side in $(sides "$run"); do
+			d="$(mnt_of "$side")/untar"
+			wait_quiet shmemfs
+			mkdir "$d"
+			t0=$(now)
+			tar -xf "$TARBALL" -C "$d"
+			t1=$(now)
+			rm -rf "$d"
+			t2=$(now)
+			add "$KX" "$side" "$run" "$(awk -v n="$TAR_FILES" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", n / (b - a) }')"
+			add "$KR" "$side" "$run" "$(awk -v n="$TAR_FILES" -v a="$t1" -v b="$t2" 'BEGIN { printf "%.0f", n / (b - a) }')"
+		done
+	done
+	rm -f "$TARBALL"
+fi
+
+# ---- 7. memcpy ---------------------------------------------------------------
+if selected 7; then
+	step 7 "memcpy bandwidth of the machine (1 GiB in 1 MiB chunks)"
+	K="memcpy 1G/1M (machine ceiling)"
+	row "$K" GB/s one
+	for run in $(seq "$RUNS"); do
+		read -r _ v < <("$BIN/memcpy" 1024 3)
+		add "$K" machine "$run" "$v"
+		VALS[$K|shmemfs]=${VALS[$K|machine]}
+	done
+fi
+
+# ---- 8. library in process -----------------------------------------------------
+if selected 8; then
+	LK=$((LIB_N / 1000))k
+	step 8 "libshmemfs in process vs syscalls on tmpfs (${LK} files, ${LIB_MB} MiB)"
+	for p in create stat unlink; do
+		row "lib ${LK} files $p" ops/s hi
+	done
+	row "lib seq write ${LIB_MB}M/1M" MB/s hi
+	row "lib seq read ${LIB_MB}M/1M" MB/s hi
+	lib_rows() { # lib_rows SIDE RUN (stdin: libbench output)
+		local phase rate
+		while read -r phase rate; do
+			case "$phase" in
+			seqwrite) add "lib seq write ${LIB_MB}M/1M" "$1" "$2" "$rate" ;;
+			seqread) add "lib seq read ${LIB_MB}M/1M" "$1" "$2" "$rate" ;;
+			*) add "lib ${LK} files $phase" "$1" "$2" "$rate" ;;
+			esac
+		done
+	}
+	for run in $(seq "$RUNS"); do
+		for side in $(sides "$run"); do
+			if [ "$side" = tmpfs ]; then
+				d="$MNT_T/lib"
+				mkdir "$d"
+				out=$("$BIN/libbench" sys "$d" "$LIB_N" "$LIB_MB")
+				rmdir "$d"
+			else
+				out=$("$BIN/libbench" lib "$LIB_N" "$LIB_MB")
+			fi
+			lib_rows "$side" "$run" <<< "$out"
+		done
+	done
+fi
+
+# ---- perf: the create phase ------------------------------------------------------
+if [ "$PERF" = 1 ]; then
+	log ""
+	log "[perf] create of ${META_N} files on shmemfs under perf"
+	d="$MNT_S/perfmeta"
+	mkdir "$d"
+	perf_start create
+	"$BIN/metaops" -p create "$d" "$META_N" > /dev/null
+	perf_stop create
+	"$BIN/metaops" -p unlink "$d" "$META_N" > /dev/null
+	rmdir "$d"
+fi
+
+# ---- memory per empty file ----------------------------------------------------------
+meminfo_kb() { awk -v k="$1:" '$1 == k { print $2 }' /proc/meminfo; }
+vmrss_kb() { awk '$1 == "VmRSS:" { print $2 }' "/proc/$1/status"; }
+
+if selected rss; then
+	log ""
+	log "[rss] memory per empty file (${RSS_N} files, fresh mounts)"
+	K1="daemon RSS vs tmpfs slab per empty file"
+	K2="kernel slab per empty file"
+	K3="total memory per empty file"
+	row "$K1" B lo
+	row "$K2" B lo
+	row "$K3" B lo
+	# shmemfs: daemon VmRSS and kernel slab (FUSE inodes, dentries)
+	d="$WORK/rss-shmemfs"
+	mount_shmemfs "$d"
+	pid=$SHMEMFS_PID
+	drop_caches
+	rss0=$(vmrss_kb "$pid")
+	slab0=$(meminfo_kb Slab)
+	"$BIN/metaops" -p create "$d" "$RSS_N" > /dev/null
+	sleep 1
+	rss1=$(vmrss_kb "$pid")
+	slab1=$(meminfo_kb Slab)
+	s_rss=$(awk -v a="$rss0" -v b="$rss1" -v n="$RSS_N" 'BEGIN { printf "%.0f", (b - a) * 1024 / n }')
+	s_slab=$(awk -v a="$slab0" -v b="$slab1" -v n="$RSS_N" 'BEGIN { printf "%.0f", (b - a) * 1024 / n }')
+	log "      shmemfs: daemon VmRSS ${rss0} -> ${rss1} kB, Slab ${slab0} -> ${slab1} kB"
+	umount_shmemfs "$d"
+	# tmpfs: kernel slab (shmem inodes, dentries)
+	d="$WORK/rss-tmpfs"
+	mount_tmpfs "$d"
+	drop_caches
+	slab0=$(meminfo_kb Slab)
+	"$BIN/metaops" -p create "$d" "$RSS_N" > /dev/null
+	sleep 1
+	slab1=$(meminfo_kb Slab)
+	t_slab=$(awk -v a="$slab0" -v b="$slab1" -v n="$RSS_N" 'BEGIN { printf "%.0f", (b - a) * 1024 / n }')
+	log "      tmpfs:   Slab ${slab0} -> ${slab1} kB"
+	umount_tmpfs "$d"
+	add "$K1" tmpfs 1 "$t_slab"
+	add "$K1" shmemfs 1 "$s_rss"
+	add "$K2" tmpfs 1 "$t_slab"
+	add "$K2" shmemfs 1 "$s_slab"
+	add "$K3" tmpfs 1 "$t_slab"
+	add "$K3" shmemfs 1 "$((s_rss + s_slab))"
+fi
+
+kill -0 "$DPID" 2>/dev/null || die "the shmemfs daemon died during the run"
+report
+log "total time $(( $(date +%s) - T_START )) s; load average now: $(cut -d' ' -f1-3 /proc/loadavg)"
