@@ -154,7 +154,8 @@ struct sf_pool {
 	struct pageidx pl_chunks;   /* chunk address >> 21 -> chunk */
 	struct sf_chunk *pl_partial; /* chunks with a free page */
 	uint64_t pl_chunks_mapped;
-	uint64_t pl_pages;
+	uint64_t pl_pages;          /* in use */
+	uint64_t pl_dirty;          /* free, still mapped, not zero */
 };
 
 /* swap.c: a swap backend, versioned like sqlite3_io_methods */

@@ -4,12 +4,19 @@
  * 2 MiB chunks.
  *
  * Why not malloc: a RAM filesystem with a memory budget must give memory
- * back to the host the moment a page is freed or swapped out, or its RSS
- * never falls.  malloc keeps freed memory; one mmap per page would blow
- * the host's map count.  So pages come from 2 MiB-aligned anonymous
- * chunks, and a freed page is handed back with MADV_DONTNEED, which also
- * means every page the pool returns reads as zeros without a memset.  A
- * chunk whose pages are all free is unmapped.
+ * back to the host when pages are freed or swapped out, or its RSS never
+ * falls.  malloc keeps freed memory; one mmap per page would blow the
+ * host's map count.  So pages come from 2 MiB-aligned anonymous chunks.
+ *
+ * Speed: a page fault per fresh 4 KiB page, and an madvise per freed
+ * one, cost more than the copy itself (measured: bench/).  So a new chunk
+ * is populated in one call (MADV_POPULATE_WRITE), a freed page stays
+ * mapped as "dirty free" and is zeroed when reused, and memory goes back
+ * to the host in bulk: a chunk whose pages are all free is unmapped, and
+ * when dirty free pages pile up past a threshold (pool_trim()) their runs
+ * are released with MADV_DONTNEED, after which they read as zeros again.
+ * RSS is therefore at most the pages in use plus the threshold plus the
+ * unused tails of partly used chunks.
  *
  * Chunks are found from a page address through a pageidx keyed by
  * address >> 21.  Chunks with free pages sit on a list so allocation is
@@ -28,11 +35,19 @@
 #define CHUNK_PAGES (CHUNK_SIZE / SF_PAGE_SIZE)
 #define CHUNK_WORDS (CHUNK_PAGES / 64)
 
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
+/* Dirty free pages allowed before pool_trim() gives them back. */
+#define POOL_DIRTY_MIN 1024 /* 4 MiB */
+
 struct sf_chunk {
 	char *ck_base;
 	struct sf_chunk *ck_next, *ck_prev; /* on pl_partial */
 	uint32_t ck_nfree;
 	uint64_t ck_free[CHUNK_WORDS];      /* bit set: page free */
+	uint64_t ck_dirty[CHUNK_WORDS];     /* free but not zero: a subset */
 };
 
 void
@@ -84,14 +99,18 @@ chunk_new(struct sf_pool *pl)
 		munmap(raw, head);
 	munmap(base + CHUNK_SIZE, CHUNK_SIZE - head);
 	/* 4 KiB pages come and go one by one: keep the host from backing
-	 * the chunk with a huge page it would then have to split. */
+	 * the chunk with a huge page it would then have to split.  Fault
+	 * the whole chunk in at once (best effort: an old kernel says
+	 * EINVAL and the pages fault in one by one instead). */
 	madvise(base, CHUNK_SIZE, MADV_NOHUGEPAGE);
+	madvise(base, CHUNK_SIZE, MADV_POPULATE_WRITE);
 	if (pageidx_store(&pl->pl_chunks, (uintptr_t)base >> CHUNK_SHIFT,
 			  ck))
 		goto out_unmap;
 	ck->ck_base = base;
 	ck->ck_nfree = CHUNK_PAGES;
 	memset(ck->ck_free, 0xff, sizeof(ck->ck_free));
+	memset(ck->ck_dirty, 0, sizeof(ck->ck_dirty));
 	partial_add(pl, ck);
 	pl->pl_chunks_mapped++;
 	return ck;
@@ -103,9 +122,20 @@ out_free:
 	return NULL;
 }
 
+static unsigned
+chunk_dirty_count(const struct sf_chunk *ck)
+{
+	unsigned w, n = 0;
+
+	for (w = 0; w < CHUNK_WORDS; w++)
+		n += (unsigned)__builtin_popcountll(ck->ck_dirty[w]);
+	return n;
+}
+
 static void
 chunk_release(struct sf_pool *pl, struct sf_chunk *ck)
 {
+	pl->pl_dirty -= chunk_dirty_count(ck);
 	partial_del(pl, ck);
 	pageidx_erase(&pl->pl_chunks, (uintptr_t)ck->ck_base >> CHUNK_SHIFT);
 	munmap(ck->ck_base, CHUNK_SIZE);
@@ -119,6 +149,7 @@ pool_alloc(struct sf_pool *pl)
 {
 	struct sf_chunk *ck = pl->pl_partial;
 	unsigned w, bit;
+	char *page;
 
 	if (sf_fail_after > 0 && sf_should_fail())
 		return NULL;
@@ -134,7 +165,54 @@ pool_alloc(struct sf_pool *pl)
 	if (--ck->ck_nfree == 0)
 		partial_del(pl, ck);
 	pl->pl_pages++;
-	return ck->ck_base + ((size_t)(w * 64 + bit) << SF_PAGE_SHIFT);
+	page = ck->ck_base + ((size_t)(w * 64 + bit) << SF_PAGE_SHIFT);
+	if (ck->ck_dirty[w] & (1ull << bit)) {
+		ck->ck_dirty[w] &= ~(1ull << bit);
+		pl->pl_dirty--;
+		memset(page, 0, SF_PAGE_SIZE);
+	}
+	return page;
+}
+
+/* Give the runs of dirty free pages in @ck back to the host. */
+static void
+chunk_trim(struct sf_pool *pl, struct sf_chunk *ck)
+{
+	unsigned i = 0;
+
+	while (i < CHUNK_PAGES) {
+		unsigned start;
+
+		if (!(ck->ck_dirty[i / 64] & (1ull << (i % 64)))) {
+			i++;
+			continue;
+		}
+		start = i;
+		while (i < CHUNK_PAGES &&
+		       (ck->ck_dirty[i / 64] & (1ull << (i % 64)))) {
+			ck->ck_dirty[i / 64] &= ~(1ull << (i % 64));
+			i++;
+		}
+		madvise(ck->ck_base + ((size_t)start << SF_PAGE_SHIFT),
+			(size_t)(i - start) << SF_PAGE_SHIFT, MADV_DONTNEED);
+		pl->pl_dirty -= i - start;
+	}
+}
+
+/*
+ * Release dirty free pages once there are more than POOL_DIRTY_MIN of
+ * them and more than an eighth of the pages in use: cheap in a steady
+ * state, and bounded after a big file goes.
+ */
+static void
+pool_trim(struct sf_pool *pl)
+{
+	struct sf_chunk *ck;
+
+	if (pl->pl_dirty <= POOL_DIRTY_MIN || pl->pl_dirty <= pl->pl_pages / 8)
+		return;
+	for (ck = pl->pl_partial; ck && pl->pl_dirty; ck = ck->ck_next)
+		chunk_trim(pl, ck);
 }
 
 void
@@ -155,8 +233,9 @@ pool_free(struct sf_pool *pl, void *page)
 		chunk_release(pl, ck);
 		return;
 	}
-	/* Back to the host now; the next user sees zeros. */
-	madvise(page, SF_PAGE_SIZE, MADV_DONTNEED);
+	ck->ck_dirty[n / 64] |= 1ull << (n % 64);
+	pl->pl_dirty++;
+	pool_trim(pl);
 }
 
 static void
@@ -177,4 +256,5 @@ pool_destroy(struct sf_pool *pl)
 	pl->pl_partial = NULL;
 	pl->pl_chunks_mapped = 0;
 	pl->pl_pages = 0;
+	pl->pl_dirty = 0;
 }
