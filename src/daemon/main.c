@@ -724,28 +724,11 @@ caller_has_sys_admin(fuse_req_t req)
 	return (cap >> 21) & 1; /* CAP_SYS_ADMIN */
 }
 
-/* Drop the trusted.* names from a NUL-separated list; new length. */
-static size_t
-drop_trusted(char *list, size_t len)
-{
-	size_t in = 0, out = 0, n;
-
-	while (in < len) {
-		n = strnlen(list + in, len - in) + 1;
-		if (strncmp(list + in, "trusted.", 8) != 0) {
-			memmove(list + out, list + in, n);
-			out += n;
-		}
-		in += n;
-	}
-	return out;
-}
-
 /*
  * listxattr.  As simple_xattr_list() does for tmpfs, trusted.* names are
  * listed only to callers with CAP_SYS_ADMIN; the kernel's FUSE layer
- * leaves that to us (getxattr/setxattr it checks itself).  So fetch the
- * whole list, filter it, and then answer the size question.
+ * leaves that to us (getxattr/setxattr it checks itself), and the core
+ * has a listing without them.
  */
 static void
 sd_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
@@ -753,41 +736,18 @@ sd_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	struct shmemfs *fs = req_fs(req);
 	char *buf = NULL;
 	ssize_t ret;
-	int tries;
 
-	if (caller_has_sys_admin(req)) {
-		if (size) {
-			buf = malloc(size);
-			if (!buf) {
-				fuse_reply_err(req, ENOMEM);
-				return;
-			}
-		}
-		ret = shmemfs_listxattr(fs, ino, buf, size);
-		reply_xattr(req, ret, buf, size);
-		free(buf);
-		return;
-	}
-
-	/* The list may grow between the two calls: retry a few times. */
-	for (tries = 0; tries < 8; tries++) {
-		ret = shmemfs_listxattr(fs, ino, NULL, 0);
-		if (ret <= 0)
-			break;
-		free(buf);
-		buf = malloc((size_t)ret);
+	if (size) {
+		buf = malloc(size);
 		if (!buf) {
-			ret = -ENOMEM;
-			break;
+			fuse_reply_err(req, ENOMEM);
+			return;
 		}
-		ret = shmemfs_listxattr(fs, ino, buf, (size_t)ret);
-		if (ret != -ERANGE)
-			break;
 	}
-	if (ret > 0)
-		ret = (ssize_t)drop_trusted(buf, (size_t)ret);
-	if (ret >= 0 && size && (size_t)ret > size)
-		ret = -ERANGE;
+	if (caller_has_sys_admin(req))
+		ret = shmemfs_listxattr(fs, ino, buf, size);
+	else
+		ret = shmemfs_listxattr_user(fs, ino, buf, size);
 	reply_xattr(req, ret, buf, size);
 	free(buf);
 }
