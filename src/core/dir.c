@@ -193,6 +193,28 @@ is_ancestor(struct shmemfs *fs, const struct shmemfs_inode *a,
 	return false;
 }
 
+/*
+ * Can @name be added to @dir?  The checks, in the VFS's order, that
+ * every call making a new name starts with.  Sets *@lenp.
+ */
+static int
+dir_may_create(struct shmemfs *fs, struct shmemfs_inode *dir,
+	       const char *name, size_t *lenp)
+{
+	int ret;
+
+	if (!S_ISDIR(dir->i_mode))
+		return -ENOTDIR;
+	ret = dir_check_name(name, lenp);
+	if (ret)
+		return ret < 0 ? ret : -EEXIST;
+	if (dir->i_nlink == 0)
+		return -ENOENT;
+	if (dir_find(fs, dir, name, *lenp))
+		return -EEXIST;
+	return 0;
+}
+
 /* Set up the body of a new symlink: inline if short, else in page 0. */
 static int
 symlink_init(struct shmemfs *fs, struct shmemfs_inode *ip, const char *target,
@@ -230,15 +252,9 @@ dir_create(struct shmemfs *fs, const struct shmemfs_ctx *ctx,
 	gid_t gid;
 	int ret;
 
-	if (!S_ISDIR(dir->i_mode))
-		return -ENOTDIR;
-	ret = dir_check_name(name, &len);
+	ret = dir_may_create(fs, dir, name, &len);
 	if (ret)
-		return ret < 0 ? ret : -EEXIST;
-	if (dir->i_nlink == 0)
-		return -ENOENT;
-	if (dir_find(fs, dir, name, len))
-		return -EEXIST;
+		return ret;
 	switch (mode & S_IFMT) {
 	case 0:
 		mode |= S_IFREG;
@@ -300,15 +316,9 @@ dir_link(struct shmemfs *fs, struct shmemfs_inode *ip,
 	size_t len;
 	int ret;
 
-	if (!S_ISDIR(dir->i_mode))
-		return -ENOTDIR;
-	ret = dir_check_name(name, &len);
+	ret = dir_may_create(fs, dir, name, &len);
 	if (ret)
-		return ret < 0 ? ret : -EEXIST;
-	if (dir->i_nlink == 0)
-		return -ENOENT;
-	if (dir_find(fs, dir, name, len))
-		return -EEXIST;
+		return ret;
 	if (S_ISDIR(ip->i_mode))
 		return -EPERM;
 	if (ip->i_nlink == 0)

@@ -68,7 +68,10 @@ _libc.fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64,
 AT_FDCWD = -100
 RENAME_NOREPLACE, RENAME_EXCHANGE = 1, 2
 FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE = 0x01, 0x02
-FALLOC_FL_ZERO_RANGE = 0x10
+FALLOC_FL_COLLAPSE_RANGE, FALLOC_FL_ZERO_RANGE = 0x08, 0x10
+FALLOC_FL_INSERT_RANGE = 0x20
+UTIME_NOW, UTIME_OMIT = (1 << 30) - 1, (1 << 30) - 2
+AT_SYMLINK_NOFOLLOW = 0x100
 _SYS_renameat2 = {"x86_64": 316, "aarch64": 276}.get(os.uname().machine)
 
 
@@ -94,6 +97,24 @@ def renameat2(old, new, flags):
 
 def fallocate(fd, mode, off, length):
     return _check(_libc.fallocate(fd, mode, off, length))
+
+
+class _timespec(ctypes.Structure):
+    _fields_ = [("tv_sec", ctypes.c_long), ("tv_nsec", ctypes.c_long)]
+
+
+def utimensat(path, atime, mtime, follow):
+    """utimensat(2); each time is "NOW", "OMIT" or nanoseconds."""
+    def ts(v):
+        if v in ("NOW", "OMIT"):
+            return _timespec(0, UTIME_NOW if v == "NOW" else UTIME_OMIT)
+        return _timespec(v // 10**9, v % 10**9)
+    f = _libc.utimensat
+    f.argtypes = [ctypes.c_int, ctypes.c_char_p,
+                  ctypes.POINTER(_timespec), ctypes.c_int]
+    return _check(f(AT_FDCWD, os.fsencode(path),
+                    (_timespec * 2)(ts(atime), ts(mtime)),
+                    0 if follow else AT_SYMLINK_NOFOLLOW))
 
 
 # ---------------------------------------------------------------------------
@@ -259,11 +280,22 @@ FALLOC_MODES = {"0": 0, "KEEP_SIZE": FALLOC_FL_KEEP_SIZE,
                 "PUNCH_HOLE|KEEP_SIZE": FALLOC_FL_PUNCH_HOLE |
                 FALLOC_FL_KEEP_SIZE,
                 "PUNCH_HOLE": FALLOC_FL_PUNCH_HOLE,
-                "ZERO_RANGE": FALLOC_FL_ZERO_RANGE}
+                "ZERO_RANGE": FALLOC_FL_ZERO_RANGE,
+                "COLLAPSE_RANGE": FALLOC_FL_COLLAPSE_RANGE,
+                "INSERT_RANGE": FALLOC_FL_INSERT_RANGE}
 WHENCE = {"SET": os.SEEK_SET, "CUR": os.SEEK_CUR, "END": os.SEEK_END,
           "DATA": os.SEEK_DATA, "HOLE": os.SEEK_HOLE}
 RENAME_FLAGS = {"0": 0, "NOREPLACE": RENAME_NOREPLACE,
                 "EXCHANGE": RENAME_EXCHANGE}
+# mknod: file type -> (mode bits, device numbers to pick from).  Device
+# nodes are never opened (see Runner): on tmpfs that would reach a real
+# driver, on a FUSE mount (nodev) it is refused.
+MKNOD_TYPES = {"reg": (stat.S_IFREG, [0]),
+               "chr": (stat.S_IFCHR, [os.makedev(1, 3), os.makedev(0, 0),
+                                      os.makedev(4095, 1048575)]),
+               "blk": (stat.S_IFBLK, [os.makedev(7, 0), os.makedev(1, 0)]),
+               "sock": (stat.S_IFSOCK, [0]),
+               "fifo": (stat.S_IFIFO, [0])}
 
 
 class Gen:
@@ -380,7 +412,7 @@ class Gen:
             self.slots.pop(op["slot"], None)
         elif k == "mkdir":
             self.dirs.add(op["path"])
-        elif k in ("symlink", "mkfifo"):
+        elif k in ("symlink", "mkfifo", "mknod"):
             self.files.add(op["path"])
         elif k == "link":
             self.files.add(op["dst"])
@@ -399,7 +431,9 @@ class Gen:
                  ("symlink", 4), ("readlink", 2), ("chmod", 2), ("chown", 2),
                  ("utime", 3), ("setxattr", 4), ("getxattr", 2),
                  ("listxattr", 1), ("removexattr", 2), ("mkfifo", 1),
-                 ("listdir", 2), ("stat", 2), ("fstat", 2)]
+                 ("listdir", 2), ("stat", 2), ("fstat", 2), ("mknod", 2),
+                 ("utimens", 3), ("fchmod", 2), ("fchown", 2),
+                 ("futimens", 2), ("fsetxattr", 2), ("copy_range", 4)]
         kind = r.choices([k for k, _ in kinds], [w for _, w in kinds])[0]
         if kind == "open":
             acc = r.choices(["RDONLY", "WRONLY", "RDWR"], [1, 1, 4])[0]
@@ -436,7 +470,7 @@ class Gen:
             return dict(op="truncate", path=self.path("file"),
                         len=self.offset())
         if kind == "fallocate":
-            mode = r.choices(list(FALLOC_MODES), [35, 25, 30, 5, 5])[0]
+            mode = r.choices(list(FALLOC_MODES), [35, 25, 30, 5, 5, 3, 3])[0]
             return dict(op="fallocate", slot=self.slot(True), mode=mode,
                         off=self.offset(),
                         len=r.choice([1, PAGE, 3 * PAGE + 7,
@@ -483,6 +517,43 @@ class Gen:
             return dict(op=kind, path=self.path(), name=r.choice(XATTR_NAMES))
         if kind == "fstat":
             return dict(op="fstat", slot=self.slot())
+        if kind == "mknod":
+            t = r.choice(sorted(MKNOD_TYPES))
+            return dict(op="mknod", path=self.new_path(), type=t,
+                        perm=r.choice([0o644, 0o600, 0o4755, 0o2755]),
+                        dev=r.choice(MKNOD_TYPES[t][1]))
+        if kind in ("utimens", "futimens"):
+            def t():
+                k = r.choices(["NOW", "OMIT", "old", "future"],
+                              [25, 25, 40, 10])[0]
+                if k == "old":
+                    return r.randrange(10**18)
+                if k == "future":       # well past Y2K: compared as "recent"
+                    return r.randrange(Y2K_NS, 4 * 10**18)
+                return k
+            op = dict(op=kind, atime=t(), mtime=t())
+            if kind == "futimens":
+                op["slot"] = self.slot()
+            else:
+                op["path"] = self.path()
+                op["follow"] = r.random() < 0.5
+            return op
+        if kind == "fchmod":
+            return dict(op="fchmod", slot=self.slot(), mode=self.mode())
+        if kind == "fchown":
+            return dict(op="fchown", slot=self.slot(),
+                        uid=r.choice([-1, 0, 1000, 65534]),
+                        gid=r.choice([-1, 0, 100, 65534]))
+        if kind == "fsetxattr":
+            return dict(op="fsetxattr", slot=self.slot(),
+                        name=r.choice(XATTR_NAMES),
+                        len=r.choice([0, 1, 10, 3000]),
+                        seed=r.randrange(1 << 30),
+                        flags=r.choice(["0", "CREATE", "REPLACE"]))
+        if kind == "copy_range":
+            return dict(op="copy_range", src=self.slot(), dst=self.slot(True),
+                        len=self.length(), off_src=self.offset(),
+                        off_dst=self.offset())
         raise AssertionError(kind)
 
 
@@ -541,6 +612,10 @@ class Runner:
         self.fds = [None] * NSLOTS
         self.inject = inject
         self.statvfs = statvfs
+        # (mtime, ctime) of every path at the last full snapshot, to see
+        # which of them the operation since then changed
+        self._times = {}
+        self._pending = None
 
     def p(self, rel):
         return os.path.join(self.root, rel)
@@ -575,6 +650,14 @@ class Runner:
             flags = os.O_NONBLOCK      # fifos must never block
             for f in op["flags"].split("|"):
                 flags |= O_FLAGS[f]
+            try:
+                st = os.stat(self.p(op["path"]))
+            except OSError:
+                st = None
+            if st is not None and (stat.S_ISCHR(st.st_mode) or
+                                   stat.S_ISBLK(st.st_mode)):
+                # a real driver on tmpfs, EACCES on a nodev FUSE mount
+                return "device: not opened"
             fd = os.open(self.p(op["path"]), flags, op["mode"])
             if self.fds[op["slot"]] is not None:
                 os.close(self.fds[op["slot"]])
@@ -657,6 +740,31 @@ class Runner:
                                   follow_symlinks=False)
         if k == "mkfifo":
             return os.mkfifo(self.p(op["path"]), 0o640)
+        if k == "mknod":
+            return os.mknod(self.p(op["path"]),
+                            MKNOD_TYPES[op["type"]][0] | op["perm"],
+                            op["dev"])
+        if k == "utimens":
+            return utimensat(self.p(op["path"]), op["atime"], op["mtime"],
+                             op["follow"])
+        if k == "futimens":
+            return self._futimens(self._fd(op), op["atime"], op["mtime"])
+        if k == "fchmod":
+            return os.chmod(self._fd(op), op["mode"])
+        if k == "fchown":
+            return os.chown(self._fd(op), op["uid"], op["gid"])
+        if k == "fsetxattr":
+            flags = {"0": 0, "CREATE": os.XATTR_CREATE,
+                     "REPLACE": os.XATTR_REPLACE}[op["flags"]]
+            return os.setxattr(self._fd(op), op["name"],
+                               _data(op["seed"], op["len"]), flags)
+        if k == "copy_range":
+            fi = self.fds[op["src"]]
+            fo = self.fds[op["dst"]]
+            if fi is None or fo is None:
+                raise OSError(errno.EBADF, "empty slot")
+            return os.copy_file_range(fi, fo, op["len"], op["off_src"],
+                                      op["off_dst"])
         if k == "listdir":
             return sorted(os.listdir(self.p(op["path"])))
         if k == "stat":
@@ -664,6 +772,16 @@ class Runner:
         if k == "fstat":
             return _stat_tuple(os.fstat(self._fd(op)))
         raise AssertionError("unknown op %r" % k)
+
+    @staticmethod
+    def _futimens(fd, atime, mtime):
+        def ts(v):
+            if v in ("NOW", "OMIT"):
+                return _timespec(0, UTIME_NOW if v == "NOW" else UTIME_OMIT)
+            return _timespec(v // 10**9, v % 10**9)
+        f = _libc.futimens
+        f.argtypes = [ctypes.c_int, ctypes.POINTER(_timespec)]
+        return _check(f(fd, (_timespec * 2)(ts(atime), ts(mtime))))
 
     # -- state --------------------------------------------------------------
     def snapshot(self, tree=True):
@@ -677,6 +795,27 @@ class Runner:
                     "error": "%s: %s" % (errno.errorcode.get(e.errno, e.errno),
                                          e.filename)}
 
+    def commit(self):
+        """The last full snapshot becomes the base for "changed"."""
+        if self._pending is not None:
+            self._times, self._pending = self._pending, None
+
+    def _changed(self, tree):
+        """Mark, per path, whether mtime and ctime moved since the last
+        committed full snapshot (times near "now" are otherwise not
+        compared); fifos and sockets are left out (see _entry())."""
+        times = {}
+        for rel, ent in tree.items():
+            t = ent.pop("_times")
+            times[rel] = t
+            if ent["mtime"] == "not compared":
+                continue
+            old = self._times.get(rel)
+            ent["changed"] = "new" if old is None else \
+                (("m" if t[0] != old[0] else "") +
+                 ("c" if t[1] != old[1] else "")) or "-"
+        self._pending = times
+
     def _snapshot(self, tree):
         out = {"tree": None, "fds": {}, "statvfs": None}
         if tree and self.statvfs:
@@ -689,6 +828,7 @@ class Runner:
                 self._walk_dir(fd, "", os.fstat(fd), out["tree"])
             finally:
                 os.close(fd)
+            self._changed(out["tree"])
         for i, fd in enumerate(self.fds):
             if fd is None:
                 continue
@@ -711,7 +851,10 @@ class Runner:
     def _entry(st, xattr_of):
         ent = {"stat": _stat_tuple(st),
                "mtime": st.st_mtime_ns if st.st_mtime_ns < Y2K_NS
-               else "recent"}
+               else "recent",
+               "_times": (st.st_mtime_ns, st.st_ctime_ns)}
+        if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
+            ent["rdev"] = (os.major(st.st_rdev), os.minor(st.st_rdev))
         if stat.S_ISFIFO(st.st_mode) or stat.S_ISSOCK(st.st_mode):
             # pipe I/O stamps the kernel's inode; a FUSE daemon never hears
             # of it, so these times cannot match tmpfs
@@ -997,6 +1140,8 @@ def execute(ops, cfg, pair, check_every=True):
                 if sa != sb:
                     return Mismatch(i, op, diff_snapshots(sa, sb, a.name,
                                                           b.name))
+                ra.commit()
+                rb.commit()
         return None
     finally:
         ra.close_all()
