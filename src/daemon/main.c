@@ -318,16 +318,78 @@ sd_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 
 /* ---- Files -------------------------------------------------------- */
 
+/*
+ * Does the caller of @req have capability @cap (CAP_SYS_ADMIN = 21,
+ * CAP_FSETID = 4)?  Read from /proc/PID/status; where that is not
+ * possible (another pid namespace, the process gone), fall back to "is
+ * root".
+ */
+static int
+caller_has_cap(fuse_req_t req, unsigned cap_bit)
+{
+	const struct fuse_ctx *fc = fuse_req_ctx(req);
+	unsigned long long cap;
+	char path[64], line[256];
+	int found = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)fc->pid);
+	f = fc->pid > 0 ? fopen(path, "re") : NULL;
+	if (!f)
+		return fc->uid == 0;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "CapEff: %llx", &cap) == 1) {
+			found = 1;
+			break;
+		}
+	}
+	fclose(f);
+	if (!found)
+		return fc->uid == 0;
+	return (cap >> cap_bit) & 1;
+}
+
+/*
+ * open(O_TRUNC) of an existing file, done here (atomic_o_trunc) because
+ * that is the only way to tell it from truncate(2): tmpfs stamps mtime
+ * and ctime for it even when the file is already empty, and, as
+ * do_truncate() asks, clears S_ISUID, and S_ISGID with group execute,
+ * when the caller lacks CAP_FSETID.
+ */
+static int
+open_truncate(fuse_req_t req, struct shmemfs *fs, fuse_ino_t ino)
+{
+	struct shmemfs_setattr sa = {.ss_size = 0};
+	unsigned valid = SHMEMFS_SET_SIZE | SHMEMFS_SET_MTIME_NOW;
+	struct shmemfs_attr attr;
+	mode_t kill = S_ISUID;
+	int ret;
+
+	ret = shmemfs_getattr(fs, ino, &attr);
+	if (ret < 0)
+		return ret;
+	if (attr.sa_st.st_mode & S_IXGRP)
+		kill |= S_ISGID;
+	if ((attr.sa_st.st_mode & kill) && !caller_has_cap(req, 4)) {
+		sa.ss_mode = attr.sa_st.st_mode & ~kill;
+		valid |= SHMEMFS_SET_MODE;
+	}
+	return shmemfs_setattr(fs, ino, valid, &sa, NULL);
+}
+
 static void
 sd_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct shmemfs *fs = req_fs(req);
 	int ret;
 
-	/*
-	 * O_TRUNC needs nothing here: we do not negotiate atomic_o_trunc,
-	 * so the kernel truncates with a setattr first.
-	 */
+	if (fi->flags & O_TRUNC) {
+		ret = open_truncate(req, fs, ino);
+		if (ret < 0) {
+			fuse_reply_err(req, -ret);
+			return;
+		}
+	}
 	ret = shmemfs_open(fs, ino);
 	if (ret < 0) {
 		fuse_reply_err(req, -ret);
@@ -694,35 +756,6 @@ sd_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 	free(buf);
 }
 
-/*
- * Does the caller of @req have CAP_SYS_ADMIN?  Read from
- * /proc/PID/status; where that is not possible (another pid namespace,
- * the process gone), fall back to "is root".
- */
-static int
-caller_has_sys_admin(fuse_req_t req)
-{
-	const struct fuse_ctx *fc = fuse_req_ctx(req);
-	unsigned long long cap;
-	char path[64], line[256];
-	int found = 0;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)fc->pid);
-	f = fc->pid > 0 ? fopen(path, "re") : NULL;
-	if (!f)
-		return fc->uid == 0;
-	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "CapEff: %llx", &cap) == 1) {
-			found = 1;
-			break;
-		}
-	}
-	fclose(f);
-	if (!found)
-		return fc->uid == 0;
-	return (cap >> 21) & 1; /* CAP_SYS_ADMIN */
-}
 
 /*
  * listxattr.  As simple_xattr_list() does for tmpfs, trusted.* names are
@@ -744,7 +777,7 @@ sd_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 			return;
 		}
 	}
-	if (caller_has_sys_admin(req))
+	if (caller_has_cap(req, 21)) /* CAP_SYS_ADMIN */
 		ret = shmemfs_listxattr(fs, ino, buf, size);
 	else
 		ret = shmemfs_listxattr_user(fs, ino, buf, size);
@@ -845,14 +878,15 @@ sd_init(void *userdata, struct fuse_conn_info *conn)
 	conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
 
 	/*
-	 * - ATOMIC_O_TRUNC off: the kernel truncates with a setattr, so
-	 *   open needs no truncate of its own.
+	 * - ATOMIC_O_TRUNC on: open(O_TRUNC) truncates in sd_open(), the
+	 *   only place it can be told from truncate(2).
 	 * - HANDLE_KILLPRIV off: the kernel clears suid/sgid on write and
 	 *   chown by sending us a mode change, as the VFS does for tmpfs;
 	 *   the core does not do it on its own.
 	 * - No writeback cache (yet), no splice, no NFS export.
 	 */
-	conn->want &= ~(FUSE_CAP_ATOMIC_O_TRUNC | FUSE_CAP_HANDLE_KILLPRIV |
+	want_if_capable(conn, FUSE_CAP_ATOMIC_O_TRUNC);
+	conn->want &= ~(FUSE_CAP_HANDLE_KILLPRIV |
 			FUSE_CAP_WRITEBACK_CACHE | FUSE_CAP_EXPORT_SUPPORT |
 			FUSE_CAP_SPLICE_READ | FUSE_CAP_SPLICE_WRITE |
 			FUSE_CAP_SPLICE_MOVE);
