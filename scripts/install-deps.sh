@@ -2,7 +2,7 @@
 # Install the Debian packages shmemfs needs to build and test, if missing.
 set -e
 PKGS="libfuse3-dev fuse3 meson ninja-build pkg-config gcc libcmocka-dev
-libsodium-dev clang-14 libclang-rt-14-dev fio
+libsodium-dev clang-14 libclang-rt-14-dev
 python3 python3-pytest attr"
 missing=""
 for p in $PKGS; do
