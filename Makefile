@@ -37,6 +37,7 @@ fuzz: deps
 # Benchmarks against kernel tmpfs; BENCH_ARGS=--quick for a short run.
 bench: build
 	@bench/run.sh $(BENCH_ARGS)
+	@bench/swap.sh $(BENCH_ARGS)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz
