@@ -812,7 +812,7 @@ shmemfs_check(struct shmemfs *fs, char *msg, size_t len)
 			goto out;
 		}
 		inodes++;
-		blocks += ip->i_blocks;
+		blocks += sf_has_pages(ip) ? ip->i_blocks : 0;
 		ispace += SF_BOGO_INODE_SIZE + xattr_space(ip);
 		if (!S_ISDIR(ip->i_mode) && ip->i_nlink > 1)
 			ispace += (ip->i_nlink - 1) * SF_BOGO_INODE_SIZE;

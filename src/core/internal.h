@@ -212,15 +212,20 @@ struct shmemfs_inode {
 	uint32_t i_nopen;
 	uint64_t i_nlookup;
 	uint64_t i_size;
-	uint64_t i_blocks;   /* pages charged to this inode */
-	dev_t i_rdev;
 	struct timespec i_atime, i_mtime, i_ctime, i_btime;
 	struct sf_xattr *i_xattrs;
-	uint64_t i_ra_next;  /* swap readahead: index a sequential reader
-			      * touches next */
+	/* What only one kind of inode needs shares the space (per-file
+	 * memory is a goal: bench/). */
 	union {
 		/* S_IFREG, and long symlinks (target in page 0) */
-		struct pageidx i_pages;
+		struct {
+			struct pageidx i_pages;
+			uint64_t i_blocks;  /* pages charged to this inode */
+			uint64_t i_ra_next; /* swap readahead: the index a
+					     * sequential reader wants next */
+		};
+		/* S_IFCHR, S_IFBLK */
+		dev_t i_rdev;
 		/* S_IFDIR */
 		struct {
 			struct pageidx i_entries;  /* cookie -> dirent */

@@ -37,7 +37,8 @@ node_new(struct shmemfs *fs, mode_t mode, uid_t uid, gid_t gid, dev_t rdev,
 	ip->i_mode = mode;
 	ip->i_uid = uid;
 	ip->i_gid = gid;
-	ip->i_rdev = rdev;
+	if (S_ISCHR(mode) || S_ISBLK(mode))
+		ip->i_rdev = rdev;
 	sf_now(&ip->i_btime);
 	ip->i_atime = ip->i_mtime = ip->i_ctime = ip->i_btime;
 	if (S_ISDIR(mode)) {
@@ -105,10 +106,12 @@ node_fill_attr(const struct shmemfs_inode *ip, struct shmemfs_attr *out)
 	st->st_nlink = ip->i_nlink;
 	st->st_uid = ip->i_uid;
 	st->st_gid = ip->i_gid;
-	st->st_rdev = ip->i_rdev;
+	st->st_rdev = S_ISCHR(ip->i_mode) || S_ISBLK(ip->i_mode) ? ip->i_rdev
+								: 0;
 	st->st_size = (off_t)ip->i_size;
 	st->st_blksize = SF_PAGE_SIZE;
-	st->st_blocks = (blkcnt_t)(ip->i_blocks * (SF_PAGE_SIZE / 512));
+	if (sf_has_pages(ip))
+		st->st_blocks = (blkcnt_t)(ip->i_blocks * (SF_PAGE_SIZE / 512));
 	st->st_atim = ip->i_atime;
 	st->st_mtim = ip->i_mtime;
 	st->st_ctim = ip->i_ctime;
