@@ -179,9 +179,15 @@ node_setattr(struct shmemfs *fs, struct shmemfs_inode *ip, unsigned valid,
 		ip->i_mtime = now;
 	else if (valid & SHMEMFS_SET_MTIME)
 		ip->i_mtime = sa->ss_mtime;
+	/*
+	 * Every setattr stamps ctime (the VFS adds ATTR_CTIME), even one
+	 * that changes nothing, like chown(-1, -1), whose FUSE request
+	 * arrives with no field set; only a size-only call leaves it to
+	 * filemap_truncate(), which stamps it when the size changes.
+	 */
 	if (valid & SHMEMFS_SET_CTIME)
 		ip->i_ctime = sa->ss_ctime;
-	else if (valid & ~SHMEMFS_SET_SIZE)
+	else if (valid != SHMEMFS_SET_SIZE)
 		ip->i_ctime = now;
 	return 0;
 }
