@@ -307,6 +307,12 @@ filemap_write(struct shmemfs *fs, struct shmemfs_inode *ip, const void *buf,
 		size = (uint64_t)SHMEMFS_MAX_FILESIZE - off;
 	if (size > SSIZE_MAX)
 		size = SSIZE_MAX & ~SF_PAGE_MASK;
+	if (!size)
+		return 0;
+	/* Stamped before copying, as file_update_time() in tmpfs's write:
+	 * even a write that then fails with ENOSPC moves the times. */
+	sf_now(&ip->i_mtime);
+	ip->i_ctime = ip->i_mtime;
 	while (done < size) {
 		uint64_t pos = off + done;
 		size_t poff = pos & SF_PAGE_MASK;
@@ -327,8 +333,6 @@ filemap_write(struct shmemfs *fs, struct shmemfs_inode *ip, const void *buf,
 		return err;
 	if (off + done > ip->i_size)
 		ip->i_size = off + done;
-	sf_now(&ip->i_mtime);
-	ip->i_ctime = ip->i_mtime;
 	return (ssize_t)done;
 }
 
@@ -516,6 +520,37 @@ falloc_finish(struct shmemfs *fs, struct shmemfs_inode *ip, uint64_t first,
 }
 
 /*
+ * A fallocate that runs out of space: tmpfs allocates page by page, so
+ * before it fails it has reached, and made data, the earlier fallocated
+ * pages that lie before the first hole it could not fill.  Do the same
+ * without allocating: count the holes each such page lies behind against
+ * the blocks still free.
+ */
+static void
+falloc_convert_reached(struct shmemfs *fs, struct shmemfs_inode *ip,
+		       uint64_t first, uint64_t last)
+{
+	const struct sf_mem *m = &fs->sf_mem;
+	uint64_t avail = m->sm_blocks_max ? m->sm_blocks_max - m->sm_blocks_used
+					  : UINT64_MAX;
+	uint64_t idx = first, next = first;
+	void *e;
+
+	while ((e = pageidx_next(&ip->i_pages, &idx)) && idx <= last) {
+		uint64_t holes = idx - next;
+
+		if (holes > avail)
+			break;
+		avail -= holes;
+		if (e == sf_mk_falloc(false))
+			pageidx_store(&ip->i_pages, idx, sf_mk_zero());
+		if (idx == last)
+			break;
+		next = ++idx;
+	}
+}
+
+/*
  * => @off >= 0, @len > 0, off + len <= SHMEMFS_MAX_FILESIZE, mode valid
  *    (checked by the caller, as the VFS checks them for tmpfs).
  * Either every page in the range is allocated, or nothing changes: the
@@ -539,12 +574,18 @@ filemap_fallocate(struct shmemfs *fs, struct shmemfs_inode *ip, int mode,
 			return ret == -ENOSPC ? -ENOMEM : ret;
 		goto out_touch;
 	}
+	/* shmem_fallocate() refuses a range larger than the whole mount */
+	if (fs->sf_mem.sm_blocks_max &&
+	    last - first + 1 > fs->sf_mem.sm_blocks_max)
+		return -ENOSPC;
 	missing = last - first + 1 - count_present(ip, first, last);
 	if (missing > fs->sf_mem.sm_falloc_cap)
 		return -ENOSPC;
 	ret = mem_charge_blocks(fs, missing);
-	if (ret)
+	if (ret) {
+		falloc_convert_reached(fs, ip, first, last);
 		return ret;
+	}
 	for (idx = first; missing; idx++) {
 		if (pageidx_lookup(&ip->i_pages, idx))
 			continue;

@@ -7,10 +7,13 @@ is run on two mounts with the same size=/nr_inodes= options.  After every
 operation the results (return value or errno) are compared, and so are both
 trees: for every path its type, mode, nlink, size, st_blocks, uid, gid,
 sorted directory listing, file contents and SEEK_DATA/SEEK_HOLE map,
-symlink target, extended attributes and whether its mtime was set by
-utime or is recent; statvfs free blocks and inodes; and for every open
-descriptor its fstat and file position.  (After read-only operations only
-the descriptors are compared.)
+symlink target, device numbers, extended attributes, whether its mtime
+was set by utime or is recent, and which of mtime and ctime the operation
+changed (each mutating operation waits one tick of the coarse clock first,
+so a stamp always shows; --no-times leaves this out); statvfs free blocks
+and inodes; and for every open descriptor its fstat and file position.
+(After read-only operations only the descriptors are compared.)  A tree
+mismatch also says which side moved since the last matching snapshot.
 
 On the first mismatch the operation sequence is shrunk (delta debugging:
 drop chunks, then single operations, while some mismatch persists; every
@@ -103,18 +106,27 @@ class _timespec(ctypes.Structure):
     _fields_ = [("tv_sec", ctypes.c_long), ("tv_nsec", ctypes.c_long)]
 
 
-def utimensat(path, atime, mtime, follow):
-    """utimensat(2); each time is "NOW", "OMIT" or nanoseconds."""
+def _timespecs(atime, mtime):
+    """struct timespec[2]; each time is "NOW", "OMIT" or nanoseconds."""
     def ts(v):
         if v in ("NOW", "OMIT"):
             return _timespec(0, UTIME_NOW if v == "NOW" else UTIME_OMIT)
         return _timespec(v // 10**9, v % 10**9)
+    return (_timespec * 2)(ts(atime), ts(mtime))
+
+
+def utimensat(path, atime, mtime, follow):
     f = _libc.utimensat
     f.argtypes = [ctypes.c_int, ctypes.c_char_p,
                   ctypes.POINTER(_timespec), ctypes.c_int]
-    return _check(f(AT_FDCWD, os.fsencode(path),
-                    (_timespec * 2)(ts(atime), ts(mtime)),
+    return _check(f(AT_FDCWD, os.fsencode(path), _timespecs(atime, mtime),
                     0 if follow else AT_SYMLINK_NOFOLLOW))
+
+
+def futimens(fd, atime, mtime):
+    f = _libc.futimens
+    f.argtypes = [ctypes.c_int, ctypes.POINTER(_timespec)]
+    return _check(f(fd, _timespecs(atime, mtime)))
 
 
 # ---------------------------------------------------------------------------
@@ -606,8 +618,9 @@ def _short(v):
 class Runner:
     """Executes ops against one side; keeps the descriptor table."""
 
-    def __init__(self, side, inject=None, statvfs=True):
+    def __init__(self, side, inject=None, statvfs=True, times=True):
         self.side = side
+        self.times = times
         self.root = side.root
         self.fds = [None] * NSLOTS
         self.inject = inject
@@ -748,7 +761,7 @@ class Runner:
             return utimensat(self.p(op["path"]), op["atime"], op["mtime"],
                              op["follow"])
         if k == "futimens":
-            return self._futimens(self._fd(op), op["atime"], op["mtime"])
+            return futimens(self._fd(op), op["atime"], op["mtime"])
         if k == "fchmod":
             return os.chmod(self._fd(op), op["mode"])
         if k == "fchown":
@@ -772,16 +785,6 @@ class Runner:
         if k == "fstat":
             return _stat_tuple(os.fstat(self._fd(op)))
         raise AssertionError("unknown op %r" % k)
-
-    @staticmethod
-    def _futimens(fd, atime, mtime):
-        def ts(v):
-            if v in ("NOW", "OMIT"):
-                return _timespec(0, UTIME_NOW if v == "NOW" else UTIME_OMIT)
-            return _timespec(v // 10**9, v % 10**9)
-        f = _libc.futimens
-        f.argtypes = [ctypes.c_int, ctypes.POINTER(_timespec)]
-        return _check(f(fd, (_timespec * 2)(ts(atime), ts(mtime))))
 
     # -- state --------------------------------------------------------------
     def snapshot(self, tree=True):
@@ -808,7 +811,7 @@ class Runner:
         for rel, ent in tree.items():
             t = ent.pop("_times")
             times[rel] = t
-            if ent["mtime"] == "not compared":
+            if not self.times or ent["mtime"] == "not compared":
                 continue
             old = self._times.get(rel)
             ent["changed"] = "new" if old is None else \
@@ -983,6 +986,31 @@ def diff_snapshots(a, b, na, nb, limit=6):
     return out
 
 
+def moved_since(last, a, b, na, nb):
+    """For the paths that differ: which side's entry changed since the
+    last full snapshot on which both sides agreed.  When the op cannot
+    have touched the path, the side that moved is the suspect (kernel
+    background work on tmpfs, a stray request in the daemon)."""
+    if last is None:
+        return []
+    step, prev = last
+    ta, tb, tp = a["tree"] or {}, b["tree"] or {}, prev["tree"] or {}
+    out = []
+    for path in sorted(set(ta) & set(tb) & set(tp)):
+        if ta[path] == tb[path]:
+            continue
+        keys = sorted(k for k in set(ta[path]) | set(tb[path])
+                      if k != "changed" and
+                      ta[path].get(k) != tb[path].get(k))
+        moved = [n for n, t in ((na, ta), (nb, tb))
+                 if any(t[path].get(k) != tp[path].get(k) for k in keys)]
+        if keys:
+            out.append("(/%s %s: since step %d, changed on %s)" % (
+                path, ",".join(keys), step + 1,
+                " and ".join(moved) if moved else "neither"))
+    return out[:4]
+
+
 # ---------------------------------------------------------------------------
 # Driving two sides
 
@@ -998,8 +1026,9 @@ class Mismatch:
 class Config:
     def __init__(self, opts=DEFAULT_OPTS, against_tmpfs=False,
                  shmemfs=DEFAULT_BIN, wrapper=(), inject=None,
-                 statvfs=True):
+                 statvfs=True, times=True):
         self.statvfs = statvfs
+        self.times = times
         self.opts = opts
         self.against_tmpfs = against_tmpfs
         self.shmemfs = shmemfs
@@ -1109,6 +1138,10 @@ class Pair:
 # after these only the descriptor table is compared.
 READ_ONLY = {"read", "pread", "lseek", "readlink", "getxattr", "listxattr",
              "listdir", "stat", "fstat"}
+# more than the coarse clock's tick (CLOCK_REALTIME_COARSE resolution)
+TIME_STEP = 0.001 + (time.clock_getres(getattr(time, "CLOCK_REALTIME_COARSE",
+                                               5))
+                     if hasattr(time, "clock_getres") else 0.01)
 
 
 def execute(ops, cfg, pair, check_every=True):
@@ -1116,10 +1149,15 @@ def execute(ops, cfg, pair, check_every=True):
     The trees are compared after every op that may change them (after
     every op at all with check_every="all")."""
     a, b = pair.reset()
-    ra = Runner(a, statvfs=cfg.statvfs)
-    rb = Runner(b, cfg.inject, cfg.statvfs)
+    ra = Runner(a, statvfs=cfg.statvfs, times=cfg.times)
+    rb = Runner(b, cfg.inject, cfg.statvfs, cfg.times)
+    last = None             # (step, snapshot) of the last full match
     try:
         for i, op in enumerate(ops):
+            if cfg.times and op["op"] not in READ_ONLY:
+                # let the coarse clock pass every timestamp handed out so
+                # far, so that an op that stamps a time visibly changes it
+                time.sleep(TIME_STEP)
             res_a, res_b = ra.run(op), rb.run(op)
             if res_a != res_b:
                 return Mismatch(i, op, ["result: %s=%r %s=%r" % (
@@ -1139,9 +1177,13 @@ def execute(ops, cfg, pair, check_every=True):
                     sa, sb = ra.snapshot(full), rb.snapshot(full)
                 if sa != sb:
                     return Mismatch(i, op, diff_snapshots(sa, sb, a.name,
-                                                          b.name))
+                                                          b.name) +
+                                    moved_since(last, sa, sb, a.name,
+                                                b.name))
                 ra.commit()
                 rb.commit()
+                if full:
+                    last = (i, sa)
         return None
     finally:
         ra.close_all()
@@ -1246,6 +1288,9 @@ def main(argv=None):
                     help="second side is a kernel tmpfs too (self-check)")
     ap.add_argument("--no-statvfs", action="store_true",
                     help="do not compare statvfs free blocks/inodes")
+    ap.add_argument("--no-times", action="store_true",
+                    help="do not compare which mtimes/ctimes an operation "
+                         "changed (saves a clock tick of sleep per op)")
     ap.add_argument("--inject-bug", choices=["write", "truncate"],
                     help="corrupt the second side's writes/truncates, to "
                          "see the shrinker at work")
@@ -1270,7 +1315,7 @@ def main(argv=None):
         return 2
     cfg = Config(args.opts, args.against_tmpfs, args.shmemfs,
                  shlex.split(args.wrapper), args.inject_bug,
-                 not args.no_statvfs)
+                 not args.no_statvfs, not args.no_times)
     log = lambda s: print(s, file=sys.stderr, flush=True)
     pair = Pair(cfg)
     try:
