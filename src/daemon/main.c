@@ -453,6 +453,16 @@ sd_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	free(buf);
 }
 
+/* Reply to write and copy_file_range: a byte count or -errno. */
+static void
+reply_count(fuse_req_t req, ssize_t ret)
+{
+	if (ret < 0)
+		fuse_reply_err(req, (int)-ret);
+	else
+		fuse_reply_write(req, (size_t)ret);
+}
+
 static void
 sd_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 	 off_t off, struct fuse_file_info *fi)
@@ -461,10 +471,7 @@ sd_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 
 	(void)fi;
 	ret = shmemfs_write(req_fs(req), ino, buf, size, off);
-	if (ret < 0)
-		fuse_reply_err(req, (int)-ret);
-	else
-		fuse_reply_write(req, (size_t)ret);
+	reply_count(req, ret);
 }
 
 static void
@@ -545,10 +552,7 @@ sd_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 	}
 	ret = shmemfs_copy_file_range(req_fs(req), ino_in, off_in, ino_out,
 				      off_out, len);
-	if (ret < 0)
-		fuse_reply_err(req, (int)-ret);
-	else
-		fuse_reply_write(req, (size_t)ret);
+	reply_count(req, ret);
 }
 
 /* ---- Directories -------------------------------------------------- */
