@@ -22,6 +22,7 @@ STATS_KEYS = ["size_limit_bytes", "used_bytes", "inodes_limit",
               "inodes_used", "mem_limit_bytes", "resident_bytes",
               "swapped_bytes", "swap_total_bytes", "swap_used_bytes",
               "swapouts", "swapins", "huge_pages", "huge_splits"]
+CMD_TIMEOUT = 10        # seconds for any helper command or wait
 
 
 @pytest.fixture
@@ -34,14 +35,19 @@ def mountpoint():
                 ["umount", "-l", mp]):
         if not is_mounted(mp):
             break
-        subprocess.run(cmd, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL)
+        try:
+            subprocess.run(cmd, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, timeout=CMD_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            pass                        # the next, harder way may work
     shutil.rmtree(base, ignore_errors=True)
 
 
 def run_daemon(args, timeout=10, **kw):
     """Run shmemfs with args; return (exit status, output lines).  A daemon
-    that does not exit in time is killed and the test fails."""
+    that does not exit in time is killed and the test fails.  Never blocks
+    for long: a process outside the daemon's process group (a daemonized
+    child) that keeps the output pipe open only costs a few seconds."""
     target_available()
     p = subprocess.Popen(WRAPPER + [SHMEMFS_BIN] + args,
                          stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -50,8 +56,19 @@ def run_daemon(args, timeout=10, **kw):
     try:
         out, _ = p.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        os.killpg(p.pid, signal.SIGKILL)
-        out, _ = p.communicate()
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        try:
+            out, _ = p.communicate(timeout=CMD_TIMEOUT)
+        except subprocess.TimeoutExpired as e:
+            out = e.output or b""       # what was read before giving up
+            p.stdout.close()
+            try:
+                p.wait(timeout=CMD_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                pass
         pytest.fail("shmemfs %s did not exit within %d s; output:\n%s" %
                     (" ".join(args), timeout, out.decode(errors="replace")))
     lines = [l for l in out.decode(errors="replace").splitlines() if l.strip()]
@@ -219,7 +236,7 @@ def test_unmount_exits_zero(mount):
     m = mount()
     open(os.path.join(m.path, "f"), "w").close()
     r = subprocess.run(["fusermount3", "-u", m.path], capture_output=True,
-                       text=True)
+                       text=True, timeout=CMD_TIMEOUT)
     assert r.returncode == 0, r.stderr
     assert m.wait_exit() == 0
     assert not is_mounted(m.path)
@@ -242,6 +259,13 @@ def _pids_with_arg(arg):
 
 @pytest.mark.shmemfs_only
 def test_daemonizes_without_f(mountpoint):
+    if WRAPPER:
+        # The forked daemon runs under the wrapper too, and valgrind keeps
+        # its own duplicate of stderr: the output pipe stays open after
+        # the parent exits, so "exits 0 with no output" cannot be told
+        # apart from a daemon that never detached.
+        pytest.skip("daemonizing cannot be checked under SHMEMFS_WRAPPER "
+                    "(the wrapper keeps the output pipe open after the fork)")
     rc, lines = run_daemon(["-o", "size=1m", mountpoint])
     try:
         assert rc == 0 and lines == []
@@ -249,7 +273,8 @@ def test_daemonizes_without_f(mountpoint):
         assert os.statvfs(mountpoint).f_blocks == 256
         pids = _pids_with_arg(mountpoint)
         assert pids, "no daemon process left running"
-        subprocess.run(["fusermount3", "-u", mountpoint], check=True)
+        subprocess.run(["fusermount3", "-u", mountpoint], check=True,
+                       timeout=CMD_TIMEOUT)
         assert wait_for(lambda: not any(
             os.path.exists("/proc/%d" % p) and
             open("/proc/%d/stat" % p).read().split()[2] != "Z"
@@ -385,17 +410,22 @@ def test_unprivileged_mount(mountpoint):
         assert run_as(NOBODY, NOBODY, work) == \
             [NOBODY, NOBODY, 1000, NOBODY, 512]
         r = subprocess.run(["fusermount3", "-u", mountpoint],
-                           preexec_fn=drop, capture_output=True, text=True)
+                           preexec_fn=drop, capture_output=True, text=True,
+                           timeout=CMD_TIMEOUT)
         assert r.returncode == 0, r.stderr
-        assert proc.wait(timeout=10) == 0
+        assert proc.wait(timeout=CMD_TIMEOUT) == 0
     finally:
         if proc.poll() is None:
-            subprocess.run(["umount", "-l", mountpoint])
             try:
-                proc.wait(timeout=10)
+                subprocess.run(["umount", "-l", mountpoint],
+                               timeout=CMD_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                pass
+            try:
+                proc.wait(timeout=CMD_TIMEOUT)
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+                proc.wait(timeout=CMD_TIMEOUT)
     output = [l for l in open(log, errors="replace").read().splitlines()
               if l.strip()]
     assert output == [], "daemon output:\n" + "\n".join(output)
