@@ -19,45 +19,7 @@
 #include <cmocka.h>
 
 #include "alloc.h"
-#include "shmemfs.h"
-
-static const struct shmemfs_ctx ctx = {.sc_uid = 1000, .sc_gid = 1000};
-
-static struct shmemfs *
-mkfs(const char *opts)
-{
-	struct shmemfs_opts o;
-	struct shmemfs *fs;
-	char err[256];
-
-	shmemfs_opts_init(&o);
-	if (opts)
-		assert_int_equal(shmemfs_opts_parse(&o, opts, NULL, 0, err,
-						    sizeof(err)), 0);
-	assert_int_equal(shmemfs_new(&fs, &o), 0);
-	shmemfs_opts_free(&o);
-	return fs;
-}
-
-static void
-check(struct shmemfs *fs)
-{
-	char msg[256] = "";
-	int ret = shmemfs_check(fs, msg, sizeof(msg));
-
-	if (ret)
-		fail_msg("consistency: %s", msg);
-}
-
-static uint64_t
-mkfile(struct shmemfs *fs, uint64_t dir, const char *name)
-{
-	struct shmemfs_attr a;
-
-	assert_int_equal(shmemfs_mknod(fs, &ctx, dir, name, S_IFREG | 0644, 0,
-				       &a), 0);
-	return a.sa_st.st_ino;
-}
+#include "helpers.h"
 
 static uint64_t
 mkd(struct shmemfs *fs, uint64_t dir, const char *name)

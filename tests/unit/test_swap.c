@@ -20,8 +20,7 @@
 #include <cmocka.h>
 
 #include "internal.h"
-
-static const struct shmemfs_ctx ctx = {.sc_uid = 0, .sc_gid = 0};
+#include "helpers.h"
 
 struct membk {
 	unsigned char *mb_data;
@@ -77,40 +76,17 @@ static struct membk bk;
 static struct shmemfs *
 mkfs_swap(unsigned mem_pages, unsigned slots)
 {
-	struct shmemfs_opts o;
 	struct shmemfs *fs;
 	char opt[64];
 
-	shmemfs_opts_init(&o);
 	snprintf(opt, sizeof(opt), "size=64m,mem=%uk", mem_pages * 4);
-	assert_int_equal(shmemfs_opts_parse(&o, opt, NULL, 0, NULL, 0), 0);
-	assert_int_equal(shmemfs_new(&fs, &o), 0);
-	shmemfs_opts_free(&o);
+	fs = mkfs(opt);
 	free(bk.mb_data);
 	memset(&bk, 0, sizeof(bk));
 	bk.mb_size = (size_t)slots * 4096;
 	bk.mb_data = calloc(1, bk.mb_size);
 	assert_int_equal(shmemfs_swap_attach(fs, &mb_ops, &bk, slots), 0);
 	return fs;
-}
-
-static void
-check(struct shmemfs *fs)
-{
-	char msg[256] = "";
-
-	if (shmemfs_check(fs, msg, sizeof(msg)))
-		fail_msg("consistency: %s", msg);
-}
-
-static uint64_t
-mkfile(struct shmemfs *fs, const char *name)
-{
-	struct shmemfs_attr a;
-
-	assert_int_equal(shmemfs_mknod(fs, &ctx, 1, name, S_IFREG | 0600, 0,
-				       &a), 0);
-	return a.sa_st.st_ino;
 }
 
 static void
@@ -155,7 +131,7 @@ test_budget_and_swapin(void **state)
 {
 	struct shmemfs *fs = mkfs_swap(16, 256);
 	struct shmemfs_stats st;
-	uint64_t f = mkfile(fs, "f");
+	uint64_t f = mkfile(fs, 1, "f");
 
 	(void)state;
 	write_pages(fs, f, 100, 1);
@@ -185,7 +161,7 @@ test_truncate_punch_unlink_swapped(void **state)
 	struct shmemfs *fs = mkfs_swap(8, 256);
 	struct shmemfs_setattr sa = {.ss_size = 50 * 4096 + 100};
 	struct shmemfs_stats st;
-	uint64_t f = mkfile(fs, "f");
+	uint64_t f = mkfile(fs, 1, "f");
 	uint64_t reads;
 	char buf[200];
 
@@ -228,7 +204,7 @@ test_swap_full_enospc(void **state)
 {
 	struct shmemfs *fs = mkfs_swap(8, 8);
 	char buf[4096] = {7};
-	uint64_t f = mkfile(fs, "f");
+	uint64_t f = mkfile(fs, 1, "f");
 	int p, written = 0;
 
 	(void)state;
@@ -259,7 +235,7 @@ static void
 test_write_errors_lose_nothing(void **state)
 {
 	struct shmemfs *fs = mkfs_swap(8, 64);
-	uint64_t f = mkfile(fs, "f");
+	uint64_t f = mkfile(fs, 1, "f");
 	char buf[4096];
 	ssize_t r;
 
@@ -282,7 +258,7 @@ static void
 test_read_errors_eio(void **state)
 {
 	struct shmemfs *fs = mkfs_swap(8, 64);
-	uint64_t f = mkfile(fs, "f"), g = mkfile(fs, "g");
+	uint64_t f = mkfile(fs, 1, "f"), g = mkfile(fs, 1, "g");
 	char buf[4096];
 
 	(void)state;
@@ -307,7 +283,7 @@ test_swapoff_swapon(void **state)
 {
 	struct shmemfs *fs = mkfs_swap(16, 256);
 	struct shmemfs_stats st;
-	uint64_t f = mkfile(fs, "f");
+	uint64_t f = mkfile(fs, 1, "f");
 
 	(void)state;
 	write_pages(fs, f, 40, 6);
@@ -346,7 +322,7 @@ test_fallocate_costs_no_memory(void **state)
 {
 	struct shmemfs *fs = mkfs_swap(8, 16);
 	struct shmemfs_stats st;
-	uint64_t f = mkfile(fs, "f");
+	uint64_t f = mkfile(fs, 1, "f");
 
 	(void)state;
 	assert_int_equal(shmemfs_fallocate(fs, f, 0, 0, 1000 * 4096), 0);
@@ -386,7 +362,7 @@ test_file_backend_sealed(void **state)
 		assert_int_equal(st.st_mode & 0777, 0600);
 		assert_int_equal(st.st_size, 8 << 20);
 	}
-	f = mkfile(fs, "f");
+	f = mkfile(fs, 1, "f");
 	for (p = 0; p < 4096; p += 16)
 		memcpy(secret + p, "TOPSECRETpattern", 16);
 	for (p = 0; p < 64; p++)
