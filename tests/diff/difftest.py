@@ -15,6 +15,15 @@ and inodes; and for every open descriptor its fstat and file position.
 (After read-only operations only the descriptors are compared.)  A tree
 mismatch also says which side moved since the last matching snapshot.
 
+With --full-every N (for long runs: about ten times faster) the trees
+are compared whole only after every Nth op and the last; after each
+other op only what it can have changed: its paths and their parent
+directories (symlinks resolved before and after it), the files behind
+the descriptor slots it names (read through /proc/self/fd), every
+descriptor's fstat and position, and statvfs.  Which of mtime and
+ctime changed is then compared for every 8th op, which first waits
+until the coarse clock has passed the stamps of everything it touches.
+
 On the first mismatch the operation sequence is shrunk (delta debugging:
 drop chunks, then single operations, while some mismatch persists; every
 candidate runs on mounts emptied and checked to have all blocks and
@@ -23,6 +32,7 @@ operations, with a --replay command line that runs it again.
 
   python3 tests/diff/difftest.py --seed 1 --ops 300
   python3 tests/diff/difftest.py --seed 1 --ops 300 --time 60
+  python3 tests/diff/difftest.py --ops 500 --full-every 25 --time 3600
   python3 tests/diff/difftest.py --seed 1 --ops 300 --against-tmpfs
   python3 tests/diff/difftest.py --against-tmpfs --inject-bug write
   python3 tests/diff/difftest.py --replay '[{"op": "mkdir", ...}]'
@@ -53,6 +63,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import zlib
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
@@ -811,7 +822,7 @@ class Runner:
         for rel, ent in tree.items():
             t = ent.pop("_times")
             times[rel] = t
-            if not self.times or ent["mtime"] == "not compared":
+            if self.times != "tree" or ent["mtime"] == "not compared":
                 continue
             old = self._times.get(rel)
             ent["changed"] = "new" if old is None else \
@@ -855,7 +866,7 @@ class Runner:
         ent = {"stat": _stat_tuple(st),
                "mtime": st.st_mtime_ns if st.st_mtime_ns < Y2K_NS
                else "recent",
-               "_times": (st.st_mtime_ns, st.st_ctime_ns)}
+               "_times": (st.st_mtime_ns, st.st_ctime_ns, st.st_ino)}
         if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
             ent["rdev"] = (os.major(st.st_rdev), os.minor(st.st_rdev))
         if stat.S_ISFIFO(st.st_mode) or stat.S_ISSOCK(st.st_mode):
@@ -889,40 +900,137 @@ class Runner:
                     self._walk_dir(cfd, crel, cst, tree)
                 finally:
                     os.close(cfd)
-            elif stat.S_ISREG(cst.st_mode):
-                ffd = os.open(n, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK,
-                              dir_fd=dfd)
-                try:
-                    cent = self._entry(cst, ffd)
-                    cent["data"] = file_digest(ffd, cst.st_size)
-                finally:
-                    os.close(ffd)
-                tree[crel] = cent
             else:
-                cent = self._entry(cst, self.p(crel))
-                if stat.S_ISLNK(cst.st_mode):
-                    cent["target"] = os.readlink(n, dir_fd=dfd)
-                tree[crel] = cent
+                tree[crel] = self._leaf(n, dfd, cst, crel)
+
+    def _leaf(self, name, dfd, st, rel):
+        """Entry of the non-directory rel, which is name in directory dfd
+        (or the path itself when dfd is None)."""
+        if stat.S_ISREG(st.st_mode):
+            ffd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK,
+                          dir_fd=dfd)
+            try:
+                ent = self._entry(st, ffd)
+                ent["data"] = file_digest(ffd, st.st_size)
+            finally:
+                os.close(ffd)
+            return ent
+        ent = self._entry(st, self.p(rel))
+        if stat.S_ISLNK(st.st_mode):
+            ent["target"] = os.readlink(name, dir_fd=dfd)
+        return ent
+
+    # -- local state: only what one op can have changed ------------------
+    def resolve(self, rel):
+        """rel with its symlinks resolved, if that stays inside the
+        mount, else None."""
+        real = os.path.realpath(self.p(rel))
+        if real == self.root:
+            return ""
+        if real.startswith(self.root + "/"):
+            return real[len(self.root) + 1:]
+        return None
+
+    def times_of(self, paths, slots):
+        """(mtime, ctime, inode number) of the given paths (not following
+        symlinks) and descriptor slots."""
+        out = {}
+        for rel in paths:
+            try:
+                st = os.lstat(self.p(rel))
+                out[rel] = (st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+            except OSError:
+                pass
+        for i in slots:
+            if self.fds[i] is not None:
+                try:
+                    st = os.fstat(self.fds[i])
+                    out[i] = (st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+                except OSError:
+                    pass
+        return out
+
+    def path_entry(self, rel):
+        try:
+            st = os.lstat(self.p(rel))
+            if not stat.S_ISDIR(st.st_mode):
+                return self._leaf(self.p(rel), None, st, rel)
+            dfd = os.open(self.p(rel), os.O_RDONLY | os.O_DIRECTORY |
+                          os.O_NOFOLLOW)
+            try:
+                ent = self._entry(st, dfd)
+                ent["list"] = sorted(os.listdir(dfd))
+            finally:
+                os.close(dfd)
+            return ent
+        except OSError as e:
+            return errno.errorcode.get(e.errno, str(e.errno))
+
+    def slot_entry(self, i):
+        """The file behind descriptor slot i, read through a second
+        descriptor (the slot's may be write-only)."""
+        fd = self.fds[i]
+        if fd is None:
+            return None
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                return self._entry(st, fd)
+            rfd = os.open("/proc/self/fd/%d" % fd, os.O_RDONLY |
+                          os.O_NONBLOCK)
+            try:
+                ent = self._entry(st, rfd)
+                ent["data"] = file_digest(rfd, st.st_size)
+            finally:
+                os.close(rfd)
+            return ent
+        except OSError as e:
+            return errno.errorcode.get(e.errno, str(e.errno))
+
+    def local_snapshot(self, paths, slots, pre):
+        """The given paths and slots (with which of mtime and ctime moved
+        since pre, when pre is not None), every descriptor's fstat and
+        position, and statvfs."""
+        snap = self._snapshot(False)
+        if self.statvfs:
+            sv = os.statvfs(self.root)
+            snap["statvfs"] = {"f_bfree": sv.f_bfree, "f_ffree": sv.f_ffree}
+        snap["tree"] = {rel: self.path_entry(rel) for rel in paths}
+        snap["slots"] = {i: self.slot_entry(i) for i in slots}
+        for key, ent in list(snap["tree"].items()) + \
+                list(snap["slots"].items()):
+            if not isinstance(ent, dict):
+                continue
+            t = ent.pop("_times")
+            if pre is None or ent["mtime"] == "not compared":
+                continue
+            old = pre.get(key)
+            ent["changed"] = "new" if old is None else \
+                "replaced" if t[2] != old[2] else \
+                (("m" if t[0] != old[0] else "") +
+                 ("c" if t[1] != old[1] else "")) or "-"
+        return snap
 
 
 FULL_READ_LIMIT = 4 << 20
 
 
 def file_digest(fd, size):
-    """(data extents by SEEK_DATA/SEEK_HOLE, sha1 of the contents) of the
+    """(data extents by SEEK_DATA/SEEK_HOLE, crc32 of the contents) of the
     open regular file fd.  Files up to FULL_READ_LIMIT are read whole;
-    for larger (sparse) ones the hash covers every data extent and a
+    for larger (sparse) ones the checksum covers every data extent and a
     sample of every hole."""
-    h = hashlib.sha1()
-    if size <= FULL_READ_LIMIT:
+    crc = 0
+    whole = size <= FULL_READ_LIMIT
+    if whole:
         off = 0
         while off < size:
             chunk = os.pread(fd, size - off, off)
             if not chunk:
                 break
-            h.update(chunk)
+            crc = zlib.crc32(chunk, crc)
             off += len(chunk)
-        h.update(b"read %d" % off)
+        crc = zlib.crc32(b"read %d" % off, crc)
     extents = []
     pos = 0
     while pos < size:
@@ -932,22 +1040,29 @@ def file_digest(fd, size):
             if e.errno != errno.ENXIO:
                 raise
             d = size
-        if d > pos:                     # hole [pos, d): sample it
-            h.update(os.pread(fd, min(64, d - pos), pos))
-            h.update(os.pread(fd, 64, max(pos, d - 64)))
+        if d > pos and not whole:       # hole [pos, d): sample it
+            crc = zlib.crc32(os.pread(fd, min(64, d - pos), pos), crc)
+            crc = zlib.crc32(os.pread(fd, 64, max(pos, d - 64)), crc)
         if d >= size:
             break
         e_ = os.lseek(fd, d, os.SEEK_HOLE)
         extents.append((d, e_))
         off = d
-        while off < e_:
+        while off < e_ and not whole:
             chunk = os.pread(fd, min(1 << 20, e_ - off), off)
             if not chunk:
                 break
-            h.update(chunk)
+            crc = zlib.crc32(chunk, crc)
             off += len(chunk)
         pos = e_
-    return (tuple(extents), h.hexdigest())
+    return (tuple(extents), "%08x" % crc)
+
+
+def _brief(ent, keys=None):
+    """An entry (or only its given keys) for a mismatch report."""
+    if isinstance(ent, dict) and keys:
+        return {k: ent.get(k) for k in keys}
+    return ent
 
 
 def diff_snapshots(a, b, na, nb, limit=6):
@@ -960,6 +1075,11 @@ def diff_snapshots(a, b, na, nb, limit=6):
         if ea is None or eb is None:
             out.append("%s: only on %s" % (shown, na if eb is None else nb))
             continue
+        if not isinstance(ea, dict) or not isinstance(eb, dict):
+            if ea != eb:
+                out.append("%s: %s=%r %s=%r" % (shown, na, _brief(ea), nb,
+                                                _brief(eb)))
+            continue
         for key in sorted(set(ea) | set(eb)):
             if ea.get(key) != eb.get(key):
                 va, vb = ea.get(key), eb.get(key)
@@ -970,6 +1090,16 @@ def diff_snapshots(a, b, na, nb, limit=6):
                     va = {f: x for f, x, y in zip(fields, sa, sb) if x != y}
                     vb = {f: y for f, x, y in zip(fields, sa, sb) if x != y}
                 out.append("%s %s: %s=%r %s=%r" % (shown, key, na, va, nb, vb))
+    sa, sb = a.get("slots") or {}, b.get("slots") or {}
+    for slot in sorted(set(sa) | set(sb)):
+        ea, eb = sa.get(slot), sb.get(slot)
+        if ea != eb:
+            keys = sorted(k for k in set(ea if isinstance(ea, dict) else {}) |
+                          set(eb if isinstance(eb, dict) else {})
+                          if not isinstance(ea, dict) or
+                          not isinstance(eb, dict) or ea.get(k) != eb.get(k))
+            out.append("file behind fd slot %d: %s=%r %s=%r" % (
+                slot, na, _brief(ea, keys), nb, _brief(eb, keys)))
     for slot in sorted(set(a["fds"]) | set(b["fds"])):
         if a["fds"].get(slot) != b["fds"].get(slot):
             out.append("fd slot %d (fstat, position): %s=%r %s=%r" % (
@@ -1026,8 +1156,9 @@ class Mismatch:
 class Config:
     def __init__(self, opts=DEFAULT_OPTS, against_tmpfs=False,
                  shmemfs=DEFAULT_BIN, wrapper=(), inject=None,
-                 statvfs=True, times=True):
+                 statvfs=True, times=True, full_every=1):
         self.statvfs = statvfs
+        self.full_every = full_every
         self.times = times
         self.opts = opts
         self.against_tmpfs = against_tmpfs
@@ -1139,51 +1270,118 @@ class Pair:
 READ_ONLY = {"read", "pread", "lseek", "readlink", "getxattr", "listxattr",
              "listdir", "stat", "fstat"}
 # more than the coarse clock's tick (CLOCK_REALTIME_COARSE resolution)
-TIME_STEP = 0.001 + (time.clock_getres(getattr(time, "CLOCK_REALTIME_COARSE",
-                                               5))
-                     if hasattr(time, "clock_getres") else 0.01)
+CLOCK_REALTIME_COARSE = getattr(time, "CLOCK_REALTIME_COARSE", 5)
+TIME_STEP = 0.001 + time.clock_getres(CLOCK_REALTIME_COARSE)
+# with --full-every > 1, which of mtime and ctime changed is compared
+# after every TIMED_EVERY-th op (each may wait for the clock to tick)
+TIMED_EVERY = 8
+
+
+def touched(op, resolve):
+    """The paths (with their parents, and with symlinks resolved before
+    and after the op by resolve()) and descriptor slots op may change."""
+    paths, slots = set(), set()
+    if op["op"] == "copy_range":
+        slots = {op["src"], op["dst"]}
+    else:
+        for k in ("path", "src", "dst"):
+            if k in op:
+                paths.add(op[k])
+                paths.add(os.path.dirname(op[k]))
+        if "slot" in op:
+            slots.add(op["slot"])
+    for rel in list(paths):
+        real = resolve(rel)
+        if real is not None:
+            paths.add(real)
+            paths.add(os.path.dirname(real))
+    return paths, slots
+
+
+def compare(i, op, take, na, nb, last):
+    """(Mismatch or None, side A's snapshot) for the snapshots take()
+    returns after step i."""
+    sa, sb = take()
+    # FUSE delivers RELEASE and FORGET asynchronously, so freeing an
+    # unlinked inode may lag a moment: look again before calling it a
+    # mismatch.
+    deadline = time.monotonic() + 0.5
+    while sa != sb and time.monotonic() < deadline and \
+            sa["statvfs"] != sb["statvfs"]:
+        time.sleep(0.02)
+        sa, sb = take()
+    if sa != sb:
+        return Mismatch(i, op, diff_snapshots(sa, sb, na, nb) +
+                        moved_since(last, sa, sb, na, nb)), sa
+    return None, sa
 
 
 def execute(ops, cfg, pair, check_every=True):
     """Run ops on the (reset) pair; return the first Mismatch or None.
-    The trees are compared after every op that may change them (after
-    every op at all with check_every="all")."""
+    With cfg.full_every == 1 the trees are compared whole after every op
+    that may change them (after every op at all with check_every="all").
+    With cfg.full_every = N > 1 only what an op can have changed is
+    compared after it (its paths and their parents, symlinks resolved,
+    the files behind the slots it names, every descriptor, statvfs), and
+    the trees whole after every Nth op and the last."""
     a, b = pair.reset()
-    ra = Runner(a, statvfs=cfg.statvfs, times=cfg.times)
-    rb = Runner(b, cfg.inject, cfg.statvfs, cfg.times)
+    local = cfg.full_every > 1
+    times = cfg.times and ("local" if local else "tree")
+    ra = Runner(a, statvfs=cfg.statvfs, times=times)
+    rb = Runner(b, cfg.inject, cfg.statvfs, times)
     last = None             # (step, snapshot) of the last full match
     try:
         for i, op in enumerate(ops):
-            if cfg.times and op["op"] not in READ_ONLY:
+            mutating = op["op"] not in READ_ONLY
+            if times == "tree" and mutating:
                 # let the coarse clock pass every timestamp handed out so
                 # far, so that an op that stamps a time visibly changes it
                 time.sleep(TIME_STEP)
+            if local and mutating:
+                paths, slots = touched(op, ra.resolve)
+                pre = (None, None)
+                if times and i % TIMED_EVERY == 0:
+                    pre = (ra.times_of(paths, slots),
+                           rb.times_of(paths, slots))
+                    # until the coarse clock has passed the stamps of
+                    # every inode the op may stamp (side A is the kernel)
+                    now = time.time_ns()    # (later times were set)
+                    hi = max((t for v in pre[0].values() for t in v[:2]
+                              if t <= now), default=0)
+                    while time.clock_gettime_ns(CLOCK_REALTIME_COARSE) <= hi:
+                        time.sleep(0.0005)
             res_a, res_b = ra.run(op), rb.run(op)
             if res_a != res_b:
                 return Mismatch(i, op, ["result: %s=%r %s=%r" % (
                     a.name, tuple(_short(x) for x in res_a),
                     b.name, tuple(_short(x) for x in res_b))])
-            full = check_every == "all" or op["op"] not in READ_ONLY or \
-                i == len(ops) - 1
-            if check_every:
-                sa, sb = ra.snapshot(full), rb.snapshot(full)
-                # FUSE delivers RELEASE and FORGET asynchronously, so
-                # freeing an unlinked inode may lag a moment: look again
-                # before calling it a mismatch.
-                deadline = time.monotonic() + 0.5
-                while sa != sb and time.monotonic() < deadline and \
-                        sa["statvfs"] != sb["statvfs"]:
-                    time.sleep(0.02)
-                    sa, sb = ra.snapshot(full), rb.snapshot(full)
-                if sa != sb:
-                    return Mismatch(i, op, diff_snapshots(sa, sb, a.name,
-                                                          b.name) +
-                                    moved_since(last, sa, sb, a.name,
-                                                b.name))
-                ra.commit()
-                rb.commit()
-                if full:
-                    last = (i, sa)
+            if not check_every:
+                continue
+            if local:
+                full = (i + 1) % cfg.full_every == 0 or i == len(ops) - 1
+                if mutating:
+                    paths |= touched(op, ra.resolve)[0]
+                    take = lambda: (
+                        ra.local_snapshot(paths, slots, pre[0]),
+                        rb.local_snapshot(paths, slots, pre[1]))
+                else:
+                    take = lambda: (ra.snapshot(False), rb.snapshot(False))
+                m, _ = compare(i, op, take, a.name, b.name, None)
+                if m is not None:
+                    return m
+                if not full:
+                    continue
+            else:
+                full = check_every == "all" or mutating or i == len(ops) - 1
+            m, snap = compare(i, op, lambda: (ra.snapshot(full),
+                                              rb.snapshot(full)),
+                              a.name, b.name, last)
+            if m is not None:
+                return m
+            ra.commit()
+            rb.commit()
+            if full:
+                last = (i, snap)
         return None
     finally:
         ra.close_all()
@@ -1240,6 +1438,14 @@ def reproducer(ops, m, cfg):
     return "\n".join(lines)
 
 
+def host_swap_active():
+    try:
+        with open("/proc/swaps") as f:
+            return len(f.read().splitlines()) > 1
+    except OSError:
+        return False
+
+
 def run_ops(ops, cfg, pair, shrink_budget=120, log=None, label="ops"):
     """Run ops; on a mismatch shrink it.  Returns (ok, report text)."""
     m = execute(ops, cfg, pair)
@@ -1260,6 +1466,10 @@ def run_ops(ops, cfg, pair, shrink_budget=120, log=None, label="ops"):
                     "of %d ops follows)" % (m.step + 1))
         small, sm = ops[:m.step + 1], m
     text.append(reproducer(small, sm, cfg))
+    if host_swap_active():
+        text.append("note: the host has swap on; reclaim that pushes "
+                    "fallocated tmpfs pages to swap turns them into data "
+                    "(README, Differences from tmpfs)")
     problems += pair.take_problems()
     if problems:
         text.append("also: " + "\n  ".join(problems))
@@ -1291,6 +1501,10 @@ def main(argv=None):
     ap.add_argument("--no-times", action="store_true",
                     help="do not compare which mtimes/ctimes an operation "
                          "changed (saves a clock tick of sleep per op)")
+    ap.add_argument("--full-every", type=int, default=1, metavar="N",
+                    help="compare the whole trees after every Nth op only; "
+                         "after the others only what the op can have "
+                         "changed (much faster for long runs; default 1)")
     ap.add_argument("--inject-bug", choices=["write", "truncate"],
                     help="corrupt the second side's writes/truncates, to "
                          "see the shrinker at work")
@@ -1315,7 +1529,7 @@ def main(argv=None):
         return 2
     cfg = Config(args.opts, args.against_tmpfs, args.shmemfs,
                  shlex.split(args.wrapper), args.inject_bug,
-                 not args.no_statvfs, not args.no_times)
+                 not args.no_statvfs, not args.no_times, args.full_every)
     log = lambda s: print(s, file=sys.stderr, flush=True)
     pair = Pair(cfg)
     try:
@@ -1328,12 +1542,13 @@ def main(argv=None):
             print(text)
             return 0 if ok else 1
         start = time.monotonic()
-        seed, bad, done = args.seed, 0, 0
+        seed, bad, done, nops = args.seed, 0, 0, 0
         while True:
             ok, text = run_seed(seed, args.ops, cfg, pair,
                                 args.shrink_budget, log)
             print(text, flush=True)
             done += 1
+            nops += args.ops
             bad += not ok
             seed += 1
             if not args.time or time.monotonic() - start >= args.time:
@@ -1342,6 +1557,10 @@ def main(argv=None):
         problems = pair.close()
     for p in problems:
         print("problem: " + p)
+    if not args.replay:
+        print("%d ops in %d seeds (%d to %d), %.0f ops/s" % (
+            nops, done, args.seed, seed - 1,
+            nops / max(1e-9, time.monotonic() - start)))
     print("%d passed, %d failed" % (done - bad, bad + bool(problems)))
     return 1 if bad or problems else 0
 

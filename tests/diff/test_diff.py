@@ -8,7 +8,8 @@ Environment: SHMEMFS_TEST_TARGET (shmemfs|tmpfs), SHMEMFS_BIN,
 SHMEMFS_WRAPPER, DIFFTEST_SEEDS (count, default 20), DIFFTEST_OPS (default
 300), DIFFTEST_OPTS (mount options, default size=64m,nr_inodes=4096),
 DIFFTEST_STATVFS=0 (do not compare statvfs free blocks/inodes),
-DIFFTEST_SHRINK_BUDGET (seconds of shrinking for the whole module, 40).
+DIFFTEST_SHRINK_BUDGET (seconds of shrinking for the whole module, 40),
+DIFFTEST_LOCAL_SEEDS (seeds of 1000 ops in the --full-every 25 mode, 4).
 """
 
 import os
@@ -101,13 +102,37 @@ def test_generator_covers_every_operation():
         assert f in flags
 
 
+LOCAL_SEEDS = int(os.environ.get("DIFFTEST_LOCAL_SEEDS", "4"))
+
+
+@pytest.mark.parametrize("seed", range(1001, 1001 + LOCAL_SEEDS))
+def test_seed_local_checks(cfg, seed):
+    """The long-run mode (--full-every): 1000 ops per seed, the whole
+    trees compared after every 25th op, only what each op can change
+    after the others."""
+    local = difftest.Config(cfg.opts, cfg.against_tmpfs, cfg.shmemfs,
+                            cfg.wrapper, statvfs=cfg.statvfs,
+                            full_every=25)
+    p = difftest.Pair(local)
+    try:
+        ok, report = difftest.run_seed(seed, 1000, local, p,
+                                       shrink_budget=min(20, SHRINK_BUDGET[0]))
+    finally:
+        problems = p.close()
+    assert ok, report
+    assert problems == []
+
+
+@pytest.mark.parametrize("full_every", [1, 25])
 @pytest.mark.parametrize("bug", ["write", "truncate"])
-def test_shrinker_finds_injected_bug(bug):
+def test_shrinker_finds_injected_bug(bug, full_every):
     """With tmpfs on both sides and one side's writes (or truncates)
-    deliberately corrupted, the tester must report a mismatch and shrink
-    it to the few ops that matter."""
+    deliberately corrupted, the tester must report a mismatch at the
+    corrupted call itself (also when the whole trees are compared only
+    every 25 ops) and shrink it to the few ops that matter."""
     _need_root()
-    cfg = difftest.Config(OPTS, against_tmpfs=True, inject=bug)
+    cfg = difftest.Config(OPTS, against_tmpfs=True, inject=bug,
+                          full_every=full_every)
     p = difftest.Pair(cfg)
     try:
         for seed in range(1, 20):
