@@ -40,42 +40,21 @@ set -Eeuo pipefail
 shopt -s inherit_errexit 2>/dev/null || true
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ROOT=$(cd "$BENCH_DIR/.." && pwd)
+# shellcheck source=bench/lib.sh
+. "$BENCH_DIR/lib.sh"
 
-QUICK=0
-RUNS=""
-OUT="$BENCH_DIR/results"
 ONLY="1,2,3,4,5,6,7,8,rss"
 PERF=0
 
-usage() {
-	sed -n '4,37p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
-	exit "${1:-0}"
-}
-
-while [ $# -gt 0 ]; do
+extra_arg() {
 	case "$1" in
-	--quick) QUICK=1 ;;
-	--runs) [ $# -ge 2 ] || usage 2; RUNS=$2; shift ;;
-	--runs=*) RUNS=${1#--runs=} ;;
-	--out) [ $# -ge 2 ] || usage 2; OUT=$2; shift ;;
-	--out=*) OUT=${1#--out=} ;;
-	--only) [ $# -ge 2 ] || usage 2; ONLY=$2; shift ;;
+	--only) need_value "$@"; ONLY=$2; NSHIFT=2 ;;
 	--only=*) ONLY=${1#--only=} ;;
 	--perf) PERF=1 ;;
-	-h|--help) usage 0 ;;
-	*) echo "run.sh: unknown argument '$1'" >&2; usage 2 ;;
+	*) return 1 ;;
 	esac
-	shift
-done
-
-if [ -z "$RUNS" ]; then
-	RUNS=3
-	[ "$QUICK" = 1 ] && RUNS=1
-fi
-case "$RUNS" in
-''|*[!0-9]*|0) echo "run.sh: --runs needs a positive integer" >&2; exit 2 ;;
-esac
+}
+parse_args "$@"
 
 if [ "$QUICK" = 1 ]; then
 	SEQ_MB=256        # sequential file size
@@ -101,46 +80,9 @@ fi
 READDIR_PASSES=3
 MOUNT_SIZE=4g
 
-# ---- helpers ------------------------------------------------------------
-
-log() { printf '%s\n' "$*" >&2; }
-die() { printf 'run.sh: %s\n' "$*" >&2; exit 1; }
-
-on_err() {
-	local rc=$? line=$1
-	# once, from the main shell (not again from each command substitution)
-	[ "$BASHPID" = "$$" ] || return 0
-	printf 'run.sh: failed (exit %s) at line %s: %s\n' "$rc" "$line" \
-		"$BASH_COMMAND" >&2
-	if [ -n "${WORK:-}" ] && [ -s "$WORK/daemon.log" ]; then
-		echo "--- shmemfs daemon log (tail) ---" >&2
-		tail -n 20 "$WORK/daemon.log" >&2
-	fi
-}
-trap 'on_err $LINENO' ERR
+# ---- helpers (the rest are in lib.sh) -------------------------------------
 
 selected() { case ",$ONLY," in *",$1,"*) return 0 ;; esac; return 1; }
-
-now() { date +%s.%N; }
-
-# median of the arguments (mean of the middle two for an even count)
-median() {
-	printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 }
-		END { if (NR == 0) exit 1
-		      if (NR % 2) print a[(NR + 1) / 2]
-		      else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
-}
-
-# is_mounted DIR: from the mount table, so that a dead FUSE mount (whose
-# stat fails with ENOTCONN, fooling mountpoint(1)) still counts
-is_mounted() {
-	awk -v m="$1" '$2 == m { f = 1 } END { exit !f }' /proc/self/mounts
-}
-
-drop_caches() {
-	sync
-	echo 3 > /proc/sys/vm/drop_caches
-}
 
 # ---- results ------------------------------------------------------------
 # Each row has a key (the workload label), a unit, a kind ("hi": higher
@@ -226,8 +168,7 @@ report() {
 
 # ---- setup --------------------------------------------------------------
 
-[ "$(id -u)" = 0 ] || die "must run as root (mount, drop_caches)"
-[ -e /dev/fuse ] || die "/dev/fuse is missing"
+need_root "mount, drop_caches"
 
 need_pkgs=""
 dpkg-query -W -f='${Status}' fio 2>/dev/null | grep -q "ok installed" ||
@@ -244,14 +185,7 @@ if [ -n "$need_pkgs" ]; then
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $need_pkgs >&2
 fi
 
-log "building shmemfs (make build)..."
-if ! make -C "$ROOT" build > /tmp/shmemfs-bench-build.$$.log 2>&1; then
-	tail -n 30 /tmp/shmemfs-bench-build.$$.log >&2
-	rm -f /tmp/shmemfs-bench-build.$$.log
-	die "make build failed (run 'make -C $ROOT build' to see why)"
-fi
-rm -f /tmp/shmemfs-bench-build.$$.log
-DAEMON="$ROOT/build/shmemfs"
+build_shmemfs
 [ -x "$DAEMON" ] || die "$DAEMON not built"
 
 mkdir -p "$OUT"
@@ -260,99 +194,15 @@ RAW="$OUT/raw.csv"
 echo "workload,unit,fs,run,value" > "$RAW"
 
 WORK=$(mktemp -d /tmp/shmemfs-bench.XXXXXX)
-declare -a TMPFS_MOUNTS=()
-declare -A FUSE_PIDS=()
 PERF_PID=""
 
-cleanup() {
-	local rc=$? m pid i
-	set +e
-	trap - ERR
-	[ "$rc" = 0 ] || log "run.sh: cleaning up (exit $rc)..."
+cleanup_hook() {
 	if [ -n "$PERF_PID" ]; then
 		kill -INT "$PERF_PID" 2>/dev/null
 		wait "$PERF_PID" 2>/dev/null
 	fi
-	cd /
-	for m in "${!FUSE_PIDS[@]}"; do
-		pid=${FUSE_PIDS[$m]}
-		if is_mounted "$m"; then
-			fusermount3 -u "$m" 2>/dev/null || umount "$m" 2>/dev/null ||
-				umount -l "$m" 2>/dev/null
-		fi
-		for i in $(seq 50); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		if kill -0 "$pid" 2>/dev/null; then
-			kill "$pid" 2>/dev/null
-			sleep 0.5
-			kill -KILL "$pid" 2>/dev/null
-		fi
-		wait "$pid" 2>/dev/null
-		is_mounted "$m" && umount -l "$m" 2>/dev/null
-	done
-	for m in "${TMPFS_MOUNTS[@]}"; do
-		is_mounted "$m" && { umount "$m" 2>/dev/null || umount -l "$m"; }
-	done
-	if [ -n "${WORK:-}" ] && [ -d "$WORK" ]; then
-		if grep -q " ${WORK}/" /proc/self/mounts; then
-			log "run.sh: warning: mounts left under $WORK, not removing it"
-		else
-			rm -rf --one-file-system "$WORK"
-		fi
-	fi
-	exit "$rc"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-mount_tmpfs() { # mount_tmpfs DIR [OPTS]
-	mkdir -p "$1"
-	mount -t tmpfs -o "size=$MOUNT_SIZE${2:+,$2}" tmpfs "$1"
-	TMPFS_MOUNTS+=("$1")
-}
-
-# mount_shmemfs DIR; sets SHMEMFS_PID
-mount_shmemfs() {
-	local d=$1 i
-	mkdir -p "$d"
-	"$DAEMON" -f -o "size=$MOUNT_SIZE" "$d" >> "$WORK/daemon.log" 2>&1 &
-	SHMEMFS_PID=$!
-	FUSE_PIDS[$d]=$SHMEMFS_PID
-	for i in $(seq 100); do
-		mountpoint -q "$d" && return 0
-		kill -0 "$SHMEMFS_PID" 2>/dev/null ||
-			die "shmemfs exited before mounting $d (see log above)"
-		sleep 0.05
-	done
-	die "shmemfs did not mount $d within 5 s"
-}
-
-umount_shmemfs() { # umount_shmemfs DIR
-	local d=$1 pid=${FUSE_PIDS[$1]} i
-	fusermount3 -u "$d"
-	for i in $(seq 100); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.05
-	done
-	if kill -0 "$pid" 2>/dev/null; then
-		log "run.sh: warning: shmemfs for $d still running after unmount; killing it"
-		kill "$pid" 2>/dev/null || true
-	fi
-	wait "$pid" || log "run.sh: warning: shmemfs for $d exited non-zero"
-	unset "FUSE_PIDS[$d]"
-}
-
-umount_tmpfs() { # umount_tmpfs DIR
-	local d=$1 i
-	umount "$d"
-	for i in "${!TMPFS_MOUNTS[@]}"; do
-		[ "${TMPFS_MOUNTS[$i]}" = "$d" ] && unset "TMPFS_MOUNTS[$i]"
-	done
-	TMPFS_MOUNTS=("${TMPFS_MOUNTS[@]}")
-}
+cleanup_at_exit
 
 log "compiling bench programs..."
 BIN="$WORK/bin"
@@ -383,10 +233,10 @@ gcc -O2 -g -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 \
 MNT_T="$WORK/tmpfs"
 MNT_S="$WORK/shmemfs"
 SCRATCH="$WORK/scratch"
-mount_tmpfs "$MNT_T"
-mount_shmemfs "$MNT_S"
+mount_tmpfs "$MNT_T" "size=$MOUNT_SIZE"
+mount_shmemfs "$MNT_S" "size=$MOUNT_SIZE"
 DPID=$SHMEMFS_PID
-mount_tmpfs "$SCRATCH"
+mount_tmpfs "$SCRATCH" "size=$MOUNT_SIZE"
 
 log "tmpfs   at $MNT_T"
 log "shmemfs at $MNT_S (daemon pid $DPID)"
@@ -396,8 +246,8 @@ log "runs: $RUNS$([ "$QUICK" = 1 ] && echo ', quick sizes'); load average: $(cut
 remount_main() {
 	umount_shmemfs "$MNT_S"
 	umount_tmpfs "$MNT_T"
-	mount_tmpfs "$MNT_T"
-	mount_shmemfs "$MNT_S"
+	mount_tmpfs "$MNT_T" "size=$MOUNT_SIZE"
+	mount_shmemfs "$MNT_S" "size=$MOUNT_SIZE"
 	DPID=$SHMEMFS_PID
 	log "    remounted; shmemfs daemon pid $DPID"
 }
@@ -407,17 +257,8 @@ remount_main() {
 # after unlink(2) has returned (seconds for a 1 GiB file here); let that
 # finish so it is not timed as part of the next workload.
 wait_quiet() {
-	local i a b
 	[ "$1" = shmemfs ] || return 0
-	cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$DPID/stat"; }
-	a=$(cpu_ticks)
-	for i in $(seq 600); do
-		sleep 0.1
-		b=$(cpu_ticks)
-		[ $((b - a)) -le 1 ] && return 0
-		a=$b
-	done
-	log "run.sh: warning: shmemfs daemon still busy after 60 s"
+	wait_idle "$DPID" 60
 }
 
 # sides for run number $1: alternate which goes first
@@ -514,7 +355,7 @@ if selected 2; then
 	done
 	for run in $(seq "$RUNS"); do
 		for side in $(sides "$run"); do
-			drop_caches
+			drop_caches 3
 			read -r bw _ < <(fio_job "$(mnt_of "$side")" seq read 1M "$SEQ_MB" psync)
 			add "$K" "$side" "$run" "$bw"
 		done
@@ -536,7 +377,7 @@ if selected 3; then
 			log "    $K"
 			for run in $(seq "$RUNS"); do
 				for side in $(sides "$run"); do
-					drop_caches
+					drop_caches 3
 					read -r _ iops < <(fio_job "$(mnt_of "$side")" rand \
 						"$rw" 4k "$RAND_MB" "$engine" \
 						--time_based --runtime="$RAND_SECS" \
@@ -729,9 +570,9 @@ if selected rss; then
 	row "$K3" B lo
 	# shmemfs: daemon VmRSS and kernel slab (FUSE inodes, dentries)
 	d="$WORK/rss-shmemfs"
-	mount_shmemfs "$d"
+	mount_shmemfs "$d" "size=$MOUNT_SIZE"
 	pid=$SHMEMFS_PID
-	drop_caches
+	drop_caches 3
 	rss0=$(vmrss_kb "$pid")
 	slab0=$(meminfo_kb Slab)
 	"$BIN/metaops" -p create "$d" "$RSS_N" > /dev/null
@@ -744,8 +585,8 @@ if selected rss; then
 	umount_shmemfs "$d"
 	# tmpfs: kernel slab (shmem inodes, dentries)
 	d="$WORK/rss-tmpfs"
-	mount_tmpfs "$d"
-	drop_caches
+	mount_tmpfs "$d" "size=$MOUNT_SIZE"
+	drop_caches 3
 	slab0=$(meminfo_kb Slab)
 	"$BIN/metaops" -p create "$d" "$RSS_N" > /dev/null
 	sleep 1

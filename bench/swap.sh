@@ -33,49 +33,27 @@ set -Eeuo pipefail
 shopt -s inherit_errexit 2>/dev/null || true
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ROOT=$(cd "$BENCH_DIR/.." && pwd)
+# shellcheck source=bench/lib.sh
+. "$BENCH_DIR/lib.sh"
 
-QUICK=0
-RUNS=""
 MEM_MB=""
-OUT="$BENCH_DIR/results"
 VERIFY=1
 
-usage() {
-	sed -n '4,30p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
-	exit "${1:-0}"
-}
-
-while [ $# -gt 0 ]; do
+extra_arg() {
 	case "$1" in
-	--quick) QUICK=1 ;;
-	--runs) [ $# -ge 2 ] || usage 2; RUNS=$2; shift ;;
-	--runs=*) RUNS=${1#--runs=} ;;
-	--mem) [ $# -ge 2 ] || usage 2; MEM_MB=$2; shift ;;
+	--mem) need_value "$@"; MEM_MB=$2; NSHIFT=2 ;;
 	--mem=*) MEM_MB=${1#--mem=} ;;
-	--out) [ $# -ge 2 ] || usage 2; OUT=$2; shift ;;
-	--out=*) OUT=${1#--out=} ;;
 	--no-verify) VERIFY=0 ;;
-	-h|--help) usage 0 ;;
-	*) echo "swap.sh: unknown argument '$1'" >&2; usage 2 ;;
+	*) return 1 ;;
 	esac
-	shift
-done
+}
+parse_args "$@"
 
-if [ -z "$RUNS" ]; then
-	RUNS=3
-	[ "$QUICK" = 1 ] && RUNS=1
-fi
 if [ -z "$MEM_MB" ]; then
 	MEM_MB=256
 	[ "$QUICK" = 1 ] && MEM_MB=64
 fi
-case "$RUNS" in
-''|*[!0-9]*|0) echo "swap.sh: --runs needs a positive integer" >&2; exit 2 ;;
-esac
-case "$MEM_MB" in
-''|*[!0-9]*|0) echo "swap.sh: --mem needs a positive integer (MiB)" >&2; exit 2 ;;
-esac
+positive_int "$MEM_MB" --mem MiB
 
 MIB=1048576
 DATA_MB=$((4 * MEM_MB))          # what is written and read back
@@ -84,42 +62,7 @@ SHM_SIZE_MB=$((8 * MEM_MB))      # shmemfs size= and swapsize=
 HOST_SWAP_MB=8192                # host swap file for the tmpfs side
 CG_NAME=shmemfs-bench
 
-# ---- helpers ------------------------------------------------------------
-
-log() { printf '%s\n' "$*" >&2; }
-die() { printf 'swap.sh: %s\n' "$*" >&2; exit 1; }
-warn() { printf 'swap.sh: warning: %s\n' "$*" >&2; WARNINGS+=("$*"); }
-declare -a WARNINGS=()
-
-on_err() {
-	local rc=$? line=$1
-	[ "$BASHPID" = "$$" ] || return 0
-	printf 'swap.sh: failed (exit %s) at line %s: %s\n' "$rc" "$line" \
-		"$BASH_COMMAND" >&2
-	if [ -n "${WORK:-}" ] && [ -s "$WORK/daemon.log" ]; then
-		echo "--- shmemfs daemon log (tail) ---" >&2
-		tail -n 20 "$WORK/daemon.log" >&2
-	fi
-}
-trap 'on_err $LINENO' ERR
-
-now() { date +%s.%N; }
-
-median() {
-	printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 }
-		END { if (NR == 0) exit 1
-		      if (NR % 2) print a[(NR + 1) / 2]
-		      else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
-}
-
-is_mounted() {
-	awk -v m="$1" '$2 == m { f = 1 } END { exit !f }' /proc/self/mounts
-}
-
-drop_caches() {
-	sync
-	echo 1 > /proc/sys/vm/drop_caches
-}
+# ---- helpers (the rest are in lib.sh) -------------------------------------
 
 vmstat() { awk -v k="$1" '$1 == k { print $2 }' /proc/vmstat; }
 status_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
@@ -225,21 +168,12 @@ report() {
 
 # ---- setup --------------------------------------------------------------
 
-[ "$(id -u)" = 0 ] || die "must run as root (mount, swapon, cgroups, drop_caches)"
-[ -e /dev/fuse ] || die "/dev/fuse is missing"
+need_root "mount, swapon, cgroups, drop_caches"
 for c in dd cmp fusermount3 mkswap swapon swapoff fallocate; do
 	command -v "$c" >/dev/null || die "'$c' is missing"
 done
 
-log "building shmemfs (make build)..."
-if ! make -C "$ROOT" build > /tmp/shmemfs-swapbench-build.$$.log 2>&1; then
-	tail -n 30 /tmp/shmemfs-swapbench-build.$$.log >&2
-	rm -f /tmp/shmemfs-swapbench-build.$$.log
-	die "make build failed (run 'make -C $ROOT build' to see why)"
-fi
-rm -f /tmp/shmemfs-swapbench-build.$$.log
-DAEMON="$ROOT/build/shmemfs"
-CTL="$ROOT/build/shmemctl"
+build_shmemfs
 { [ -x "$DAEMON" ] && [ -x "$CTL" ]; } || die "build/shmemfs or build/shmemctl not built"
 
 mkdir -p "$OUT"
@@ -290,46 +224,18 @@ cg_remove() {
 	CG=""
 }
 
-cleanup() {
-	local rc=$?
-	set +e
-	trap - ERR
-	[ "$rc" = 0 ] || log "swap.sh: cleaning up (exit $rc)..."
-	cd /
-	if [ -n "$DPID" ]; then
-		is_mounted "$MNT_S" && { fusermount3 -u "$MNT_S" 2>/dev/null ||
-			umount -l "$MNT_S" 2>/dev/null; }
-		for _ in $(seq 50); do
-			kill -0 "$DPID" 2>/dev/null || break
-			sleep 0.1
-		done
-		if kill -0 "$DPID" 2>/dev/null; then
-			kill "$DPID" 2>/dev/null
-			sleep 0.5
-			kill -KILL "$DPID" 2>/dev/null
-		fi
-		wait "$DPID" 2>/dev/null
-		is_mounted "$MNT_S" && umount -l "$MNT_S" 2>/dev/null
-	fi
+# the cgroup's processes go before the mounts they may be using; the
+# cgroup, host swap and files after them
+cleanup_hook() {
 	cg_kill
-	is_mounted "$MNT_T" && { umount "$MNT_T" 2>/dev/null || umount -l "$MNT_T"; }
+	unmount_all
 	cg_remove
 	if [ "$HOST_SWAP_ON" = 1 ]; then
 		swapoff "$HOST_SWAP" || log "swap.sh: warning: swapoff $HOST_SWAP failed"
 	fi
 	rm -f "$HOST_SWAP" "$SHM_SWAP" "$DATA"
-	if [ -d "$WORK" ]; then
-		if grep -q " ${WORK}/" /proc/self/mounts; then
-			log "swap.sh: warning: mounts left under $WORK, not removing it"
-		else
-			rm -rf --one-file-system "$WORK"
-		fi
-	fi
-	exit "$rc"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+cleanup_at_exit
 
 mkdir -p "$MNT_T" "$MNT_S"
 echo "workload,unit,fs,run,value" > "$RAW"
@@ -434,18 +340,7 @@ row "$K_PC" MiB info
 
 # wait_quiet: until the shmemfs daemon stops using CPU (its background
 # reclaimer may still be writing pages out after dd has returned)
-wait_quiet() {
-	local a b
-	cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$DPID/stat"; }
-	a=$(cpu_ticks)
-	for _ in $(seq 300); do
-		sleep 0.1
-		b=$(cpu_ticks)
-		[ $((b - a)) -le 1 ] && return 0
-		a=$b
-	done
-	warn "shmemfs daemon still busy after 30 s"
-}
+wait_quiet() { wait_idle "$DPID" 30; }
 
 stat_json() { # stat_json KEY
 	"$CTL" stats "$MNT_S" --json |
@@ -456,14 +351,14 @@ run_tmpfs() {
 	local run=$1 out w_s r pout0 pin0 pout1 pin1 pout2 pin2 peak used
 	warm_data
 	cg_create
-	mount -t tmpfs -o size=8g tmpfs "$MNT_T"
+	mount_tmpfs "$MNT_T" size=8g
 	pout0=$(vmstat pswpout); pin0=$(vmstat pswpin)
 	out=$( (echo "$BASHPID" > "$CG/cgroup.procs" &&
 		exec env LC_ALL=C dd if="$DATA" of="$MNT_T/data" bs=1M) 2>&1) ||
 		die "tmpfs: dd write failed in the cgroup: $out"
 	w_s=$(dd_rate <<< "$out")
 	pout1=$(vmstat pswpout); pin1=$(vmstat pswpin)
-	drop_caches
+	drop_caches 1
 	out=$( (echo "$BASHPID" > "$CG/cgroup.procs" &&
 		exec env LC_ALL=C dd if="$MNT_T/data" of=/dev/null bs=1M) 2>&1) ||
 		die "tmpfs: dd read failed in the cgroup: $out"
@@ -480,7 +375,7 @@ run_tmpfs() {
 	add "$K_OUT" tmpfs "$run" $((pout2 - pout0))
 	add "$K_IN" tmpfs "$run" $((pin2 - pin0))
 	add "$K_PC" tmpfs "$run" 0
-	umount "$MNT_T"
+	umount_tmpfs "$MNT_T"
 	cg_remove
 }
 
@@ -489,16 +384,9 @@ run_shmemfs() {
 	warm_data
 	rm -f "$SHM_SWAP"
 	: > "$WORK/daemon.log"
-	"$DAEMON" -f -o "size=${SHM_SIZE_MB}m,mem=${MEM_MB}m,swap=$SHM_SWAP,swapsize=${SHM_SIZE_MB}m" \
-		"$MNT_S" >> "$WORK/daemon.log" 2>&1 &
-	DPID=$!
-	for _ in $(seq 100); do
-		is_mounted "$MNT_S" && break
-		kill -0 "$DPID" 2>/dev/null ||
-			die "shmemfs exited before mounting: $(cat "$WORK/daemon.log")"
-		sleep 0.05
-	done
-	is_mounted "$MNT_S" || die "shmemfs did not mount within 5 s"
+	mount_shmemfs "$MNT_S" \
+		"size=${SHM_SIZE_MB}m,mem=${MEM_MB}m,swap=$SHM_SWAP,swapsize=${SHM_SIZE_MB}m"
+	DPID=$SHMEMFS_PID
 
 	out=$(LC_ALL=C dd if="$DATA" of="$MNT_S/data" bs=1M 2>&1) ||
 		die "shmemfs: dd write failed: $out"
@@ -515,7 +403,7 @@ run_shmemfs() {
 	f1=$(now)
 	so1=$(stat_json swapouts); si1=$(stat_json swapins)
 	wait_quiet
-	drop_caches
+	drop_caches 1
 	out=$(LC_ALL=C dd if="$MNT_S/data" of=/dev/null bs=1M 2>&1) ||
 		die "shmemfs: dd read failed: $out"
 	r=$(dd_rate <<< "$out")
@@ -535,7 +423,7 @@ run_shmemfs() {
 	fi
 
 	if [ "$VERIFY" = 1 ]; then
-		drop_caches
+		drop_caches 1
 		warm_data
 		if cmp -s "$DATA" "$MNT_S/data"; then
 			log "      shmemfs: data verified (cmp)"
@@ -549,16 +437,7 @@ run_shmemfs() {
 	fi
 
 	rm -f "$MNT_S/data"
-	fusermount3 -u "$MNT_S"
-	for _ in $(seq 200); do
-		kill -0 "$DPID" 2>/dev/null || break
-		sleep 0.05
-	done
-	if kill -0 "$DPID" 2>/dev/null; then
-		warn "run $run: shmemfs still running 10 s after unmount; killing it"
-		kill "$DPID" 2>/dev/null || true
-	fi
-	wait "$DPID" || warn "run $run: shmemfs exited non-zero"
+	umount_shmemfs "$MNT_S" "run $run"
 	DPID=""
 	if [ -s "$WORK/daemon.log" ]; then
 		warn "run $run: shmemfs daemon log: $(head -c 300 "$WORK/daemon.log" | tr '\n' ' ')"
