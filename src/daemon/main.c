@@ -55,6 +55,9 @@
 #define SD_ATTR_TIMEOUT	 3600.0
 #define SD_MAX_WRITE	 (1024 * 1024)
 
+/* For notifications to the kernel from inside a request. */
+static struct fuse_session *sd_session;
+
 static struct shmemfs *
 req_fs(fuse_req_t req)
 {
@@ -552,6 +555,14 @@ sd_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 	}
 	ret = shmemfs_copy_file_range(req_fs(req), ino_in, off_in, ino_out,
 				      off_out, len);
+	/*
+	 * A copy that fails after reaching the destination (ENOSPC, EIO)
+	 * has stamped its times, as tmpfs does, but the kernel keeps its
+	 * cached attributes of ino_out when the request fails: drop them
+	 * (offset -1: attributes only, no page-cache locks taken).
+	 */
+	if (ret < 0 && ret != -EINVAL && sd_session)
+		fuse_lowlevel_notify_inval_inode(sd_session, ino_out, -1, 0);
 	reply_count(req, ret);
 }
 
@@ -1238,6 +1249,7 @@ main(int argc, char *argv[])
 	se = fuse_session_new(&args, &sd_ops, sizeof(sd_ops), fs);
 	if (!se)
 		goto out_destroy_fs; /* libfuse said why */
+	sd_session = se;
 	if (fuse_set_signal_handlers(se) != 0)
 		goto out_destroy_session;
 	if (fuse_session_mount(se, opts.mountpoint) != 0)
@@ -1280,6 +1292,7 @@ out_unmount:
 out_remove_handlers:
 	fuse_remove_signal_handlers(se);
 out_destroy_session:
+	sd_session = NULL;
 	fuse_session_destroy(se);
 out_destroy_fs:
 	shmemfs_destroy(fs);

@@ -214,8 +214,10 @@ class TmpfsSide(Side):
 class ShmemfsSide(Side):
     name = "shmemfs"
 
-    def __init__(self, opts, binary=DEFAULT_BIN, wrapper=()):
+    def __init__(self, opts, binary=DEFAULT_BIN, wrapper=(), extra=""):
         super().__init__(opts)
+        if extra:
+            opts += "," + extra.replace("{dir}", self.base)
         self.log_path = os.path.join(self.base, "daemon.log")
         self._problems = []
         self._seen = 0
@@ -1156,7 +1158,8 @@ class Mismatch:
 class Config:
     def __init__(self, opts=DEFAULT_OPTS, against_tmpfs=False,
                  shmemfs=DEFAULT_BIN, wrapper=(), inject=None,
-                 statvfs=True, times=True, full_every=1):
+                 statvfs=True, times=True, full_every=1, extra=""):
+        self.extra = extra
         self.statvfs = statvfs
         self.full_every = full_every
         self.times = times
@@ -1176,7 +1179,8 @@ class Config:
             s = TmpfsSide(self.opts)
             s.name = "tmpfs2"
             return s
-        return ShmemfsSide(self.opts, self.shmemfs, self.wrapper)
+        return ShmemfsSide(self.opts, self.shmemfs, self.wrapper,
+                           self.extra)
 
 
 class Pair:
@@ -1429,12 +1433,16 @@ def shrink(ops, cfg, pair, budget_s=120, log=None):
 
 def reproducer(ops, m, cfg):
     lines = ["minimal reproducer (%d ops; side A = tmpfs, side B = %s; "
-             "mount options %s):" % (len(ops), cfg.side_b_name(), cfg.opts)]
+             "mount options %s%s):" % (
+                 len(ops), cfg.side_b_name(), cfg.opts,
+                 ", shmemfs also " + cfg.extra if cfg.extra else "")]
     for i, op in enumerate(ops):
         lines.append("  %3d. %s" % (i + 1, fmt_op(op)))
     lines.append("mismatch at " + str(m))
-    lines.append("replay with: difftest.py --replay '%s'%s" % (
-        json.dumps(ops), " --against-tmpfs" if cfg.against_tmpfs else ""))
+    lines.append("replay with: difftest.py --replay '%s'%s%s%s" % (
+        json.dumps(ops), " --against-tmpfs" if cfg.against_tmpfs else "",
+        " --opts " + cfg.opts if cfg.opts != DEFAULT_OPTS else "",
+        " --shmemfs-opts '%s'" % cfg.extra if cfg.extra else ""))
     return "\n".join(lines)
 
 
@@ -1494,6 +1502,10 @@ def main(argv=None):
                     help="command prefix for the daemon (e.g. valgrind)")
     ap.add_argument("--opts", default=DEFAULT_OPTS,
                     help="mount options for both sides (%(default)s)")
+    ap.add_argument("--shmemfs-opts", default="", metavar="OPTS",
+                    help="more mount options for shmemfs only, {dir} "
+                         "standing for a private directory (e.g. "
+                         "mem=256k,swap={dir}/swap)")
     ap.add_argument("--against-tmpfs", action="store_true",
                     help="second side is a kernel tmpfs too (self-check)")
     ap.add_argument("--no-statvfs", action="store_true",
@@ -1529,7 +1541,8 @@ def main(argv=None):
         return 2
     cfg = Config(args.opts, args.against_tmpfs, args.shmemfs,
                  shlex.split(args.wrapper), args.inject_bug,
-                 not args.no_statvfs, not args.no_times, args.full_every)
+                 not args.no_statvfs, not args.no_times, args.full_every,
+                 args.shmemfs_opts)
     log = lambda s: print(s, file=sys.stderr, flush=True)
     pair = Pair(cfg)
     try:

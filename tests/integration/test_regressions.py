@@ -125,6 +125,34 @@ def test_write_failing_with_enospc_still_stamps_mtime_ctime(mnt):
 
 
 @pytest.mark.mount_opts("size=1m")
+def test_copy_file_range_failing_with_enospc_still_stamps_mtime_ctime(mnt):
+    """tmpfs copies through splice and the destination's write stamps
+    its times before it finds no space; FUSE keeps its cached attributes
+    when the request fails, so the daemon must drop them.  difftest
+    (size=1m, seed 2000359): copy_range into a full mount -> ENOSPC."""
+    fill = os.open(os.path.join(mnt, "fill"), os.O_RDWR | os.O_CREAT, 0o644)
+    src = os.open(os.path.join(mnt, "src"), os.O_RDWR | os.O_CREAT, 0o644)
+    p = os.path.join(mnt, "dst")
+    fd = os.open(p, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        os.write(src, b"y" * 100)
+        fallocate(fill, 0, 0, (1 << 20) - 4096)     # every block left
+        _old_times(p)
+        c0 = os.fstat(fd).st_ctime_ns
+        time.sleep(0.02)
+        assert errno_of(os.copy_file_range, src, fd, 10, 0,
+                        94386) == errno.ENOSPC
+        st = os.fstat(fd)
+        assert st.st_size == 0
+        assert st.st_mtime_ns > OLD
+        assert st.st_ctime_ns > c0
+    finally:
+        os.close(fd)
+        os.close(src)
+        os.close(fill)
+
+
+@pytest.mark.mount_opts("size=1m")
 def test_failed_fallocate_keeps_earlier_fallocated_pages_as_data(mnt):
     """shmem_fallocate() takes the pages of the range in order; a page
     fallocated by an earlier call is made uptodate (data for SEEK_DATA)
