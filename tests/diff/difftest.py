@@ -1544,6 +1544,9 @@ def main(argv=None):
                  not args.no_statvfs, not args.no_times, args.full_every,
                  args.shmemfs_opts)
     log = lambda s: print(s, file=sys.stderr, flush=True)
+    # SIGTERM (and SIGINT, which a background job ignores) unmount and
+    # remove both sides on the way out
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + 15))
     pair = Pair(cfg)
     try:
         if args.replay:
