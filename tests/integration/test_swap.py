@@ -247,4 +247,6 @@ def test_swap_path_checks(swapdir, mount):
         assert "swap" in r.stderr
         assert not is_mounted(base)
     finally:
+        if is_mounted(base):        # a failed check must not leave it
+            subprocess.run(["umount", "-l", base])
         os.rmdir(base)
