@@ -443,6 +443,7 @@ int
 filemap_truncate(struct shmemfs *fs, struct shmemfs_inode *ip, uint64_t size)
 {
 	uint64_t old = ip->i_size;
+	bool stamp;
 	int ret;
 
 	if (size > (uint64_t)SHMEMFS_MAX_FILESIZE)
@@ -459,13 +460,17 @@ filemap_truncate(struct shmemfs *fs, struct shmemfs_inode *ip, uint64_t size)
 	}
 	ip->i_size = size;
 	/*
-	 * Like shmem_setattr(): a truncate that does not grow the file also
-	 * drops pages fallocated with KEEP_SIZE beyond the end.
+	 * Like shmem_setattr(): a truncate that does not grow a file with
+	 * pages (data, swapped or fallocated) drops those beyond the end and
+	 * stamps the times even when the size stays the same.
 	 */
-	if (size <= old && ip->i_blocks)
+	stamp = size != old;
+	if (size <= old && ip->i_blocks) {
 		filemap_drop(fs, ip, (size + SF_PAGE_MASK) >> SF_PAGE_SHIFT,
 			     UINT64_MAX);
-	if (size != old) {
+		stamp = true;
+	}
+	if (stamp) {
 		sf_now(&ip->i_mtime);
 		ip->i_ctime = ip->i_mtime;
 	}

@@ -183,7 +183,8 @@ node_setattr(struct shmemfs *fs, struct shmemfs_inode *ip, unsigned valid,
 	 * Every setattr stamps ctime (the VFS adds ATTR_CTIME), even one
 	 * that changes nothing, like chown(-1, -1), whose FUSE request
 	 * arrives with no field set; only a size-only call leaves it to
-	 * filemap_truncate(), which stamps it when the size changes.
+	 * filemap_truncate(), which stamps it when the size changes or
+	 * the file has pages.
 	 */
 	if (valid & SHMEMFS_SET_CTIME)
 		ip->i_ctime = sa->ss_ctime;

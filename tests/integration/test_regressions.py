@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from conftest import (FALLOC_FL_KEEP_SIZE, NOBODY, errno_of, fallocate,
-                      run_as)
+from conftest import (FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, NOBODY,
+                      errno_of, fallocate, run_as)
 
 OLD = 10**9          # 2001-09-09: clearly "not now"
 
@@ -53,6 +53,45 @@ def test_truncate_by_path_same_size_keeps_mtime(mnt):
     st = os.stat(p)
     assert st.st_mtime_ns == OLD
     assert st.st_ctime_ns == c0
+
+
+@pytest.mark.parametrize("pages,stamps", [
+    ("none", False), ("data", True), ("fallocated", True),
+    ("fallocated past the end", True), ("punched out", False)])
+def test_truncate_by_path_same_size_stamps_if_file_has_pages(mnt, pages,
+                                                             stamps):
+    """But with pages allocated (written, fallocated, even past the end
+    with KEEP_SIZE) a truncate that does not grow the file goes through
+    shmem_truncate_range(), which stamps mtime and ctime even when the
+    size stays.  difftest (mem=32k, seed 3101534): pwrite; truncate to
+    the same size."""
+    p = os.path.join(mnt, "b")
+    fd = os.open(p, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        size = 10 * 4096
+        if pages != "fallocated past the end":
+            os.ftruncate(fd, size)
+        if pages in ("data", "punched out"):
+            os.pwrite(fd, b"x", 100)
+        if pages == "punched out":
+            fallocate(fd, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE, 0,
+                      4096)
+        if pages == "fallocated":
+            fallocate(fd, 0, 0, 4096)
+        if pages == "fallocated past the end":
+            fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, 4096)
+            size = 0
+    finally:
+        os.close(fd)
+    _old_times(p)
+    c0 = os.stat(p).st_ctime_ns
+    time.sleep(0.02)
+    os.truncate(p, size)
+    st = os.stat(p)
+    assert st.st_size == size
+    assert (st.st_mtime_ns != OLD) == stamps
+    assert (st.st_ctime_ns != c0) == stamps
+    assert st.st_blocks == (8 if pages in ("data", "fallocated") else 0)
 
 
 @pytest.mark.needs_root
