@@ -909,17 +909,21 @@ class Runner:
         """Entry of the non-directory rel, which is name in directory dfd
         (or the path itself when dfd is None)."""
         if stat.S_ISREG(st.st_mode):
-            ffd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK,
-                          dir_fd=dfd)
-            try:
-                ent = self._entry(st, ffd)
-                ent["data"] = file_digest(ffd, st.st_size)
-            finally:
-                os.close(ffd)
-            return ent
+            return self._file_entry(st, os.open(
+                name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK,
+                dir_fd=dfd))
         ent = self._entry(st, self.p(rel))
         if stat.S_ISLNK(st.st_mode):
             ent["target"] = os.readlink(name, dir_fd=dfd)
+        return ent
+
+    def _file_entry(self, st, fd):
+        """Entry of the regular file open for reading as fd (closed)."""
+        try:
+            ent = self._entry(st, fd)
+            ent["data"] = file_digest(fd, st.st_size)
+        finally:
+            os.close(fd)
         return ent
 
     # -- local state: only what one op can have changed ------------------
@@ -978,14 +982,8 @@ class Runner:
             st = os.fstat(fd)
             if not stat.S_ISREG(st.st_mode):
                 return self._entry(st, fd)
-            rfd = os.open("/proc/self/fd/%d" % fd, os.O_RDONLY |
-                          os.O_NONBLOCK)
-            try:
-                ent = self._entry(st, rfd)
-                ent["data"] = file_digest(rfd, st.st_size)
-            finally:
-                os.close(rfd)
-            return ent
+            return self._file_entry(st, os.open(
+                "/proc/self/fd/%d" % fd, os.O_RDONLY | os.O_NONBLOCK))
         except OSError as e:
             return errno.errorcode.get(e.errno, str(e.errno))
 

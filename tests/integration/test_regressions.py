@@ -139,6 +139,19 @@ def test_chown_noop_stamps_ctime(mnt, kind):
     assert os.stat(p).st_ctime_ns > c1
 
 
+def _assert_enospc_stamps(p, call, *args):
+    """call(*args) fails with ENOSPC yet moves the mtime and ctime of the
+    empty file p."""
+    _old_times(p)
+    c0 = os.stat(p).st_ctime_ns
+    time.sleep(0.02)
+    assert errno_of(call, *args) == errno.ENOSPC
+    st = os.stat(p)
+    assert st.st_size == 0
+    assert st.st_mtime_ns > OLD
+    assert st.st_ctime_ns > c0
+
+
 @pytest.mark.mount_opts("size=1m")
 def test_write_failing_with_enospc_still_stamps_mtime_ctime(mnt):
     """shmem_file_write_iter() calls file_update_time() before it copies
@@ -150,14 +163,7 @@ def test_write_failing_with_enospc_still_stamps_mtime_ctime(mnt):
     fd = os.open(p, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fallocate(fill, 0, 0, 1 << 20)          # every block of the mount
-        _old_times(p)
-        c0 = os.stat(p).st_ctime_ns
-        time.sleep(0.02)
-        assert errno_of(os.pwrite, fd, b"x" * 22, 20481) == errno.ENOSPC
-        st = os.stat(p)
-        assert st.st_size == 0
-        assert st.st_mtime_ns > OLD
-        assert st.st_ctime_ns > c0
+        _assert_enospc_stamps(p, os.pwrite, fd, b"x" * 22, 20481)
     finally:
         os.close(fd)
         os.close(fill)
@@ -176,15 +182,7 @@ def test_copy_file_range_failing_with_enospc_still_stamps_mtime_ctime(mnt):
     try:
         os.write(src, b"y" * 100)
         fallocate(fill, 0, 0, (1 << 20) - 4096)     # every block left
-        _old_times(p)
-        c0 = os.fstat(fd).st_ctime_ns
-        time.sleep(0.02)
-        assert errno_of(os.copy_file_range, src, fd, 10, 0,
-                        94386) == errno.ENOSPC
-        st = os.fstat(fd)
-        assert st.st_size == 0
-        assert st.st_mtime_ns > OLD
-        assert st.st_ctime_ns > c0
+        _assert_enospc_stamps(p, os.copy_file_range, src, fd, 10, 0, 94386)
     finally:
         os.close(fd)
         os.close(src)
