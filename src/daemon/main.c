@@ -24,6 +24,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/capability.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -322,8 +323,8 @@ sd_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 /* ---- Files -------------------------------------------------------- */
 
 /*
- * Does the caller of @req have capability @cap (CAP_SYS_ADMIN = 21,
- * CAP_FSETID = 4)?  Read from /proc/PID/status; where that is not
+ * Does the caller of @req have capability @cap_bit (CAP_* of
+ * <linux/capability.h>)?  Read from /proc/PID/status; where that is not
  * possible (another pid namespace, the process gone), fall back to "is
  * root".
  */
@@ -373,7 +374,7 @@ open_truncate(fuse_req_t req, struct shmemfs *fs, fuse_ino_t ino)
 		return ret;
 	if (attr.sa_st.st_mode & S_IXGRP)
 		kill |= S_ISGID;
-	if ((attr.sa_st.st_mode & kill) && !caller_has_cap(req, 4)) {
+	if ((attr.sa_st.st_mode & kill) && !caller_has_cap(req, CAP_FSETID)) {
 		sa.ss_mode = attr.sa_st.st_mode & ~kill;
 		valid |= SHMEMFS_SET_MODE;
 	}
@@ -792,7 +793,7 @@ sd_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 			return;
 		}
 	}
-	if (caller_has_cap(req, 21)) /* CAP_SYS_ADMIN */
+	if (caller_has_cap(req, CAP_SYS_ADMIN))
 		ret = shmemfs_listxattr(fs, ino, buf, size);
 	else
 		ret = shmemfs_listxattr_user(fs, ino, buf, size);

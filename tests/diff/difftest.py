@@ -832,11 +832,16 @@ class Runner:
                  ("c" if t[1] != old[1] else "")) or "-"
         self._pending = times
 
+    def _statvfs(self):
+        """Free blocks and inodes (None when they are not compared)."""
+        if not self.statvfs:
+            return None
+        sv = os.statvfs(self.root)
+        return {"f_bfree": sv.f_bfree, "f_ffree": sv.f_ffree}
+
     def _snapshot(self, tree):
-        out = {"tree": None, "fds": {}, "statvfs": None}
-        if tree and self.statvfs:
-            sv = os.statvfs(self.root)
-            out["statvfs"] = {"f_bfree": sv.f_bfree, "f_ffree": sv.f_ffree}
+        out = {"tree": None, "fds": {},
+               "statvfs": self._statvfs() if tree else None}
         if tree:
             out["tree"] = {}
             fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY)
@@ -992,9 +997,7 @@ class Runner:
         since pre, when pre is not None), every descriptor's fstat and
         position, and statvfs."""
         snap = self._snapshot(False)
-        if self.statvfs:
-            sv = os.statvfs(self.root)
-            snap["statvfs"] = {"f_bfree": sv.f_bfree, "f_ffree": sv.f_ffree}
+        snap["statvfs"] = self._statvfs()
         snap["tree"] = {rel: self.path_entry(rel) for rel in paths}
         snap["slots"] = {i: self.slot_entry(i) for i in slots}
         for key, ent in list(snap["tree"].items()) + \
