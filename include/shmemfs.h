@@ -167,6 +167,11 @@ int shmemfs_readdir(struct shmemfs *fs, uint64_t ino, uint64_t cookie,
 /* Data.  open/release keep an unlinked inode alive. */
 int shmemfs_open(struct shmemfs *fs, uint64_t ino);
 void shmemfs_release(struct shmemfs *fs, uint64_t ino);
+/*
+ * shmemfs_read() returns the whole range up to the end of the file or
+ * -errno (-EIO for a page that cannot be read back from swap), never a
+ * short count before the end: a short read means end of file.
+ */
 ssize_t shmemfs_read(struct shmemfs *fs, uint64_t ino, void *buf,
 		     size_t size, int64_t off);
 ssize_t shmemfs_write(struct shmemfs *fs, uint64_t ino, const void *buf,

@@ -288,7 +288,15 @@ filemap_read(struct shmemfs *fs, struct shmemfs_inode *ip, void *buf,
 			memset(dst + done, 0, n);
 		done += n;
 	}
-	if (!done && err)
+	/*
+	 * All or nothing.  A count short of what the file holds would be
+	 * taken for the end of the file: FUSE reads a short reply to a
+	 * regular file as EOF and shrinks the size it caches, so cp would
+	 * stop early with success and a later O_APPEND write would land
+	 * inside the file.  The pages already copied are simply not
+	 * reported; a reader that retries gets the same error.
+	 */
+	if (err)
 		return err == -ENOSPC ? -ENOMEM : err;
 	return (ssize_t)done;
 }
