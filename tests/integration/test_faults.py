@@ -11,6 +11,7 @@ one swap slot and read across it from every position within a request.
 
 import errno
 import hashlib
+import mmap
 import os
 import subprocess
 
@@ -179,3 +180,23 @@ def test_copy_file_range_across_unreadable_page_fails(broken, tmp_path):
         assert f.read() == ref[:copied]
     assert os.stat(path).st_size == FILE_SIZE
 
+
+
+def test_mapped_writes_beyond_size_report_enospc_at_msync(mount):
+    """FUSE has no fault-time hook: the loss is reported by msync (README,
+    Differences from tmpfs), never silently."""
+    import mmap
+    m = mount("size=1m")
+    path = os.path.join(m.path, "f")
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        os.ftruncate(fd, 4 << 20)
+        mp = mmap.mmap(fd, 4 << 20)
+        mp[:] = b"x" * (4 << 20)
+        with pytest.raises(OSError) as e:
+            mp.flush()
+        assert e.value.errno == errno.ENOSPC
+        mp.close()
+    finally:
+        os.close(fd)
+    assert os.stat(path).st_blocks * 512 <= 1 << 20
