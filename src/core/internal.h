@@ -173,8 +173,19 @@ struct sf_swap {
 	void *sw_priv;
 	uint64_t sw_nslots;
 	uint64_t sw_used;
-	uint64_t sw_hint;          /* bitmap word to scan first */
 	uint64_t *sw_bitmap;       /* bit set: slot in use */
+	/*
+	 * Bit set: the slot was written since swap_init(), so the file
+	 * holds its blocks (freed slots are never punched) and a write
+	 * there needs no new disk space.  sw_backed_free counts the slots
+	 * backed and not in use.  The hints are bitmap words below which
+	 * there is no free slot (no free backed slot); a free moves them
+	 * down, so allocation is first-fit from the low end.
+	 */
+	uint64_t *sw_backed;
+	uint64_t sw_backed_free;
+	uint64_t sw_free_hint;
+	uint64_t sw_bfree_hint;
 	struct sf_slotmeta *sw_meta; /* per slot: nonce and tag */
 	unsigned char *sw_key;     /* AEAD key, mlocked */
 	unsigned char *sw_bounce;  /* one sealed page */
@@ -305,7 +316,8 @@ int swap_file_open(const char *path, uint64_t bytes,
 int swap_init(struct sf_swap *sw, const struct sf_swap_ops *ops, void *priv,
 	      uint64_t nslots);
 void swap_fini(struct sf_swap *sw);
-int64_t swap_slot_alloc(struct sf_swap *sw);
+int64_t swap_slot_alloc(struct sf_swap *sw, bool backed_only);
+bool swap_slot_backed(const struct sf_swap *sw, uint64_t slot);
 void swap_slot_free(struct sf_swap *sw, uint64_t slot);
 int swap_write_page(struct sf_swap *sw, uint64_t slot, const void *page);
 int swap_read_page(struct sf_swap *sw, uint64_t slot, void *page);

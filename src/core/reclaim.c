@@ -36,11 +36,19 @@ page_is_zero(const void *data)
 }
 
 /*
- * Swap @pg out.  0, -ENOSPC (swap full) or -EIO (write failed).  A page
- * of zeros needs no slot: it becomes a zero entry.
+ * Swap @pg out.  0, -ENOSPC (swap full) or -EIO (write failed; @pg stays
+ * resident and untouched).  A page of zeros needs no slot: it becomes a
+ * zero entry.
+ *
+ * A write into a slot the file never held needs new disk space, and is
+ * what fails when the disk under the swap file is full.  Then
+ * *@backed_only is set, so the rest of this reclaim pass uses only slots
+ * already written (overwritten in place, they need no space), and the
+ * next pass tries a new slot once more: when space returns, swap grows
+ * again.
  */
 static int
-evict_page(struct shmemfs *fs, struct sf_page *pg)
+evict_page(struct shmemfs *fs, struct sf_page *pg, bool *backed_only)
 {
 	struct shmemfs_inode *ip = pg->pg_inode;
 	int64_t slot;
@@ -52,11 +60,13 @@ evict_page(struct shmemfs *fs, struct sf_page *pg)
 		page_release(fs, pg);
 		return 0;
 	}
-	slot = swap_slot_alloc(&fs->sf_swap);
+	slot = swap_slot_alloc(&fs->sf_swap, *backed_only);
 	if (slot < 0)
 		return (int)slot;
 	ret = swap_write_page(&fs->sf_swap, (uint64_t)slot, pg->pg_data);
 	if (ret) {
+		if (!swap_slot_backed(&fs->sf_swap, (uint64_t)slot))
+			*backed_only = true;
 		swap_slot_free(&fs->sf_swap, (uint64_t)slot);
 		return -EIO;
 	}
@@ -78,13 +88,15 @@ can_swap(const struct shmemfs *fs)
 
 /*
  * Evict up to @nr pages; returns how many went.  Gives up after two
- * turns of the hand, on a full swap device, or after repeated write
- * errors (the page stays resident: nothing is lost).
+ * turns of the hand, on a full swap device (or, after a write into a
+ * new slot failed, when no slot already written is free), or after
+ * repeated write errors (the page stays resident: nothing is lost).
  */
 uint64_t
 reclaim_pages(struct shmemfs *fs, uint64_t nr)
 {
 	uint64_t freed = 0, scan = 2 * fs->sf_mem.sm_resident + 2;
+	bool backed_only = false;
 	unsigned errors = 0;
 
 	if (!can_swap(fs))
@@ -100,7 +112,7 @@ reclaim_pages(struct shmemfs *fs, uint64_t nr)
 			pg->pg_flags &= ~SF_PG_REFERENCED;
 			continue;
 		}
-		ret = evict_page(fs, pg);
+		ret = evict_page(fs, pg, &backed_only);
 		if (ret == -ENOSPC)
 			break;
 		if (ret) {

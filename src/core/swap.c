@@ -5,7 +5,10 @@
  * A swap device is an array of 4 KiB slots behind a backend (struct
  * sf_swap_ops, a versioned vtable in the manner of sqlite3_io_methods;
  * the file backend is the only one today).  Slots are handed out from a
- * bitmap with a moving hint, so allocation is a short word scan.
+ * bitmap, first fit from the low end, preferring slots already written
+ * (sw_backed): the file is sparse and freed slots are never punched, so
+ * a slot once written keeps its disk blocks and can take a page even
+ * when the disk under the file is full.
  *
  * Nothing readable at rest: every page is sealed with an AEAD
  * (ChaCha20-Poly1305 from libsodium) under a key drawn at mount time
@@ -166,11 +169,14 @@ swap_init(struct sf_swap *sw, const struct sf_swap_ops *ops, void *priv,
 		return -EINVAL;
 	memset(sw, 0, sizeof(*sw));
 	sw->sw_bitmap = sf_calloc(words ? words : 1, sizeof(uint64_t));
+	sw->sw_backed = sf_calloc(words ? words : 1, sizeof(uint64_t));
 	sw->sw_meta = sf_calloc(nslots ? nslots : 1, sizeof(*sw->sw_meta));
 	sw->sw_key = sodium_malloc(crypto_aead_chacha20poly1305_IETF_KEYBYTES);
 	sw->sw_bounce = sf_malloc(SF_PAGE_SIZE);
-	if (!sw->sw_bitmap || !sw->sw_meta || !sw->sw_key || !sw->sw_bounce) {
+	if (!sw->sw_bitmap || !sw->sw_backed || !sw->sw_meta || !sw->sw_key ||
+	    !sw->sw_bounce) {
 		free(sw->sw_bitmap);
+		free(sw->sw_backed);
 		free(sw->sw_meta);
 		free(sw->sw_bounce);
 		if (sw->sw_key)
@@ -193,49 +199,98 @@ swap_fini(struct sf_swap *sw)
 		return;
 	sw->sw_ops->so_close(sw->sw_priv);
 	free(sw->sw_bitmap);
+	free(sw->sw_backed);
 	free(sw->sw_meta);
 	free(sw->sw_bounce);
 	sodium_free(sw->sw_key);
 	memset(sw, 0, sizeof(*sw));
 }
 
-/* A free slot, or -ENOSPC. */
-int64_t
-swap_slot_alloc(struct sf_swap *sw)
+/*
+ * The first slot at or after word *@hint whose bit is clear in sw_bitmap
+ * (and, if @backed, set in sw_backed), or -1.  Words below *@hint hold
+ * no such slot; the hint moves up to the word found.
+ */
+static int64_t
+slot_scan(struct sf_swap *sw, uint64_t *hint, bool backed)
 {
-	uint64_t words = (sw->sw_nslots + 63) / 64, i;
+	uint64_t words = (sw->sw_nslots + 63) / 64, w;
 
-	if (sw->sw_used >= sw->sw_nslots)
-		return -ENOSPC;
-	for (i = 0; i < words; i++) {
-		uint64_t w = (sw->sw_hint + i) % words;
+	for (w = *hint; w < words; w++) {
 		uint64_t bits = ~sw->sw_bitmap[w];
 		uint64_t slot;
 
+		if (backed)
+			bits &= sw->sw_backed[w];
 		if (!bits)
 			continue;
 		slot = w * 64 + (uint64_t)__builtin_ctzll(bits);
 		if (slot >= sw->sw_nslots)
-			continue;
-		sw->sw_bitmap[w] |= 1ull << (slot % 64);
-		sw->sw_used++;
-		sw->sw_hint = w;
+			break; /* only the last word has bits past the end */
+		*hint = w;
 		return (int64_t)slot;
 	}
-	return -ENOSPC;
+	*hint = words;
+	return -1;
+}
+
+/*
+ * A free slot, or -ENOSPC.  Slots already written (backed) come first,
+ * then the lowest never-written one: the file grows only when it must,
+ * and when the disk under it is full the slots it already holds still
+ * take pages.  With @backed_only, never a slot that was not written.
+ */
+int64_t
+swap_slot_alloc(struct sf_swap *sw, bool backed_only)
+{
+	int64_t slot = -1;
+
+	if (sw->sw_used >= sw->sw_nslots)
+		return -ENOSPC;
+	if (sw->sw_backed_free) {
+		slot = slot_scan(sw, &sw->sw_bfree_hint, true);
+		SF_ASSERT(slot >= 0);
+		if (slot >= 0)
+			sw->sw_backed_free--;
+	} else if (!backed_only) {
+		slot = slot_scan(sw, &sw->sw_free_hint, false);
+	}
+	if (slot < 0)
+		return -ENOSPC;
+	sw->sw_bitmap[slot / 64] |= 1ull << (slot % 64);
+	sw->sw_used++;
+	return slot;
+}
+
+/* Whether @slot has been written since the device was set up. */
+bool
+swap_slot_backed(const struct sf_swap *sw, uint64_t slot)
+{
+	return sw->sw_backed[slot / 64] & (1ull << (slot % 64));
 }
 
 void
 swap_slot_free(struct sf_swap *sw, uint64_t slot)
 {
+	uint64_t w = slot / 64;
+
 	SF_ASSERT(slot < sw->sw_nslots);
-	SF_ASSERT(sw->sw_bitmap[slot / 64] & (1ull << (slot % 64)));
-	sw->sw_bitmap[slot / 64] &= ~(1ull << (slot % 64));
+	SF_ASSERT(sw->sw_bitmap[w] & (1ull << (slot % 64)));
+	sw->sw_bitmap[w] &= ~(1ull << (slot % 64));
 	sw->sw_used--;
+	if (w < sw->sw_free_hint)
+		sw->sw_free_hint = w;
+	if (swap_slot_backed(sw, slot)) {
+		sw->sw_backed_free++;
+		if (w < sw->sw_bfree_hint)
+			sw->sw_bfree_hint = w;
+	}
 	/*
 	 * No hole is punched for a freed slot: one 4 KiB punch per slot costs
 	 * a syscall per swap-in and made unmount of a full swap take tens of
-	 * seconds; a freed slot is simply overwritten when reused.
+	 * seconds; a freed slot is simply overwritten when reused.  That is
+	 * also what keeps it backed: a page can go there when the disk under
+	 * the file is full.
 	 */
 }
 
@@ -254,6 +309,7 @@ swap_write_page(struct sf_swap *sw, uint64_t slot, const void *page)
 	struct sf_slotmeta *m = &sw->sw_meta[slot];
 	unsigned long long taglen;
 	uint64_t nonce = sw->sw_nonce++;
+	int ret;
 
 	make_nonce(npub, nonce);
 	crypto_aead_chacha20poly1305_ietf_encrypt_detached(
@@ -261,8 +317,11 @@ swap_write_page(struct sf_swap *sw, uint64_t slot, const void *page)
 		(const unsigned char *)&slot, sizeof(slot), NULL, npub,
 		sw->sw_key);
 	m->sm_nonce = nonce;
-	return sw->sw_ops->so_write(sw->sw_priv, slot * SF_PAGE_SIZE,
-				    sw->sw_bounce, SF_PAGE_SIZE);
+	ret = sw->sw_ops->so_write(sw->sw_priv, slot * SF_PAGE_SIZE,
+				   sw->sw_bounce, SF_PAGE_SIZE);
+	if (!ret)
+		sw->sw_backed[slot / 64] |= 1ull << (slot % 64);
+	return ret;
 }
 
 /*

@@ -28,6 +28,12 @@ struct membk {
 	int mb_fail_write;  /* fail every write while set */
 	int mb_fail_read;
 	int mb_corrupt;     /* flip a bit in what reads return */
+	/*
+	 * A full disk under a sparse swap file: a slot written once stays
+	 * backed and can be overwritten, a slot never written cannot be.
+	 */
+	int mb_disk_full;
+	unsigned char *mb_backed; /* per slot: ever written */
 	uint64_t mb_writes, mb_reads;
 };
 
@@ -53,7 +59,10 @@ mb_write(void *priv, uint64_t off, const void *buf, size_t len)
 	mb->mb_writes++;
 	if (mb->mb_fail_write)
 		return -ENOSPC;
+	if (mb->mb_disk_full && !mb->mb_backed[off / 4096])
+		return -ENOSPC;
 	memcpy(mb->mb_data + off, buf, len);
+	mb->mb_backed[off / 4096] = 1;
 	return 0;
 }
 
@@ -82,9 +91,11 @@ mkfs_swap(unsigned mem_pages, unsigned slots)
 	snprintf(opt, sizeof(opt), "size=64m,mem=%uk", mem_pages * 4);
 	fs = mkfs(opt);
 	free(bk.mb_data);
+	free(bk.mb_backed);
 	memset(&bk, 0, sizeof(bk));
 	bk.mb_size = (size_t)slots * 4096;
 	bk.mb_data = calloc(1, bk.mb_size);
+	bk.mb_backed = calloc(1, slots);
 	assert_int_equal(shmemfs_swap_attach(fs, &mb_ops, &bk, slots), 0);
 	return fs;
 }
@@ -254,6 +265,106 @@ test_write_errors_lose_nothing(void **state)
 	shmemfs_destroy(fs);
 }
 
+/* Write pages of @seed from @from on until -ENOSPC; returns how many. */
+static uint64_t
+write_until_enospc(struct shmemfs *fs, uint64_t f, uint64_t from,
+		   uint64_t max, unsigned seed)
+{
+	char buf[4096];
+	uint64_t p;
+
+	for (p = from; p < from + max; p++) {
+		ssize_t r;
+
+		fill(buf, p, seed);
+		r = shmemfs_write(fs, f, buf, 4096, p * 4096);
+		if (r < 0) {
+			assert_int_equal(r, -ENOSPC);
+			break;
+		}
+		assert_int_equal(r, 4096);
+	}
+	return p - from;
+}
+
+/*
+ * The disk under the swap file fills up: a write into a slot never
+ * written fails with ENOSPC.  The page stays resident, the writer gets
+ * ENOSPC, and once the data is gone the slots already on disk take new
+ * pages again (issue 16: the allocator kept retrying the one unbacked
+ * slot, leaving 1 MiB of a 64 MiB mount usable).
+ */
+static void
+test_disk_full_reuses_backed_slots(void **state)
+{
+	struct shmemfs *fs = mkfs_swap(8, 256);
+	struct shmemfs_stats st;
+	uint64_t f = mkfile(fs, 1, "f"), g, n;
+
+	(void)state;
+	write_pages(fs, f, 100, 8);     /* ~92 slots written: 0..91 */
+	bk.mb_disk_full = 1;
+	n = write_until_enospc(fs, f, 100, 64, 8);
+	assert_true(n < 64);
+	check(fs);
+	shmemfs_get_stats(fs, &st);
+	assert_int_equal(st.resident_bytes + st.swapped_bytes,
+			 st.used_bytes);
+	verify_pages(fs, f, 100 + n, 8);
+	assert_int_equal(shmemfs_unlink(fs, 1, "f"), 0);
+	shmemfs_forget(fs, f, 1);
+	shmemfs_get_stats(fs, &st);
+	assert_int_equal(st.swap_used_bytes, 0);
+	/* 80 pages need 72 slots: all of them are on disk already */
+	g = mkfile(fs, 1, "g");
+	write_pages(fs, g, 80, 9);
+	verify_pages(fs, g, 80, 9);
+	check(fs);
+	/* space returns: everything works again */
+	bk.mb_disk_full = 0;
+	write_pages(fs, g, 200, 10);
+	verify_pages(fs, g, 200, 10);
+	check(fs);
+	shmemfs_destroy(fs);
+}
+
+/*
+ * Swapped data stays readable when the disk fills under it: a swap-in
+ * frees a slot that is on disk, and the eviction that makes room for
+ * the next one goes there.  Reading more swapped pages than the swap-in
+ * reserve must not fail.
+ */
+static void
+test_swapin_while_disk_full(void **state)
+{
+	struct shmemfs *fs = mkfs_swap(8, 512);
+	struct shmemfs_stats st;
+	uint64_t f = mkfile(fs, 1, "f"), g = mkfile(fs, 1, "g"), n;
+
+	(void)state;
+	write_pages(fs, f, 200, 11);
+	bk.mb_disk_full = 1;
+	verify_pages(fs, f, 200, 11);
+	shmemfs_get_stats(fs, &st);
+	assert_true(st.swapins >= 150);
+	/* within the budget again, give or take the reserve */
+	assert_true(st.resident_bytes <= (8 + 64) * 4096);
+	check(fs);
+	verify_pages(fs, f, 200, 11);
+	/* new data: ENOSPC, and the old data still reads back */
+	n = write_until_enospc(fs, g, 0, 64, 12);
+	assert_true(n < 64);
+	verify_pages(fs, f, 200, 11);
+	verify_pages(fs, g, n, 12);
+	check(fs);
+	bk.mb_disk_full = 0;
+	write_pages(fs, g, 64, 12);
+	verify_pages(fs, g, 64, 12);
+	verify_pages(fs, f, 200, 11);
+	check(fs);
+	shmemfs_destroy(fs);
+}
+
 static void
 test_read_errors_eio(void **state)
 {
@@ -390,6 +501,8 @@ main(void)
 		cmocka_unit_test(test_truncate_punch_unlink_swapped),
 		cmocka_unit_test(test_swap_full_enospc),
 		cmocka_unit_test(test_write_errors_lose_nothing),
+		cmocka_unit_test(test_disk_full_reuses_backed_slots),
+		cmocka_unit_test(test_swapin_while_disk_full),
 		cmocka_unit_test(test_read_errors_eio),
 		cmocka_unit_test(test_swapoff_swapon),
 		cmocka_unit_test(test_fallocate_costs_no_memory),
@@ -398,5 +511,6 @@ main(void)
 	int ret = cmocka_run_group_tests(tests, NULL, NULL);
 
 	free(bk.mb_data);
+	free(bk.mb_backed);
 	return ret;
 }
