@@ -250,3 +250,103 @@ def test_swap_path_checks(swapdir, mount):
         if is_mounted(base):        # a failed check must not leave it
             subprocess.run(["umount", "-l", base])
         os.rmdir(base)
+
+
+# ---------------------------------------------------------------------------
+# Issue 16: a full disk under the swap file, shared and foreign swap files,
+# ownership of a leftover file, option combinations that cannot work.
+
+def refused(opts):
+    """Start a daemon with @opts on a fresh directory; it must refuse to
+    mount, with exit status 1 and one line on stderr, which is returned."""
+    base = tempfile.mkdtemp(prefix="shmemfs-refuse-")
+    try:
+        r = subprocess.run([SHMEMFS_BIN, "-f", "-o", opts, base],
+                           stderr=subprocess.PIPE, text=True, timeout=30)
+        mounted = is_mounted(base)
+    finally:
+        if is_mounted(base):
+            subprocess.run(["umount", "-l", base])
+        os.rmdir(base)
+    assert not mounted
+    assert r.returncode == 1, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    return lines[0]
+
+
+@pytest.fixture
+def small_disk():
+    """An 8 MiB kernel tmpfs to hold a swap file that cannot all fit."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a kernel tmpfs needs root")
+    d = tempfile.mkdtemp(prefix="shmemfs-smalldisk-")
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "none", d],
+                   check=True)
+    yield d
+    subprocess.run(["umount", "-l", d], check=True)
+    os.rmdir(d)
+
+
+def write_until_enospc(path, limit):
+    """Write 1 MiB chunks until ENOSPC (which must come); return MiBs."""
+    written = 0
+    with pytest.raises(OSError) as e:
+        with open(path, "wb", buffering=0) as fh:
+            for _ in range(limit):
+                fh.write(os.urandom(MiB))
+                written += 1
+    assert e.value.errno == errno.ENOSPC
+    return written
+
+
+def test_full_disk_under_swap_keeps_capacity(small_disk, mount):
+    swap = os.path.join(small_disk, "s")
+    m = mount("size=64m,mem=1m,swap=%s" % swap)
+    f = os.path.join(m.path, "f")
+    # mem= plus what the 8 MiB disk holds
+    assert 6 <= write_until_enospc(f, 32) <= 10
+    os.unlink(f)
+    assert stats(m.path)["swap_used_bytes"] == 0
+    # the slots on disk take new data again
+    g = os.path.join(m.path, "g")
+    want = write_random(g, 4 * MiB, seed=b"g")
+    drop_cache(g)
+    assert sha_of(g) == want
+    os.unlink(g)
+    subprocess.run([SHMEMCTL_BIN, "swapoff", m.path], check=True)
+    subprocess.run([SHMEMCTL_BIN, "swapon", m.path], check=True)
+    want = write_random(g, 5 * MiB, seed=b"g2")
+    drop_cache(g)
+    assert sha_of(g) == want
+
+
+def test_disk_filled_by_another_keeps_swapped_data_readable(small_disk,
+                                                            mount):
+    swap = os.path.join(small_disk, "s")
+    m = mount("size=64m,mem=1m,swap=%s" % swap)
+    f = os.path.join(m.path, "f")
+    want = write_random(f, 5 * MiB, seed=b"f")
+    assert stats(m.path)["swapped_bytes"] >= 3 * MiB
+    filler = os.path.join(small_disk, "filler")
+    with pytest.raises(OSError) as e:
+        with open(filler, "wb", buffering=0) as fh:
+            while True:
+                fh.write(bytes(MiB))
+    assert e.value.errno == errno.ENOSPC
+    for _ in range(3):
+        drop_cache(f)
+        assert sha_of(f) == want
+    # new data: ENOSPC once the slots on disk are taken; the old still reads
+    g = os.path.join(m.path, "g")
+    write_until_enospc(g, 32)
+    drop_cache(f)
+    assert sha_of(f) == want
+    os.unlink(g)
+    # space returns: everything works again
+    os.unlink(filler)
+    want_g = write_random(g, 2 * MiB, seed=b"g")
+    drop_cache(f)
+    drop_cache(g)
+    assert sha_of(f) == want
+    assert sha_of(g) == want_g
