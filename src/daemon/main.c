@@ -323,34 +323,118 @@ sd_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 /* ---- Files -------------------------------------------------------- */
 
 /*
+ * Capabilities.  tmpfs decides CAP_SYS_ADMIN (listing trusted.* names)
+ * and CAP_FSETID (keeping S_ISUID/S_ISGID over open(O_TRUNC)) with
+ * capable(), in the initial user namespace; ours is the mount's user
+ * namespace, which is the daemon's own (the one the mount was made in:
+ * the initial one for a root mount).  /proc/PID/status shows CapEff
+ * relative to the caller's own namespace, where "unshare -r" gives any
+ * user a full set, and the uid FUSE reports is mapped into our
+ * namespace, where root of a child namespace created by root is still
+ * 0.  Neither says what the caller may do here.  So, as cap_capable():
+ *
+ * - a caller in our namespace has what its CapEff says;
+ * - a caller in a descendant namespace has nothing here;
+ * - a caller in an ancestor namespace would have its CapEff, or
+ *   everything if it owns the namespace below it on the path to ours,
+ *   but the kernel does not show us the namespaces above ours
+ *   (NS_GET_PARENT of our own namespace is EPERM), so we cannot tell it
+ *   from one in an unrelated namespace, which has nothing: both count as
+ *   unprivileged.  A mount made in the initial namespace has no
+ *   ancestors, so for root mounts the answer is exact.
+ *
+ * Whatever cannot be read counts as "no" (fail closed: a trusted.* name
+ * hidden, a set-id bit cleared): a caller the kernel names with pid 0
+ * (in a pid namespace above ours), a process gone, a namespace link we
+ * may not read (an unprivileged daemon and another user's process).
+ * Falling back to "uid 0 is root" would let in exactly the callers
+ * above.  The /proc/PID directory is opened once, so status and ns/user
+ * describe the same task, and its fsuid must be the one FUSE reported,
+ * or the pid has been reused.
+ */
+static struct {
+	int un_known;
+	dev_t un_dev;
+	ino_t un_ino;
+} sd_userns;
+
+static void
+userns_init(void)
+{
+	struct stat st;
+
+	if (stat("/proc/self/ns/user", &st) < 0) {
+		fprintf(stderr,
+			"shmemfs: warning: /proc/self/ns/user: %s: no caller "
+			"will be treated as privileged\n",
+			strerror(errno));
+		return;
+	}
+	sd_userns.un_dev = st.st_dev;
+	sd_userns.un_ino = st.st_ino;
+	sd_userns.un_known = 1;
+}
+
+/* CapEff and the fsuid (as seen from our namespace) of /proc/PID. */
+static int
+read_status(int piddir, unsigned long long *capeff, unsigned long *fsuid)
+{
+	unsigned long ruid, euid, suid;
+	char line[256];
+	int found = 0;
+	FILE *f;
+	int fd;
+
+	fd = openat(piddir, "status", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	f = fdopen(fd, "r");
+	if (!f) {
+		close(fd);
+		return -ENOMEM;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "Uid: %lu %lu %lu %lu", &ruid, &euid, &suid,
+			   fsuid) == 4)
+			found |= 1;
+		else if (sscanf(line, "CapEff: %llx", capeff) == 1)
+			found |= 2;
+	}
+	fclose(f);
+	return found == 3 ? 0 : -EIO;
+}
+
+/*
  * Does the caller of @req have capability @cap_bit (CAP_* of
- * <linux/capability.h>)?  Read from /proc/PID/status; where that is not
- * possible (another pid namespace, the process gone), fall back to "is
- * root".
+ * <linux/capability.h>) in the mount's user namespace?  See above.
  */
 static int
 caller_has_cap(fuse_req_t req, unsigned cap_bit)
 {
 	const struct fuse_ctx *fc = fuse_req_ctx(req);
-	unsigned long long cap;
-	char path[64], line[256];
-	int found = 0;
-	FILE *f;
+	unsigned long long capeff;
+	unsigned long fsuid;
+	char path[32];
+	struct stat st;
+	int piddir;
+	int ret = 0;
 
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)fc->pid);
-	f = fc->pid > 0 ? fopen(path, "re") : NULL;
-	if (!f)
-		return fc->uid == 0;
-	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "CapEff: %llx", &cap) == 1) {
-			found = 1;
-			break;
-		}
-	}
-	fclose(f);
-	if (!found)
-		return fc->uid == 0;
-	return (cap >> cap_bit) & 1;
+	if (!sd_userns.un_known || fc->pid <= 0)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d", (int)fc->pid);
+	piddir = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (piddir < 0)
+		return 0;
+	if (fstatat(piddir, "ns/user", &st, 0) < 0 ||
+	    st.st_dev != sd_userns.un_dev || st.st_ino != sd_userns.un_ino)
+		goto out_close;
+	if (read_status(piddir, &capeff, &fsuid) < 0 ||
+	    fsuid != (unsigned long)fc->uid)
+		goto out_close;
+	ret = (capeff >> cap_bit) & 1;
+out_close:
+	close(piddir);
+	return ret;
 }
 
 /*
@@ -849,11 +933,15 @@ sd_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
 	case SHMEMFS_IOC_SWAPOFF:
 	case SHMEMFS_IOC_SWAPON:
 		/*
-		 * swapoff(2)/swapon(2) need CAP_SYS_ADMIN; here the mount's
-		 * owner (the daemon's user) or root may do it.
+		 * swapoff(2)/swapon(2) need CAP_SYS_ADMIN; here so does our
+		 * swapoff, unless the caller owns the mount (runs as the
+		 * daemon's user).  A root daemon has no owner apart from
+		 * capable callers: uid 0 alone is also root of a child user
+		 * namespace.
 		 */
 		caller = fuse_req_ctx(req)->uid;
-		if (caller != 0 && caller != getuid()) {
+		if (!(caller == getuid() && caller != 0) &&
+		    !caller_has_cap(req, CAP_SYS_ADMIN)) {
 			fuse_reply_err(req, EPERM);
 			return;
 		}
@@ -1227,6 +1315,7 @@ main(int argc, char *argv[])
 		goto out_free_args;
 	}
 
+	userns_init();
 	if (!opts.foreground) {
 		ready_fd = daemon_start();
 		if (ready_fd < 0)
