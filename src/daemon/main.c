@@ -1067,8 +1067,10 @@ usage(const char *prog)
 	       "                           absent, removed at unmount if created)\n"
 	       "    -o swapsize=N[k|m|g]   size of the swap file\n"
 	       "\n"
-	       "default_permissions is always on; fsname and subtype default to\n"
-	       "\"shmemfs\".  Unmount with 'fusermount3 -u MOUNTPOINT' or SIGTERM.\n"
+	       "default_permissions is always on, and allow_other when run as root\n"
+	       "(a root mount serves every user, by the modes, as tmpfs does);\n"
+	       "fsname and subtype default to \"shmemfs\".  Unmount with\n"
+	       "'fusermount3 -u MOUNTPOINT' or SIGTERM.\n"
 	       "\n"
 	       "FUSE options:\n",
 	       prog);
@@ -1084,6 +1086,7 @@ struct optctx {
 	int oc_fsname;
 	int oc_subtype;
 	int oc_default_permissions;
+	int oc_allow_other; /* allow_other or allow_root given */
 	int oc_max_threads;
 };
 
@@ -1137,6 +1140,9 @@ opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
 		oc->oc_subtype = 1;
 	else if (strcmp(arg, "default_permissions") == 0)
 		oc->oc_default_permissions = 1;
+	else if (strcmp(arg, "allow_other") == 0 ||
+		 strcmp(arg, "allow_root") == 0)
+		oc->oc_allow_other = 1;
 	else if (has_prefix(arg, "max_threads="))
 		oc->oc_max_threads = 1;
 	return 1;
@@ -1264,8 +1270,17 @@ main(int argc, char *argv[])
 	/* Our options first, so that fuse_parse_cmdline sees our fsname. */
 	if (fuse_opt_parse(&args, &oc, NULL, opt_proc) < 0)
 		goto out_free_args;
+	/*
+	 * Like tmpfs, a mount made by root serves every user, access
+	 * decided by the modes alone (default_permissions, always on); FUSE
+	 * would admit only the mounting user.  A user's own mount stays
+	 * private unless it asks for allow_other (which fusermount3 grants
+	 * only with user_allow_other in /etc/fuse.conf).
+	 */
 	if (!oc.oc_default_permissions)
 		fuse_opt_add_arg(&args, "-odefault_permissions");
+	if (!oc.oc_allow_other && geteuid() == 0)
+		fuse_opt_add_arg(&args, "-oallow_other");
 	if (!oc.oc_fsname)
 		fuse_opt_add_arg(&args, "-ofsname=shmemfs");
 	if (!oc.oc_subtype)

@@ -9,8 +9,8 @@ import stat
 
 import pytest
 
-from conftest import NOBODY, errno_as, errno_of, run_as, utimensat, \
-    UTIME_NOW
+from conftest import NOBODY, SHMEMFS_BIN, TARGET, WRAPPER, Mount, \
+    errno_as, errno_of, mountinfo_entry, run_as, utimensat, UTIME_NOW
 
 pytestmark = pytest.mark.needs_root
 OTHER = 65533          # a second unprivileged user
@@ -232,3 +232,63 @@ def test_hardlink_protection(mnt):
     assert as_nobody(os.link, p, os.path.join(d, "l")) == errno.EPERM
     os.chmod(p, 0o666)
     assert as_nobody(os.link, p, os.path.join(d, "l")) == 0
+
+
+class _MountAsGiven(Mount):
+    """A Mount with exactly the options given: the fixtures add
+    allow_other to every shmemfs mount, this one does not."""
+
+    def daemon_cmd(self):
+        cmd = WRAPPER + [SHMEMFS_BIN, "-f"]
+        if self.opts:
+            cmd += ["-o", ",".join(self.opts)]
+        return cmd + [self.path]
+
+
+@pytest.fixture
+def mount_as_given():
+    mounts = []
+
+    def make(opts=()):
+        m = _MountAsGiven(opts)
+        mounts.append(m)
+        return m
+    yield make
+    problems = []
+    for m in mounts:
+        problems += m.finish()
+    assert not problems, "\n".join(problems)
+
+
+def test_root_mount_serves_every_user(mount_as_given):
+    """A mount made by root is open to every user, access decided by
+    the modes alone, as for tmpfs: "mount -t tmpfs -o uid=U,mode=0700"
+    gives U a private directory.  FUSE lets only the mounting user in
+    unless allow_other is on, so the daemon turns it on when run as
+    root, and default_permissions always."""
+    m = mount_as_given("uid=%d,gid=%d,mode=0750" % (NOBODY, NOBODY))
+    root = os.stat(m.path)
+    assert (root.st_uid, root.st_gid) == (NOBODY, NOBODY)
+    assert stat.S_IMODE(root.st_mode) == 0o750
+    f = os.path.join(m.path, "f")
+
+    def create():
+        with open(f, "wb") as fh:
+            fh.write(b"mine")
+        os.chmod(f, 0o640)
+        return sorted(os.listdir(m.path))
+    assert run_as(NOBODY, NOBODY, create) == ["f"]
+    assert os.stat(f).st_uid == NOBODY
+    # OTHER is refused by the modes (o---), but by the modes only
+    assert errno_as(OTHER, OTHER, os.listdir, m.path) == errno.EACCES
+    assert errno_as(OTHER, OTHER, os.stat, f) == errno.EACCES
+    assert run_as(OTHER, NOBODY, lambda: open(f, "rb").read(),
+                  groups=[NOBODY]) == b"mine"
+    assert errno_as(OTHER, NOBODY, os.open, f, os.O_WRONLY) == errno.EACCES
+    os.chmod(m.path, 0o755)
+    assert run_as(OTHER, OTHER, os.listdir, m.path) == ["f"]
+    assert errno_as(OTHER, OTHER, os.open, os.path.join(m.path, "g"),
+                    os.O_CREAT | os.O_WRONLY, 0o644) == errno.EACCES
+    if TARGET == "shmemfs":
+        opts = mountinfo_entry(m.path)["options"].split(",")
+        assert "allow_other" in opts and "default_permissions" in opts
