@@ -1044,9 +1044,12 @@ static void
 usage(const char *prog)
 {
 	/* clang-format off */
-	printf("usage: %s [options] MOUNTPOINT\n"
+	printf("usage: %s [options] [SOURCE] MOUNTPOINT\n"
 	       "\n"
-	       "Mount a shmemfs (user-space tmpfs) on MOUNTPOINT.\n"
+	       "Mount a shmemfs (user-space tmpfs) on MOUNTPOINT.  SOURCE, as in\n"
+	       "'mount -t fuse.shmemfs SOURCE MOUNTPOINT', is the name mount tables\n"
+	       "show (default \"shmemfs\").  A FUSE mount cannot be remounted:\n"
+	       "unmount and mount again to change options.\n"
 	       "\n"
 	       "shmemfs options (-o OPT[,OPT...]):\n"
 	       "    -o size=N[k|m|g|%%]     limit on data blocks, resident + swapped;\n"
@@ -1083,6 +1086,9 @@ struct optctx {
 	struct shmemfs_opts *oc_opts;
 	char oc_err[256]; /* first bad option's message */
 	int oc_bad;
+	const char *oc_args[2]; /* [SOURCE] MOUNTPOINT, from argv */
+	int oc_nargs;
+	int oc_remount;
 	int oc_fsname;
 	int oc_subtype;
 	int oc_default_permissions;
@@ -1110,8 +1116,19 @@ opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
 	int ret;
 
 	(void)outargs;
+	/* Held back until every option is in: see set_positional(). */
+	if (key == FUSE_OPT_KEY_NONOPT) {
+		if (oc->oc_nargs < 2)
+			oc->oc_args[oc->oc_nargs] = arg;
+		oc->oc_nargs++;
+		return 0;
+	}
 	if (key != FUSE_OPT_KEY_OPT || arg[0] == '-')
 		return 1;
+	if (strcmp(arg, "remount") == 0) {
+		oc->oc_remount = 1;
+		return 0;
+	}
 
 	unknown = malloc(len);
 	if (!unknown)
@@ -1146,6 +1163,45 @@ opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
 	else if (has_prefix(arg, "max_threads="))
 		oc->oc_max_threads = 1;
 	return 1;
+}
+
+/*
+ * The positional arguments: "MOUNTPOINT", or "SOURCE MOUNTPOINT" as
+ * mount.fuse3 runs us for "mount -t fuse.shmemfs SOURCE DIR" and fstab
+ * lines.  SOURCE is what mount tables show (the fsname), like the
+ * device of a tmpfs; an explicit fsname= wins.  Added last, after "--",
+ * so that fuse_parse_cmdline() finds the mountpoint behind the options
+ * we add and whatever its name looks like.
+ */
+static int
+set_positional(struct fuse_args *args, const struct optctx *oc)
+{
+	char *esc = NULL, *opt;
+	size_t len;
+	int ret;
+
+	if (oc->oc_nargs == 2 && !oc->oc_fsname) {
+		/* a comma in SOURCE must not end the option */
+		if (fuse_opt_add_opt_escaped(&esc, oc->oc_args[0]) < 0)
+			return -1;
+		len = strlen(esc) + sizeof("-ofsname=");
+		opt = malloc(len);
+		if (!opt) {
+			free(esc);
+			return -1;
+		}
+		snprintf(opt, len, "-ofsname=%s", esc);
+		free(esc);
+		ret = fuse_opt_add_arg(args, opt);
+		free(opt);
+		if (ret < 0)
+			return -1;
+	}
+	if (oc->oc_nargs > 0 &&
+	    (fuse_opt_add_arg(args, "--") < 0 ||
+	     fuse_opt_add_arg(args, oc->oc_args[oc->oc_nargs - 1]) < 0))
+		return -1;
+	return 0;
 }
 
 /*
@@ -1271,6 +1327,24 @@ main(int argc, char *argv[])
 	if (fuse_opt_parse(&args, &oc, NULL, opt_proc) < 0)
 		goto out_free_args;
 	/*
+	 * mount.fuse3 runs us with -o remount for "mount -o remount,...".
+	 * The kernel offers a FUSE mount no remount of its options, and a
+	 * new daemon cannot take over the mount: refuse before touching
+	 * anything (going on would mount a second filesystem on top).
+	 */
+	if (oc.oc_remount) {
+		fprintf(stderr, "shmemfs: remount is not supported: a FUSE "
+				"mount cannot be remounted; unmount and mount "
+				"again with the new options\n");
+		goto out_free_args;
+	}
+	if (oc.oc_nargs > 2) {
+		fprintf(stderr,
+			"shmemfs: too many arguments (see '%s --help')\n",
+			argv[0]);
+		goto out_free_args;
+	}
+	/*
 	 * Like tmpfs, a mount made by root serves every user, access
 	 * decided by the modes alone (default_permissions, always on); FUSE
 	 * would admit only the mounting user.  A user's own mount stays
@@ -1281,10 +1355,12 @@ main(int argc, char *argv[])
 		fuse_opt_add_arg(&args, "-odefault_permissions");
 	if (!oc.oc_allow_other && geteuid() == 0)
 		fuse_opt_add_arg(&args, "-oallow_other");
-	if (!oc.oc_fsname)
+	if (!oc.oc_fsname && oc.oc_nargs != 2)
 		fuse_opt_add_arg(&args, "-ofsname=shmemfs");
 	if (!oc.oc_subtype)
 		fuse_opt_add_arg(&args, "-osubtype=shmemfs");
+	if (set_positional(&args, &oc) < 0)
+		goto out_free_args;
 
 	if (fuse_parse_cmdline(&args, &opts) != 0)
 		goto out_free_args;
