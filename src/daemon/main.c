@@ -345,8 +345,9 @@ sd_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
  *
  * Whatever cannot be read counts as "no" (fail closed: a trusted.* name
  * hidden, a set-id bit cleared): a caller the kernel names with pid 0
- * (in a pid namespace above ours), a process gone, a namespace link we
- * may not read (an unprivileged daemon and another user's process).
+ * (its pid namespace is neither ours nor below it), a process gone, a
+ * namespace link we may not read (an unprivileged daemon and another
+ * user's process).
  * Falling back to "uid 0 is root" would let in exactly the callers
  * above.  The /proc/PID directory is opened once, so status and ns/user
  * describe the same task, and its fsuid must be the one FUSE reported,
@@ -379,7 +380,6 @@ userns_init(void)
 static int
 read_status(int piddir, unsigned long long *capeff, unsigned long *fsuid)
 {
-	unsigned long ruid, euid, suid;
 	char line[256];
 	int found = 0;
 	FILE *f;
@@ -394,8 +394,8 @@ read_status(int piddir, unsigned long long *capeff, unsigned long *fsuid)
 		return -ENOMEM;
 	}
 	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "Uid: %lu %lu %lu %lu", &ruid, &euid, &suid,
-			   fsuid) == 4)
+		/* real, effective, saved, filesystem */
+		if (sscanf(line, "Uid: %*u %*u %*u %lu", fsuid) == 1)
 			found |= 1;
 		else if (sscanf(line, "CapEff: %llx", capeff) == 1)
 			found |= 2;
