@@ -78,9 +78,30 @@ int shmemfs_opts_parse(struct shmemfs_opts *o, const char *optstr,
 		       char *unknown, size_t unknown_len, char *err,
 		       size_t err_len);
 void shmemfs_opts_free(struct shmemfs_opts *o);
+/*
+ * Check the options as a whole, as a mount does once every "-o" string
+ * is parsed: -EINVAL and a one-line reason in @err for combinations that
+ * cannot work (noswap with swap=; mem= below size= without swap=, which
+ * would give ENOSPC at the budget while df shows space free).
+ */
+int shmemfs_opts_check(const struct shmemfs_opts *o, char *err,
+		       size_t err_len);
 
 struct shmemfs;
 
+/*
+ * shmemfs_mount() is what a front end calls: shmemfs_opts_check(), then
+ * the filesystem and its swap file, and on failure a one-line reason in
+ * @err naming what was refused (e.g. "swap file /x/s is in use by
+ * another mount").  The swap file is refused if it is in use by another
+ * mount (-EBUSY), holds data without a shmemfs swap header (-EINVAL),
+ * has more than one hard link (-EMLINK) or belongs to another user
+ * (-EPERM).  shmemfs_new() does the same without the option check and
+ * the message (embedding programs and tests that attach swap devices of
+ * their own).
+ */
+int shmemfs_mount(struct shmemfs **fsp, const struct shmemfs_opts *o,
+		  char *err, size_t err_len);
 int shmemfs_new(struct shmemfs **fsp, const struct shmemfs_opts *o);
 void shmemfs_destroy(struct shmemfs *fs);
 

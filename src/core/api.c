@@ -28,8 +28,9 @@ swap_default_bytes(const struct shmemfs_opts *o)
 	return 1ull << 30;
 }
 
-int
-shmemfs_new(struct shmemfs **fsp, const struct shmemfs_opts *o)
+static int
+fs_new(struct shmemfs **fsp, const struct shmemfs_opts *o, char *err,
+       size_t err_len)
 {
 	struct shmemfs_inode *root;
 	struct shmemfs *fs;
@@ -68,7 +69,7 @@ shmemfs_new(struct shmemfs **fsp, const struct shmemfs_opts *o)
 		void *priv;
 
 		ret = swap_file_open(o->so_swap_path, swap_default_bytes(o),
-				     &ops, &priv, &nslots);
+				     &ops, &priv, &nslots, err, err_len);
 		if (ret)
 			goto out_free_root;
 		ret = shmemfs_swap_attach(fs, ops, priv, nslots);
@@ -91,6 +92,29 @@ out_free_path:
 	free(fs->sf_opts.so_swap_path);
 out_free:
 	free(fs);
+	return ret;
+}
+
+int
+shmemfs_new(struct shmemfs **fsp, const struct shmemfs_opts *o)
+{
+	return fs_new(fsp, o, NULL, 0);
+}
+
+int
+shmemfs_mount(struct shmemfs **fsp, const struct shmemfs_opts *o, char *err,
+	      size_t err_len)
+{
+	int ret;
+
+	if (err && err_len)
+		err[0] = '\0';
+	ret = shmemfs_opts_check(o, err, err_len);
+	if (!ret)
+		ret = fs_new(fsp, o, err, err_len);
+	if (ret && err && err_len && !err[0])
+		snprintf(err, err_len, "cannot set up the filesystem: %s",
+			 strerror(-ret));
 	return ret;
 }
 

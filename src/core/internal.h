@@ -312,7 +312,7 @@ void pool_destroy(struct sf_pool *pl);
 /* swap.c */
 int swap_file_open(const char *path, uint64_t bytes,
 		   const struct sf_swap_ops **ops, void **priv,
-		   uint64_t *nslots);
+		   uint64_t *nslots, char *err, size_t err_len);
 int swap_init(struct sf_swap *sw, const struct sf_swap_ops *ops, void *priv,
 	      uint64_t nslots);
 void swap_fini(struct sf_swap *sw);

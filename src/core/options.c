@@ -569,6 +569,52 @@ shmemfs_opts_parse(struct shmemfs_opts *o, const char *optstr,
 	return 0;
 }
 
+/*
+ * The options as a whole.  Each -o string is parsed on its own (FUSE
+ * hands them over one at a time), so what depends on two options is
+ * checked here, once, at mount.  ramfs has no limits and no swap, so
+ * nothing it overrides is judged.
+ */
+int
+shmemfs_opts_check(const struct shmemfs_opts *o, char *err, size_t err_len)
+{
+	struct opt_parse op = {.op_err = err, .op_err_len = err_len};
+	uint64_t mem_pages;
+
+	if (err && err_len)
+		err[0] = '\0';
+	if (!o) {
+		opt_error(&op, "no options to check");
+		return -EINVAL;
+	}
+	if (o->so_ramfs)
+		return 0;
+	if (o->so_noswap && o->so_swap_path) {
+		opt_error(&op, "options noswap and swap=%s contradict each "
+			  "other: noswap would leave the swap file unused",
+			  o->so_swap_path);
+		return -EINVAL;
+	}
+	mem_pages = o->so_mem_bytes / SHMEMFS_PAGE_SIZE +
+		    !!(o->so_mem_bytes % SHMEMFS_PAGE_SIZE);
+	if (o->so_mem_bytes && !o->so_swap_path &&
+	    (!o->so_max_blocks || mem_pages < o->so_max_blocks)) {
+		if (o->so_max_blocks)
+			opt_error(&op, "option mem= without swap=: pages past "
+				  "mem=%lluk (below size=%lluk) would have "
+				  "nowhere to go; add swap=PATH or drop mem=",
+				  (unsigned long long)mem_pages * 4,
+				  (unsigned long long)o->so_max_blocks * 4);
+		else
+			opt_error(&op, "option mem= without swap=: pages past "
+				  "mem=%lluk (size is unlimited) would have "
+				  "nowhere to go; add swap=PATH or drop mem=",
+				  (unsigned long long)mem_pages * 4);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 void
 shmemfs_opts_free(struct shmemfs_opts *o)
 {

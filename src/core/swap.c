@@ -25,7 +25,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sodium.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -36,9 +38,32 @@ struct sf_slotmeta {
 	unsigned char sm_tag[crypto_aead_chacha20poly1305_IETF_ABYTES];
 };
 
+/*
+ * The swap file.  Its first SF_SWAP_HDR_SIZE bytes are a header, as the
+ * kernel's swap signature is: only a file carrying it (or an empty one)
+ * is ever written, so a path mistyped into swap= cannot destroy data.
+ * The header says whether shmemfs created the file; such a file is
+ * removed at a clean unmount, also when a later mount reused it after a
+ * crash.  A file the user made (empty) is kept.  Slots follow the header.
+ *
+ * The file is locked (flock LOCK_EX) for the mount's life, swapoff
+ * included, so a second mount or process cannot share it: each would
+ * overwrite the other's slots.
+ */
+#define SF_SWAP_HDR_SIZE SF_PAGE_SIZE
+#define SF_SWAP_MAGIC "shmemfs swap\n\0\0\0"
+#define SF_SWAP_VERSION 1
+#define SF_SWAP_CREATED 0x1 /* shmemfs created the file: remove it */
+
+struct swap_header {
+	char sh_magic[16];
+	uint32_t sh_version;
+	uint32_t sh_flags;
+};
+
 struct file_backend {
 	int fb_fd;
-	int fb_created;
+	int fb_created; /* SF_SWAP_CREATED in the header */
 	char *fb_path;
 };
 
@@ -50,7 +75,7 @@ file_pread(void *priv, uint64_t off, void *buf, size_t len)
 
 	while (done < len) {
 		ssize_t n = pread(fb->fb_fd, (char *)buf + done, len - done,
-				  (off_t)(off + done));
+				  (off_t)(SF_SWAP_HDR_SIZE + off + done));
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -71,7 +96,8 @@ file_pwrite(void *priv, uint64_t off, const void *buf, size_t len)
 
 	while (done < len) {
 		ssize_t n = pwrite(fb->fb_fd, (const char *)buf + done,
-				   len - done, (off_t)(off + done));
+				   len - done,
+				   (off_t)(SF_SWAP_HDR_SIZE + off + done));
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -87,9 +113,10 @@ file_close(void *priv)
 {
 	struct file_backend *fb = priv;
 
-	close(fb->fb_fd);
+	/* Unlinked while still locked: no other mount can take it over. */
 	if (fb->fb_created)
 		unlink(fb->fb_path);
+	close(fb->fb_fd);
 	free(fb->fb_path);
 	free(fb);
 }
@@ -101,40 +128,163 @@ static const struct sf_swap_ops file_ops = {
 	.so_close = file_close,
 };
 
+static int __attribute__((format(printf, 4, 5)))
+swap_file_error(char *err, size_t err_len, int ret, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err && err_len) {
+		va_start(ap, fmt);
+		vsnprintf(err, err_len, fmt, ap);
+		va_end(ap);
+		for (char *p = err; *p; p++) /* one line, whatever the path */
+			if ((unsigned char)*p < 0x20 || *p == 0x7f)
+				*p = '?';
+	}
+	return ret;
+}
+
 /*
- * Open or create the swap file.  A new file is made sparse, mode 0600,
- * and removed at unmount.  An existing one must be a regular file owned
- * by us; it is grown to @bytes if smaller and never shrunk.
+ * Check the header of the existing file @fd; 0 and *@created set if it
+ * is ours, or -errno and a message.  An empty file is the user's own,
+ * and gets a header saying so.
+ */
+static int
+swap_file_claim(int fd, const char *path, const struct stat *st,
+		int *created, char *err, size_t err_len)
+{
+	struct swap_header h;
+	char page[SF_SWAP_HDR_SIZE];
+	ssize_t n;
+
+	if (st->st_size == 0) {
+		*created = 0;
+		return 0;
+	}
+	n = pread(fd, page, sizeof(page), 0);
+	if (n < 0)
+		return swap_file_error(err, err_len, -errno,
+				       "swap file %s: cannot read it: %s",
+				       path, strerror(errno));
+	memcpy(&h, page, sizeof(h));
+	if (n < (ssize_t)sizeof(page) ||
+	    memcmp(h.sh_magic, SF_SWAP_MAGIC, sizeof(h.sh_magic)))
+		return swap_file_error(err, err_len, -EINVAL,
+				       "swap file %s holds data that is not a "
+				       "shmemfs swap file; refusing to "
+				       "overwrite it", path);
+	if (h.sh_version != SF_SWAP_VERSION)
+		return swap_file_error(err, err_len, -EINVAL,
+				       "swap file %s is a shmemfs swap file "
+				       "of version %u, not %u; refusing to "
+				       "overwrite it", path, h.sh_version,
+				       SF_SWAP_VERSION);
+	*created = !!(h.sh_flags & SF_SWAP_CREATED);
+	return 0;
+}
+
+/*
+ * Open or create the swap file and lock it.  A new file is sparse, mode
+ * 0600, and removed at unmount.  An existing one must be a regular file
+ * owned by us with one link, not locked by another mount, and either
+ * empty or carrying our header; it is grown to @bytes if smaller and
+ * never shrunk.  @bytes includes the header, as mkswap counts it.  On
+ * error, -errno and a one-line message naming the file in @err.
  */
 int
 swap_file_open(const char *path, uint64_t bytes, const struct sf_swap_ops **ops,
-	       void **priv, uint64_t *nslots)
+	       void **priv, uint64_t *nslots, char *err, size_t err_len)
 {
+	struct swap_header h;
+	char page[SF_SWAP_HDR_SIZE] = {0};
 	struct file_backend *fb;
 	struct stat st;
-	int fd, created = 1, ret;
+	int fd, created = 1, made, busy = 0, ret;
 
-	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (bytes < 2 * SF_SWAP_HDR_SIZE)
+		return swap_file_error(err, err_len, -EINVAL,
+				       "swap file %s: swapsize= must leave room "
+				       "for a 4 KiB header and a page", path);
+	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		  0600);
 	if (fd < 0 && errno == EEXIST) {
 		created = 0;
 		fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
 	}
 	if (fd < 0)
-		return -errno;
-	ret = -errno;
-	if (fstat(fd, &st))
-		goto out_close;
-	ret = -EINVAL;
-	if (!S_ISREG(st.st_mode))
-		goto out_close;
-	ret = -EPERM;
-	if (st.st_uid != geteuid())
-		goto out_close;
-	if ((uint64_t)st.st_size < bytes && ftruncate(fd, (off_t)bytes)) {
-		ret = -errno;
+		return swap_file_error(err, err_len, -errno,
+				       "swap file %s: cannot %s it: %s", path,
+				       created ? "create" : "open",
+				       strerror(errno));
+	made = created;
+	if (fstat(fd, &st)) {
+		ret = swap_file_error(err, err_len, -errno,
+				      "swap file %s: cannot stat it: %s", path,
+				      strerror(errno));
 		goto out_close;
 	}
-	ret = -ENOMEM;
+	if (!S_ISREG(st.st_mode)) {
+		ret = swap_file_error(err, err_len, -EINVAL,
+				      "swap file %s is not a regular file",
+				      path);
+		goto out_close;
+	}
+	if (st.st_uid != geteuid()) {
+		ret = swap_file_error(err, err_len, -EPERM,
+				      "swap file %s belongs to uid %u, not to "
+				      "us (uid %u)", path,
+				      (unsigned)st.st_uid,
+				      (unsigned)geteuid());
+		goto out_close;
+	}
+	if (st.st_nlink > 1) {
+		ret = swap_file_error(err, err_len, -EMLINK,
+				      "swap file %s has %lu hard links", path,
+				      (unsigned long)st.st_nlink);
+		goto out_close;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB)) {
+		ret = -errno;
+		busy = ret == -EWOULDBLOCK;
+		if (busy)
+			ret = swap_file_error(err, err_len, -EBUSY,
+					      "swap file %s is in use by "
+					      "another mount", path);
+		else
+			swap_file_error(err, err_len, ret,
+					"swap file %s: cannot lock it: %s",
+					path, strerror(-ret));
+		goto out_close;
+	}
+	if (!created) {
+		ret = swap_file_claim(fd, path, &st, &created, err, err_len);
+		if (ret)
+			goto out_close;
+	}
+	if (created || st.st_size == 0) {
+		memcpy(h.sh_magic, SF_SWAP_MAGIC, sizeof(h.sh_magic));
+		h.sh_version = SF_SWAP_VERSION;
+		h.sh_flags = created ? SF_SWAP_CREATED : 0;
+		memcpy(page, &h, sizeof(h));
+		if (pwrite(fd, page, sizeof(page), 0) != sizeof(page)) {
+			ret = swap_file_error(err, err_len,
+					      errno ? -errno : -ENOSPC,
+					      "swap file %s: cannot write its "
+					      "header: %s", path,
+					      strerror(errno ? errno : ENOSPC));
+			goto out_close;
+		}
+	}
+	if ((uint64_t)st.st_size < bytes && ftruncate(fd, (off_t)bytes)) {
+		ret = swap_file_error(err, err_len, -errno,
+				      "swap file %s: cannot grow it to %llu "
+				      "bytes: %s", path,
+				      (unsigned long long)bytes,
+				      strerror(errno));
+		goto out_close;
+	}
+	ret = swap_file_error(err, err_len, -ENOMEM,
+			      "swap file %s: out of memory", path);
 	fb = sf_calloc(1, sizeof(*fb));
 	if (!fb)
 		goto out_close;
@@ -143,17 +293,24 @@ swap_file_open(const char *path, uint64_t bytes, const struct sf_swap_ops **ops,
 		free(fb);
 		goto out_close;
 	}
+	if (err && err_len)
+		err[0] = '\0';
 	fb->fb_fd = fd;
 	fb->fb_created = created;
 	*ops = &file_ops;
 	*priv = fb;
-	*nslots = bytes / SF_PAGE_SIZE;
+	*nslots = bytes / SF_PAGE_SIZE - SF_SWAP_HDR_SIZE / SF_PAGE_SIZE;
 	return 0;
 
 out_close:
-	close(fd);
-	if (created)
+	/*
+	 * Remove a file this call made, unless another mount opened it
+	 * while it was empty (taking it for the user's) and locked it
+	 * before we could: it is that mount's now.
+	 */
+	if (made && !busy)
 		unlink(path);
+	close(fd);
 	return ret;
 }
 

@@ -751,6 +751,75 @@ test_free_twice(void **state)
 	shmemfs_opts_free(NULL);
 }
 
+/* shmemfs_opts_check() on the options parsed from @s: its return. */
+static int
+check_opts(const char *s, char *err, size_t err_len)
+{
+	struct shmemfs_opts o;
+	int ret;
+
+	shmemfs_opts_init(&o);
+	parse_ok(&o, s);
+	ret = shmemfs_opts_check(&o, err, err_len);
+	shmemfs_opts_free(&o);
+	if (ret)
+		assert_null(strchr(err, '\n'));
+	else
+		assert_string_equal(err, "");
+	return ret;
+}
+
+/*
+ * Issue 16: mem= below size= without swap= gives ENOSPC at the budget
+ * while df shows space free, and noswap silently ignored swap=: both are
+ * refused at mount, with one line.
+ */
+static void
+test_check_combinations(void **state)
+{
+	char err[256];
+
+	(void)state;
+	assert_int_equal(check_opts("size=64m", err, sizeof(err)), 0);
+	assert_int_equal(check_opts("size=64m,mem=1m,swap=/s", err,
+				    sizeof(err)), 0);
+	assert_int_equal(check_opts("size=64m,mem=64m", err, sizeof(err)), 0);
+	assert_int_equal(check_opts("size=64m,mem=1g", err, sizeof(err)), 0);
+	assert_int_equal(check_opts("size=64m,noswap", err, sizeof(err)), 0);
+	assert_int_equal(check_opts("ramfs,mem=1m", err, sizeof(err)), 0);
+	assert_int_equal(check_opts("ramfs,noswap,swap=/s", err, sizeof(err)),
+			 0);
+
+	assert_int_equal(check_opts("size=64m,mem=1m", err, sizeof(err)),
+			 -EINVAL);
+	assert_string_equal(err, "option mem= without swap=: pages past "
+			    "mem=1024k (below size=65536k) would have nowhere "
+			    "to go; add swap=PATH or drop mem=");
+	assert_int_equal(check_opts("size=0,mem=1m", err, sizeof(err)),
+			 -EINVAL);
+	assert_non_null(strstr(err, "size is unlimited"));
+	assert_int_equal(check_opts("size=64m,mem=1m,noswap", err,
+				    sizeof(err)), -EINVAL);
+	assert_int_equal(check_opts("noswap,swap=/x/s", err, sizeof(err)),
+			 -EINVAL);
+	assert_string_equal(err, "options noswap and swap=/x/s contradict "
+			    "each other: noswap would leave the swap file "
+			    "unused");
+	/* a short buffer still gets a terminated line; none is fine too */
+	assert_int_equal(check_opts("noswap,swap=/x/s", err, 8), -EINVAL);
+	assert_int_equal(strlen(err), 7);
+	{
+		struct shmemfs_opts o;
+
+		shmemfs_opts_init(&o);
+		o.so_noswap = 1;
+		o.so_swap_path = strdup("/s");
+		assert_int_equal(shmemfs_opts_check(&o, NULL, 0), -EINVAL);
+		shmemfs_opts_free(&o);
+	}
+	assert_int_equal(shmemfs_opts_check(NULL, err, sizeof(err)), -EINVAL);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int
@@ -783,6 +852,7 @@ main(void)
 		T(test_err_truncated),
 		T(test_null_args),
 		T(test_free_twice),
+		T(test_check_combinations),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -493,6 +493,218 @@ test_file_backend_sealed(void **state)
 	assert_int_equal(access(path, F_OK), -1);
 }
 
+/* A fresh directory for swap files, and a path in it. */
+static char swapdir[64];
+
+static const char *
+swap_path(const char *name)
+{
+	static char path[128];
+
+	if (!swapdir[0]) {
+		strcpy(swapdir, "/tmp/shmemfs-swapfile-XXXXXX");
+		assert_non_null(mkdtemp(swapdir));
+	}
+	snprintf(path, sizeof(path), "%s/%s", swapdir, name);
+	return path;
+}
+
+/* Mount with swap file @path: shmemfs_new()'s return, *@fsp on success. */
+static int
+new_with_swap(struct shmemfs **fsp, const char *path)
+{
+	struct shmemfs_opts o;
+	int ret;
+
+	shmemfs_opts_init(&o);
+	assert_int_equal(shmemfs_opts_parse(&o, "size=16m,mem=32k,swapsize=1m",
+					    NULL, 0, NULL, 0), 0);
+	o.so_swap_path = strdup(path);
+	ret = shmemfs_new(fsp, &o);
+	shmemfs_opts_free(&o);
+	return ret;
+}
+
+static void
+put_file(const char *path, const void *data, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, data, len), (ssize_t)len);
+	close(fd);
+}
+
+static size_t
+get_file(const char *path, void *data, size_t len)
+{
+	int fd = open(path, O_RDONLY);
+	ssize_t n;
+
+	assert_true(fd >= 0);
+	n = read(fd, data, len);
+	assert_true(n >= 0);
+	close(fd);
+	return (size_t)n;
+}
+
+/* Swap some pages out and back through @fs; returns the file. */
+static uint64_t
+use_swap(struct shmemfs *fs, const char *name)
+{
+	struct shmemfs_stats st;
+	uint64_t f = mkfile(fs, 1, name);
+
+	write_pages(fs, f, 40, 13);
+	shmemfs_get_stats(fs, &st);
+	assert_true(st.swapouts > 0);
+	verify_pages(fs, f, 40, 13);
+	check(fs);
+	return f;
+}
+
+/*
+ * Issue 16.3 and 16.4: a swap file in use by another mount, one holding
+ * anything but our header, or one with other names is refused and left
+ * as it was.
+ */
+static void
+test_swap_file_refusals(void **state)
+{
+	struct shmemfs *a, *b;
+	char buf[64], p2[160];
+	const char *p;
+	uint64_t f, g;
+
+	(void)state;
+	/* not ours: refused, untouched */
+	p = swap_path("foreign");
+	put_file(p, "keep me", 7);
+	assert_int_equal(new_with_swap(&a, p), -EINVAL);
+	assert_int_equal(get_file(p, buf, sizeof(buf)), 7);
+	assert_memory_equal(buf, "keep me", 7);
+	unlink(p);
+	/* two names */
+	p = swap_path("linked");
+	put_file(p, "", 0);
+	snprintf(p2, sizeof(p2), "%s2", p);
+	assert_int_equal(link(p, p2), 0);
+	assert_int_equal(new_with_swap(&a, p), -EMLINK);
+	unlink(p2);
+	unlink(p);
+	/* one file, two mounts in one process */
+	p = swap_path("shared");
+	assert_int_equal(new_with_swap(&a, p), 0);
+	f = use_swap(a, "f");
+	assert_int_equal(new_with_swap(&b, p), -EBUSY);
+	assert_int_equal(access(p, F_OK), 0); /* b removed nothing */
+	g = use_swap(a, "g");
+	/* still refused while swap is off: the lock is the mount's */
+	assert_int_equal(shmemfs_unlink(a, 1, "f"), 0);
+	shmemfs_forget(a, f, 1);
+	assert_int_equal(shmemfs_unlink(a, 1, "g"), 0);
+	shmemfs_forget(a, g, 1);
+	assert_int_equal(shmemfs_swapoff(a), 0);
+	assert_int_equal(new_with_swap(&b, p), -EBUSY);
+	assert_int_equal(shmemfs_swapon(a), 0);
+	use_swap(a, "h");
+	shmemfs_destroy(a);
+	assert_int_equal(access(p, F_OK), -1);
+}
+
+/*
+ * Issue 16: who owns a swap file.  One shmemfs created goes at a clean
+ * unmount, also when a later mount reuses it after a crash; one the user
+ * made (empty) is kept, and taken again.
+ */
+static void
+test_swap_file_ownership(void **state)
+{
+	static char hdr[4096];
+	struct shmemfs *a;
+	const char *p;
+
+	(void)state;
+	p = swap_path("mine");
+	put_file(p, "", 0);
+	assert_int_equal(new_with_swap(&a, p), 0);
+	use_swap(a, "f");
+	shmemfs_destroy(a);
+	assert_int_equal(access(p, F_OK), 0);
+	assert_int_equal(new_with_swap(&a, p), 0);
+	use_swap(a, "f");
+	shmemfs_destroy(a);
+	assert_int_equal(access(p, F_OK), 0);
+	unlink(p);
+	/* a leftover of a mount that died: its header says we made it */
+	p = swap_path("left");
+	assert_int_equal(new_with_swap(&a, p), 0);
+	assert_int_equal(get_file(p, hdr, sizeof(hdr)), sizeof(hdr));
+	use_swap(a, "f");
+	shmemfs_destroy(a);
+	assert_int_equal(access(p, F_OK), -1);
+	put_file(p, hdr, sizeof(hdr));
+	assert_int_equal(new_with_swap(&a, p), 0);
+	use_swap(a, "f");
+	shmemfs_destroy(a);
+	assert_int_equal(access(p, F_OK), -1);
+}
+
+/* What shmemfs_mount() says when it refuses: one line naming the file. */
+static void
+test_swap_file_messages(void **state)
+{
+	struct shmemfs_opts o;
+	struct shmemfs *a, *b;
+	char err[512], want[512], p2[160];
+	const char *p;
+
+	(void)state;
+	shmemfs_opts_init(&o);
+	assert_int_equal(shmemfs_opts_parse(&o, "size=16m,mem=32k,swapsize=1m",
+					    NULL, 0, NULL, 0), 0);
+	p = swap_path("msg");
+	o.so_swap_path = strdup(p);
+	assert_int_equal(shmemfs_mount(&a, &o, err, sizeof(err)), 0);
+	assert_string_equal(err, "");
+	assert_int_equal(shmemfs_mount(&b, &o, err, sizeof(err)), -EBUSY);
+	snprintf(want, sizeof(want), "swap file %s is in use by another mount",
+		 p);
+	assert_string_equal(err, want);
+	shmemfs_destroy(a);
+
+	put_file(p, "#!/bin/sh\n", 10);
+	assert_int_equal(shmemfs_mount(&a, &o, err, sizeof(err)), -EINVAL);
+	snprintf(want, sizeof(want), "swap file %s holds data that is not a "
+		 "shmemfs swap file; refusing to overwrite it", p);
+	assert_string_equal(err, want);
+
+	put_file(p, "", 0);
+	snprintf(p2, sizeof(p2), "%s2", p);
+	assert_int_equal(link(p, p2), 0);
+	assert_int_equal(shmemfs_mount(&a, &o, err, sizeof(err)), -EMLINK);
+	snprintf(want, sizeof(want), "swap file %s has 2 hard links", p);
+	assert_string_equal(err, want);
+	unlink(p2);
+
+	if (geteuid() == 0) {
+		assert_int_equal(chown(p, 1000, 1000), 0);
+		assert_int_equal(shmemfs_mount(&a, &o, err, sizeof(err)),
+				 -EPERM);
+		snprintf(want, sizeof(want), "swap file %s belongs to uid 1000, "
+			 "not to us (uid 0)", p);
+		assert_string_equal(err, want);
+	}
+	unlink(p);
+
+	/* the option check runs first */
+	o.so_noswap = 1;
+	assert_int_equal(shmemfs_mount(&a, &o, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "noswap"));
+	assert_int_equal(access(p, F_OK), -1);
+	shmemfs_opts_free(&o);
+}
+
 int
 main(void)
 {
@@ -507,10 +719,15 @@ main(void)
 		cmocka_unit_test(test_swapoff_swapon),
 		cmocka_unit_test(test_fallocate_costs_no_memory),
 		cmocka_unit_test(test_file_backend_sealed),
+		cmocka_unit_test(test_swap_file_refusals),
+		cmocka_unit_test(test_swap_file_ownership),
+		cmocka_unit_test(test_swap_file_messages),
 	};
 	int ret = cmocka_run_group_tests(tests, NULL, NULL);
 
 	free(bk.mb_data);
 	free(bk.mb_backed);
+	if (swapdir[0])
+		rmdir(swapdir);
 	return ret;
 }
