@@ -15,7 +15,8 @@ import time
 
 import pytest
 
-from conftest import REPO, SHMEMCTL_BIN, TARGET, is_mounted, wait_for
+from conftest import (REPO, SHMEMCTL_BIN, SHMEMFS_BIN, TARGET, is_mounted,
+                      wait_for)
 
 pytestmark = pytest.mark.shmemfs_only
 
@@ -350,3 +351,101 @@ def test_disk_filled_by_another_keeps_swapped_data_readable(small_disk,
     drop_cache(g)
     assert sha_of(f) == want
     assert sha_of(g) == want_g
+
+
+def test_swap_file_in_use_by_another_mount(mount, swapdir):
+    """Two mounts on one swap file overwrote each other's slots."""
+    swap = os.path.join(swapdir, "swap")
+    m = mount("size=64m,mem=4m,swap=%s,swapsize=32m" % swap)
+    f = os.path.join(m.path, "f")
+    want = write_random(f, 8 * MiB)
+    assert refused("size=64m,mem=4m,swap=%s,swapsize=32m" % swap) == \
+        "shmemfs: swap file %s is in use by another mount" % swap
+    # also while swap is off: the file stays the mount's
+    os.truncate(f, 2 * MiB)
+    subprocess.run([SHMEMCTL_BIN, "swapoff", m.path], check=True)
+    assert "in use by another mount" in refused("mem=4m,swap=%s" % swap)
+    subprocess.run([SHMEMCTL_BIN, "swapon", m.path], check=True)
+    want = write_random(f, 8 * MiB, seed=b"again")
+    drop_cache(f)
+    assert sha_of(f) == want
+    m.finish()
+    assert not os.path.exists(swap)
+
+
+def test_swap_file_not_ours_is_refused_and_kept(swapdir):
+    """An existing file given as swap= had its content replaced."""
+    for name, data in (("script", b"#!/bin/sh\necho hello\n"),
+                       ("zeros", bytes(8192)),
+                       ("mkswap", bytes(4086) + b"SWAPSPACE2" + bytes(4096))):
+        path = os.path.join(swapdir, name)
+        with open(path, "wb") as f:
+            f.write(data)
+        assert refused("size=16m,mem=1m,swap=%s" % path) == \
+            ("shmemfs: swap file %s holds data that is not a shmemfs swap "
+             "file; refusing to overwrite it" % path)
+        with open(path, "rb") as f:
+            assert f.read() == data
+
+
+def test_swap_file_links_and_owner(swapdir):
+    path = os.path.join(swapdir, "s")
+    open(path, "wb").close()
+    os.link(path, path + ".2")
+    assert refused("size=16m,mem=1m,swap=%s" % path) == \
+        "shmemfs: swap file %s has 2 hard links" % path
+    os.unlink(path + ".2")
+    if os.geteuid() == 0:
+        os.chown(path, 1000, 1000)
+        assert refused("size=16m,mem=1m,swap=%s" % path) == \
+            ("shmemfs: swap file %s belongs to uid 1000, not to us (uid 0)"
+             % path)
+    assert os.path.getsize(path) == 0
+
+
+def test_swap_file_ownership(mount, swapdir):
+    """A file shmemfs created goes at unmount, even after a kill -9 and a
+    later mount that reused it; an empty file the user made is kept."""
+    swap = os.path.join(swapdir, "swap")
+    opts = "size=64m,mem=2m,swap=%s,swapsize=16m" % swap
+    m = mount(opts, expect_exit=None)
+    write_random(os.path.join(m.path, "f"), 4 * MiB)
+    os.kill(m.proc.pid, 9)
+    m.proc.wait(timeout=30)
+    m.finish(check=False)
+    assert os.path.exists(swap)             # left behind by the crash
+    m = mount(opts)
+    want = write_random(os.path.join(m.path, "f"), 4 * MiB, seed=b"2")
+    drop_cache(os.path.join(m.path, "f"))
+    assert sha_of(os.path.join(m.path, "f")) == want
+    assert not m.finish()
+    assert not os.path.exists(swap)         # ours: removed
+
+    mine = os.path.join(swapdir, "mine")
+    open(mine, "wb").close()
+    for seed in (b"a", b"b"):
+        m = mount("size=64m,mem=2m,swap=%s,swapsize=16m" % mine)
+        write_random(os.path.join(m.path, "f"), 4 * MiB, seed=seed)
+        assert stats(m.path)["swapped_bytes"] > 0
+        assert not m.finish()
+        assert os.path.getsize(mine) == 16 * MiB   # kept, header first
+        with open(mine, "rb") as f:
+            assert f.read(13) == b"shmemfs swap\n"
+
+
+def test_option_combinations_refused(swapdir):
+    assert refused("size=64m,mem=1m") == \
+        ("shmemfs: option mem= without swap=: pages past mem=1024k (below "
+         "size=65536k) would have nowhere to go; add swap=PATH or drop mem=")
+    swap = os.path.join(swapdir, "s")
+    assert refused("noswap,swap=%s" % swap) == \
+        ("shmemfs: options noswap and swap=%s contradict each other: "
+         "noswap would leave the swap file unused" % swap)
+    assert not os.path.exists(swap)
+
+
+@pytest.mark.parametrize("mnt", ["size=8m,mem=8m", "size=8m,mem=16m",
+                                 "ramfs,mem=1m"], indirect=True)
+def test_mem_not_below_size_needs_no_swap(mnt):
+    with open(os.path.join(mnt, "f"), "wb") as f:
+        f.write(b"x" * MiB)
