@@ -7,7 +7,7 @@
  *	shmemctl swapon MOUNTPOINT
  *
  * It opens the mount's root directory and issues the ioctls of
- * src/daemon/ioctl.h, which FUSE forwards to the daemon.  It sees only
+ * include/shmemfs_ioctl.h, which FUSE forwards to the daemon.  It sees only
  * that header and the public one for struct shmemfs_stats: it does not
  * link libshmemfs.
  *
@@ -23,7 +23,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "ioctl.h"
+#include "shmemfs_ioctl.h"
 
 #ifndef SHMEMFS_VERSION
 #define SHMEMFS_VERSION "0.1.0"

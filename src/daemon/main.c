@@ -36,7 +36,7 @@
 #include <fuse_lowlevel.h>
 
 #include "shmemfs.h"
-#include "ioctl.h"
+#include "shmemfs_ioctl.h"
 
 #ifndef SHMEMFS_VERSION
 #define SHMEMFS_VERSION "0.1.0"

@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * shmemfs_ioctl.h - the control channel of a mounted shmemfs.
+ *
+ * A program (shmemctl) opens the mount's root directory and issues these
+ * ioctls on it; FUSE forwards them to the daemon as restricted ioctls:
+ * the kernel sizes the buffers from the _IOC encoding, so no retry dance
+ * is needed.  On any other inode they fail with ENOTTY, as does an
+ * unknown number; a 32-bit caller on a 64-bit kernel gets ENOSYS.
+ *
+ * The numbers and the layout of struct shmemfs_stats (shmemfs.h) are an
+ * interface: change neither, add new numbers instead.
+ */
+#ifndef SHMEMFS_IOCTL_H
+#define SHMEMFS_IOCTL_H
+
+#include <sys/ioctl.h>
+#include "shmemfs.h"
+
+#define SHMEMFS_IOC_MAGIC 0xE5
+
+/*
+ * Fill a struct shmemfs_stats (the mount's limits, usage and swap
+ * counters, as shmemfs_get_stats()).  Anyone who can open the root may.
+ */
+#define SHMEMFS_IOC_STATS _IOR(SHMEMFS_IOC_MAGIC, 1, struct shmemfs_stats)
+
+/*
+ * Bring every swapped page back into memory and stop swapping, or start
+ * swapping again (shmemfs_swapoff(), shmemfs_swapon(): ENOMEM, EIO,
+ * EINVAL as they say).  Like swapoff(2) and swapon(2), these need
+ * CAP_SYS_ADMIN in the mount's user namespace, unless the caller owns
+ * the mount (runs as the daemon's user, not root): EPERM otherwise.
+ */
+#define SHMEMFS_IOC_SWAPOFF _IO(SHMEMFS_IOC_MAGIC, 2)
+#define SHMEMFS_IOC_SWAPON  _IO(SHMEMFS_IOC_MAGIC, 3)
+
+#endif /* SHMEMFS_IOCTL_H */
