@@ -29,7 +29,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -37,6 +36,7 @@
 
 #include "shmemfs.h"
 #include "shmemfs_ioctl.h"
+#include "daemon.h"
 
 #ifndef SHMEMFS_VERSION
 #define SHMEMFS_VERSION "0.1.0"
@@ -1240,68 +1240,6 @@ swap_on_mount(const char *swap, const char *mnt)
 	return ret;
 }
 
-/*
- * Daemonizing.  fuse_daemonize() forks after the mount, which would lose
- * the threads the core starts in shmemfs_new() (the reclaimer), and
- * shmemfs_new() cannot move after it either: its errors (a bad swap file)
- * would go to /dev/null behind an exit status of 0.  So we fork first: the
- * parent waits on a pipe and exits with the child's verdict; the child builds
- * the filesystem, mounts it, and only then detaches (daemon_ready()).  Until
- * then its errors still reach the terminal.
- */
-static int
-daemon_start(void)
-{
-	int fds[2];
-	pid_t pid;
-	char c;
-
-	if (pipe(fds) < 0) {
-		perror("shmemfs: pipe");
-		return -1;
-	}
-	pid = fork();
-	if (pid < 0) {
-		perror("shmemfs: fork");
-		return -1;
-	}
-	if (pid > 0) {
-		int status;
-
-		close(fds[1]);
-		if (read(fds[0], &c, 1) == 1)
-			_exit(c);
-		/* The child died before mounting; it said why. */
-		if (waitpid(pid, &status, 0) == pid && WIFEXITED(status))
-			_exit(WEXITSTATUS(status) ? WEXITSTATUS(status) : 1);
-		_exit(1);
-	}
-	close(fds[0]);
-	return fds[1];
-}
-
-static void
-daemon_ready(int fd)
-{
-	char c = 0;
-	int nullfd;
-
-	if (setsid() < 0)
-		perror("shmemfs: setsid");
-	nullfd = open("/dev/null", O_RDWR);
-	if (nullfd >= 0) {
-		dup2(nullfd, STDIN_FILENO);
-		dup2(nullfd, STDOUT_FILENO);
-		dup2(nullfd, STDERR_FILENO);
-		if (nullfd > STDERR_FILENO)
-			close(nullfd);
-	}
-	if (write(fd, &c, 1) != 1) {
-		/* The parent is gone; nothing to tell. */
-	}
-	close(fd);
-}
-
 int
 main(int argc, char *argv[])
 {
@@ -1408,7 +1346,7 @@ main(int argc, char *argv[])
 
 	userns_init();
 	if (!opts.foreground) {
-		ready_fd = daemon_start();
+		ready_fd = sd_daemonize_start();
 		if (ready_fd < 0)
 			goto out_free_args;
 	}
@@ -1437,7 +1375,7 @@ main(int argc, char *argv[])
 		goto out_remove_handlers;
 
 	if (ready_fd >= 0) {
-		daemon_ready(ready_fd);
+		sd_daemonize_ready(ready_fd);
 		ready_fd = -1;
 	}
 	if (chdir("/") < 0) {
