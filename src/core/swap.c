@@ -146,21 +146,23 @@ swap_file_error(char *err, size_t err_len, int ret, const char *fmt, ...)
 
 /*
  * Check the header of the existing file @fd; 0 and *@created set if it
- * is ours, or -errno and a message.  An empty file is the user's own,
- * and gets a header saying so.
+ * is ours, or -errno and a message.  An empty file (size 0, or a hole
+ * throughout, as truncate(1) makes it) is the user's own: *@empty is
+ * set, and it gets a header saying so.
  */
 static int
 swap_file_claim(int fd, const char *path, const struct stat *st,
-		int *created, char *err, size_t err_len)
+		int *created, int *empty, char *err, size_t err_len)
 {
 	struct swap_header h;
 	char page[SF_SWAP_HDR_SIZE];
 	ssize_t n;
 
-	if (st->st_size == 0) {
-		*created = 0;
+	*created = 0;
+	*empty = st->st_size == 0 ||
+		 (lseek(fd, 0, SEEK_DATA) < 0 && errno == ENXIO);
+	if (*empty)
 		return 0;
-	}
 	n = pread(fd, page, sizeof(page), 0);
 	if (n < 0)
 		return swap_file_error(err, err_len, -errno,
@@ -187,7 +189,7 @@ swap_file_claim(int fd, const char *path, const struct stat *st,
  * Open or create the swap file and lock it.  A new file is sparse, mode
  * 0600, and removed at unmount.  An existing one must be a regular file
  * owned by us with one link, not locked by another mount, and either
- * empty or carrying our header; it is grown to @bytes if smaller and
+ * empty (no data) or carrying our header; it is grown to @bytes if smaller and
  * never shrunk.  @bytes includes the header, as mkswap counts it.  On
  * error, -errno and a one-line message naming the file in @err.
  */
@@ -199,7 +201,7 @@ swap_file_open(const char *path, uint64_t bytes, const struct sf_swap_ops **ops,
 	char page[SF_SWAP_HDR_SIZE] = {0};
 	struct file_backend *fb;
 	struct stat st;
-	int fd, created = 1, made, busy = 0, ret;
+	int fd, created = 1, made, empty = 1, busy = 0, ret;
 
 	if (bytes < 2 * SF_SWAP_HDR_SIZE)
 		return swap_file_error(err, err_len, -EINVAL,
@@ -257,11 +259,12 @@ swap_file_open(const char *path, uint64_t bytes, const struct sf_swap_ops **ops,
 		goto out_close;
 	}
 	if (!created) {
-		ret = swap_file_claim(fd, path, &st, &created, err, err_len);
+		ret = swap_file_claim(fd, path, &st, &created, &empty, err,
+				      err_len);
 		if (ret)
 			goto out_close;
 	}
-	if (created || st.st_size == 0) {
+	if (empty) {
 		memcpy(h.sh_magic, SF_SWAP_MAGIC, sizeof(h.sh_magic));
 		h.sh_version = SF_SWAP_VERSION;
 		h.sh_flags = created ? SF_SWAP_CREATED : 0;

@@ -636,6 +636,14 @@ test_swap_file_ownership(void **state)
 	shmemfs_destroy(a);
 	assert_int_equal(access(p, F_OK), 0);
 	unlink(p);
+	/* a hole throughout (truncate -s) holds no data: also the user's */
+	put_file(p, "", 0);
+	assert_int_equal(truncate(p, 1 << 20), 0);
+	assert_int_equal(new_with_swap(&a, p), 0);
+	use_swap(a, "f");
+	shmemfs_destroy(a);
+	assert_int_equal(access(p, F_OK), 0);
+	unlink(p);
 	/* a leftover of a mount that died: its header says we made it */
 	p = swap_path("left");
 	assert_int_equal(new_with_swap(&a, p), 0);
