@@ -37,6 +37,7 @@
 #include "shmemfs.h"
 #include "shmemfs_ioctl.h"
 #include "daemon.h"
+#include "transport.h"
 
 #ifndef SHMEMFS_VERSION
 #define SHMEMFS_VERSION "0.1.0"
@@ -1245,7 +1246,8 @@ main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
 	struct fuse_cmdline_opts opts;
-	struct fuse_loop_config *config;
+	struct sd_transport_config tc;
+	struct sd_transport tr;
 	struct fuse_session *se;
 	struct shmemfs_opts so;
 	struct shmemfs *fs;
@@ -1373,6 +1375,20 @@ main(int argc, char *argv[])
 		goto out_destroy_session;
 	if (fuse_session_mount(se, opts.mountpoint) != 0)
 		goto out_remove_handlers;
+	tc.tc_singlethread = opts.singlethread;
+	tc.tc_clone_fd = opts.clone_fd;
+	nproc = sysconf(_SC_NPROCESSORS_ONLN);
+	if (nproc < 1)
+		nproc = 1;
+	tc.tc_max_threads = oc.oc_max_threads ? opts.max_threads
+					      : (unsigned)(2 * nproc);
+	tc.tc_max_idle_threads = opts.max_idle_threads;
+	err = sd_transport_start(&tr, &sd_transport_fusedev, se, &tc);
+	if (err < 0) {
+		fprintf(stderr, "shmemfs: cannot start the %s transport: %s\n",
+			sd_transport_fusedev.to_name, strerror(-err));
+		goto out_unmount;
+	}
 
 	if (ready_fd >= 0) {
 		sd_daemonize_ready(ready_fd);
@@ -1382,30 +1398,10 @@ main(int argc, char *argv[])
 		/* Harmless: we never use relative paths from here on. */
 	}
 
-	if (opts.singlethread) {
-		err = fuse_session_loop(se);
-	} else {
-		config = fuse_loop_cfg_create();
-		if (!config) {
-			err = -ENOMEM;
-			goto out_unmount;
-		}
-		nproc = sysconf(_SC_NPROCESSORS_ONLN);
-		if (nproc < 1)
-			nproc = 1;
-		fuse_loop_cfg_set_clone_fd(config, opts.clone_fd);
-		fuse_loop_cfg_set_max_threads(
-		    config, oc.oc_max_threads ? opts.max_threads
-					      : (unsigned)(2 * nproc));
-		if (opts.max_idle_threads != UINT_MAX)
-			fuse_loop_cfg_set_idle_threads(config,
-						       opts.max_idle_threads);
-		err = fuse_session_loop_mt(se, config);
-		fuse_loop_cfg_destroy(config);
-	}
+	err = sd_transport_run(&tr);
 	/* A positive value is the signal that ended the loop: a clean exit. */
 	ret = err < 0 ? 1 : 0;
-
+	sd_transport_stop(&tr);
 out_unmount:
 	fuse_session_unmount(se);
 out_remove_handlers:

@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * transport.h - how requests travel between the kernel and ops.c.
+ *
+ * The operations are libfuse low-level callbacks on a struct
+ * fuse_session; a transport is what carries the kernel's requests into
+ * that session and the replies back out.  The session (its ops table,
+ * its /dev/fuse fd, its signal handlers, mount and unmount) belongs to
+ * main.c; the transport only moves requests.
+ *
+ * Today there is one, sd_transport_fusedev: worker threads read
+ * /dev/fuse and write the replies to it (fuse_session_loop(), or
+ * fuse_session_loop_mt() with a libfuse-managed pool).  The next is the
+ * FUSE io_uring channel (issue 11), chosen by -o uring / -o nouring.
+ * It is meant to slot in as a second struct sd_transport_ops, in a file
+ * of its own, with nothing above it changing:
+ *
+ * - to_start sets up one queue per CPU (a ring, its request buffers, a
+ *   thread pinned to the CPU): everything that can fail, while errors
+ *   still reach the terminal.  It cannot register yet: the kernel
+ *   accepts FUSE_IO_URING_CMD_REGISTER only after FUSE_INIT, which still
+ *   arrives on /dev/fuse (and ops.c must ask for FUSE_OVER_IO_URING in
+ *   it, from a flag the transport config will carry).
+ * - to_run serves /dev/fuse until INIT is answered, then registers each
+ *   queue's entries and loops on FUSE_IO_URING_CMD_COMMIT_AND_FETCH,
+ *   handing each request to the session (fuse_session_process_buf())
+ *   and committing its reply in the same ring entry; /dev/fuse keeps
+ *   what the kernel still sends there.  It returns when the session
+ *   exits (unmount, or the signal handlers' fuse_session_exit()).
+ * - to_stop joins the queue threads and frees the rings.
+ * Whether a kernel without the ring falls back to fusedev or fails is
+ * for -o uring / -o nouring to say, in cmdline.c, not for this interface.
+ *
+ * Life cycle, as main.c drives it, each step once, in order:
+ *   sd_transport_start  after fuse_session_mount(), before the daemon
+ *                       detaches: nothing is served yet; 0 or -errno.
+ *   sd_transport_run    serves until unmount or a signal: 0, or the
+ *                       number of the signal that ended it, or -errno.
+ *   sd_transport_stop   after run, before unmount: releases what start
+ *                       took.  Not called when start failed.
+ */
+#ifndef SD_TRANSPORT_H
+#define SD_TRANSPORT_H
+
+#include <fuse_lowlevel.h>
+
+/*
+ * What the command line says about serving (cmdline.c fills it).  Each
+ * transport reads the fields it has a use for; the ring's (queue depth,
+ * uring or not) will join these.
+ */
+struct sd_transport_config {
+	int tc_singlethread;		/* -s: one thread serves everything */
+	int tc_clone_fd;		/* -o clone_fd: an fd per thread */
+	unsigned tc_max_threads;	/* worker threads, at most */
+	unsigned tc_max_idle_threads;	/* UINT_MAX: libfuse's default */
+};
+
+struct sd_transport;
+
+/* One implementation; see above for what each step must do. */
+struct sd_transport_ops {
+	const char *to_name;
+	int (*to_start)(struct sd_transport *tr);
+	int (*to_run)(struct sd_transport *tr);
+	void (*to_stop)(struct sd_transport *tr);
+};
+
+struct sd_transport {
+	const struct sd_transport_ops *tr_ops;
+	struct fuse_session *tr_session;
+	struct sd_transport_config tr_config;
+	void *tr_private; /* the implementation's state, from to_start */
+};
+
+/* /dev/fuse, read by libfuse's session loops. */
+extern const struct sd_transport_ops sd_transport_fusedev;
+
+int sd_transport_start(struct sd_transport *tr,
+		       const struct sd_transport_ops *ops,
+		       struct fuse_session *se,
+		       const struct sd_transport_config *config);
+int sd_transport_run(struct sd_transport *tr);
+void sd_transport_stop(struct sd_transport *tr);
+
+#endif /* SD_TRANSPORT_H */
