@@ -38,10 +38,7 @@
 #include "shmemfs_ioctl.h"
 #include "daemon.h"
 #include "transport.h"
-
-#ifndef SHMEMFS_VERSION
-#define SHMEMFS_VERSION "0.1.0"
-#endif
+#include "cmdline.h"
 
 /*
  * How long the kernel may cache names (also negative ones) and attrs.
@@ -1039,351 +1036,53 @@ static const struct fuse_lowlevel_ops sd_ops = {
 	.ioctl = sd_ioctl,
 };
 
-/* ---- Command line ------------------------------------------------- */
-
-static void
-usage(const char *prog)
-{
-	/* clang-format off */
-	printf("usage: %s [options] [SOURCE] MOUNTPOINT\n"
-	       "\n"
-	       "Mount a shmemfs (user-space tmpfs) on MOUNTPOINT.  SOURCE, as in\n"
-	       "'mount -t fuse.shmemfs SOURCE MOUNTPOINT', is the name mount tables\n"
-	       "show (default \"shmemfs\").  A FUSE mount cannot be remounted:\n"
-	       "unmount and mount again to change options.\n"
-	       "\n"
-	       "shmemfs options (-o OPT[,OPT...]):\n"
-	       "    -o size=N[k|m|g|%%]     limit on data blocks, resident + swapped;\n"
-	       "                           %% of RAM; 0 = unlimited (default 50%%)\n"
-	       "    -o nr_blocks=N         the same limit in pages\n"
-	       "    -o nr_inodes=N[k|m|g]  limit on inodes; 0 = unlimited\n"
-	       "                           (default: RAM pages / 2)\n"
-	       "    -o mode=MODE           root directory mode, octal (default 1777)\n"
-	       "    -o uid=UID             root directory owner (default: caller)\n"
-	       "    -o gid=GID             root directory group (default: caller)\n"
-	       "    -o huge=POLICY         huge pages: never, always, within_size,\n"
-	       "                           advise (default never)\n"
-	       "    -o noswap              never swap this mount\n"
-	       "    -o ramfs               no size or inode limits and no swap\n"
-	       "    -o mem=N[k|m|g|%%]      resident-memory budget; above it cold\n"
-	       "                           pages go to swap (default: size)\n"
-	       "    -o swap=PATH           swap file, absolute path (created if\n"
-	       "                           absent, removed at unmount if created)\n"
-	       "    -o swapsize=N[k|m|g]   size of the swap file\n"
-	       "\n"
-	       "default_permissions is always on, and allow_other when run as root\n"
-	       "(a root mount serves every user, by the modes, as tmpfs does);\n"
-	       "fsname and subtype default to \"shmemfs\".  Unmount with\n"
-	       "'fusermount3 -u MOUNTPOINT' or SIGTERM.\n"
-	       "\n"
-	       "FUSE options:\n",
-	       prog);
-	/* clang-format on */
-	fuse_cmdline_help();
-	fuse_lowlevel_help();
-}
-
-struct optctx {
-	struct shmemfs_opts *oc_opts;
-	char oc_err[256]; /* first bad option's message */
-	int oc_bad;
-	const char *oc_args[2]; /* [SOURCE] MOUNTPOINT, from argv */
-	int oc_nargs;
-	int oc_remount;
-	int oc_fsname;
-	int oc_subtype;
-	int oc_default_permissions;
-	int oc_allow_other; /* allow_other or allow_root given */
-	int oc_max_threads;
-};
-
-static int
-has_prefix(const char *s, const char *prefix)
-{
-	return strncmp(s, prefix, strlen(prefix)) == 0;
-}
-
-/*
- * fuse_opt_parse hands us each item of every -o list on its own.  Ours
- * are consumed into struct shmemfs_opts; the rest (FUSE's) are kept.  A
- * bad one is recorded, not fatal yet, so that --help still works.
- */
-static int
-opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
-{
-	struct optctx *oc = data;
-	size_t len = strlen(arg) + 2;
-	char *unknown;
-	int ret;
-
-	(void)outargs;
-	/* Held back until every option is in: see set_positional(). */
-	if (key == FUSE_OPT_KEY_NONOPT) {
-		if (oc->oc_nargs < 2)
-			oc->oc_args[oc->oc_nargs] = arg;
-		oc->oc_nargs++;
-		return 0;
-	}
-	if (key != FUSE_OPT_KEY_OPT || arg[0] == '-')
-		return 1;
-	if (strcmp(arg, "remount") == 0) {
-		oc->oc_remount = 1;
-		return 0;
-	}
-
-	unknown = malloc(len);
-	if (!unknown)
-		return -1;
-	unknown[0] = '\0';
-	ret = shmemfs_opts_parse(oc->oc_opts, arg, unknown, len,
-				 oc->oc_bad ? NULL : oc->oc_err,
-				 oc->oc_bad ? 0 : sizeof(oc->oc_err));
-	if (ret < 0) {
-		if (!oc->oc_bad && !oc->oc_err[0])
-			snprintf(oc->oc_err, sizeof(oc->oc_err),
-				 "bad option '%s'", arg);
-		oc->oc_bad = 1;
-		free(unknown);
-		return 0;
-	}
-	if (!unknown[0]) {
-		free(unknown);
-		return 0;
-	}
-	free(unknown);
-
-	if (has_prefix(arg, "fsname="))
-		oc->oc_fsname = 1;
-	else if (has_prefix(arg, "subtype="))
-		oc->oc_subtype = 1;
-	else if (strcmp(arg, "default_permissions") == 0)
-		oc->oc_default_permissions = 1;
-	else if (strcmp(arg, "allow_other") == 0 ||
-		 strcmp(arg, "allow_root") == 0)
-		oc->oc_allow_other = 1;
-	else if (has_prefix(arg, "max_threads="))
-		oc->oc_max_threads = 1;
-	return 1;
-}
-
-/*
- * The positional arguments: "MOUNTPOINT", or "SOURCE MOUNTPOINT" as
- * mount.fuse3 runs us for "mount -t fuse.shmemfs SOURCE DIR" and fstab
- * lines.  SOURCE is what mount tables show (the fsname), like the
- * device of a tmpfs; an explicit fsname= wins.  Added last, after "--",
- * so that fuse_parse_cmdline() finds the mountpoint behind the options
- * we add and whatever its name looks like.
- */
-static int
-set_positional(struct fuse_args *args, const struct optctx *oc)
-{
-	char *esc = NULL, *opt;
-	size_t len;
-	int ret;
-
-	if (oc->oc_nargs == 2 && !oc->oc_fsname) {
-		/* a comma in SOURCE must not end the option */
-		if (fuse_opt_add_opt_escaped(&esc, oc->oc_args[0]) < 0)
-			return -1;
-		len = strlen(esc) + sizeof("-ofsname=");
-		opt = malloc(len);
-		if (!opt) {
-			free(esc);
-			return -1;
-		}
-		snprintf(opt, len, "-ofsname=%s", esc);
-		free(esc);
-		ret = fuse_opt_add_arg(args, opt);
-		free(opt);
-		if (ret < 0)
-			return -1;
-	}
-	if (oc->oc_nargs > 0 &&
-	    (fuse_opt_add_arg(args, "--") < 0 ||
-	     fuse_opt_add_arg(args, oc->oc_args[oc->oc_nargs - 1]) < 0))
-		return -1;
-	return 0;
-}
-
-/*
- * A swap file on the mount itself would be hidden under it (and is
- * refused by kernel swapon on tmpfs too): refuse it before mounting.
- * @mnt is canonical (fuse_parse_cmdline ran realpath on it); the swap
- * file may not exist yet, so canonicalize its directory.
- */
-static int
-swap_on_mount(const char *swap, const char *mnt)
-{
-	char *canon, *dir, *slash;
-	size_t len = strlen(mnt);
-	int ret = 0;
-
-	canon = realpath(swap, NULL);
-	if (!canon) {
-		dir = strdup(swap);
-		if (!dir)
-			return 0;
-		slash = strrchr(dir, '/');
-		if (slash == dir)
-			slash[1] = '\0';
-		else if (slash)
-			*slash = '\0';
-		canon = realpath(slash ? dir : ".", NULL);
-		free(dir);
-		if (!canon)
-			return 0; /* the core reports a bad directory */
-	}
-	if (strcmp(mnt, "/") == 0 ||
-	    (strncmp(canon, mnt, len) == 0 &&
-	     (canon[len] == '\0' || canon[len] == '/')))
-		ret = 1;
-	free(canon);
-	return ret;
-}
-
 int
 main(int argc, char *argv[])
 {
-	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
-	struct fuse_cmdline_opts opts;
-	struct sd_transport_config tc;
 	struct sd_transport tr;
+	struct sd_cmdline cl;
 	struct fuse_session *se;
-	struct shmemfs_opts so;
 	struct shmemfs *fs;
-	struct optctx oc;
-	struct stat st;
 	int ready_fd = -1;
-	long nproc;
 	int ret = 1;
 	int err;
 
-	memset(&opts, 0, sizeof(opts));
-	shmemfs_opts_init(&so);
-	memset(&oc, 0, sizeof(oc));
-	oc.oc_opts = &so;
-
-	/* Our options first, so that fuse_parse_cmdline sees our fsname. */
-	if (fuse_opt_parse(&args, &oc, NULL, opt_proc) < 0)
-		goto out_free_args;
-	/*
-	 * mount.fuse3 runs us with -o remount for "mount -o remount,...".
-	 * The kernel offers a FUSE mount no remount of its options, and a
-	 * new daemon cannot take over the mount: refuse before touching
-	 * anything (going on would mount a second filesystem on top).
-	 */
-	if (oc.oc_remount) {
-		fprintf(stderr, "shmemfs: remount is not supported: a FUSE "
-				"mount cannot be remounted; unmount and mount "
-				"again with the new options\n");
-		goto out_free_args;
+	err = sd_cmdline_parse(&cl, argc, argv);
+	if (err != 0) {
+		ret = err > 0 ? 0 : 1;
+		goto out_free_cmdline;
 	}
-	if (oc.oc_nargs > 2) {
-		fprintf(stderr,
-			"shmemfs: too many arguments (see '%s --help')\n",
-			argv[0]);
-		goto out_free_args;
-	}
-	/*
-	 * Like tmpfs, a mount made by root serves every user, access
-	 * decided by the modes alone (default_permissions, always on); FUSE
-	 * would admit only the mounting user.  A user's own mount stays
-	 * private unless it asks for allow_other (which fusermount3 grants
-	 * only with user_allow_other in /etc/fuse.conf).
-	 */
-	if (!oc.oc_default_permissions)
-		fuse_opt_add_arg(&args, "-odefault_permissions");
-	if (!oc.oc_allow_other && geteuid() == 0)
-		fuse_opt_add_arg(&args, "-oallow_other");
-	if (!oc.oc_fsname && oc.oc_nargs != 2)
-		fuse_opt_add_arg(&args, "-ofsname=shmemfs");
-	if (!oc.oc_subtype)
-		fuse_opt_add_arg(&args, "-osubtype=shmemfs");
-	if (set_positional(&args, &oc) < 0)
-		goto out_free_args;
-
-	if (fuse_parse_cmdline(&args, &opts) != 0)
-		goto out_free_args;
-	if (opts.show_help) {
-		usage(argv[0]);
-		ret = 0;
-		goto out_free_args;
-	}
-	if (opts.show_version) {
-		printf("shmemfs version %s\n", SHMEMFS_VERSION);
-		fflush(stdout); /* fuse_lowlevel_version runs fusermount3 */
-		fuse_lowlevel_version();
-		ret = 0;
-		goto out_free_args;
-	}
-	if (oc.oc_bad) {
-		fprintf(stderr, "shmemfs: %s\n", oc.oc_err);
-		goto out_free_args;
-	}
-	if (!opts.mountpoint) {
-		fprintf(stderr,
-			"shmemfs: no mount point given (see '%s --help')\n",
-			argv[0]);
-		goto out_free_args;
-	}
-	/* fuse_parse_cmdline has resolved it with realpath(), so it exists. */
-	if (stat(opts.mountpoint, &st) < 0) {
-		fprintf(stderr, "shmemfs: bad mount point '%s': %s\n",
-			opts.mountpoint, strerror(errno));
-		goto out_free_args;
-	}
-	if (!S_ISDIR(st.st_mode)) {
-		fprintf(stderr, "shmemfs: bad mount point '%s': %s\n",
-			opts.mountpoint, strerror(ENOTDIR));
-		goto out_free_args;
-	}
-	if (so.so_swap_path &&
-	    swap_on_mount(so.so_swap_path, opts.mountpoint)) {
-		fprintf(stderr,
-			"shmemfs: swap=%s: the swap file cannot be on the "
-			"mount itself\n",
-			so.so_swap_path);
-		goto out_free_args;
-	}
-
 	userns_init();
-	if (!opts.foreground) {
+	if (!cl.cl_foreground) {
 		ready_fd = sd_daemonize_start();
 		if (ready_fd < 0)
-			goto out_free_args;
+			goto out_free_cmdline;
 	}
 
-	err = shmemfs_new(&fs, &so);
+	err = shmemfs_new(&fs, &cl.cl_opts);
 	if (err < 0) {
-		if (so.so_swap_path)
+		if (cl.cl_opts.so_swap_path)
 			fprintf(stderr,
 				"shmemfs: cannot set up the filesystem "
 				"(swap=%s): %s\n",
-				so.so_swap_path, strerror(-err));
+				cl.cl_opts.so_swap_path, strerror(-err));
 		else
 			fprintf(stderr,
 				"shmemfs: cannot set up the filesystem: "
 				"%s\n",
 				strerror(-err));
-		goto out_free_args;
+		goto out_free_cmdline;
 	}
-	se = fuse_session_new(&args, &sd_ops, sizeof(sd_ops), fs);
+	se = fuse_session_new(&cl.cl_args, &sd_ops, sizeof(sd_ops), fs);
 	if (!se)
 		goto out_destroy_fs; /* libfuse said why */
 	sd_session = se;
 	if (fuse_set_signal_handlers(se) != 0)
 		goto out_destroy_session;
-	if (fuse_session_mount(se, opts.mountpoint) != 0)
+	if (fuse_session_mount(se, cl.cl_mountpoint) != 0)
 		goto out_remove_handlers;
-	tc.tc_singlethread = opts.singlethread;
-	tc.tc_clone_fd = opts.clone_fd;
-	nproc = sysconf(_SC_NPROCESSORS_ONLN);
-	if (nproc < 1)
-		nproc = 1;
-	tc.tc_max_threads = oc.oc_max_threads ? opts.max_threads
-					      : (unsigned)(2 * nproc);
-	tc.tc_max_idle_threads = opts.max_idle_threads;
-	err = sd_transport_start(&tr, &sd_transport_fusedev, se, &tc);
+	err = sd_transport_start(&tr, &sd_transport_fusedev, se,
+				 &cl.cl_transport);
 	if (err < 0) {
 		fprintf(stderr, "shmemfs: cannot start the %s transport: %s\n",
 			sd_transport_fusedev.to_name, strerror(-err));
@@ -1411,9 +1110,7 @@ out_destroy_session:
 	fuse_session_destroy(se);
 out_destroy_fs:
 	shmemfs_destroy(fs);
-out_free_args:
-	shmemfs_opts_free(&so);
-	free(opts.mountpoint);
-	fuse_opt_free_args(&args);
+out_free_cmdline:
+	sd_cmdline_free(&cl);
 	return ret;
 }
