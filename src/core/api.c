@@ -685,6 +685,29 @@ shmemfs_removexattr(struct shmemfs *fs, uint64_t ino, const char *name)
 }
 
 /* As shmem_statfs(): unlimited counts read as 0. */
+/*
+ * How many more pages of data fit under mem=: the free budget plus the
+ * free swap slots while swapping is on (a resident page can be pushed
+ * out to make room).  df's "Avail" is at most this, so that it does not
+ * promise space that a swapoff, or a full swap device, has taken away.
+ * Pages of zeros cost nothing, so this is a floor, not an exact count.
+ */
+static uint64_t
+writable_pages(const struct shmemfs *fs)
+{
+	const struct sf_mem *m = &fs->sf_mem;
+	const struct sf_swap *sw = &fs->sf_swap;
+	uint64_t n;
+
+	if (!m->sm_resident_max)
+		return UINT64_MAX;
+	n = m->sm_resident < m->sm_resident_max ?
+		    m->sm_resident_max - m->sm_resident : 0;
+	if (sw->sw_ops && sw->sw_enabled)
+		n += sw->sw_nslots - sw->sw_used;
+	return n;
+}
+
 int
 shmemfs_statfs(struct shmemfs *fs, struct statvfs *st)
 {
@@ -699,6 +722,8 @@ shmemfs_statfs(struct shmemfs *fs, struct statvfs *st)
 		st->f_blocks = m->sm_blocks_max;
 		st->f_bfree = m->sm_blocks_max - m->sm_blocks_used;
 		st->f_bavail = st->f_bfree;
+		if (st->f_bavail > writable_pages(fs))
+			st->f_bavail = writable_pages(fs);
 	}
 	if (m->sm_inodes_max) {
 		st->f_files = m->sm_inodes_max;

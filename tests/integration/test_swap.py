@@ -449,3 +449,35 @@ def test_option_combinations_refused(swapdir):
 def test_mem_not_below_size_needs_no_swap(mnt):
     with open(os.path.join(mnt, "f"), "wb") as f:
         f.write(b"x" * MiB)
+
+
+def test_df_avail_tells_what_budget_and_swap_can_take(mount, swapdir):
+    """df's Avail never promises what mem= and swap cannot hold: with
+    swap on it is the free budget plus free slots; after swapoff, the
+    free budget alone, and a write of more than that gets ENOSPC."""
+    swap = os.path.join(swapdir, "swap")
+    m = mount("size=64m,mem=2m,swap=%s,swapsize=8m" % swap)
+    page = 4096
+
+    def avail():
+        return os.statvfs(m.path).f_bavail * page
+
+    # budget 2 MiB + swap 8 MiB less its 4 KiB header, far below size=
+    assert avail() == 10 * MiB - page
+    assert os.statvfs(m.path).f_bfree * page == 64 * MiB
+    f = os.path.join(m.path, "f")
+    write_random(f, 4 * MiB)
+    assert avail() == 6 * MiB - page
+    os.truncate(f, MiB)
+    subprocess.run([SHMEMCTL_BIN, "swapoff", m.path], check=True)
+    assert avail() == MiB
+    fd = os.open(os.path.join(m.path, "g"), os.O_WRONLY | os.O_CREAT)
+    written = 0
+    try:
+        with pytest.raises(OSError) as e:
+            while written <= MiB:
+                written += os.write(fd, b"\x01" * page)
+        assert e.value.errno == errno.ENOSPC
+    finally:
+        os.close(fd)
+    assert written == MiB
