@@ -28,6 +28,8 @@ struct membk {
 	int mb_fail_write;  /* fail every write while set */
 	int mb_fail_read;
 	int mb_corrupt;     /* flip a bit in what reads return */
+	int mb_bad;          /* while set, reads at mb_bad_off fail */
+	uint64_t mb_bad_off;
 	/*
 	 * A full disk under a sparse swap file: a slot written once stays
 	 * backed and can be overwritten, a slot never written cannot be.
@@ -43,7 +45,7 @@ mb_read(void *priv, uint64_t off, void *buf, size_t len)
 	struct membk *mb = priv;
 
 	mb->mb_reads++;
-	if (mb->mb_fail_read)
+	if (mb->mb_fail_read || (mb->mb_bad && off == mb->mb_bad_off))
 		return -EIO;
 	memcpy(buf, mb->mb_data + off, len);
 	if (mb->mb_corrupt)
@@ -389,6 +391,56 @@ test_read_errors_eio(void **state)
 	shmemfs_destroy(fs);
 }
 
+/* The swap slot holding page @index of @ino; fails unless it is in swap. */
+static uint64_t
+slot_of(struct shmemfs *fs, uint64_t ino, uint64_t index)
+{
+	void *e;
+
+	pthread_mutex_lock(&fs->sf_lock);
+	e = pageidx_lookup(&node_get(fs, ino)->i_pages, index);
+	pthread_mutex_unlock(&fs->sf_lock);
+	assert_true(sf_is_swap(e));
+	return sf_swap_slot(e);
+}
+
+/*
+ * A read request with one unreadable page anywhere in it is -EIO as a
+ * whole, never the bytes before that page: FUSE would take the short
+ * count for the end of the file.  Every position of the bad page within
+ * a 16-page request, starting on and off a page boundary.
+ */
+static void
+test_partial_read_is_eio_at_every_offset(void **state)
+{
+	enum { REQ = 16 };
+	struct shmemfs *fs = mkfs_swap(8, 256);
+	uint64_t f = mkfile(fs, 1, "f"), bad = 40;
+	static char buf[(REQ + 1) * 4096];
+	unsigned k, inpage;
+
+	(void)state;
+	write_pages(fs, f, 64, 6);
+	for (inpage = 0; inpage <= 100; inpage += 100) {
+		for (k = 0; k < REQ; k++) {
+			int64_t off = (int64_t)((bad - k) * 4096 + inpage);
+
+			/* the pages before it were swapped in by the last
+			 * round; this round starts them in swap again */
+			write_pages(fs, f, 64, 6);
+			bk.mb_bad_off = slot_of(fs, f, bad) * 4096;
+			bk.mb_bad = 1;
+			assert_int_equal(shmemfs_read(fs, f, buf, REQ * 4096,
+						      off), -EIO);
+			bk.mb_bad = 0;
+		}
+	}
+	/* the data was never harmed: the error was the reader's only */
+	verify_pages(fs, f, 64, 6);
+	check(fs);
+	shmemfs_destroy(fs);
+}
+
 static void
 test_swapoff_swapon(void **state)
 {
@@ -724,6 +776,7 @@ main(void)
 		cmocka_unit_test(test_disk_full_reuses_backed_slots),
 		cmocka_unit_test(test_swapin_while_disk_full),
 		cmocka_unit_test(test_read_errors_eio),
+		cmocka_unit_test(test_partial_read_is_eio_at_every_offset),
 		cmocka_unit_test(test_swapoff_swapon),
 		cmocka_unit_test(test_fallocate_costs_no_memory),
 		cmocka_unit_test(test_file_backend_sealed),
