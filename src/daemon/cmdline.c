@@ -93,7 +93,8 @@ cmdline_has_prefix(const char *s, const char *prefix)
  * bad one is recorded, not fatal yet, so that --help still works.
  */
 static int
-cmdline_opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
+cmdline_opt_proc(void *data, const char *arg, int key,
+		 struct fuse_args *outargs)
 {
 	struct optctx *oc = data;
 	size_t len = strlen(arg) + 2;

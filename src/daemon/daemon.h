@@ -2,8 +2,15 @@
 /*
  * daemon.h - what the daemon's files share (private to src/daemon/).
  *
- * Names shared between the daemon's files start with sd_; a file's
- * static functions start with its module.
+ * The daemon is four concerns, each a file: ops.c answers FUSE requests
+ * with calls into libshmemfs (include/shmemfs.h) and keeps the control
+ * channel (include/shmemfs_ioctl.h); transport.c carries requests from
+ * the kernel to those operations (transport.h); cmdline.c turns argv
+ * into options (cmdline.h); daemonize.c detaches from the terminal.
+ * main.c wires them in that order of need and owns nothing else.
+ * Names shared between the files start with sd_; a file's static
+ * functions start with its module (ops_, transport_, cmdline_,
+ * daemonize_).
  */
 #ifndef SD_DAEMON_H
 #define SD_DAEMON_H
@@ -11,6 +18,21 @@
 #include <fuse_lowlevel.h>
 
 #include "shmemfs.h"
+
+/* ---- ops.c -------------------------------------------------------- */
+
+/*
+ * A FUSE session whose requests are answered from @fs (its userdata),
+ * with the options in @args (fuse_session_new() consumes them).  It
+ * also learns the daemon's user namespace, against which callers'
+ * capabilities are judged; call it before detaching, so that a warning
+ * about it still reaches the terminal.  NULL if libfuse failed: it said
+ * why on stderr.
+ */
+struct fuse_session *sd_ops_session_new(struct fuse_args *args,
+					struct shmemfs *fs);
+/* Destroy a session from sd_ops_session_new(), after it is unmounted. */
+void sd_ops_session_destroy(struct fuse_session *se);
 
 /* ---- daemonize.c -------------------------------------------------- */
 

@@ -1,0 +1,1055 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ops.c - the FUSE operations, the capability checks, the control channel.
+ *
+ * A thin libfuse low-level front end over libshmemfs (include/shmemfs.h);
+ * how requests reach it is the transport's business (transport.h).
+ * FUSE_ROOT_ID and SHMEMFS_ROOT_INO are both 1, so FUSE node ids are
+ * shmemfs inode numbers and no translation table is needed.  The lookup
+ * count the kernel keeps (nlookup) is kept by the core: every reply that
+ * hands the kernel an entry (lookup, the create calls, readdirplus) took
+ * exactly one reference in the core, and forget gives them back.
+ *
+ * Every op below replies exactly once.  Core calls return 0, a count or
+ * -errno; the one conversion to a FUSE error is fuse_reply_err(req, -ret).
+ *
+ * When a reply carrying a reference cannot be delivered because the
+ * request was interrupted (fuse_reply_* returns -ENOENT), the kernel never
+ * saw the entry or the open file, so we drop what we took, as libfuse's
+ * own high-level layer does.
+ *
+ * Permission checks are the kernel's: we always mount with
+ * default_permissions, so modes and the sticky bit are enforced by the
+ * VFS before a request reaches us, as they are for tmpfs.  What the
+ * kernel leaves to us (CAP_FSETID at open(O_TRUNC), CAP_SYS_ADMIN for
+ * trusted.* names and swapoff) is judged by ops_caller_has_cap().
+ *
+ * shmemctl's channel (include/shmemfs_ioctl.h) is ops_ioctl(), at the end.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "shmemfs_ioctl.h"
+#include "daemon.h"
+
+/*
+ * How long the kernel may cache names (also negative ones) and attrs.
+ * Every change reaches the core through this one kernel, which updates
+ * or drops its cached copies as it forwards the change (FUSE's
+ * fuse_dir_changed(), attribute invalidation on write, link, rename...),
+ * so long timeouts are safe and save a LOOKUP or GETATTR per access.
+ * No .flush op: tmpfs has nothing to do at close, and without one the
+ * kernel stops sending FLUSH after the first ENOSYS, a round trip saved
+ * on every close(2).
+ */
+#define OPS_ENTRY_TIMEOUT 3600.0
+#define OPS_ATTR_TIMEOUT  3600.0
+#define OPS_MAX_WRITE     (1024 * 1024)
+
+/* For notifications to the kernel from inside a request. */
+static struct fuse_session *ops_session;
+
+static struct shmemfs *
+ops_req_fs(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+static void
+ops_req_ctx(fuse_req_t req, struct shmemfs_ctx *ctx)
+{
+	const struct fuse_ctx *fc = fuse_req_ctx(req);
+
+	ctx->sc_uid = fc->uid;
+	ctx->sc_gid = fc->gid;
+}
+
+static void
+ops_fill_entry(struct fuse_entry_param *e, const struct shmemfs_attr *attr)
+{
+	memset(e, 0, sizeof(*e));
+	e->ino = attr->sa_st.st_ino;
+	e->generation = attr->sa_generation;
+	e->attr = attr->sa_st;
+	e->attr_timeout = OPS_ATTR_TIMEOUT;
+	e->entry_timeout = OPS_ENTRY_TIMEOUT;
+}
+
+/*
+ * Reply to a call that took one lookup reference on success (lookup and
+ * the create calls).  @ret is the core's return value.
+ */
+static void
+ops_reply_entry(fuse_req_t req, int ret, const struct shmemfs_attr *attr)
+{
+	struct fuse_entry_param e;
+
+	if (ret < 0) {
+		fuse_reply_err(req, -ret);
+		return;
+	}
+	ops_fill_entry(&e, attr);
+	if (fuse_reply_entry(req, &e) == -ENOENT)
+		shmemfs_forget(ops_req_fs(req), e.ino, 1);
+}
+
+/* ---- Namespace ---------------------------------------------------- */
+
+static void
+ops_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct shmemfs_attr attr;
+	int ret;
+
+	ret = shmemfs_lookup(ops_req_fs(req), parent, name, &attr);
+	if (ret == -ENOENT) {
+		/* Negative entry: lets the kernel cache the miss. */
+		struct fuse_entry_param e = {
+			.ino = 0,
+			.entry_timeout = OPS_ENTRY_TIMEOUT,
+		};
+
+		fuse_reply_entry(req, &e);
+		return;
+	}
+	ops_reply_entry(req, ret, &attr);
+}
+
+static void
+ops_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	shmemfs_forget(ops_req_fs(req), ino, nlookup);
+	fuse_reply_none(req);
+}
+
+static void
+ops_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
+{
+	struct shmemfs *fs = ops_req_fs(req);
+	size_t i;
+
+	for (i = 0; i < count; i++)
+		shmemfs_forget(fs, forgets[i].ino, forgets[i].nlookup);
+	fuse_reply_none(req);
+}
+
+static void
+ops_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct shmemfs_attr attr;
+	int ret;
+
+	(void)fi;
+	ret = shmemfs_getattr(ops_req_fs(req), ino, &attr);
+	if (ret < 0)
+		fuse_reply_err(req, -ret);
+	else
+		fuse_reply_attr(req, &attr.sa_st, OPS_ATTR_TIMEOUT);
+}
+
+/*
+ * FUSE_SET_ATTR_* and SHMEMFS_SET_* happen to share values today; the
+ * table keeps us correct if either side ever changes.  Bits not listed
+ * (KILL_SUID/KILL_SGID, only sent with handle_killpriv_v2, which we do
+ * not negotiate) are ignored.
+ */
+/* clang-format off */
+static const struct {
+	int fuse;
+	unsigned shmemfs;
+} ops_setattr_map[] = {
+	{ FUSE_SET_ATTR_MODE,      SHMEMFS_SET_MODE },
+	{ FUSE_SET_ATTR_UID,       SHMEMFS_SET_UID },
+	{ FUSE_SET_ATTR_GID,       SHMEMFS_SET_GID },
+	{ FUSE_SET_ATTR_SIZE,      SHMEMFS_SET_SIZE },
+	{ FUSE_SET_ATTR_ATIME,     SHMEMFS_SET_ATIME },
+	{ FUSE_SET_ATTR_MTIME,     SHMEMFS_SET_MTIME },
+	{ FUSE_SET_ATTR_ATIME_NOW, SHMEMFS_SET_ATIME_NOW },
+	{ FUSE_SET_ATTR_MTIME_NOW, SHMEMFS_SET_MTIME_NOW },
+	{ FUSE_SET_ATTR_CTIME,     SHMEMFS_SET_CTIME },
+};
+/* clang-format on */
+
+static void
+ops_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *st, int to_set,
+	    struct fuse_file_info *fi)
+{
+	struct shmemfs_setattr sa = {
+		.ss_mode = st->st_mode,
+		.ss_uid = st->st_uid,
+		.ss_gid = st->st_gid,
+		.ss_size = (uint64_t)st->st_size,
+		.ss_atime = st->st_atim,
+		.ss_mtime = st->st_mtim,
+		.ss_ctime = st->st_ctim,
+	};
+	struct shmemfs_attr attr;
+	unsigned valid = 0;
+	size_t i;
+	int ret;
+
+	for (i = 0; i < sizeof(ops_setattr_map) / sizeof(ops_setattr_map[0]);
+	     i++)
+		if (to_set & ops_setattr_map[i].fuse)
+			valid |= ops_setattr_map[i].shmemfs;
+	/*
+	 * ftruncate() and open(O_TRUNC) come with a file handle.  The kernel
+	 * asks tmpfs to set mtime and ctime for those even when the size
+	 * does not change, but FUSE leaves the times to the daemon then
+	 * (fuse's update_mtime()), so set them here; truncate(2) by path
+	 * changes them only with the size, which the core does.
+	 */
+	if ((to_set & FUSE_SET_ATTR_SIZE) && fi &&
+	    !(to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW)))
+		valid |= SHMEMFS_SET_MTIME_NOW;
+	if ((to_set & FUSE_SET_ATTR_SIZE) && st->st_size < 0) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+
+	ret = shmemfs_setattr(ops_req_fs(req), ino, valid, &sa, &attr);
+	if (ret < 0)
+		fuse_reply_err(req, -ret);
+	else
+		fuse_reply_attr(req, &attr.sa_st, OPS_ATTR_TIMEOUT);
+}
+
+static void
+ops_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	char buf[SHMEMFS_SYMLINK_MAX + 1];
+	int ret;
+
+	ret = shmemfs_readlink(ops_req_fs(req), ino, buf, sizeof(buf) - 1);
+	if (ret < 0) {
+		fuse_reply_err(req, -ret);
+		return;
+	}
+	buf[ret] = '\0';
+	fuse_reply_readlink(req, buf);
+}
+
+static void
+ops_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+	  dev_t rdev)
+{
+	struct shmemfs_ctx ctx;
+	struct shmemfs_attr attr;
+	int ret;
+
+	ops_req_ctx(req, &ctx);
+	ret = shmemfs_mknod(ops_req_fs(req), &ctx, parent, name, mode, rdev,
+			    &attr);
+	ops_reply_entry(req, ret, &attr);
+}
+
+static void
+ops_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	struct shmemfs_ctx ctx;
+	struct shmemfs_attr attr;
+	int ret;
+
+	/* The kernel sends the permission bits only. */
+	ops_req_ctx(req, &ctx);
+	ret = shmemfs_mkdir(ops_req_fs(req), &ctx, parent, name,
+			    S_IFDIR | (mode & 07777), &attr);
+	ops_reply_entry(req, ret, &attr);
+}
+
+static void
+ops_symlink(fuse_req_t req, const char *target, fuse_ino_t parent,
+	    const char *name)
+{
+	struct shmemfs_ctx ctx;
+	struct shmemfs_attr attr;
+	int ret;
+
+	ops_req_ctx(req, &ctx);
+	ret = shmemfs_symlink(ops_req_fs(req), &ctx, parent, name, target,
+			      &attr);
+	ops_reply_entry(req, ret, &attr);
+}
+
+static void
+ops_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
+	 const char *newname)
+{
+	struct shmemfs_attr attr;
+	int ret;
+
+	ret = shmemfs_link(ops_req_fs(req), ino, newparent, newname, &attr);
+	ops_reply_entry(req, ret, &attr);
+}
+
+static void
+ops_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	fuse_reply_err(req, -shmemfs_unlink(ops_req_fs(req), parent, name));
+}
+
+static void
+ops_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	fuse_reply_err(req, -shmemfs_rmdir(ops_req_fs(req), parent, name));
+}
+
+static void
+ops_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+	   fuse_ino_t newparent, const char *newname, unsigned int flags)
+{
+	unsigned sflags = 0;
+
+	if (flags & RENAME_NOREPLACE)
+		sflags |= SHMEMFS_RENAME_NOREPLACE;
+	if (flags & RENAME_EXCHANGE)
+		sflags |= SHMEMFS_RENAME_EXCHANGE;
+	/* RENAME_WHITEOUT (overlayfs) is not supported. */
+	if (flags & ~(unsigned)(RENAME_NOREPLACE | RENAME_EXCHANGE)) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	fuse_reply_err(req, -shmemfs_rename(ops_req_fs(req), parent, name,
+					    newparent, newname, sflags));
+}
+
+/* ---- Files -------------------------------------------------------- */
+
+/*
+ * Capabilities.  tmpfs decides CAP_SYS_ADMIN (listing trusted.* names)
+ * and CAP_FSETID (keeping S_ISUID/S_ISGID over open(O_TRUNC)) with
+ * capable(), in the initial user namespace; ours is the mount's user
+ * namespace, which is the daemon's own (the one the mount was made in:
+ * the initial one for a root mount).  /proc/PID/status shows CapEff
+ * relative to the caller's own namespace, where "unshare -r" gives any
+ * user a full set, and the uid FUSE reports is mapped into our
+ * namespace, where root of a child namespace created by root is still
+ * 0.  Neither says what the caller may do here.  So, as cap_capable():
+ *
+ * - a caller in our namespace has what its CapEff says;
+ * - a caller in a descendant namespace has nothing here;
+ * - a caller in an ancestor namespace would have its CapEff, or
+ *   everything if it owns the namespace below it on the path to ours,
+ *   but the kernel does not show us the namespaces above ours
+ *   (NS_GET_PARENT of our own namespace is EPERM), so we cannot tell it
+ *   from one in an unrelated namespace, which has nothing: both count as
+ *   unprivileged.  A mount made in the initial namespace has no
+ *   ancestors, so for root mounts the answer is exact.
+ *
+ * Whatever cannot be read counts as "no" (fail closed: a trusted.* name
+ * hidden, a set-id bit cleared): a caller the kernel names with pid 0
+ * (its pid namespace is neither ours nor below it), a process gone, a
+ * namespace link we may not read (an unprivileged daemon and another
+ * user's process).
+ * Falling back to "uid 0 is root" would let in exactly the callers
+ * above.  The /proc/PID directory is opened once, so status and ns/user
+ * describe the same task, and its fsuid must be the one FUSE reported,
+ * or the pid has been reused.
+ */
+static struct {
+	int un_known;
+	dev_t un_dev;
+	ino_t un_ino;
+} ops_userns;
+
+static void
+ops_userns_init(void)
+{
+	struct stat st;
+
+	if (stat("/proc/self/ns/user", &st) < 0) {
+		fprintf(stderr,
+			"shmemfs: warning: /proc/self/ns/user: %s: no caller "
+			"will be treated as privileged\n",
+			strerror(errno));
+		return;
+	}
+	ops_userns.un_dev = st.st_dev;
+	ops_userns.un_ino = st.st_ino;
+	ops_userns.un_known = 1;
+}
+
+/* CapEff and the fsuid (as seen from our namespace) of /proc/PID. */
+static int
+ops_read_status(int piddir, unsigned long long *capeff, unsigned long *fsuid)
+{
+	char line[256];
+	int found = 0;
+	FILE *f;
+	int fd;
+
+	fd = openat(piddir, "status", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	f = fdopen(fd, "r");
+	if (!f) {
+		close(fd);
+		return -ENOMEM;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		/* real, effective, saved, filesystem */
+		if (sscanf(line, "Uid: %*u %*u %*u %lu", fsuid) == 1)
+			found |= 1;
+		else if (sscanf(line, "CapEff: %llx", capeff) == 1)
+			found |= 2;
+	}
+	fclose(f);
+	return found == 3 ? 0 : -EIO;
+}
+
+/*
+ * Does the caller of @req have capability @cap_bit (CAP_* of
+ * <linux/capability.h>) in the mount's user namespace?  See above.
+ */
+static int
+ops_caller_has_cap(fuse_req_t req, unsigned cap_bit)
+{
+	const struct fuse_ctx *fc = fuse_req_ctx(req);
+	unsigned long long capeff;
+	unsigned long fsuid;
+	char path[32];
+	struct stat st;
+	int piddir;
+	int ret = 0;
+
+	if (!ops_userns.un_known || fc->pid <= 0)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d", (int)fc->pid);
+	piddir = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (piddir < 0)
+		return 0;
+	if (fstatat(piddir, "ns/user", &st, 0) < 0 ||
+	    st.st_dev != ops_userns.un_dev || st.st_ino != ops_userns.un_ino)
+		goto out_close;
+	if (ops_read_status(piddir, &capeff, &fsuid) < 0 ||
+	    fsuid != (unsigned long)fc->uid)
+		goto out_close;
+	ret = (capeff >> cap_bit) & 1;
+out_close:
+	close(piddir);
+	return ret;
+}
+
+/*
+ * open(O_TRUNC) of an existing file, done here (atomic_o_trunc) because
+ * that is the only way to tell it from truncate(2): tmpfs stamps mtime
+ * and ctime for it even when the file is already empty, and, as
+ * do_truncate() asks, clears S_ISUID, and S_ISGID with group execute,
+ * when the caller lacks CAP_FSETID.
+ */
+static int
+ops_open_truncate(fuse_req_t req, struct shmemfs *fs, fuse_ino_t ino)
+{
+	struct shmemfs_setattr sa = {.ss_size = 0};
+	unsigned valid = SHMEMFS_SET_SIZE | SHMEMFS_SET_MTIME_NOW;
+	struct shmemfs_attr attr;
+	mode_t kill = S_ISUID;
+	int ret;
+
+	ret = shmemfs_getattr(fs, ino, &attr);
+	if (ret < 0)
+		return ret;
+	if (attr.sa_st.st_mode & S_IXGRP)
+		kill |= S_ISGID;
+	if ((attr.sa_st.st_mode & kill) &&
+	    !ops_caller_has_cap(req, CAP_FSETID)) {
+		sa.ss_mode = attr.sa_st.st_mode & ~kill;
+		valid |= SHMEMFS_SET_MODE;
+	}
+	return shmemfs_setattr(fs, ino, valid, &sa, NULL);
+}
+
+static void
+ops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct shmemfs *fs = ops_req_fs(req);
+	int ret;
+
+	if (fi->flags & O_TRUNC) {
+		ret = ops_open_truncate(req, fs, ino);
+		if (ret < 0) {
+			fuse_reply_err(req, -ret);
+			return;
+		}
+	}
+	ret = shmemfs_open(fs, ino);
+	if (ret < 0) {
+		fuse_reply_err(req, -ret);
+		return;
+	}
+	/* All writes go through this kernel, so its page cache is valid. */
+	fi->keep_cache = 1;
+	if (fuse_reply_open(req, fi) == -ENOENT)
+		shmemfs_release(fs, ino);
+}
+
+static void
+ops_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+	   struct fuse_file_info *fi)
+{
+	struct shmemfs *fs = ops_req_fs(req);
+	struct fuse_entry_param e;
+	struct shmemfs_ctx ctx;
+	struct shmemfs_attr attr;
+	int ret;
+
+	ops_req_ctx(req, &ctx);
+	ret = shmemfs_mknod(fs, &ctx, parent, name, S_IFREG | (mode & 07777), 0,
+			    &attr);
+	if (ret < 0) {
+		fuse_reply_err(req, -ret);
+		return;
+	}
+	ret = shmemfs_open(fs, attr.sa_st.st_ino);
+	if (ret < 0) {
+		shmemfs_forget(fs, attr.sa_st.st_ino, 1);
+		fuse_reply_err(req, -ret);
+		return;
+	}
+	fi->keep_cache = 1;
+	ops_fill_entry(&e, &attr);
+	if (fuse_reply_create(req, &e, fi) == -ENOENT) {
+		shmemfs_release(fs, e.ino);
+		shmemfs_forget(fs, e.ino, 1);
+	}
+}
+
+static void
+ops_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+	 struct fuse_file_info *fi)
+{
+	ssize_t ret;
+	char *buf;
+
+	(void)fi;
+	buf = malloc(size ? size : 1);
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	ret = shmemfs_read(ops_req_fs(req), ino, buf, size, off);
+	if (ret < 0)
+		fuse_reply_err(req, (int)-ret);
+	else
+		fuse_reply_buf(req, buf, (size_t)ret);
+	free(buf);
+}
+
+/* Reply to write and copy_file_range: a byte count or -errno. */
+static void
+ops_reply_count(fuse_req_t req, ssize_t ret)
+{
+	if (ret < 0)
+		fuse_reply_err(req, (int)-ret);
+	else
+		fuse_reply_write(req, (size_t)ret);
+}
+
+static void
+ops_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
+	  off_t off, struct fuse_file_info *fi)
+{
+	ssize_t ret;
+
+	(void)fi;
+	ret = shmemfs_write(ops_req_fs(req), ino, buf, size, off);
+	ops_reply_count(req, ret);
+}
+
+static void
+ops_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)fi;
+	shmemfs_release(ops_req_fs(req), ino);
+	fuse_reply_err(req, 0);
+}
+
+/* Memory is as durable as it gets: fsync has nothing to do. */
+static void
+ops_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
+	  struct fuse_file_info *fi)
+{
+	(void)ino;
+	(void)datasync;
+	(void)fi;
+	fuse_reply_err(req, 0);
+}
+
+static void
+ops_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
+	      off_t length, struct fuse_file_info *fi)
+{
+	int smode = 0;
+	int ret;
+
+	(void)fi;
+	/* tmpfs supports exactly these two; everything else as tmpfs. */
+	if (mode & ~(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE)) {
+		fuse_reply_err(req, EOPNOTSUPP);
+		return;
+	}
+	if (mode & FALLOC_FL_KEEP_SIZE)
+		smode |= SHMEMFS_FALLOC_KEEP_SIZE;
+	if (mode & FALLOC_FL_PUNCH_HOLE)
+		smode |= SHMEMFS_FALLOC_PUNCH_HOLE;
+	ret = shmemfs_fallocate(ops_req_fs(req), ino, smode, offset, length);
+	fuse_reply_err(req, -ret);
+}
+
+static void
+ops_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
+	  struct fuse_file_info *fi)
+{
+	int64_t ret;
+
+	(void)fi;
+	/*
+	 * The kernel only forwards SEEK_DATA and SEEK_HOLE (and would take
+	 * ENOSYS as "never ask again"), so anything else is a plain error.
+	 */
+	if (whence != SEEK_DATA && whence != SEEK_HOLE) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	ret = shmemfs_lseek(ops_req_fs(req), ino, off, whence);
+	if (ret < 0)
+		fuse_reply_err(req, (int)-ret);
+	else
+		fuse_reply_lseek(req, ret);
+}
+
+static void
+ops_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
+		    struct fuse_file_info *fi_in, fuse_ino_t ino_out,
+		    off_t off_out, struct fuse_file_info *fi_out, size_t len,
+		    int flags)
+{
+	ssize_t ret;
+
+	(void)fi_in;
+	(void)fi_out;
+	if (flags) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	ret = shmemfs_copy_file_range(ops_req_fs(req), ino_in, off_in, ino_out,
+				      off_out, len);
+	/*
+	 * A copy that fails after reaching the destination (ENOSPC, EIO)
+	 * has stamped its times, as tmpfs does, but the kernel keeps its
+	 * cached attributes of ino_out when the request fails: drop them
+	 * (offset -1: attributes only, no page-cache locks taken).
+	 */
+	if (ret < 0 && ret != -EINVAL && ops_session)
+		fuse_lowlevel_notify_inval_inode(ops_session, ino_out, -1, 0);
+	ops_reply_count(req, ret);
+}
+
+/* ---- Directories -------------------------------------------------- */
+
+static void
+ops_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	/*
+	 * Nothing to hold: an open directory is pinned by the kernel's
+	 * lookup reference, and readdir cookies are stable, so no cursor.
+	 */
+	(void)ino;
+	fi->fh = 0;
+	fuse_reply_open(req, fi);
+}
+
+static void
+ops_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	(void)fi;
+	fuse_reply_err(req, 0);
+}
+
+/*
+ * One readdir reply being filled.  For readdirplus, db_inos records the
+ * entries that took a lookup reference, so they can be given back if the
+ * reply never reaches the kernel.
+ */
+struct dirbuf {
+	fuse_req_t db_req;
+	char *db_buf;
+	size_t db_size;
+	size_t db_len;
+	int db_plus;
+	uint64_t *db_inos;
+	size_t db_ninos;
+	size_t db_maxinos;
+};
+
+static int
+ops_is_dot_or_dotdot(const char *name)
+{
+	return name[0] == '.' &&
+	       (name[1] == '\0' || (name[1] == '.' && name[2] == '\0'));
+}
+
+static int
+ops_filldir(void *arg, const char *name, const struct shmemfs_attr *attr,
+	    uint64_t next_cookie)
+{
+	struct dirbuf *db = arg;
+	size_t rest = db->db_size - db->db_len;
+	char *p = db->db_buf + db->db_len;
+	size_t need;
+
+	if (db->db_plus) {
+		struct fuse_entry_param e;
+		int dot = ops_is_dot_or_dotdot(name);
+
+		/* Cannot happen (an entry needs > 128 bytes); be safe. */
+		if (!dot && db->db_ninos == db->db_maxinos)
+			return 1;
+		/*
+		 * The kernel ignores the entry of "." and ".." (and takes no
+		 * reference for them), but d_ino still comes from e.attr.
+		 */
+		ops_fill_entry(&e, attr);
+		need = fuse_add_direntry_plus(db->db_req, p, rest, name, &e,
+					      (off_t)next_cookie);
+		if (need > rest)
+			return 1;
+		if (!dot)
+			db->db_inos[db->db_ninos++] = e.ino;
+	} else {
+		need = fuse_add_direntry(db->db_req, p, rest, name,
+					 &attr->sa_st, (off_t)next_cookie);
+		if (need > rest)
+			return 1;
+	}
+	db->db_len += need;
+	return 0;
+}
+
+static void
+ops_do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, int plus)
+{
+	struct shmemfs *fs = ops_req_fs(req);
+	struct dirbuf db = {
+		.db_req = req,
+		.db_size = size,
+		.db_plus = plus,
+	};
+	size_t i;
+	int ret;
+
+	db.db_buf = malloc(size ? size : 1);
+	if (plus) {
+		/* Every plus entry is more than 128 bytes long. */
+		db.db_maxinos = size / 128 + 1;
+		db.db_inos = malloc(db.db_maxinos * sizeof(*db.db_inos));
+	}
+	if (!db.db_buf || (plus && !db.db_inos)) {
+		fuse_reply_err(req, ENOMEM);
+		goto out_free;
+	}
+
+	ret = shmemfs_readdir(fs, ino, (uint64_t)off, plus, ops_filldir, &db);
+	/*
+	 * Entries already packed may hold references: deliver them even if
+	 * the walk failed later; the next call will report the error.
+	 */
+	if (ret < 0 && db.db_len == 0) {
+		fuse_reply_err(req, -ret);
+		goto out_free;
+	}
+	if (fuse_reply_buf(req, db.db_buf, db.db_len) == -ENOENT)
+		for (i = 0; i < db.db_ninos; i++)
+			shmemfs_forget(fs, db.db_inos[i], 1);
+out_free:
+	free(db.db_inos);
+	free(db.db_buf);
+}
+
+static void
+ops_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+	    struct fuse_file_info *fi)
+{
+	(void)fi;
+	ops_do_readdir(req, ino, size, off, 0);
+}
+
+static void
+ops_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		struct fuse_file_info *fi)
+{
+	(void)fi;
+	ops_do_readdir(req, ino, size, off, 1);
+}
+
+/* ---- Filesystem-wide ---------------------------------------------- */
+
+static void
+ops_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct statvfs st;
+	int ret;
+
+	(void)ino;
+	ret = shmemfs_statfs(ops_req_fs(req), &st);
+	if (ret < 0)
+		fuse_reply_err(req, -ret);
+	else
+		fuse_reply_statfs(req, &st);
+}
+
+static void
+ops_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+	     const char *value, size_t size, int flags)
+{
+	int sflags = 0;
+
+	if (flags & ~(XATTR_CREATE | XATTR_REPLACE)) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	if (flags & XATTR_CREATE)
+		sflags |= SHMEMFS_XATTR_CREATE;
+	if (flags & XATTR_REPLACE)
+		sflags |= SHMEMFS_XATTR_REPLACE;
+	fuse_reply_err(req, -shmemfs_setxattr(ops_req_fs(req), ino, name, value,
+					      size, sflags));
+}
+
+/*
+ * getxattr and listxattr share the protocol: size 0 asks for the length
+ * (fuse_reply_xattr), otherwise the data (fuse_reply_buf) or ERANGE.
+ */
+static void
+ops_reply_xattr(fuse_req_t req, ssize_t ret, const char *buf, size_t size)
+{
+	if (ret < 0)
+		fuse_reply_err(req, (int)-ret);
+	else if (size == 0)
+		fuse_reply_xattr(req, (size_t)ret);
+	else
+		fuse_reply_buf(req, buf, (size_t)ret);
+}
+
+static void
+ops_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	char *buf = NULL;
+	ssize_t ret;
+
+	if (size) {
+		buf = malloc(size);
+		if (!buf) {
+			fuse_reply_err(req, ENOMEM);
+			return;
+		}
+	}
+	ret = shmemfs_getxattr(ops_req_fs(req), ino, name, buf, size);
+	ops_reply_xattr(req, ret, buf, size);
+	free(buf);
+}
+
+
+/*
+ * listxattr.  As simple_xattr_list() does for tmpfs, trusted.* names are
+ * listed only to callers with CAP_SYS_ADMIN; the kernel's FUSE layer
+ * leaves that to us (getxattr/setxattr it checks itself), and the core
+ * has a listing without them.
+ */
+static void
+ops_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	struct shmemfs *fs = ops_req_fs(req);
+	char *buf = NULL;
+	ssize_t ret;
+
+	if (size) {
+		buf = malloc(size);
+		if (!buf) {
+			fuse_reply_err(req, ENOMEM);
+			return;
+		}
+	}
+	if (ops_caller_has_cap(req, CAP_SYS_ADMIN))
+		ret = shmemfs_listxattr(fs, ino, buf, size);
+	else
+		ret = shmemfs_listxattr_user(fs, ino, buf, size);
+	ops_reply_xattr(req, ret, buf, size);
+	free(buf);
+}
+
+static void
+ops_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	fuse_reply_err(req, -shmemfs_removexattr(ops_req_fs(req), ino, name));
+}
+
+/*
+ * shmemctl's channel: restricted ioctls on the mount's root directory,
+ * so the kernel has already sized the buffers from the _IOC encoding.
+ */
+static void
+ops_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
+	  struct fuse_file_info *fi, unsigned flags, const void *in_buf,
+	  size_t in_bufsz, size_t out_bufsz)
+{
+	struct shmemfs_stats st;
+	uid_t caller;
+	int ret;
+
+	(void)arg;
+	(void)fi;
+	(void)in_buf;
+	(void)in_bufsz;
+	if (flags & FUSE_IOCTL_COMPAT) {
+		fuse_reply_err(req, ENOSYS);
+		return;
+	}
+	if (ino != FUSE_ROOT_ID) {
+		fuse_reply_err(req, ENOTTY);
+		return;
+	}
+
+	switch (cmd) {
+	case SHMEMFS_IOC_STATS:
+		if (out_bufsz < sizeof(st)) {
+			fuse_reply_err(req, EINVAL);
+			return;
+		}
+		memset(&st, 0, sizeof(st));
+		ret = shmemfs_get_stats(ops_req_fs(req), &st);
+		if (ret < 0)
+			fuse_reply_err(req, -ret);
+		else
+			fuse_reply_ioctl(req, 0, &st, sizeof(st));
+		return;
+	case SHMEMFS_IOC_SWAPOFF:
+	case SHMEMFS_IOC_SWAPON:
+		/*
+		 * swapoff(2)/swapon(2) need CAP_SYS_ADMIN; here so does our
+		 * swapoff, unless the caller owns the mount (runs as the
+		 * daemon's user).  A root daemon has no owner apart from
+		 * capable callers: uid 0 alone is also root of a child user
+		 * namespace.
+		 */
+		caller = fuse_req_ctx(req)->uid;
+		if (!(caller == getuid() && caller != 0) &&
+		    !ops_caller_has_cap(req, CAP_SYS_ADMIN)) {
+			fuse_reply_err(req, EPERM);
+			return;
+		}
+		if (cmd == SHMEMFS_IOC_SWAPOFF)
+			ret = shmemfs_swapoff(ops_req_fs(req));
+		else
+			ret = shmemfs_swapon(ops_req_fs(req));
+		if (ret < 0)
+			fuse_reply_err(req, -ret);
+		else
+			fuse_reply_ioctl(req, 0, NULL, 0);
+		return;
+	default:
+		fuse_reply_err(req, ENOTTY);
+		return;
+	}
+}
+
+static void
+ops_want_if_capable(struct fuse_conn_info *conn, unsigned cap)
+{
+	if (conn->capable & cap)
+		conn->want |= cap;
+}
+
+static void
+ops_init(void *userdata, struct fuse_conn_info *conn)
+{
+	(void)userdata;
+
+	ops_want_if_capable(conn, FUSE_CAP_ASYNC_READ);
+	ops_want_if_capable(conn, FUSE_CAP_IOCTL_DIR);
+	ops_want_if_capable(conn, FUSE_CAP_PARALLEL_DIROPS);
+	/* Symlink targets never change: let the kernel keep them. */
+	ops_want_if_capable(conn, FUSE_CAP_CACHE_SYMLINKS);
+	/* Always readdirplus: one round trip fills the dcache. */
+	ops_want_if_capable(conn, FUSE_CAP_READDIRPLUS);
+	conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
+
+	/*
+	 * - ATOMIC_O_TRUNC on: open(O_TRUNC) truncates in ops_open(), the
+	 *   only place it can be told from truncate(2).
+	 * - HANDLE_KILLPRIV off: the kernel clears suid/sgid on write and
+	 *   chown by sending us a mode change, as the VFS does for tmpfs;
+	 *   the core does not do it on its own.
+	 * - No writeback cache (yet), no splice, no NFS export.
+	 */
+	ops_want_if_capable(conn, FUSE_CAP_ATOMIC_O_TRUNC);
+	conn->want &= ~(FUSE_CAP_HANDLE_KILLPRIV |
+			FUSE_CAP_WRITEBACK_CACHE | FUSE_CAP_EXPORT_SUPPORT |
+			FUSE_CAP_SPLICE_READ | FUSE_CAP_SPLICE_WRITE |
+			FUSE_CAP_SPLICE_MOVE);
+
+	conn->max_write = OPS_MAX_WRITE;
+	if (conn->max_readahead > OPS_MAX_WRITE)
+		conn->max_readahead = OPS_MAX_WRITE;
+	conn->time_gran = 1;
+}
+
+static const struct fuse_lowlevel_ops ops_table = {
+	.init = ops_init,
+	.lookup = ops_lookup,
+	.forget = ops_forget,
+	.forget_multi = ops_forget_multi,
+	.getattr = ops_getattr,
+	.setattr = ops_setattr,
+	.readlink = ops_readlink,
+	.mknod = ops_mknod,
+	.mkdir = ops_mkdir,
+	.unlink = ops_unlink,
+	.rmdir = ops_rmdir,
+	.symlink = ops_symlink,
+	.rename = ops_rename,
+	.link = ops_link,
+	.open = ops_open,
+	.read = ops_read,
+	.write = ops_write,
+	.release = ops_release,
+	.fsync = ops_fsync,
+	.opendir = ops_opendir,
+	.readdir = ops_readdir,
+	.readdirplus = ops_readdirplus,
+	.releasedir = ops_releasedir,
+	.fsyncdir = ops_fsync,
+	.statfs = ops_statfs,
+	.setxattr = ops_setxattr,
+	.getxattr = ops_getxattr,
+	.listxattr = ops_listxattr,
+	.removexattr = ops_removexattr,
+	.create = ops_create,
+	.fallocate = ops_fallocate,
+	.lseek = ops_lseek,
+	.copy_file_range = ops_copy_file_range,
+	.ioctl = ops_ioctl,
+};
+
+struct fuse_session *
+sd_ops_session_new(struct fuse_args *args, struct shmemfs *fs)
+{
+	ops_userns_init();
+	ops_session = fuse_session_new(args, &ops_table, sizeof(ops_table), fs);
+	return ops_session;
+}
+
+void
+sd_ops_session_destroy(struct fuse_session *se)
+{
+	ops_session = NULL;
+	fuse_session_destroy(se);
+}
