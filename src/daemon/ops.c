@@ -155,16 +155,42 @@ ops_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 }
 
 /*
- * FUSE_SET_ATTR_* and SHMEMFS_SET_* happen to share values today; the
- * table keeps us correct if either side ever changes.  Bits not listed
- * (KILL_SUID/KILL_SGID, only sent with handle_killpriv_v2, which we do
- * not negotiate) are ignored.
+ * Flag translation.  FUSE's (or the kernel's) flags and the core's
+ * happen to share values in places; the tables keep us correct if either
+ * side ever changes.
  */
+struct ops_flag {
+	unsigned of_fuse;
+	unsigned of_shmemfs;
+};
+
+#define OPS_NELEM(a) (sizeof(a) / sizeof((a)[0]))
+
+/*
+ * The core's flags for @flags, through @map, into *@out; returns the
+ * bits of @flags the map does not name (0: all translated).
+ */
+static unsigned
+ops_map_flags(unsigned flags, const struct ops_flag *map, size_t n,
+	      unsigned *out)
+{
+	size_t i;
+
+	*out = 0;
+	for (i = 0; i < n; i++) {
+		if (flags & map[i].of_fuse)
+			*out |= map[i].of_shmemfs;
+		flags &= ~map[i].of_fuse;
+	}
+	return flags;
+}
+
 /* clang-format off */
-static const struct {
-	int fuse;
-	unsigned shmemfs;
-} ops_setattr_map[] = {
+/*
+ * Bits not listed (KILL_SUID/KILL_SGID, only sent with
+ * handle_killpriv_v2, which we do not negotiate) are ignored.
+ */
+static const struct ops_flag ops_setattr_map[] = {
 	{ FUSE_SET_ATTR_MODE,      SHMEMFS_SET_MODE },
 	{ FUSE_SET_ATTR_UID,       SHMEMFS_SET_UID },
 	{ FUSE_SET_ATTR_GID,       SHMEMFS_SET_GID },
@@ -174,6 +200,23 @@ static const struct {
 	{ FUSE_SET_ATTR_ATIME_NOW, SHMEMFS_SET_ATIME_NOW },
 	{ FUSE_SET_ATTR_MTIME_NOW, SHMEMFS_SET_MTIME_NOW },
 	{ FUSE_SET_ATTR_CTIME,     SHMEMFS_SET_CTIME },
+};
+
+/* RENAME_WHITEOUT (overlayfs) is not supported. */
+static const struct ops_flag ops_rename_map[] = {
+	{ RENAME_NOREPLACE, SHMEMFS_RENAME_NOREPLACE },
+	{ RENAME_EXCHANGE,  SHMEMFS_RENAME_EXCHANGE },
+};
+
+/* tmpfs supports exactly these two; everything else as tmpfs. */
+static const struct ops_flag ops_falloc_map[] = {
+	{ FALLOC_FL_KEEP_SIZE,  SHMEMFS_FALLOC_KEEP_SIZE },
+	{ FALLOC_FL_PUNCH_HOLE, SHMEMFS_FALLOC_PUNCH_HOLE },
+};
+
+static const struct ops_flag ops_xattr_map[] = {
+	{ XATTR_CREATE,  SHMEMFS_XATTR_CREATE },
+	{ XATTR_REPLACE, SHMEMFS_XATTR_REPLACE },
 };
 /* clang-format on */
 
@@ -191,14 +234,11 @@ ops_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *st, int to_set,
 		.ss_ctime = st->st_ctim,
 	};
 	struct shmemfs_attr attr;
-	unsigned valid = 0;
-	size_t i;
+	unsigned valid;
 	int ret;
 
-	for (i = 0; i < sizeof(ops_setattr_map) / sizeof(ops_setattr_map[0]);
-	     i++)
-		if (to_set & ops_setattr_map[i].fuse)
-			valid |= ops_setattr_map[i].shmemfs;
+	ops_map_flags((unsigned)to_set, ops_setattr_map,
+		      OPS_NELEM(ops_setattr_map), &valid);
 	/*
 	 * ftruncate() and open(O_TRUNC) come with a file handle.  The kernel
 	 * asks tmpfs to set mtime and ctime for those even when the size
@@ -305,14 +345,10 @@ static void
 ops_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	   fuse_ino_t newparent, const char *newname, unsigned int flags)
 {
-	unsigned sflags = 0;
+	unsigned sflags;
 
-	if (flags & RENAME_NOREPLACE)
-		sflags |= SHMEMFS_RENAME_NOREPLACE;
-	if (flags & RENAME_EXCHANGE)
-		sflags |= SHMEMFS_RENAME_EXCHANGE;
-	/* RENAME_WHITEOUT (overlayfs) is not supported. */
-	if (flags & ~(unsigned)(RENAME_NOREPLACE | RENAME_EXCHANGE)) {
+	if (ops_map_flags(flags, ops_rename_map, OPS_NELEM(ops_rename_map),
+			  &sflags)) {
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
@@ -586,20 +622,17 @@ static void
 ops_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
 	      off_t length, struct fuse_file_info *fi)
 {
-	int smode = 0;
+	unsigned smode;
 	int ret;
 
 	(void)fi;
-	/* tmpfs supports exactly these two; everything else as tmpfs. */
-	if (mode & ~(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE)) {
+	if (ops_map_flags((unsigned)mode, ops_falloc_map,
+			  OPS_NELEM(ops_falloc_map), &smode)) {
 		fuse_reply_err(req, EOPNOTSUPP);
 		return;
 	}
-	if (mode & FALLOC_FL_KEEP_SIZE)
-		smode |= SHMEMFS_FALLOC_KEEP_SIZE;
-	if (mode & FALLOC_FL_PUNCH_HOLE)
-		smode |= SHMEMFS_FALLOC_PUNCH_HOLE;
-	ret = shmemfs_fallocate(ops_req_fs(req), ino, smode, offset, length);
+	ret = shmemfs_fallocate(ops_req_fs(req), ino, (int)smode, offset,
+				length);
 	fuse_reply_err(req, -ret);
 }
 
@@ -810,62 +843,29 @@ static void
 ops_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	     const char *value, size_t size, int flags)
 {
-	int sflags = 0;
+	unsigned sflags;
 
-	if (flags & ~(XATTR_CREATE | XATTR_REPLACE)) {
+	if (ops_map_flags((unsigned)flags, ops_xattr_map,
+			  OPS_NELEM(ops_xattr_map), &sflags)) {
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	if (flags & XATTR_CREATE)
-		sflags |= SHMEMFS_XATTR_CREATE;
-	if (flags & XATTR_REPLACE)
-		sflags |= SHMEMFS_XATTR_REPLACE;
 	fuse_reply_err(req, -shmemfs_setxattr(ops_req_fs(req), ino, name, value,
-					      size, sflags));
+					      size, (int)sflags));
 }
 
 /*
- * getxattr and listxattr share the protocol: size 0 asks for the length
- * (fuse_reply_xattr), otherwise the data (fuse_reply_buf) or ERANGE.
+ * getxattr (@name) and listxattr (@name NULL) share the protocol: size 0
+ * asks for the length (fuse_reply_xattr), otherwise the data
+ * (fuse_reply_buf) or ERANGE.
+ *
+ * As simple_xattr_list() does for tmpfs, trusted.* names are listed only
+ * to callers with CAP_SYS_ADMIN; the kernel's FUSE layer leaves that to
+ * us (getxattr/setxattr it checks itself), and the core has a listing
+ * without them.
  */
 static void
-ops_reply_xattr(fuse_req_t req, ssize_t ret, const char *buf, size_t size)
-{
-	if (ret < 0)
-		fuse_reply_err(req, (int)-ret);
-	else if (size == 0)
-		fuse_reply_xattr(req, (size_t)ret);
-	else
-		fuse_reply_buf(req, buf, (size_t)ret);
-}
-
-static void
-ops_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
-{
-	char *buf = NULL;
-	ssize_t ret;
-
-	if (size) {
-		buf = malloc(size);
-		if (!buf) {
-			fuse_reply_err(req, ENOMEM);
-			return;
-		}
-	}
-	ret = shmemfs_getxattr(ops_req_fs(req), ino, name, buf, size);
-	ops_reply_xattr(req, ret, buf, size);
-	free(buf);
-}
-
-
-/*
- * listxattr.  As simple_xattr_list() does for tmpfs, trusted.* names are
- * listed only to callers with CAP_SYS_ADMIN; the kernel's FUSE layer
- * leaves that to us (getxattr/setxattr it checks itself), and the core
- * has a listing without them.
- */
-static void
-ops_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+ops_do_xattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
 	struct shmemfs *fs = ops_req_fs(req);
 	char *buf = NULL;
@@ -878,12 +878,31 @@ ops_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 			return;
 		}
 	}
-	if (ops_caller_has_cap(req, CAP_SYS_ADMIN))
+	if (name)
+		ret = shmemfs_getxattr(fs, ino, name, buf, size);
+	else if (ops_caller_has_cap(req, CAP_SYS_ADMIN))
 		ret = shmemfs_listxattr(fs, ino, buf, size);
 	else
 		ret = shmemfs_listxattr_user(fs, ino, buf, size);
-	ops_reply_xattr(req, ret, buf, size);
+	if (ret < 0)
+		fuse_reply_err(req, (int)-ret);
+	else if (size == 0)
+		fuse_reply_xattr(req, (size_t)ret);
+	else
+		fuse_reply_buf(req, buf, (size_t)ret);
 	free(buf);
+}
+
+static void
+ops_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	ops_do_xattr(req, ino, name, size);
+}
+
+static void
+ops_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	ops_do_xattr(req, ino, NULL, size);
 }
 
 static void
