@@ -24,6 +24,7 @@ main(int argc, char *argv[])
 	struct sd_cmdline cl;
 	struct fuse_session *se;
 	struct shmemfs *fs;
+	char msg[512];
 	int ready_fd = -1;
 	int ret = 1;
 	int err;
@@ -39,18 +40,9 @@ main(int argc, char *argv[])
 			goto out_free_cmdline;
 	}
 
-	err = shmemfs_new(&fs, &cl.cl_opts);
+	err = shmemfs_mount(&fs, &cl.cl_opts, msg, sizeof(msg));
 	if (err < 0) {
-		if (cl.cl_opts.so_swap_path)
-			fprintf(stderr,
-				"shmemfs: cannot set up the filesystem "
-				"(swap=%s): %s\n",
-				cl.cl_opts.so_swap_path, strerror(-err));
-		else
-			fprintf(stderr,
-				"shmemfs: cannot set up the filesystem: "
-				"%s\n",
-				strerror(-err));
+		fprintf(stderr, "shmemfs: %s\n", msg);
 		goto out_free_cmdline;
 	}
 	se = sd_ops_session_new(&cl.cl_args, fs);

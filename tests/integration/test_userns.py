@@ -151,7 +151,7 @@ def test_swapoff_refused_to_userns_root(mnt):
     """swapoff/swapon by shmemctl need CAP_SYS_ADMIN (or owning the
     mount): root inside a child namespace, whose uid still maps to 0,
     has neither.  Real root gets the daemon's answer (no swap: EINVAL)."""
-    swapoff = 0xE502                    # _IO(0xE5, 2), src/daemon/ioctl.h
+    swapoff = 0xE502                    # _IO(0xE5, 2), include/shmemfs_ioctl.h
 
     def ioctl():
         fd = os.open(mnt, os.O_RDONLY | os.O_DIRECTORY)
