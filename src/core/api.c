@@ -2,7 +2,7 @@
 /*
  * api.c - the public functions: validate, lock, look up, call the core.
  *
- * Each wrapper takes sf_lock for the whole call (see internal.h for why
+ * Each wrapper takes sf_lock for the whole call (see core.h for why
  * one lock), turns inode numbers into inodes, and checks what the VFS
  * would check for tmpfs before the filesystem sees a request (argument
  * ranges, file types), so both FUSE and embedding programs get kernel
@@ -12,7 +12,13 @@
 #include <stdio.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "dir.h"
+#include "filemap.h"
+#include "fs.h"
+#include "node.h"
+#include "reclaim.h"
+#include "swapoff.h"
+#include "xattr.h"
 
 #define LOCK(fs) pthread_mutex_lock(&(fs)->sf_lock)
 #define UNLOCK(fs) pthread_mutex_unlock(&(fs)->sf_lock)
@@ -54,7 +60,7 @@ fs_new(struct shmemfs **fsp, const struct shmemfs_opts *o, char *err,
 	ret = dir_hash_init(fs);
 	if (ret)
 		goto out_free_path;
-	pool_init(&fs->sf_pool);
+	page_pool_init(&fs->sf_pool);
 	ret = node_new(fs, S_IFDIR | (o->so_mode & 07777), o->so_uid, o->so_gid,
 		       0, &root);
 	if (ret)
@@ -84,7 +90,7 @@ fs_new(struct shmemfs **fsp, const struct shmemfs_opts *o, char *err,
 out_free_root:
 	pageidx_erase(&fs->sf_inodes, root->i_ino);
 	free(root);
-	pool_destroy(&fs->sf_pool);
+	page_pool_destroy(&fs->sf_pool);
 out_free_hash:
 	dir_hash_free(fs);
 out_free_path:
@@ -129,7 +135,7 @@ shmemfs_swap_attach(struct shmemfs *fs, const struct sf_swap_ops *ops,
 {
 	int ret;
 
-	if (fs->sf_swap.sw_ops)
+	if (swap_present(&fs->sf_swap))
 		return -EBUSY;
 	ret = swap_init(&fs->sf_swap, ops, priv, nslots);
 	if (ret)
@@ -162,7 +168,7 @@ shmemfs_destroy(struct shmemfs *fs)
 	reclaim_stop(fs);
 	pageidx_destroy(&fs->sf_inodes, destroy_one, fs);
 	swap_fini(&fs->sf_swap);
-	pool_destroy(&fs->sf_pool);
+	page_pool_destroy(&fs->sf_pool);
 	dir_hash_free(fs);
 	pthread_mutex_destroy(&fs->sf_lock);
 	free(fs->sf_opts.so_swap_path);
@@ -703,7 +709,7 @@ writable_pages(const struct shmemfs *fs)
 		return UINT64_MAX;
 	n = m->sm_resident < m->sm_resident_max ?
 		    m->sm_resident_max - m->sm_resident : 0;
-	if (sw->sw_ops && sw->sw_enabled)
+	if (swap_active(sw))
 		n += sw->sw_nslots - sw->sw_used;
 	return n;
 }
@@ -763,7 +769,7 @@ shmemfs_swapoff(struct shmemfs *fs)
 	int ret;
 
 	LOCK(fs);
-	ret = reclaim_swapoff(fs);
+	ret = swapoff_unuse(fs);
 	UNLOCK(fs);
 	return ret;
 }
@@ -774,7 +780,7 @@ shmemfs_swapon(struct shmemfs *fs)
 	int ret;
 
 	LOCK(fs);
-	ret = reclaim_swapon(fs);
+	ret = swapoff_swapon(fs);
 	UNLOCK(fs);
 	return ret;
 }
@@ -783,47 +789,17 @@ shmemfs_swapon(struct shmemfs *fs)
 static int
 check_memory(struct shmemfs *fs, uint64_t swapped, char *msg, size_t len)
 {
-	uint64_t ring = 0;
-	struct sf_page *pg = fs->sf_clock;
+	int ret = page_check(fs, msg, len);
 
-	if (pg) {
-		do {
-			if (pg->pg_next->pg_prev != pg ||
-			    pageidx_lookup(&pg->pg_inode->i_pages,
-					   pg->pg_index) != pg) {
-				snprintf(msg, len, "CLOCK ring broken");
-				return -EUCLEAN;
-			}
-			ring++;
-			pg = pg->pg_next;
-		} while (pg != fs->sf_clock && ring <= fs->sf_pool.pl_pages);
-	}
-	if (ring != fs->sf_mem.sm_resident ||
-	    ring != fs->sf_pool.pl_pages || swapped != fs->sf_swap.sw_used) {
-		snprintf(msg, len, "memory: ring %llu resident %llu pool %llu"
-			 " swapped %llu slots %llu", (unsigned long long)ring,
-			 (unsigned long long)fs->sf_mem.sm_resident,
-			 (unsigned long long)fs->sf_pool.pl_pages,
+	if (ret)
+		return ret;
+	if (swapped != swap_used(&fs->sf_swap)) {
+		snprintf(msg, len, "memory: swapped %llu slots %llu",
 			 (unsigned long long)swapped,
-			 (unsigned long long)fs->sf_swap.sw_used);
+			 (unsigned long long)swap_used(&fs->sf_swap));
 		return -EUCLEAN;
 	}
 	return 0;
-}
-
-static uint64_t
-count_swapped(const struct shmemfs_inode *ip)
-{
-	uint64_t idx = 0, n = 0;
-	void *e;
-
-	while ((e = pageidx_next(&ip->i_pages, &idx))) {
-		n += sf_is_swap(e);
-		if (idx == UINT64_MAX)
-			break;
-		idx++;
-	}
-	return n;
 }
 
 int
@@ -851,7 +827,7 @@ shmemfs_check(struct shmemfs *fs, char *msg, size_t len)
 			ret = filemap_check(fs, ip, msg, len);
 			if (ret)
 				goto out;
-			swapped += count_swapped(ip);
+			swapped += filemap_count_swapped(ip);
 		}
 		if (ip->i_nlink == 0 && ip->i_nlookup == 0 &&
 		    ip->i_nopen == 0) {

@@ -18,7 +18,11 @@
 #include <errno.h>
 #include <stdio.h>
 
-#include "internal.h"
+#include "dir.h"
+#include "filemap.h"
+#include "fs.h"
+#include "node.h"
+#include "xattr.h"
 
 static uint32_t
 name_hash(const struct shmemfs_inode *dir, const char *name, size_t len)

@@ -4,13 +4,15 @@
  * paths that use it.
  *
  * An inode's data is a struct pageidx from page index to an entry (see
- * internal.h): a resident struct sf_page, a swap slot, a fallocated page
+ * page.h): a resident struct sf_page, a swap slot, a fallocated page
  * that was never written, or nothing (a hole).  filemap_get_page() is the
  * one way to a resident page: it swaps in or allocates as its mode asks.
  *
+ * Pages come from page.c (which charges mem=); when mem= is full this
+ * file asks reclaim.c for room and tries again.
+ *
  * Invariants (=> sf_lock held throughout):
  *   i_blocks == non-NULL entries in i_pages  (st_blocks = i_blocks * 8)
- *   sm_resident == pages on the CLOCK ring == sf_page structures
  *   sw_used == swap entries over all inodes
  * Pages come zeroed from the pool, and truncate and punch hole zero what
  * they cut off a page they keep, so bytes past a write are always zeros.
@@ -23,45 +25,17 @@
 #include <stdio.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "filemap.h"
+#include "fs.h"
+#include "reclaim.h"
 
 #define SF_PAGE_MASK ((uint64_t)SF_PAGE_SIZE - 1)
 #define SF_READAHEAD 8 /* slots swapped in together on sequential access */
 
-/* Put @pg just behind the CLOCK hand: the last the hand will reach. */
-static void
-page_ring_add(struct shmemfs *fs, struct sf_page *pg)
-{
-	struct sf_page *hand = fs->sf_clock;
-
-	if (!hand) {
-		pg->pg_next = pg->pg_prev = pg;
-		fs->sf_clock = pg;
-		return;
-	}
-	pg->pg_next = hand;
-	pg->pg_prev = hand->pg_prev;
-	hand->pg_prev->pg_next = pg;
-	hand->pg_prev = pg;
-}
-
-void
-page_ring_del(struct shmemfs *fs, struct sf_page *pg)
-{
-	if (pg->pg_next == pg) {
-		fs->sf_clock = NULL;
-		return;
-	}
-	if (fs->sf_clock == pg)
-		fs->sf_clock = pg->pg_next;
-	pg->pg_prev->pg_next = pg->pg_next;
-	pg->pg_next->pg_prev = pg->pg_prev;
-}
-
 /*
- * Charge one resident page, reclaiming others if the budget is full.
- * -ENOSPC when nothing can be reclaimed (no swap, or swap full): the
- * budget and swap are both full.
+ * A new zeroed resident page for @index (not yet in the index),
+ * reclaiming others if mem= is full.  -ENOSPC when nothing can be
+ * reclaimed (no swap, or swap full): the budget and swap are both full.
  *
  * A swap-in (@swapin) may then still go over the budget by a few pages
  * (SF_SWAPIN_RESERVE): when swap is full, reading a page back is what
@@ -71,68 +45,27 @@ page_ring_del(struct shmemfs *fs, struct sf_page *pg)
 #define SF_SWAPIN_RESERVE 64
 
 static int
-charge_resident(struct shmemfs *fs, bool swapin)
+page_new(struct shmemfs *fs, struct shmemfs_inode *ip, uint64_t index,
+	 bool swapin, struct sf_page **pgp)
 {
-	struct sf_mem *m = &fs->sf_mem;
-	int tries;
+	int tries, ret;
 
 	for (tries = 0; tries < 4; tries++) {
-		if (!mem_charge_resident(fs, 1)) {
-			if (mem_above_high(fs))
+		ret = page_alloc(fs, &ip->i_pages, index, 0, pgp);
+		if (ret != -EAGAIN) {
+			if (!ret && mem_above_high(fs))
 				reclaim_wake(fs);
-			return 0;
+			return ret;
 		}
 		if (!reclaim_pages(fs, SF_RECLAIM_BATCH))
 			break;
 	}
-	if (swapin && m->sm_resident < m->sm_resident_max + SF_SWAPIN_RESERVE) {
-		mem_force_resident(fs, 1);
+	if (swapin && mem_resident_within(fs, SF_SWAPIN_RESERVE)) {
+		ret = page_alloc(fs, &ip->i_pages, index, SF_PA_FORCE, pgp);
 		reclaim_wake(fs);
-		return 0;
+		return ret;
 	}
 	return -ENOSPC;
-}
-
-/* A new zeroed resident page for @index (not yet in the index). */
-static int
-page_new(struct shmemfs *fs, struct shmemfs_inode *ip, uint64_t index,
-	 bool swapin, struct sf_page **pgp)
-{
-	struct sf_page *pg;
-	int ret;
-
-	ret = charge_resident(fs, swapin);
-	if (ret)
-		return ret;
-	ret = -ENOMEM;
-	pg = sf_malloc(sizeof(*pg));
-	if (!pg)
-		goto out_uncharge;
-	pg->pg_data = pool_alloc(&fs->sf_pool);
-	if (!pg->pg_data)
-		goto out_free;
-	pg->pg_inode = ip;
-	pg->pg_index = index;
-	pg->pg_flags = SF_PG_REFERENCED;
-	page_ring_add(fs, pg);
-	*pgp = pg;
-	return 0;
-
-out_free:
-	free(pg);
-out_uncharge:
-	mem_uncharge_resident(fs, 1);
-	return ret;
-}
-
-/* Free a resident page that has left (or never joined) the index. */
-void
-page_release(struct shmemfs *fs, struct sf_page *pg)
-{
-	page_ring_del(fs, pg);
-	pool_free(&fs->sf_pool, pg->pg_data);
-	free(pg);
-	mem_uncharge_resident(fs, 1);
 }
 
 /*
@@ -157,7 +90,7 @@ filemap_swapin(struct shmemfs *fs, struct shmemfs_inode *ip, uint64_t index,
 		ret = swap_read_page(&fs->sf_swap, sf_swap_slot(e),
 				     pg->pg_data);
 		if (ret) {
-			page_release(fs, pg);
+			page_free(fs, pg);
 			return ret;
 		}
 	}
@@ -187,12 +120,11 @@ swap_readahead(struct shmemfs *fs, struct shmemfs_inode *ip, uint64_t index)
 
 		if (!e || !sf_is_swap(e))
 			break;
-		if (fs->sf_mem.sm_resident_max &&
-		    fs->sf_mem.sm_resident + 1 > fs->sf_mem.sm_high)
+		if (!mem_resident_fits_high(fs, 1))
 			break;
 		if (filemap_swapin(fs, ip, i, &pg))
 			break;
-		pg->pg_flags &= ~SF_PG_REFERENCED;
+		page_mark_cold(pg);
 	}
 }
 
@@ -209,7 +141,7 @@ filemap_get_page(struct shmemfs *fs, struct shmemfs_inode *ip, uint64_t index,
 	ip->i_ra_next = index + 1;
 	if (e && !pageidx_is_value(e)) {
 		pg = e;
-		pg->pg_flags |= SF_PG_REFERENCED;
+		page_mark_accessed(pg);
 		return pg;
 	}
 	if (mode == SGP_READ && (!e || !sf_is_swap(e)))
@@ -248,7 +180,7 @@ filemap_get_page(struct shmemfs *fs, struct shmemfs_inode *ip, uint64_t index,
 	return pg;
 
 out_release:
-	page_release(fs, pg);
+	page_free(fs, pg);
 out_uncharge:
 	mem_uncharge_blocks(fs, 1);
 out_err:
@@ -349,7 +281,7 @@ static void
 entry_free(struct shmemfs *fs, void *e)
 {
 	if (!pageidx_is_value(e))
-		page_release(fs, e);
+		page_free(fs, e);
 	else if (sf_is_swap(e))
 		swap_slot_free(&fs->sf_swap, sf_swap_slot(e));
 }
@@ -543,9 +475,7 @@ static void
 falloc_convert_reached(struct shmemfs *fs, struct shmemfs_inode *ip,
 		       uint64_t first, uint64_t last)
 {
-	const struct sf_mem *m = &fs->sf_mem;
-	uint64_t avail = m->sm_blocks_max ? m->sm_blocks_max - m->sm_blocks_used
-					  : UINT64_MAX;
+	uint64_t avail = mem_blocks_free(fs);
 	uint64_t idx = first, next = first;
 	void *e;
 
@@ -588,11 +518,10 @@ filemap_fallocate(struct shmemfs *fs, struct shmemfs_inode *ip, int mode,
 		goto out_touch;
 	}
 	/* shmem_fallocate() refuses a range larger than the whole mount */
-	if (fs->sf_mem.sm_blocks_max &&
-	    last - first + 1 > fs->sf_mem.sm_blocks_max)
+	if (mem_blocks_max(fs) && last - first + 1 > mem_blocks_max(fs))
 		return -ENOSPC;
 	missing = last - first + 1 - count_present(ip, first, last);
-	if (missing > fs->sf_mem.sm_falloc_cap)
+	if (missing > mem_falloc_cap(fs))
 		return -ENOSPC;
 	ret = mem_charge_blocks(fs, missing);
 	if (ret) {
@@ -692,11 +621,9 @@ filemap_check(struct shmemfs *fs, struct shmemfs_inode *ip, char *msg,
 
 		if (e == sf_mk_falloc(true) ||
 		    (!pageidx_is_value(e) &&
-		     (pg->pg_inode != ip || pg->pg_index != idx)) ||
+		     (pg->pg_map != &ip->i_pages || pg->pg_index != idx)) ||
 		    (sf_is_swap(e) &&
-		     (sf_swap_slot(e) >= fs->sf_swap.sw_nslots ||
-		      !(fs->sf_swap.sw_bitmap[sf_swap_slot(e) / 64] &
-			(1ull << (sf_swap_slot(e) % 64)))))) {
+		     !swap_slot_in_use(&fs->sf_swap, sf_swap_slot(e)))) {
 			snprintf(msg, len, "ino %llu: bad entry at %llu",
 				 (unsigned long long)ip->i_ino,
 				 (unsigned long long)idx);
@@ -714,4 +641,20 @@ filemap_check(struct shmemfs *fs, struct shmemfs_inode *ip, char *msg,
 		return -EUCLEAN;
 	}
 	return 0;
+}
+
+/* Swap entries in @ip's index (for shmemfs_check()). */
+uint64_t
+filemap_count_swapped(const struct shmemfs_inode *ip)
+{
+	uint64_t idx = 0, n = 0;
+	void *e;
+
+	while ((e = pageidx_next(&ip->i_pages, &idx))) {
+		n += sf_is_swap(e);
+		if (idx == UINT64_MAX)
+			break;
+		idx++;
+	}
+	return n;
 }

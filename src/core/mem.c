@@ -16,7 +16,7 @@
 #include <errno.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "fs.h"
 
 void
 mem_init(struct sf_mem *m, const struct shmemfs_opts *o)
@@ -142,4 +142,60 @@ mem_uncharge_inode(struct shmemfs *fs)
 	SF_ASSERT(fs->sf_mem.sm_inodes_used > 0);
 	fs->sf_mem.sm_inodes_used--;
 	mem_uncharge_ispace(fs, SF_BOGO_INODE_SIZE);
+}
+
+uint64_t
+mem_resident(const struct shmemfs *fs)
+{
+	return fs->sf_mem.sm_resident;
+}
+
+/* Would @pages more resident pages stay within mem=? */
+bool
+mem_resident_fits(const struct shmemfs *fs, uint64_t pages)
+{
+	const struct sf_mem *m = &fs->sf_mem;
+
+	return !m->sm_resident_max ||
+	       m->sm_resident + pages <= m->sm_resident_max;
+}
+
+/* Would @pages more resident pages stay below the high watermark? */
+bool
+mem_resident_fits_high(const struct shmemfs *fs, uint64_t pages)
+{
+	const struct sf_mem *m = &fs->sf_mem;
+
+	return !m->sm_resident_max || m->sm_resident + pages <= m->sm_high;
+}
+
+/* Is the resident count below mem= plus @slack (the swap-in reserve)? */
+bool
+mem_resident_within(const struct shmemfs *fs, uint64_t slack)
+{
+	const struct sf_mem *m = &fs->sf_mem;
+
+	return m->sm_resident < m->sm_resident_max + slack;
+}
+
+uint64_t
+mem_blocks_max(const struct shmemfs *fs)
+{
+	return fs->sf_mem.sm_blocks_max;
+}
+
+/* Blocks size= still allows; UINT64_MAX when unlimited. */
+uint64_t
+mem_blocks_free(const struct shmemfs *fs)
+{
+	const struct sf_mem *m = &fs->sf_mem;
+
+	return m->sm_blocks_max ? m->sm_blocks_max - m->sm_blocks_used
+				: UINT64_MAX;
+}
+
+uint64_t
+mem_falloc_cap(const struct shmemfs *fs)
+{
+	return fs->sf_mem.sm_falloc_cap;
 }

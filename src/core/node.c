@@ -9,7 +9,11 @@
 #include <errno.h>
 #include <stdio.h>
 
-#include "internal.h"
+#include "dir.h"
+#include "filemap.h"
+#include "fs.h"
+#include "node.h"
+#include "xattr.h"
 
 /*
  * Allocate an inode and give it a number.  The caller links it into a
@@ -93,6 +97,13 @@ struct shmemfs_inode *
 node_get(struct shmemfs *fs, uint64_t ino)
 {
 	return pageidx_lookup(&fs->sf_inodes, ino);
+}
+
+/* The live inode with the lowest number >= *@inop (set to it), or NULL. */
+struct shmemfs_inode *
+node_next(struct shmemfs *fs, uint64_t *inop)
+{
+	return pageidx_next(&fs->sf_inodes, inop);
 }
 
 void

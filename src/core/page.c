@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * page.c - page memory: a per-mount pool of 4 KiB pages carved from
- * 2 MiB chunks.
+ * page.c - resident pages: their memory (a per-mount pool of 4 KiB
+ * pages carved from 2 MiB chunks), their struct sf_page, the CLOCK ring
+ * they sit on, and the resident charge (mem=) they carry.  One owner
+ * from page_alloc() to page_free(); see page.h.
  *
  * Why not malloc: a RAM filesystem with a memory budget must give memory
  * back to the host when pages are freed or swapped out, or its RSS never
@@ -26,9 +28,11 @@
  * => Must be called with sf_lock held (the pool is per mount).
  */
 #include <errno.h>
+#include <stdio.h>
 #include <sys/mman.h>
 
-#include "internal.h"
+#include "fs.h"
+#include "page.h"
 
 #define CHUNK_SHIFT 21
 #define CHUNK_SIZE (1ul << CHUNK_SHIFT)
@@ -51,7 +55,7 @@ struct sf_chunk {
 };
 
 void
-pool_init(struct sf_pool *pl)
+page_pool_init(struct sf_pool *pl)
 {
 	memset(pl, 0, sizeof(*pl));
 	pageidx_init(&pl->pl_chunks);
@@ -143,20 +147,20 @@ chunk_release(struct sf_pool *pl, struct sf_chunk *ck)
 	pl->pl_chunks_mapped--;
 }
 
-/* A zeroed, page-aligned page, or NULL. */
-void *
-pool_alloc(struct sf_pool *pl)
+/* A zeroed, page-aligned page in *@datap; 0 or -ENOMEM. */
+static int
+pool_alloc(struct sf_pool *pl, void **datap)
 {
 	struct sf_chunk *ck = pl->pl_partial;
 	unsigned w, bit;
 	char *page;
 
 	if (sf_fail_after > 0 && sf_should_fail())
-		return NULL;
+		return -ENOMEM;
 	if (!ck) {
 		ck = chunk_new(pl);
 		if (!ck)
-			return NULL;
+			return -ENOMEM;
 	}
 	for (w = 0; !ck->ck_free[w]; w++)
 		;
@@ -171,7 +175,8 @@ pool_alloc(struct sf_pool *pl)
 		pl->pl_dirty--;
 		memset(page, 0, SF_PAGE_SIZE);
 	}
-	return page;
+	*datap = page;
+	return 0;
 }
 
 /* Give the runs of dirty free pages in @ck back to the host. */
@@ -215,7 +220,7 @@ pool_trim(struct sf_pool *pl)
 		chunk_trim(pl, ck);
 }
 
-void
+static void
 pool_free(struct sf_pool *pl, void *page)
 {
 	struct sf_chunk *ck = pageidx_lookup(&pl->pl_chunks,
@@ -249,12 +254,151 @@ chunk_unmap(void *arg, uint64_t index, void *entry)
 	free(ck);
 }
 
+/* Unmap every chunk; the pages' owners are gone (mount teardown). */
 void
-pool_destroy(struct sf_pool *pl)
+page_pool_destroy(struct sf_pool *pl)
 {
 	pageidx_destroy(&pl->pl_chunks, chunk_unmap, NULL);
 	pl->pl_partial = NULL;
+	pl->pl_clock = NULL;
 	pl->pl_chunks_mapped = 0;
 	pl->pl_pages = 0;
 	pl->pl_dirty = 0;
+}
+
+/* Put @pg just behind the CLOCK hand: the last the hand will reach. */
+static void
+ring_add(struct sf_pool *pl, struct sf_page *pg)
+{
+	struct sf_page *hand = pl->pl_clock;
+
+	if (!hand) {
+		pg->pg_next = pg->pg_prev = pg;
+		pl->pl_clock = pg;
+		return;
+	}
+	pg->pg_next = hand;
+	pg->pg_prev = hand->pg_prev;
+	hand->pg_prev->pg_next = pg;
+	hand->pg_prev = pg;
+}
+
+static void
+ring_del(struct sf_pool *pl, struct sf_page *pg)
+{
+	if (pg->pg_next == pg) {
+		pl->pl_clock = NULL;
+		return;
+	}
+	if (pl->pl_clock == pg)
+		pl->pl_clock = pg->pg_next;
+	pg->pg_prev->pg_next = pg->pg_next;
+	pg->pg_next->pg_prev = pg->pg_prev;
+}
+
+/*
+ * A new zeroed resident page for @index of @map (the caller files it
+ * there), referenced and on the CLOCK ring, in *@pgp.  Charges one
+ * resident page; with SF_PA_FORCE past mem= (swap-ins only).
+ * 0; -EAGAIN when mem= is full (the caller may reclaim and retry);
+ * -ENOMEM when memory cannot be had.
+ */
+int
+page_alloc(struct shmemfs *fs, struct pageidx *map, uint64_t index,
+	   unsigned flags, struct sf_page **pgp)
+{
+	struct sf_page *pg;
+	int ret;
+
+	if (flags & SF_PA_FORCE)
+		mem_force_resident(fs, 1);
+	else if (mem_charge_resident(fs, 1))
+		return -EAGAIN;
+	ret = -ENOMEM;
+	pg = sf_malloc(sizeof(*pg));
+	if (!pg)
+		goto out_uncharge;
+	ret = pool_alloc(&fs->sf_pool, &pg->pg_data);
+	if (ret)
+		goto out_free;
+	pg->pg_map = map;
+	pg->pg_index = index;
+	pg->pg_flags = SF_PG_REFERENCED;
+	ring_add(&fs->sf_pool, pg);
+	*pgp = pg;
+	return 0;
+
+out_free:
+	free(pg);
+out_uncharge:
+	mem_uncharge_resident(fs, 1);
+	return ret;
+}
+
+/* Free a resident page that has left (or never joined) its index. */
+void
+page_free(struct shmemfs *fs, struct sf_page *pg)
+{
+	ring_del(&fs->sf_pool, pg);
+	pool_free(&fs->sf_pool, pg->pg_data);
+	free(pg);
+	mem_uncharge_resident(fs, 1);
+}
+
+/*
+ * Move the CLOCK hand to the next page to evict and return it, or NULL
+ * when *@scan pages have been looked at or there are none.  The hand
+ * passes a pinned page, and a referenced one after clearing its bit;
+ * each page it passes costs one of *@scan.  The page returned stays on
+ * the ring until page_free().
+ */
+struct sf_page *
+page_clock_next(struct shmemfs *fs, uint64_t *scan)
+{
+	struct sf_pool *pl = &fs->sf_pool;
+
+	while (*scan && pl->pl_clock) {
+		struct sf_page *pg = pl->pl_clock;
+
+		(*scan)--;
+		pl->pl_clock = pg->pg_next;
+		if (pg->pg_flags & SF_PG_PINNED)
+			continue;
+		if (pg->pg_flags & SF_PG_REFERENCED) {
+			pg->pg_flags &= ~SF_PG_REFERENCED;
+			continue;
+		}
+		return pg;
+	}
+	return NULL;
+}
+
+/* The CLOCK ring is whole, each page is where its index says, and the
+ * ring, the pool and the resident charge count the same pages. */
+int
+page_check(struct shmemfs *fs, char *msg, size_t len)
+{
+	struct sf_pool *pl = &fs->sf_pool;
+	struct sf_page *pg = pl->pl_clock;
+	uint64_t ring = 0;
+
+	if (pg) {
+		do {
+			if (pg->pg_next->pg_prev != pg ||
+			    pageidx_lookup(pg->pg_map, pg->pg_index) != pg) {
+				snprintf(msg, len, "CLOCK ring broken");
+				return -EUCLEAN;
+			}
+			ring++;
+			pg = pg->pg_next;
+		} while (pg != pl->pl_clock && ring <= pl->pl_pages);
+	}
+	if (ring != mem_resident(fs) || ring != pl->pl_pages) {
+		snprintf(msg, len, "memory: ring %llu resident %llu pool %llu",
+			 (unsigned long long)ring,
+			 (unsigned long long)mem_resident(fs),
+			 (unsigned long long)pl->pl_pages);
+		return -EUCLEAN;
+	}
+	return 0;
 }

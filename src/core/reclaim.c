@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * reclaim.c - keeping resident memory within mem=: CLOCK reclaim, the
- * background reclaimer, swapoff and swapon.
+ * reclaim.c - keeping resident memory within mem=: CLOCK reclaim and
+ * the background reclaimer.
  *
- * Every resident page is on the mount's CLOCK ring.  The hand passes a
- * referenced page (clearing the bit) and evicts an unreferenced one:
- * seal it into a free swap slot, put the slot in the page's index entry,
- * free the page (shmem_writepage()'s job).  A page that was fallocated
+ * Every resident page is on the mount's CLOCK ring (page.c).  The hand
+ * passes a referenced page (clearing the bit) and page_clock_next()
+ * hands over an unreferenced one, which is evicted: sealed into a free
+ * swap slot, the slot filed in the page's index entry (pg_map), the page
+ * freed through page.c (shmem_writepage()'s job).  Only lower layers are
+ * called: page, swap, mem, pageidx.  A page that was fallocated
  * and never written cannot be resident, so every page evicted is data.
  *
  * Two callers: direct reclaim, when an allocation finds the budget full
@@ -21,7 +23,8 @@
  */
 #include <errno.h>
 
-#include "internal.h"
+#include "fs.h"
+#include "reclaim.h"
 
 static bool
 page_is_zero(const void *data)
@@ -50,14 +53,13 @@ page_is_zero(const void *data)
 static int
 evict_page(struct shmemfs *fs, struct sf_page *pg, bool *backed_only)
 {
-	struct shmemfs_inode *ip = pg->pg_inode;
 	int64_t slot;
 	int ret;
 
 	if (page_is_zero(pg->pg_data)) {
-		ret = pageidx_store(&ip->i_pages, pg->pg_index, sf_mk_zero());
+		ret = pageidx_store(pg->pg_map, pg->pg_index, sf_mk_zero());
 		SF_ASSERT(ret == 0);
-		page_release(fs, pg);
+		page_free(fs, pg);
 		return 0;
 	}
 	slot = swap_slot_alloc(&fs->sf_swap, *backed_only);
@@ -71,19 +73,13 @@ evict_page(struct shmemfs *fs, struct sf_page *pg, bool *backed_only)
 		return -EIO;
 	}
 	/* Replacing an entry allocates nothing, so it cannot fail. */
-	ret = pageidx_store(&ip->i_pages, pg->pg_index,
+	ret = pageidx_store(pg->pg_map, pg->pg_index,
 			    sf_mk_swap((uint64_t)slot));
 	SF_ASSERT(ret == 0);
 	(void)ret;
-	page_release(fs, pg);
+	page_free(fs, pg);
 	fs->sf_swapouts++;
 	return 0;
-}
-
-static bool
-can_swap(const struct shmemfs *fs)
-{
-	return fs->sf_swap.sw_ops && fs->sf_swap.sw_enabled;
 }
 
 /*
@@ -95,28 +91,20 @@ can_swap(const struct shmemfs *fs)
 uint64_t
 reclaim_pages(struct shmemfs *fs, uint64_t nr)
 {
-	uint64_t freed = 0, scan = 2 * fs->sf_mem.sm_resident + 2;
+	uint64_t freed = 0, scan = 2 * mem_resident(fs) + 2;
 	bool backed_only = false;
 	unsigned errors = 0;
+	struct sf_page *pg;
 
-	if (!can_swap(fs))
+	if (!swap_active(&fs->sf_swap))
 		return 0;
-	while (freed < nr && scan-- && fs->sf_clock) {
-		struct sf_page *pg = fs->sf_clock;
-		int ret;
+	while (freed < nr && (pg = page_clock_next(fs, &scan))) {
+		int ret = evict_page(fs, pg, &backed_only);
 
-		fs->sf_clock = pg->pg_next;
-		if (pg->pg_flags & SF_PG_PINNED)
-			continue;
-		if (pg->pg_flags & SF_PG_REFERENCED) {
-			pg->pg_flags &= ~SF_PG_REFERENCED;
-			continue;
-		}
-		ret = evict_page(fs, pg, &backed_only);
 		if (ret == -ENOSPC)
 			break;
 		if (ret) {
-			pg->pg_flags |= SF_PG_REFERENCED;
+			page_mark_accessed(pg);
 			if (++errors > 8)
 				break;
 			continue;
@@ -140,7 +128,7 @@ kswapd(void *arg)
 
 	pthread_mutex_lock(&fs->sf_lock);
 	while (!fs->sf_kswapd_stop) {
-		if (!can_swap(fs) || !mem_above_high(fs)) {
+		if (!swap_active(&fs->sf_swap) || !mem_above_high(fs)) {
 			pthread_cond_wait(&fs->sf_kswapd_wake, &fs->sf_lock);
 			continue;
 		}
@@ -189,74 +177,4 @@ reclaim_stop(struct shmemfs *fs)
 	pthread_join(fs->sf_kswapd, NULL);
 	pthread_cond_destroy(&fs->sf_kswapd_wake);
 	fs->sf_kswapd_running = false;
-}
-
-/*
- * swapoff: bring every swapped page back (shmem_unuse()).  Refused with
- * -ENOMEM, before anything moves, if they cannot all fit in mem=.
- * Swapping out stops first, so the count cannot grow under us.  The
- * lock is dropped every batch; the walk resumes from the inode number
- * and index it reached.  -EIO if some page could not be read: that page
- * stays in swap (and swap stays off), every other one comes back.
- *
- * => sf_lock held; it is dropped and retaken between batches.
- */
-int
-reclaim_swapoff(struct shmemfs *fs)
-{
-	struct sf_mem *m = &fs->sf_mem;
-	uint64_t ino = 0, done = 0;
-	struct shmemfs_inode *ip;
-	int err = 0;
-
-	if (!fs->sf_swap.sw_ops)
-		return -EINVAL;
-	if (m->sm_resident_max &&
-	    m->sm_resident + fs->sf_swap.sw_used > m->sm_resident_max)
-		return -ENOMEM;
-	fs->sf_swap.sw_enabled = false;
-	while ((ip = pageidx_next(&fs->sf_inodes, &ino))) {
-		uint64_t idx = 0;
-		void *e;
-
-		if (!S_ISREG(ip->i_mode) && !S_ISLNK(ip->i_mode))
-			goto next;
-		if (S_ISLNK(ip->i_mode) && ip->i_size < SF_SHORT_SYMLINK_LEN)
-			goto next;
-		while ((e = pageidx_next(&ip->i_pages, &idx))) {
-			struct sf_page *pg;
-			int ret;
-
-			if (sf_is_swap(e)) {
-				ret = filemap_swapin(fs, ip, idx, &pg);
-				if (ret && !err)
-					err = ret == -ENOSPC ? -ENOMEM : ret;
-				if (!ret && ++done % 1024 == 0) {
-					/* others may free or change ip */
-					pthread_mutex_unlock(&fs->sf_lock);
-					pthread_mutex_lock(&fs->sf_lock);
-					if (node_get(fs, ino) != ip)
-						break;
-				}
-			}
-			if (idx == UINT64_MAX)
-				break;
-			idx++;
-		}
-next:
-		ino++;
-	}
-	return err;
-}
-
-/* => sf_lock held. */
-int
-reclaim_swapon(struct shmemfs *fs)
-{
-	if (!fs->sf_swap.sw_ops)
-		return -EINVAL;
-	fs->sf_swap.sw_enabled = true;
-	if (mem_above_high(fs))
-		reclaim_wake(fs);
-	return 0;
 }

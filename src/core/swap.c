@@ -31,7 +31,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "swap.h"
 
 struct sf_slotmeta {
 	uint64_t sm_nonce;
@@ -427,6 +427,14 @@ bool
 swap_slot_backed(const struct sf_swap *sw, uint64_t slot)
 {
 	return sw->sw_backed[slot / 64] & (1ull << (slot % 64));
+}
+
+/* @slot exists and holds a page (for the consistency checks). */
+bool
+swap_slot_in_use(const struct sf_swap *sw, uint64_t slot)
+{
+	return slot < sw->sw_nslots &&
+	       (sw->sw_bitmap[slot / 64] & (1ull << (slot % 64)));
 }
 
 void

@@ -16,7 +16,8 @@
  */
 #include <errno.h>
 
-#include "internal.h"
+#include "fs.h"
+#include "xattr.h"
 
 static const char *const xattr_prefixes[] = {
 	"user.", "trusted.", "security.",

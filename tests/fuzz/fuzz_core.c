@@ -46,7 +46,8 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-#include "internal.h"   /* shmemfs.h, and the test hooks */
+#include "fs.h"        /* shmemfs.h, and the test hooks */
+#include "reclaim.h"
 
 #define FZ_SLOTS 16
 #define FZ_DEAD 8

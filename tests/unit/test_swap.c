@@ -19,7 +19,8 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "internal.h"
+#include "fs.h"
+#include "node.h"
 #include "helpers.h"
 
 struct membk {

@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * dir.h - names (dir.c): directories, the mount's name hash, create,
+ * link, unlink, rename and readdir.
+ *
+ * => Must be called with sf_lock held.
+ * Invariants: every dirent is in its directory's i_entries and in the
+ * name hash (sf_hash_count of them); i_nentries counts a directory's.
+ */
+#ifndef SHMEMFS_DIR_H
+#define SHMEMFS_DIR_H
+
+#include "core.h"
+#include "inode.h"
+
+/* A name in a directory. */
+struct sf_dirent {
+	struct sf_dirent *d_hnext;     /* name hash chain */
+	struct shmemfs_inode *d_dir;   /* the directory holding it */
+	struct shmemfs_inode *d_inode; /* what it names */
+	uint64_t d_cookie;             /* readdir position, stable */
+	uint32_t d_hash;
+	uint16_t d_namelen;
+	char d_name[];                 /* NUL-terminated */
+};
+
+int dir_hash_init(struct shmemfs *fs);
+void dir_hash_free(struct shmemfs *fs);
+int dir_check_name(const char *name, size_t *lenp);
+struct sf_dirent *dir_find(struct shmemfs *fs, struct shmemfs_inode *dir,
+			   const char *name, size_t len);
+int dir_add(struct shmemfs *fs, struct shmemfs_inode *dir, const char *name,
+	    size_t len, struct shmemfs_inode *ip);
+void dir_remove(struct shmemfs *fs, struct sf_dirent *de);
+int dir_create(struct shmemfs *fs, const struct shmemfs_ctx *ctx,
+	       struct shmemfs_inode *dir, const char *name, mode_t mode,
+	       dev_t rdev, const char *target, struct shmemfs_inode **ipp);
+int dir_link(struct shmemfs *fs, struct shmemfs_inode *ip,
+	     struct shmemfs_inode *dir, const char *name);
+int dir_unlink(struct shmemfs *fs, struct shmemfs_inode *dir,
+	       const char *name, bool rmdir);
+int dir_rename(struct shmemfs *fs, struct shmemfs_inode *odir,
+	       const char *oname, struct shmemfs_inode *ndir,
+	       const char *nname, unsigned flags);
+int dir_readdir(struct shmemfs *fs, struct shmemfs_inode *dir,
+		uint64_t cookie, int plus, shmemfs_filldir_t fn, void *arg);
+void dir_destroy_entries(struct shmemfs *fs, struct shmemfs_inode *dir);
+int dir_check(struct shmemfs *fs, char *msg, size_t len);
+
+#endif /* SHMEMFS_DIR_H */

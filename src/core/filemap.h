@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * filemap.h - the data of one inode (filemap.c): shmem_get_folio() and
+ * the paths that use it (read, write, truncate, fallocate, seek).
+ *
+ * filemap asks page.c for pages, swap.c for swapped data and reclaim.c
+ * for room when mem= is full; nothing below calls back into it.
+ *
+ * Invariants (=> sf_lock held throughout):
+ *   i_blocks == non-NULL entries in i_pages  (st_blocks = i_blocks * 8)
+ *   every resident page in i_pages has pg_map == &i_pages and its index
+ */
+#ifndef SHMEMFS_FILEMAP_H
+#define SHMEMFS_FILEMAP_H
+
+#include <sys/types.h>
+
+#include "core.h"
+#include "inode.h"
+#include "page.h"
+
+#define SGP_READ   0 /* find, swap in; a hole stays a hole */
+#define SGP_WRITE  1 /* find, swap in or allocate; the caller writes */
+#define SGP_OVERWRITE 2 /* as WRITE, but the caller writes all of it:
+			 * a swapped copy need not be read */
+struct sf_page *filemap_get_page(struct shmemfs *fs, struct shmemfs_inode *ip,
+				 uint64_t index, int mode, int *err);
+int filemap_swapin(struct shmemfs *fs, struct shmemfs_inode *ip,
+		   uint64_t index, struct sf_page **pgp);
+ssize_t filemap_read(struct shmemfs *fs, struct shmemfs_inode *ip, void *buf,
+		     size_t size, uint64_t off);
+ssize_t filemap_write(struct shmemfs *fs, struct shmemfs_inode *ip,
+		      const void *buf, size_t size, uint64_t off);
+int filemap_truncate(struct shmemfs *fs, struct shmemfs_inode *ip,
+		     uint64_t size);
+int filemap_fallocate(struct shmemfs *fs, struct shmemfs_inode *ip, int mode,
+		      int64_t off, int64_t len);
+int64_t filemap_seek(struct shmemfs *fs, struct shmemfs_inode *ip,
+		     int64_t off, int whence);
+void filemap_evict(struct shmemfs *fs, struct shmemfs_inode *ip);
+int filemap_check(struct shmemfs *fs, struct shmemfs_inode *ip, char *msg,
+		  size_t len);
+uint64_t filemap_count_swapped(const struct shmemfs_inode *ip);
+
+#endif /* SHMEMFS_FILEMAP_H */

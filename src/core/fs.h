@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * fs.h - struct shmemfs, one mount.
+ *
+ * The mount holds one instance of each lower layer (mem, the page pool,
+ * the swap device) and the namespace's tables; each layer's header says
+ * which fields are its own.  Modules include this header for the struct
+ * and call the layers' functions rather than reading other layers'
+ * fields.  Everything here is protected by sf_lock (core.h).
+ */
+#ifndef SHMEMFS_FS_H
+#define SHMEMFS_FS_H
+
+#include "core.h"
+#include "mem.h"
+#include "page.h"
+#include "pageidx.h"
+#include "swap.h"
+
+struct sf_dirent;
+
+struct shmemfs {
+	pthread_mutex_t sf_lock;
+	struct shmemfs_opts sf_opts;
+	struct sf_mem sf_mem;           /* mem.c */
+	struct sf_pool sf_pool;         /* page.c */
+	struct sf_swap sf_swap;         /* swap.c */
+	/* node.c: the inode table */
+	struct pageidx sf_inodes;       /* ino -> inode */
+	uint64_t sf_next_ino;
+	uint64_t sf_next_generation;
+	struct shmemfs_inode *sf_root;
+	/* dir.c: the name hash */
+	struct sf_dirent **sf_hash;     /* (dir, name) -> dirent */
+	uint64_t sf_hash_mask;          /* buckets - 1 */
+	uint64_t sf_hash_count;
+	/* statistics: reclaim.c counts swap-outs, filemap.c swap-ins */
+	uint64_t sf_swapouts, sf_swapins;
+	/* reclaim.c: the background reclaimer (kswapd's role) */
+	pthread_t sf_kswapd;
+	pthread_cond_t sf_kswapd_wake;
+	bool sf_kswapd_running;
+	bool sf_kswapd_stop;
+};
+
+/* api.c: give the mount a swap device (unit tests attach their own). */
+int shmemfs_swap_attach(struct shmemfs *fs, const struct sf_swap_ops *ops,
+			void *priv, uint64_t nslots);
+
+#endif /* SHMEMFS_FS_H */

@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * inode.h - struct shmemfs_inode, the object the upper layers share:
+ * filemap keeps a regular file's data in it, node its life cycle, dir
+ * its names, xattr its attributes.  Each part of the union below belongs
+ * to the module named beside it.  Protected by sf_lock (core.h).
+ *
+ * Ownership and lifetime
+ * ----------------------
+ * An inode lives while any of these is non-zero: i_nlink (names),
+ * i_nlookup (references the front end holds, FUSE nlookup), i_nopen
+ * (open files).  node_put() frees it when all three reach zero, which is
+ * how an unlinked-but-open tmpfs file stays readable.  The root is
+ * pinned (its i_nlink never reaches zero).
+ */
+#ifndef SHMEMFS_INODE_H
+#define SHMEMFS_INODE_H
+
+#include "core.h"
+#include "pageidx.h"
+
+struct sf_xattr;
+
+struct shmemfs_inode {
+	uint64_t i_ino;
+	uint64_t i_generation;
+	mode_t i_mode;
+	uid_t i_uid;
+	gid_t i_gid;
+	uint32_t i_nlink;
+	uint32_t i_nopen;
+	uint64_t i_nlookup;
+	uint64_t i_size;
+	struct timespec i_atime, i_mtime, i_ctime, i_btime;
+	struct sf_xattr *i_xattrs;  /* xattr.c */
+	/* What only one kind of inode needs shares the space (per-file
+	 * memory is a goal: bench/). */
+	union {
+		/* S_IFREG, and long symlinks (target in page 0): filemap.c */
+		struct {
+			struct pageidx i_pages;
+			uint64_t i_blocks;  /* pages charged to this inode */
+			uint64_t i_ra_next; /* swap readahead: the index a
+					     * sequential reader wants next */
+		};
+		/* S_IFCHR, S_IFBLK */
+		dev_t i_rdev;
+		/* S_IFDIR: dir.c */
+		struct {
+			struct pageidx i_entries;  /* cookie -> dirent */
+			uint64_t i_next_cookie;
+			uint64_t i_nentries;
+			struct shmemfs_inode *i_parent;
+		};
+		/* short symlinks */
+		char *i_link;
+	};
+};
+
+static inline bool
+sf_is_long_symlink(const struct shmemfs_inode *ip)
+{
+	return S_ISLNK(ip->i_mode) && ip->i_size >= SF_SHORT_SYMLINK_LEN;
+}
+
+static inline bool
+sf_has_pages(const struct shmemfs_inode *ip)
+{
+	return S_ISREG(ip->i_mode) || sf_is_long_symlink(ip);
+}
+
+#endif /* SHMEMFS_INODE_H */

@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * mem.h - accounting (mem.c): the only module that changes a counter.
+ *
+ * Blocks (size=), inode space (nr_inodes=) and resident pages (mem=)
+ * are charged here before anything is allocated and uncharged when it
+ * is freed.  Callers ask for a charge and handle the refusal; mem never
+ * calls up the layers (reclaim is the caller's job).  Other modules read
+ * the counters through the functions below, not the fields.
+ *
+ * => Must be called with sf_lock held (the counters are per mount).
+ */
+#ifndef SHMEMFS_MEM_H
+#define SHMEMFS_MEM_H
+
+#include "core.h"
+
+struct sf_mem {
+	uint64_t sm_blocks_max;   /* size= in pages; 0: unlimited */
+	uint64_t sm_blocks_used;  /* pages of files: resident + swapped +
+				   * fallocated */
+	uint64_t sm_inodes_max;   /* 0: unlimited */
+	uint64_t sm_inodes_used;  /* live inodes */
+	/*
+	 * Inode space, as tmpfs 6.6+ keeps it: nr_inodes= buys 1 KiB of
+	 * space per inode, and inodes, extra hard links and xattrs are all
+	 * charged against it (f_ffree = free space / 1 KiB).
+	 */
+	uint64_t sm_ispace_max;   /* bytes; 0: unlimited */
+	uint64_t sm_ispace_used;
+	uint64_t sm_resident_max; /* mem= in pages; 0: unlimited */
+	uint64_t sm_resident;     /* pages in memory (page.c charges them) */
+	uint64_t sm_high, sm_low; /* reclaimer watermarks, in pages */
+	uint64_t sm_falloc_cap;   /* pages fallocate may ask for at once */
+};
+
+void mem_init(struct sf_mem *m, const struct shmemfs_opts *o);
+int mem_charge_blocks(struct shmemfs *fs, uint64_t pages);
+void mem_uncharge_blocks(struct shmemfs *fs, uint64_t pages);
+int mem_charge_inode(struct shmemfs *fs);
+void mem_uncharge_inode(struct shmemfs *fs);
+int mem_charge_ispace(struct shmemfs *fs, uint64_t bytes);
+void mem_uncharge_ispace(struct shmemfs *fs, uint64_t bytes);
+int mem_charge_resident(struct shmemfs *fs, uint64_t pages);
+void mem_uncharge_resident(struct shmemfs *fs, uint64_t pages);
+void mem_force_resident(struct shmemfs *fs, uint64_t pages);
+bool mem_above_high(const struct shmemfs *fs);
+bool mem_above_low(const struct shmemfs *fs);
+
+/* Reading the counters */
+uint64_t mem_resident(const struct shmemfs *fs);
+bool mem_resident_fits(const struct shmemfs *fs, uint64_t pages);
+bool mem_resident_fits_high(const struct shmemfs *fs, uint64_t pages);
+bool mem_resident_within(const struct shmemfs *fs, uint64_t slack);
+uint64_t mem_blocks_max(const struct shmemfs *fs);
+uint64_t mem_blocks_free(const struct shmemfs *fs);
+uint64_t mem_falloc_cap(const struct shmemfs *fs);
+
+#endif /* SHMEMFS_MEM_H */

@@ -1,0 +1,128 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * page.h - resident pages (page.c): the one owner of a page of file data
+ * in memory, from allocation to freeing.
+ *
+ * page.c allocates a page (charging mem= through mem.c), puts it on the
+ * mount's CLOCK ring, hands the reclaimer the next cold one, and frees
+ * it (uncharging).  Callers above ask it; it calls only mem and pageidx.
+ * Huge folios will be allocated here too.
+ *
+ * => Must be called with sf_lock held: the pool, the ring and the hand
+ *    are per mount.
+ *
+ * Invariant: resident pages (mem_resident()) == pages on the ring ==
+ * pages out of the pool (pl_pages) == struct sf_page allocated.
+ */
+#ifndef SHMEMFS_PAGE_H
+#define SHMEMFS_PAGE_H
+
+#include "core.h"
+#include "pageidx.h"
+
+/*
+ * A resident page of file data.  It sits on the CLOCK ring for reclaim;
+ * SF_PG_REFERENCED is set on each access and cleared as the hand passes.
+ * pg_map and pg_index say where the page is filed, so the reclaimer can
+ * replace it with a swap entry without knowing whose index that is.
+ */
+#define SF_PG_REFERENCED 0x1
+#define SF_PG_PINNED     0x2 /* never evict (e.g. I/O in flight) */
+
+struct sf_page {
+	void *pg_data;              /* SF_PAGE_SIZE bytes from the pool */
+	struct pageidx *pg_map;     /* the page index holding it */
+	uint64_t pg_index;
+	struct sf_page *pg_next, *pg_prev; /* CLOCK ring */
+	uint32_t pg_flags;
+};
+
+/*
+ * What a slot of a file's page index holds:
+ *   NULL            a hole: reads as zeros, costs nothing
+ *   struct sf_page* a resident page of data
+ *   value (s+2)<<1  data swapped out to swap slot s
+ *   value 2         a page of data that is all zeros, kept without memory
+ *                   (a fallocated page fallocated again, or a zero page
+ *                   the reclaimer found)
+ *   value 0 or 1    a fallocated page never written: charged, reads as
+ *                   zeros, a hole to SEEK_DATA, no memory until written;
+ *                   1 marks one added by the fallocate still running
+ * Every non-NULL slot is one block charged to size= and to i_blocks.
+ */
+static inline void *
+sf_mk_swap(uint64_t slot)
+{
+	return pageidx_mk_value((slot + 2) << 1);
+}
+
+static inline void *
+sf_mk_falloc(bool in_progress)
+{
+	return pageidx_mk_value(in_progress ? 1 : 0);
+}
+
+static inline void *
+sf_mk_zero(void)
+{
+	return pageidx_mk_value(2);
+}
+
+static inline bool
+sf_is_swap(const void *e)
+{
+	return pageidx_is_value(e) && (pageidx_value(e) >> 1) >= 2;
+}
+
+static inline bool
+sf_is_falloc(const void *e)
+{
+	return pageidx_is_value(e) && (pageidx_value(e) >> 1) == 0;
+}
+
+static inline bool
+sf_is_zero(const void *e)
+{
+	return pageidx_is_value(e) && (pageidx_value(e) >> 1) == 1;
+}
+
+static inline uint64_t
+sf_swap_slot(const void *e)
+{
+	return (pageidx_value(e) >> 1) - 2;
+}
+
+/* The page memory pool, the CLOCK ring and its hand. */
+struct sf_chunk;
+struct sf_pool {
+	struct pageidx pl_chunks;   /* chunk address >> 21 -> chunk */
+	struct sf_chunk *pl_partial; /* chunks with a free page */
+	uint64_t pl_chunks_mapped;
+	uint64_t pl_pages;          /* in use */
+	uint64_t pl_dirty;          /* free, still mapped, not zero */
+	struct sf_page *pl_clock;   /* CLOCK hand; NULL: no pages */
+};
+
+void page_pool_init(struct sf_pool *pl);
+void page_pool_destroy(struct sf_pool *pl);
+
+#define SF_PA_FORCE 0x1 /* charge past mem= (the swap-in reserve) */
+int page_alloc(struct shmemfs *fs, struct pageidx *map, uint64_t index,
+	       unsigned flags, struct sf_page **pgp);
+void page_free(struct shmemfs *fs, struct sf_page *pg);
+struct sf_page *page_clock_next(struct shmemfs *fs, uint64_t *scan);
+int page_check(struct shmemfs *fs, char *msg, size_t len);
+
+static inline void
+page_mark_accessed(struct sf_page *pg)
+{
+	pg->pg_flags |= SF_PG_REFERENCED;
+}
+
+static inline void
+page_mark_cold(struct sf_page *pg)
+{
+	pg->pg_flags &= ~SF_PG_REFERENCED;
+}
+
+#endif /* SHMEMFS_PAGE_H */
