@@ -80,7 +80,7 @@ fs_new(struct shmemfs **fsp, const struct shmemfs_opts *o, char *err,
 			goto out_free_root;
 		ret = shmemfs_swap_attach(fs, ops, priv, nslots);
 		if (ret) {
-			ops->so_close(priv);
+			ops->sop_close(priv);
 			goto out_free_root;
 		}
 	}

@@ -34,8 +34,8 @@
 #include "swap.h"
 
 struct sf_slotmeta {
-	uint64_t sm_nonce;
-	unsigned char sm_tag[crypto_aead_chacha20poly1305_IETF_ABYTES];
+	uint64_t slm_nonce;
+	unsigned char slm_tag[crypto_aead_chacha20poly1305_IETF_ABYTES];
 };
 
 /*
@@ -122,10 +122,10 @@ file_close(void *priv)
 }
 
 static const struct sf_swap_ops file_ops = {
-	.so_version = 1,
-	.so_read = file_pread,
-	.so_write = file_pwrite,
-	.so_close = file_close,
+	.sop_version = 1,
+	.sop_read = file_pread,
+	.sop_write = file_pwrite,
+	.sop_close = file_close,
 };
 
 static int __attribute__((format(printf, 4, 5)))
@@ -325,7 +325,7 @@ swap_init(struct sf_swap *sw, const struct sf_swap_ops *ops, void *priv,
 
 	if (sodium_init() < 0)
 		return -EIO;
-	if (ops->so_version < 1)
+	if (ops->sop_version < 1)
 		return -EINVAL;
 	memset(sw, 0, sizeof(*sw));
 	sw->sw_bitmap = sf_calloc(words ? words : 1, sizeof(uint64_t));
@@ -357,7 +357,7 @@ swap_fini(struct sf_swap *sw)
 {
 	if (!sw->sw_ops)
 		return;
-	sw->sw_ops->so_close(sw->sw_priv);
+	sw->sw_ops->sop_close(sw->sw_priv);
 	free(sw->sw_bitmap);
 	free(sw->sw_backed);
 	free(sw->sw_meta);
@@ -481,11 +481,11 @@ swap_write_page(struct sf_swap *sw, uint64_t slot, const void *page)
 
 	make_nonce(npub, nonce);
 	crypto_aead_chacha20poly1305_ietf_encrypt_detached(
-		sw->sw_bounce, m->sm_tag, &taglen, page, SF_PAGE_SIZE,
+		sw->sw_bounce, m->slm_tag, &taglen, page, SF_PAGE_SIZE,
 		(const unsigned char *)&slot, sizeof(slot), NULL, npub,
 		sw->sw_key);
-	m->sm_nonce = nonce;
-	ret = sw->sw_ops->so_write(sw->sw_priv, slot * SF_PAGE_SIZE,
+	m->slm_nonce = nonce;
+	ret = sw->sw_ops->sop_write(sw->sw_priv, slot * SF_PAGE_SIZE,
 				   sw->sw_bounce, SF_PAGE_SIZE);
 	if (!ret)
 		sw->sw_backed[slot / 64] |= 1ull << (slot % 64);
@@ -503,13 +503,13 @@ swap_read_page(struct sf_swap *sw, uint64_t slot, void *page)
 	struct sf_slotmeta *m = &sw->sw_meta[slot];
 	int ret;
 
-	ret = sw->sw_ops->so_read(sw->sw_priv, slot * SF_PAGE_SIZE,
+	ret = sw->sw_ops->sop_read(sw->sw_priv, slot * SF_PAGE_SIZE,
 				  sw->sw_bounce, SF_PAGE_SIZE);
 	if (ret)
 		return -EIO;
-	make_nonce(npub, m->sm_nonce);
+	make_nonce(npub, m->slm_nonce);
 	if (crypto_aead_chacha20poly1305_ietf_decrypt_detached(
-		    page, NULL, sw->sw_bounce, SF_PAGE_SIZE, m->sm_tag,
+		    page, NULL, sw->sw_bounce, SF_PAGE_SIZE, m->slm_tag,
 		    (const unsigned char *)&slot, sizeof(slot), npub,
 		    sw->sw_key))
 		return -EIO;

@@ -18,11 +18,11 @@
 
 /* A swap backend, versioned like sqlite3_io_methods. */
 struct sf_swap_ops {
-	int so_version; /* 1 */
-	int (*so_read)(void *priv, uint64_t off, void *buf, size_t len);
-	int (*so_write)(void *priv, uint64_t off, const void *buf,
+	int sop_version; /* 1 */
+	int (*sop_read)(void *priv, uint64_t off, void *buf, size_t len);
+	int (*sop_write)(void *priv, uint64_t off, const void *buf,
 			size_t len);
-	void (*so_close)(void *priv);
+	void (*sop_close)(void *priv);
 };
 
 struct sf_slotmeta;

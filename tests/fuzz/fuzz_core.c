@@ -171,10 +171,10 @@ swap_mem_close(void *priv)
 }
 
 static const struct sf_swap_ops swap_mem_ops = {
-	.so_version = 1,
-	.so_read = swap_mem_read,
-	.so_write = swap_mem_write,
-	.so_close = swap_mem_close,
+	.sop_version = 1,
+	.sop_read = swap_mem_read,
+	.sop_write = swap_mem_write,
+	.sop_close = swap_mem_close,
 };
 
 /* Input. */

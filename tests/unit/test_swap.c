@@ -76,10 +76,10 @@ mb_close(void *priv)
 }
 
 static const struct sf_swap_ops mb_ops = {
-	.so_version = 1,
-	.so_read = mb_read,
-	.so_write = mb_write,
-	.so_close = mb_close,
+	.sop_version = 1,
+	.sop_read = mb_read,
+	.sop_write = mb_write,
+	.sop_close = mb_close,
 };
 
 static struct membk bk;
