@@ -128,64 +128,68 @@ swap_readahead(struct shmemfs *fs, struct shmemfs_inode *ip, uint64_t index)
 	}
 }
 
-struct sf_page *
+/*
+ * The resident page at @index in *@pgp, swapped in or allocated as @mode
+ * asks.  0 with *@pgp set, or with *@pgp NULL for a hole (or fallocated
+ * page) under SGP_READ, which reads as zeros; or -errno, *@pgp untouched.
+ */
+int
 filemap_get_page(struct shmemfs *fs, struct shmemfs_inode *ip, uint64_t index,
-		 int mode, int *err)
+		 int mode, struct sf_page **pgp)
 {
 	void *e = pageidx_lookup(&ip->i_pages, index);
 	struct sf_page *pg = NULL;
 	bool seq = index == ip->i_ra_next;
 	int ret;
 
-	*err = 0;
 	ip->i_ra_next = index + 1;
 	if (e && !pageidx_is_value(e)) {
 		pg = e;
 		page_mark_accessed(pg);
-		return pg;
+		goto out;
 	}
 	if (mode == SGP_READ && (!e || !sf_is_swap(e)))
-		return NULL; /* reads as zeros */
+		goto out; /* reads as zeros */
 	if (e && sf_is_swap(e) && mode == SGP_OVERWRITE) {
 		/* All of it is about to be overwritten: skip the read. */
 		ret = page_new(fs, ip, index, true, &pg);
 		if (ret)
-			goto out_err;
+			return ret;
 		swap_slot_free(&fs->sf_swap, sf_swap_slot(e));
 		ret = pageidx_store(&ip->i_pages, index, pg);
 		SF_ASSERT(ret == 0);
-		return pg;
+		goto out;
 	}
 	if (e) {
 		ret = filemap_swapin(fs, ip, index, &pg);
 		if (ret)
-			goto out_err;
+			return ret;
 		if (seq && sf_is_swap(e))
 			swap_readahead(fs, ip, index);
-		return pg;
+		goto out;
 	}
 
 	/* A hole: allocate. */
 	ret = mem_charge_blocks(fs, 1);
 	if (ret)
-		goto out_err;
+		return ret;
 	ret = page_new(fs, ip, index, false, &pg);
 	if (ret)
 		goto out_uncharge;
 	if (pageidx_store(&ip->i_pages, index, pg)) {
 		ret = -ENOMEM;
-		goto out_release;
+		goto out_free_page;
 	}
 	ip->i_blocks++;
-	return pg;
+out:
+	*pgp = pg;
+	return 0;
 
-out_release:
+out_free_page:
 	page_free(fs, pg);
 out_uncharge:
 	mem_uncharge_blocks(fs, 1);
-out_err:
-	*err = ret;
-	return NULL;
+	return ret;
 }
 
 ssize_t
@@ -210,8 +214,8 @@ filemap_read(struct shmemfs *fs, struct shmemfs_inode *ip, void *buf,
 
 		if (n > size - done)
 			n = size - done;
-		pg = filemap_get_page(fs, ip, pos >> SF_PAGE_SHIFT, SGP_READ,
-				      &err);
+		err = filemap_get_page(fs, ip, pos >> SF_PAGE_SHIFT, SGP_READ,
+				       &pg);
 		if (err)
 			break;
 		if (pg)
@@ -261,10 +265,10 @@ filemap_write(struct shmemfs *fs, struct shmemfs_inode *ip, const void *buf,
 
 		if (n > size - done)
 			n = size - done;
-		pg = filemap_get_page(fs, ip, pos >> SF_PAGE_SHIFT,
-				      n == SF_PAGE_SIZE ? SGP_OVERWRITE
-							: SGP_WRITE, &err);
-		if (!pg)
+		err = filemap_get_page(fs, ip, pos >> SF_PAGE_SHIFT,
+				       n == SF_PAGE_SIZE ? SGP_OVERWRITE
+							 : SGP_WRITE, &pg);
+		if (err)
 			break;
 		memcpy((char *)pg->pg_data + poff, src + done, n);
 		done += n;

@@ -23,8 +23,8 @@
 #define SGP_WRITE  1 /* find, swap in or allocate; the caller writes */
 #define SGP_OVERWRITE 2 /* as WRITE, but the caller writes all of it:
 			 * a swapped copy need not be read */
-struct sf_page *filemap_get_page(struct shmemfs *fs, struct shmemfs_inode *ip,
-				 uint64_t index, int mode, int *err);
+int filemap_get_page(struct shmemfs *fs, struct shmemfs_inode *ip,
+		     uint64_t index, int mode, struct sf_page **pgp);
 int filemap_swapin(struct shmemfs *fs, struct shmemfs_inode *ip,
 		   uint64_t index, struct sf_page **pgp);
 ssize_t filemap_read(struct shmemfs *fs, struct shmemfs_inode *ip, void *buf,
