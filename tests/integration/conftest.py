@@ -39,7 +39,8 @@ Markers:
   needs_root          skipped unless running as root
 
 Helper functions (``from conftest import ...``): errno_of, in_child,
-run_as, errno_as, wait_for, renameat2, utimensat, fallocate.
+run_as, errno_as, wait_for, pids_with_arg, renameat2, utimensat,
+fallocate.
 """
 
 import ctypes
@@ -451,6 +452,23 @@ def errno_of(fn, *args, **kwargs):
     except OSError as e:
         return e.errno
     return 0
+
+
+def pids_with_arg(arg):
+    """The processes with @arg among their command-line arguments (a
+    daemon, found by its mount point)."""
+    pids = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % d, "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if os.fsencode(arg) in argv:
+            pids.append(int(d))
+    return pids
 
 
 def wait_for(cond, timeout=5.0, interval=0.01):

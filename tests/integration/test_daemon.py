@@ -15,7 +15,7 @@ import pytest
 
 from conftest import (NOBODY, SANITIZER_RE, SHMEMCTL_BIN, SHMEMFS_BIN,
                       WRAPPER, errno_of, is_mounted, make_mountpoint, run_as,
-                      target_available, wait_for)
+                      pids_with_arg, target_available, wait_for)
 
 MiB = 1 << 20
 STATS_KEYS = ["size_limit_bytes", "used_bytes", "inodes_limit",
@@ -242,21 +242,6 @@ def test_unmount_exits_zero(mount):
     assert not is_mounted(m.path)
 
 
-def _pids_with_arg(arg):
-    pids = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open("/proc/%s/cmdline" % d, "rb") as f:
-                argv = f.read().split(b"\0")
-        except OSError:
-            continue
-        if os.fsencode(arg) in argv:
-            pids.append(int(d))
-    return pids
-
-
 @pytest.mark.shmemfs_only
 def test_daemonizes_without_f(mountpoint):
     if WRAPPER:
@@ -271,7 +256,7 @@ def test_daemonizes_without_f(mountpoint):
         assert rc == 0 and lines == []
         assert is_mounted(mountpoint)
         assert os.statvfs(mountpoint).f_blocks == 256
-        pids = _pids_with_arg(mountpoint)
+        pids = pids_with_arg(mountpoint)
         assert pids, "no daemon process left running"
         subprocess.run(["fusermount3", "-u", mountpoint], check=True,
                        timeout=CMD_TIMEOUT)
@@ -280,7 +265,7 @@ def test_daemonizes_without_f(mountpoint):
             open("/proc/%d/stat" % p).read().split()[2] != "Z"
             for p in pids), 10), "daemon did not exit after unmount"
     finally:
-        for p in _pids_with_arg(mountpoint):
+        for p in pids_with_arg(mountpoint):
             os.kill(p, signal.SIGKILL)
 
 

@@ -22,7 +22,7 @@ import pytest
 
 from conftest import (SHMEMFS_BIN, WRAPPER, in_child, is_mounted,
                       make_mountpoint, mountinfo_entry, target_available,
-                      wait_for)
+                      pids_with_arg, wait_for)
 
 pytestmark = pytest.mark.shmemfs_only
 
@@ -33,23 +33,8 @@ REMOUNT_MSG = "remount is not supported"
 _libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
 
 
-def _pids_with_arg(arg):
-    pids = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open("/proc/%s/cmdline" % d, "rb") as f:
-                argv = f.read().split(b"\0")
-        except OSError:
-            continue
-        if os.fsencode(arg) in argv:
-            pids.append(int(d))
-    return pids
-
-
 def _daemon_gone(mp):
-    return wait_for(lambda: not _pids_with_arg(mp), CMD_TIMEOUT)
+    return wait_for(lambda: not pids_with_arg(mp), CMD_TIMEOUT)
 
 
 def _cleanup(mp):
@@ -60,7 +45,7 @@ def _cleanup(mp):
         subprocess.run(cmd, stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL, timeout=CMD_TIMEOUT)
     if not _daemon_gone(mp):
-        for p in _pids_with_arg(mp):
+        for p in pids_with_arg(mp):
             os.kill(p, signal.SIGKILL)
 
 
