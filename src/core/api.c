@@ -690,7 +690,6 @@ shmemfs_removexattr(struct shmemfs *fs, uint64_t ino, const char *name)
 	return ret;
 }
 
-/* As shmem_statfs(): unlimited counts read as 0. */
 /*
  * How many more pages of data fit under mem=: the free budget plus the
  * free swap slots while swapping is on (a resident page can be pushed
@@ -701,23 +700,19 @@ shmemfs_removexattr(struct shmemfs *fs, uint64_t ino, const char *name)
 static uint64_t
 writable_pages(const struct shmemfs *fs)
 {
-	const struct sf_mem *m = &fs->sf_mem;
-	const struct sf_swap *sw = &fs->sf_swap;
-	uint64_t n;
+	uint64_t n = mem_resident_free(fs);
 
-	if (!m->sm_resident_max)
-		return UINT64_MAX;
-	n = m->sm_resident < m->sm_resident_max ?
-		    m->sm_resident_max - m->sm_resident : 0;
-	if (swap_active(sw))
-		n += sw->sw_nslots - sw->sw_used;
+	if (n != UINT64_MAX && swap_active(&fs->sf_swap))
+		n += swap_free_slots(&fs->sf_swap);
 	return n;
 }
 
+/* As shmem_statfs(): unlimited counts read as 0. */
 int
 shmemfs_statfs(struct shmemfs *fs, struct statvfs *st)
 {
 	struct sf_mem *m = &fs->sf_mem;
+	uint64_t avail;
 
 	memset(st, 0, sizeof(*st));
 	LOCK(fs);
@@ -727,9 +722,8 @@ shmemfs_statfs(struct shmemfs *fs, struct statvfs *st)
 	if (m->sm_blocks_max) {
 		st->f_blocks = m->sm_blocks_max;
 		st->f_bfree = m->sm_blocks_max - m->sm_blocks_used;
-		st->f_bavail = st->f_bfree;
-		if (st->f_bavail > writable_pages(fs))
-			st->f_bavail = writable_pages(fs);
+		avail = writable_pages(fs);
+		st->f_bavail = st->f_bfree < avail ? st->f_bfree : avail;
 	}
 	if (m->sm_inodes_max) {
 		st->f_files = m->sm_inodes_max;

@@ -45,8 +45,8 @@
 #define SF_SWAPIN_RESERVE 64
 
 static int
-page_new(struct shmemfs *fs, struct shmemfs_inode *ip, uint64_t index,
-	 bool swapin, struct sf_page **pgp)
+filemap_page_new(struct shmemfs *fs, struct shmemfs_inode *ip, uint64_t index,
+		 bool swapin, struct sf_page **pgp)
 {
 	int tries, ret;
 
@@ -83,7 +83,7 @@ filemap_swapin(struct shmemfs *fs, struct shmemfs_inode *ip, uint64_t index,
 	int ret;
 
 	SF_ASSERT(e && pageidx_is_value(e));
-	ret = page_new(fs, ip, index, sf_is_swap(e), &pg);
+	ret = filemap_page_new(fs, ip, index, sf_is_swap(e), &pg);
 	if (ret)
 		return ret;
 	if (sf_is_swap(e)) {
@@ -152,7 +152,7 @@ filemap_get_page(struct shmemfs *fs, struct shmemfs_inode *ip, uint64_t index,
 		goto out; /* reads as zeros */
 	if (e && sf_is_swap(e) && mode == SGP_OVERWRITE) {
 		/* All of it is about to be overwritten: skip the read. */
-		ret = page_new(fs, ip, index, true, &pg);
+		ret = filemap_page_new(fs, ip, index, true, &pg);
 		if (ret)
 			return ret;
 		swap_slot_free(&fs->sf_swap, sf_swap_slot(e));
@@ -173,7 +173,7 @@ filemap_get_page(struct shmemfs *fs, struct shmemfs_inode *ip, uint64_t index,
 	ret = mem_charge_blocks(fs, 1);
 	if (ret)
 		return ret;
-	ret = page_new(fs, ip, index, false, &pg);
+	ret = filemap_page_new(fs, ip, index, false, &pg);
 	if (ret)
 		goto out_uncharge;
 	if (pageidx_store(&ip->i_pages, index, pg)) {

@@ -150,6 +150,18 @@ mem_resident(const struct shmemfs *fs)
 	return fs->sf_mem.sm_resident;
 }
 
+/* Pages mem= has room for; UINT64_MAX without a budget. */
+uint64_t
+mem_resident_free(const struct shmemfs *fs)
+{
+	const struct sf_mem *m = &fs->sf_mem;
+
+	if (!m->sm_resident_max)
+		return UINT64_MAX;
+	return m->sm_resident < m->sm_resident_max ?
+		       m->sm_resident_max - m->sm_resident : 0;
+}
+
 /* Would @pages more resident pages stay within mem=? */
 bool
 mem_resident_fits(const struct shmemfs *fs, uint64_t pages)

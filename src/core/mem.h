@@ -49,6 +49,7 @@ bool mem_above_low(const struct shmemfs *fs);
 
 /* Reading the counters */
 uint64_t mem_resident(const struct shmemfs *fs);
+uint64_t mem_resident_free(const struct shmemfs *fs);
 bool mem_resident_fits(const struct shmemfs *fs, uint64_t pages);
 bool mem_resident_fits_high(const struct shmemfs *fs, uint64_t pages);
 bool mem_resident_within(const struct shmemfs *fs, uint64_t slack);

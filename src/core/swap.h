@@ -90,4 +90,10 @@ swap_used(const struct sf_swap *sw)
 	return sw->sw_used;
 }
 
+static inline uint64_t
+swap_free_slots(const struct sf_swap *sw)
+{
+	return sw->sw_nslots - sw->sw_used;
+}
+
 #endif /* SHMEMFS_SWAP_H */
