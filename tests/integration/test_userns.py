@@ -75,23 +75,26 @@ def _cap_eff():
     return 0
 
 
+def _sysctl(name):
+    """The integer value of sysctl @name (dotted), or None if absent."""
+    try:
+        with open("/proc/sys/" + name.replace(".", "/")) as f:
+            return int(f.read())
+    except OSError:
+        return None
+
+
 @pytest.fixture(scope="module", autouse=True)
 def userns_available():
     """Skip unless an ordinary user may create a user namespace here."""
-    try:
-        with open("/proc/sys/user/max_user_namespaces") as f:
-            if int(f.read()) == 0:
-                pytest.skip("user namespaces are disabled "
-                            "(user.max_user_namespaces = 0)")
-    except OSError:
+    if _sysctl("user.max_user_namespaces") is None:
         pytest.skip("kernel without user namespaces")
-    try:
-        with open("/proc/sys/kernel/unprivileged_userns_clone") as f:
-            if int(f.read()) == 0:
-                pytest.skip("unprivileged user namespaces are disabled "
-                            "(kernel.unprivileged_userns_clone = 0)")
-    except OSError:
-        pass                    # not a Debian-patched kernel: allowed
+    # unprivileged_userns_clone exists only on Debian-patched kernels
+    for name in ("user.max_user_namespaces",
+                 "kernel.unprivileged_userns_clone"):
+        if _sysctl(name) == 0:
+            pytest.skip("user namespaces are disabled for ordinary "
+                        "users (%s = 0)" % name)
     try:
         caps = in_userns(_cap_eff)
     except OSError as e:
