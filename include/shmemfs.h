@@ -241,6 +241,9 @@ struct shmemfs_stats {
 	uint64_t swapins;
 	uint64_t huge_pages;
 	uint64_t huge_splits;
+	uint64_t huge_collapses;
+	uint64_t huge_fallbacks;
+	uint64_t uring_queues;
 };
 int shmemfs_get_stats(struct shmemfs *fs, struct shmemfs_stats *st);
 

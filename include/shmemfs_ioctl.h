@@ -20,6 +20,14 @@
 #define SHMEMFS_IOC_MAGIC 0xE5
 
 /*
+ * Numbers are handed out in ranges, one per feature, so features built
+ * side by side never collide: 1-9 stats and swap, 10-19 huge pages,
+ * 20-29 the FUSE transport, 30-39 tmpfs parity (remount, quotas, inode
+ * flags), 40-49 snapshots and restart, 50-69 shared memory, 70-79
+ * installing and monitoring.
+ */
+
+/*
  * Fill a struct shmemfs_stats (the mount's limits, usage and swap
  * counters, as shmemfs_get_stats()).  Anyone who can open the root may.
  */

@@ -54,6 +54,9 @@ static const struct {
 	STAT_FIELD(swapins),
 	STAT_FIELD(huge_pages),
 	STAT_FIELD(huge_splits),
+	STAT_FIELD(huge_collapses),
+	STAT_FIELD(huge_fallbacks),
+	STAT_FIELD(uring_queues),
 };
 
 /* A field added to the struct but not here fails the build. */

@@ -21,7 +21,8 @@ MiB = 1 << 20
 STATS_KEYS = ["size_limit_bytes", "used_bytes", "inodes_limit",
               "inodes_used", "mem_limit_bytes", "resident_bytes",
               "swapped_bytes", "swap_total_bytes", "swap_used_bytes",
-              "swapouts", "swapins", "huge_pages", "huge_splits"]
+              "swapouts", "swapins", "huge_pages", "huge_splits",
+              "huge_collapses", "huge_fallbacks", "uring_queues"]
 CMD_TIMEOUT = 10        # seconds for any helper command or wait
 
 
