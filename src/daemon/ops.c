@@ -38,6 +38,7 @@
 
 #include "shmemfs_ioctl.h"
 #include "daemon.h"
+#include "transport.h"
 
 /*
  * How long the kernel may cache names (also negative ones) and attrs.
@@ -945,6 +946,7 @@ ops_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
 		}
 		memset(&st, 0, sizeof(st));
 		ret = shmemfs_get_stats(ops_req_fs(req), &st);
+		st.uring_queues = sd_transport_uring_queues();
 		if (ret < 0)
 			fuse_reply_err(req, -ret);
 		else
@@ -1071,4 +1073,23 @@ sd_ops_session_destroy(struct fuse_session *se)
 {
 	ops_session = NULL;
 	fuse_session_destroy(se);
+}
+
+/* ---- FUSE_TMPFILE (decoded in transport.c) ------------------------ */
+
+int
+sd_ops_tmpfile(struct shmemfs *fs, uid_t uid, gid_t gid, uint64_t parent,
+	       mode_t mode, int flags, struct shmemfs_attr *attr)
+{
+	struct shmemfs_ctx ctx = {.sc_uid = uid, .sc_gid = gid};
+
+	return shmemfs_tmpfile(fs, &ctx, parent, mode,
+			       flags & O_EXCL ? SHMEMFS_TMPFILE_EXCL : 0, attr);
+}
+
+void
+sd_ops_tmpfile_undo(struct shmemfs *fs, uint64_t ino)
+{
+	shmemfs_release(fs, ino);
+	shmemfs_forget(fs, ino, 1);
 }

@@ -54,6 +54,8 @@ struct sd_transport_config {
 	int tc_clone_fd;		/* -o clone_fd: an fd per thread */
 	unsigned tc_max_threads;	/* worker threads, at most */
 	unsigned tc_max_idle_threads;	/* UINT_MAX: libfuse's default */
+	int tc_uring;			/* -o uring 1, -o nouring 0, else -1 */
+	unsigned tc_uring_depth;	/* ring entries per queue, 0: ours */
 };
 
 struct sd_transport;
@@ -75,6 +77,55 @@ struct sd_transport {
 
 /* /dev/fuse, read by libfuse's session loops. */
 extern const struct sd_transport_ops sd_transport_fusedev;
+/* FUSE over io_uring, with /dev/fuse for what the ring does not carry. */
+extern const struct sd_transport_ops sd_transport_uring;
+
+/*
+ * Which transport @config asks for, given what the kernel offers:
+ * -o nouring is fusedev; -o uring and the default are the ring when
+ * sd_transport_uring_available() says so, else fusedev (after one line
+ * on stderr if -o uring was explicit).
+ */
+const struct sd_transport_ops *
+sd_transport_pick(const struct sd_transport_config *config);
+/* 1 if this kernel and its fuse.enable_uring offer the ring, else 0. */
+int sd_transport_uring_available(void);
+/* Ring queues serving requests now (shmemctl stats uring_queues). */
+unsigned sd_transport_uring_queues(void);
+
+/*
+ * The channel under both transports.  Every request and reply passes
+ * through it (libfuse's fuse_session_custom_io(), installed by
+ * sd_transport_start), for three things libfuse 3.14 cannot do:
+ * - FUSE_TMPFILE, an opcode libfuse would answer ENOSYS, is answered
+ *   here (ops.c does the work) before libfuse's decoder sees it;
+ * - the FUSE_INIT reply gets FUSE_OVER_IO_URING when the ring transport
+ *   asked for it and the kernel offered it, and the ring learns when
+ *   INIT is done (it may register only then);
+ * - a reply goes to the ring entry its request came from when the
+ *   replying thread is serving one (struct sd_reply_sink), else to the
+ *   fd.
+ */
+struct sd_reply_sink {
+	uint64_t rs_unique; /* the request being served */
+	/* Take the reply (iov[0] the fuse_out_header): bytes, or -1/errno */
+	ssize_t (*rs_write)(struct sd_reply_sink *rs, const struct iovec *iov,
+			    int count);
+	int rs_done; /* set once the reply is taken */
+};
+/* Replies of this thread's requests go to @rs until set to NULL. */
+void sd_transport_set_sink(struct sd_reply_sink *rs);
+/*
+ * Serve one request already in memory (@buf, @len bytes from its
+ * fuse_in_header on): FUSE_TMPFILE here, everything else by libfuse.
+ */
+void sd_transport_process(struct fuse_session *se, void *buf, size_t len);
+/*
+ * For the ring: ask for FUSE_OVER_IO_URING in the INIT reply, and be
+ * called once INIT is answered, with 1 if the ring was agreed, else 0.
+ * NULL @cb withdraws the wish.
+ */
+void sd_transport_want_uring(void (*cb)(void *arg, int agreed), void *arg);
 
 int sd_transport_start(struct sd_transport *tr,
 		       const struct sd_transport_ops *ops,
