@@ -8,28 +8,27 @@
  * its /dev/fuse fd, its signal handlers, mount and unmount) belongs to
  * main.c; the transport only moves requests.
  *
- * Today there is one, sd_transport_fusedev: worker threads read
- * /dev/fuse and write the replies to it (fuse_session_loop(), or
- * fuse_session_loop_mt() with a libfuse-managed pool).  The next is the
- * FUSE io_uring channel (issue 11), chosen by -o uring / -o nouring.
- * It is meant to slot in as a second struct sd_transport_ops, in a file
- * of its own, with nothing above it changing:
+ * There are two, chosen by sd_transport_pick() from -o uring/nouring:
+ * - sd_transport_fusedev: worker threads read /dev/fuse and write the
+ *   replies to it (fuse_session_loop(), or fuse_session_loop_mt() with a
+ *   libfuse-managed pool);
+ * - sd_transport_uring (transport_uring.c): one io_uring queue per CPU
+ *   whose threads hand each request to the session
+ *   (sd_transport_process(), i.e. libfuse's decoder) and commit the
+ *   reply in the same ring entry, plus the fusedev loop for what the
+ *   kernel still sends on /dev/fuse (INIT, FORGET, INTERRUPT).
+ * Under both, sd_transport_start() installs the channel (below) on the
+ * session's fd with fuse_session_custom_io().
  *
- * - to_start sets up one queue per CPU (a ring, its request buffers, a
- *   thread pinned to the CPU): everything that can fail, while errors
- *   still reach the terminal.  It cannot register yet: the kernel
- *   accepts FUSE_IO_URING_CMD_REGISTER only after FUSE_INIT, which still
- *   arrives on /dev/fuse (and ops.c must ask for FUSE_OVER_IO_URING in
- *   it, from a flag the transport config will carry).
- * - to_run serves /dev/fuse until INIT is answered, then registers each
- *   queue's entries and loops on FUSE_IO_URING_CMD_COMMIT_AND_FETCH,
- *   handing each request to the session (fuse_session_process_buf())
- *   and committing its reply in the same ring entry; /dev/fuse keeps
- *   what the kernel still sends there.  It returns when the session
- *   exits (unmount, or the signal handlers' fuse_session_exit()).
- * - to_stop joins the queue threads and frees the rings.
- * Whether a kernel without the ring falls back to fusedev or fails is
- * for -o uring / -o nouring to say, in cmdline.c, not for this interface.
+ * For whoever hands the /dev/fuse fd to a new daemon (live restart):
+ * everything a transport needs is the session and its fd, taken in
+ * to_start; nothing is cached elsewhere.  The ring's commands are
+ * bound to the fd and end when the ring is closed (to_stop), so the old
+ * daemon stops its transport before handing over and the new one starts
+ * its own on the same fd.  The kernel does not repeat FUSE_INIT for the
+ * new daemon: a ring can then only be registered if the connection
+ * already negotiated it, which the new daemon is told by calling the
+ * callback given to sd_transport_want_uring() with agreed = 1 itself.
  *
  * Life cycle, as main.c drives it, each step once, in order:
  *   sd_transport_start  after fuse_session_mount(), before the daemon
