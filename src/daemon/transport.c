@@ -126,6 +126,14 @@ sd_transport_want_uring(void (*cb)(void *arg, int agreed), void *arg)
 	transport_chan.tc_uring_cb = cb;
 }
 
+void
+sd_transport_init_known(int uring_agreed)
+{
+	if (transport_chan.tc_uring_cb)
+		transport_chan.tc_uring_cb(transport_chan.tc_uring_arg,
+					   uring_agreed);
+}
+
 /* Send a reply: to this thread's ring entry if it is its request. */
 static ssize_t
 transport_send(int fd, const struct iovec *iov, int count)

@@ -27,8 +27,8 @@
  * daemon stops its transport before handing over and the new one starts
  * its own on the same fd.  The kernel does not repeat FUSE_INIT for the
  * new daemon: a ring can then only be registered if the connection
- * already negotiated it, which the new daemon is told by calling the
- * callback given to sd_transport_want_uring() with agreed = 1 itself.
+ * already negotiated it (the old daemon knows: sd_transport_uring_queues()
+ * > 0), and the new daemon says so with sd_transport_init_known().
  *
  * Life cycle, as main.c drives it, each step once, in order:
  *   sd_transport_start  after fuse_session_mount(), before the daemon
@@ -125,6 +125,13 @@ void sd_transport_process(struct fuse_session *se, void *buf, size_t len);
  * NULL @cb withdraws the wish.
  */
 void sd_transport_want_uring(void (*cb)(void *arg, int agreed), void *arg);
+/*
+ * For a daemon that takes over a connection whose INIT another daemon
+ * answered: INIT will not come again, so say what it settled (1: the
+ * ring was agreed) and the ring transport registers, or serves
+ * /dev/fuse only.
+ */
+void sd_transport_init_known(int uring_agreed);
 
 int sd_transport_start(struct sd_transport *tr,
 		       const struct sd_transport_ops *ops,
