@@ -45,7 +45,7 @@
  * is: the ring is per daemon; a new daemon registers its own entries on
  * the handed-over fd after the old one's ring is closed (closing cancels
  * its commands), and the kernel does not resend INIT, so the new daemon
- * must call uring_init_done() itself - see sd_transport_want_uring().
+ * says what it settled with sd_transport_init_known().
  */
 #include <errno.h>
 #include <liburing.h>
