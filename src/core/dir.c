@@ -318,6 +318,7 @@ dir_link(struct shmemfs *fs, struct shmemfs_inode *ip,
 	 struct shmemfs_inode *dir, const char *name)
 {
 	size_t len;
+	bool extra;
 	int ret;
 
 	ret = dir_may_create(fs, dir, name, &len);
@@ -327,13 +328,18 @@ dir_link(struct shmemfs *fs, struct shmemfs_inode *ip,
 		return -EPERM;
 	if (ip->i_nlink == 0 && !ip->i_linkable)
 		return -ENOENT;
-	/* Each extra name costs inode space, as in tmpfs. */
-	ret = mem_charge_ispace(fs, SF_BOGO_INODE_SIZE);
-	if (ret)
-		return ret;
+	/* Each extra name costs inode space, as in tmpfs; the first name
+	 * of an O_TMPFILE inode shares the inode's, as shmem_link() has it. */
+	extra = ip->i_nlink > 0;
+	if (extra) {
+		ret = mem_charge_ispace(fs, SF_BOGO_INODE_SIZE);
+		if (ret)
+			return ret;
+	}
 	ret = dir_add(fs, dir, name, len, ip);
 	if (ret) {
-		mem_uncharge_ispace(fs, SF_BOGO_INODE_SIZE);
+		if (extra)
+			mem_uncharge_ispace(fs, SF_BOGO_INODE_SIZE);
 		return ret;
 	}
 	ip->i_nlink++;
@@ -358,10 +364,10 @@ dir_tmpfile(struct shmemfs *fs, const struct shmemfs_ctx *ctx,
 	gid_t gid;
 	int ret;
 
+	/* No check that @dir still has a name: tmpfs makes unnamed files
+	 * in a removed directory too. */
 	if (!S_ISDIR(dir->i_mode))
 		return -ENOTDIR;
-	if (dir->i_nlink == 0)
-		return -ENOENT;
 	gid = dir->i_mode & S_ISGID ? dir->i_gid : ctx->sc_gid;
 	ret = node_new(fs, S_IFREG | (mode & 07777), ctx->sc_uid, gid, 0, &ip);
 	if (ret)

@@ -219,9 +219,7 @@ transport_fill_attr(struct fuse_attr *a, const struct stat *st)
 /*
  * FUSE_TMPFILE: a fuse_create_in and a name ("/", meaningless), answered
  * like FUSE_CREATE with a fuse_entry_out and a fuse_open_out.  The
- * kernel turns the new inode into an unnamed one itself (d_tmpfile()
- * drops the link count it was given by one), so the entry carries
- * nlink + 1 while the core keeps the truth, 0.
+ * entry carries the core's nlink, 0, which the kernel takes as is.
  */
 static void
 transport_tmpfile(int fd, const void *buf,
@@ -250,7 +248,6 @@ transport_tmpfile(int fd, const void *buf,
 	eo.generation = attr.sa_generation;
 	eo.attr_valid = SD_ATTR_TIMEOUT;
 	transport_fill_attr(&eo.attr, &attr.sa_st);
-	eo.attr.nlink++;
 	oo.open_flags = FOPEN_KEEP_CACHE;
 	out.len = sizeof(out) + sizeof(eo) + sizeof(oo);
 	iov[0] = (struct iovec){&out, sizeof(out)};
