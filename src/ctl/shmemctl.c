@@ -560,7 +560,10 @@ progress_elapsed(const struct progress *pr)
 	       (double)(now.tv_nsec - pr->pr_start.tv_nsec) / 1e9;
 }
 
-/* One progress line, rewritten in place (\r); @final ends it. */
+/*
+ * One progress line, rewritten in place (\r); @final ends it (1: done,
+ * -1: failed).
+ */
 static void
 progress_show(const struct progress *pr, uint64_t back, int final)
 {
@@ -573,7 +576,8 @@ progress_show(const struct progress *pr, uint64_t back, int final)
 		" pages (%u%%), %.0f pages/s, ", pr->pr_mnt, back,
 		pr->pr_total, pct, rate);
 	if (final)
-		fprintf(stderr, "done in %.1f s\033[K\n", t);
+		fprintf(stderr, "%s %.1f s\033[K\n",
+			final > 0 ? "done in" : "failed after", t);
 	else if (back > 0 && rate > 0)
 		fprintf(stderr, "%.0f s left\033[K",
 			(double)(pr->pr_total - back) / rate);
@@ -659,7 +663,8 @@ cmd_swapoff_progress(const char *mnt)
 	if (pr.pr_fd >= 0) {
 		memset(&st, 0, sizeof(st));
 		if (ioctl(pr.pr_fd, SHMEMFS_IOC_STATS, &st) == 0)
-			progress_show(&pr, progress_back(&pr, &st), 1);
+			progress_show(&pr, progress_back(&pr, &st),
+				      err ? -1 : 1);
 		else
 			fputc('\n', stderr);
 		close(pr.pr_fd);
