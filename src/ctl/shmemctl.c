@@ -217,6 +217,7 @@ static const struct {
 	int sh_counter;
 	const char *sh_help;
 } stat_help[] = {
+	/* clang-format off */
 	{ "size_limit_bytes", 0, "Limit on data blocks (size=), 0 if none" },
 	{ "used_bytes", 0, "Data blocks in use, resident and swapped" },
 	{ "inodes_limit", 0, "Limit on inodes (nr_inodes=), 0 if none" },
@@ -234,6 +235,7 @@ static const struct {
 	{ "huge_fallbacks", 1, "Huge page allocations that fell back to "
 			       "small pages since mount" },
 	{ "uring_queues", 0, "FUSE io_uring queues (0: /dev/fuse)" },
+	/* clang-format on */
 };
 
 static void
@@ -350,8 +352,8 @@ mountinfo_unescape(char *s)
 	char *d = s;
 
 	for (; *s; s++) {
-		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' &&
-		    s[2] >= '0' && s[2] <= '7' && s[3] >= '0' && s[3] <= '7') {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' &&
+		    s[2] <= '7' && s[3] >= '0' && s[3] <= '7') {
 			*d++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 +
 				      (s[3] - '0'));
 			s += 3;
@@ -569,12 +571,13 @@ progress_show(const struct progress *pr, uint64_t back, int final)
 {
 	double t = progress_elapsed(pr);
 	double rate = t > 0 ? (double)back / t : 0;
-	unsigned pct = pr->pr_total ? (unsigned)(back * 100 / pr->pr_total)
-				    : 100;
+	unsigned pct =
+	    pr->pr_total ? (unsigned)(back * 100 / pr->pr_total) : 100;
 
-	fprintf(stderr, "\rswapoff %s: %" PRIu64 " of %" PRIu64
-		" pages (%u%%), %.0f pages/s, ", pr->pr_mnt, back,
-		pr->pr_total, pct, rate);
+	fprintf(stderr,
+		"\rswapoff %s: %" PRIu64 " of %" PRIu64
+		" pages (%u%%), %.0f pages/s, ",
+		pr->pr_mnt, back, pr->pr_total, pct, rate);
 	if (final)
 		fprintf(stderr, "%s %.1f s\033[K\n",
 			final > 0 ? "done in" : "failed after", t);
@@ -629,7 +632,7 @@ progress_thread(void *arg)
 static int
 cmd_swapoff_progress(const char *mnt)
 {
-	struct progress pr = { .pr_mnt = mnt, .pr_fd = -1 };
+	struct progress pr = {.pr_mnt = mnt, .pr_fd = -1};
 	struct shmemfs_stats st;
 	pthread_t tid;
 	int fd, err = 0, thread = 0;
