@@ -4,6 +4,7 @@ set -e
 PKGS="libfuse3-dev fuse3 meson ninja-build pkg-config gcc libcmocka-dev
 libsodium-dev clang-14 libclang-rt-14-dev
 python3 python3-pytest attr valgrind
+man-db debhelper lintian build-essential bash-completion gnuplot-nox
 liburing-dev"
 missing=""
 for p in $PKGS; do
