@@ -119,6 +119,16 @@ sd_transport_set_sink(struct sd_reply_sink *rs)
 	transport_sink = rs;
 }
 
+void *
+sd_transport_reply_buf(size_t size)
+{
+	struct sd_reply_sink *rs = transport_sink;
+
+	if (!rs || rs->rs_done || !rs->rs_buf || size > rs->rs_room)
+		return NULL;
+	return rs->rs_buf;
+}
+
 void
 sd_transport_want_uring(void (*cb)(void *arg, int agreed), void *arg)
 {

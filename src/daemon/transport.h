@@ -111,7 +111,17 @@ struct sd_reply_sink {
 	ssize_t (*rs_write)(struct sd_reply_sink *rs, const struct iovec *iov,
 			    int count);
 	int rs_done; /* set once the reply is taken */
+	/* Where the reply's data will be copied to, and its room: a reply
+	 * built there in place is not copied again (NULL: none). */
+	void *rs_buf;
+	size_t rs_room;
 };
+/*
+ * A buffer of @size bytes to build this thread's reply data in, if its
+ * reply goes somewhere that can take it in place (a ring entry's
+ * payload); NULL otherwise.  Valid until the reply is sent.
+ */
+void *sd_transport_reply_buf(size_t size);
 /* Replies of this thread's requests go to @rs until set to NULL. */
 void sd_transport_set_sink(struct sd_reply_sink *rs);
 /*

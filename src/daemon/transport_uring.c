@@ -190,8 +190,11 @@ uring_sink_write(struct sd_reply_sink *rs, const struct iovec *iov, int count)
 			errno = EINVAL;
 			return -1;
 		}
-		/* memmove: a reply may quote its request, which is here. */
-		memmove(e->ue_payload + off, iov[i].iov_base, iov[i].iov_len);
+		/* Built in place (sd_transport_reply_buf()): no copy.
+		 * Else memmove: a reply may quote its request, here too. */
+		if (iov[i].iov_base != e->ue_payload + off)
+			memmove(e->ue_payload + off, iov[i].iov_base,
+				iov[i].iov_len);
 		off += iov[i].iov_len;
 	}
 	memcpy(e->ue_hdr->in_out, iov[0].iov_base, iov[0].iov_len);
@@ -427,6 +430,8 @@ uring_alloc_entries(struct uring_state *us, struct uring_queue *q)
 		e->ue_iov[1] = (struct iovec){e->ue_payload, URING_PAYLOAD};
 		e->ue_queue = q;
 		e->ue_sink.rs_write = uring_sink_write;
+		e->ue_sink.rs_buf = e->ue_payload;
+		e->ue_sink.rs_room = URING_PAYLOAD;
 	}
 	(void)us;
 	return 0;
