@@ -77,6 +77,7 @@ struct uring_ent {
 	struct iovec ue_iov[2];		/* what REGISTER points to */
 	struct uring_queue *ue_queue;
 	int ue_live;			/* registered, not torn down */
+	int ue_committing;		/* its command is a COMMIT_AND_FETCH */
 };
 
 struct uring_queue {
@@ -171,6 +172,7 @@ uring_prep_cmd(struct uring_queue *q, struct uring_ent *e, uint32_t op,
 	req = (struct sd_fuse_uring_cmd_req *)sqe->cmd;
 	req->qid = (uint16_t)q->uq_qid;
 	req->commit_id = commit_id;
+	e->ue_committing = op == SD_FUSE_IO_URING_CMD_COMMIT_AND_FETCH;
 }
 
 /* The channel's reply sink: the reply into the entry, for the commit. */
@@ -332,6 +334,14 @@ uring_queue_serve(struct uring_queue *q)
 			seen++;
 			if (cqe->user_data == URING_STOP) {
 				stop = 1;
+				continue;
+			}
+			if (cqe->res == -ENOENT && e->ue_committing) {
+				/* The kernel no longer knew the request
+				 * (ended by an abort): the reply is lost,
+				 * not the buffer; offer it again. */
+				uring_prep_cmd(q, e,
+					       SD_FUSE_IO_URING_CMD_REGISTER, 0);
 				continue;
 			}
 			if (cqe->res < 0) {
