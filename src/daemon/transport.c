@@ -338,7 +338,9 @@ sd_transport_process(struct fuse_session *se, void *buf, size_t len)
 const struct sd_transport_ops *
 sd_transport_pick(const struct sd_transport_config *config)
 {
-	if (config->tc_uring == 0)
+	/* -s means one thread; the ring has one per CPU besides. */
+	if (config->tc_uring == 0 ||
+	    (config->tc_uring < 0 && config->tc_singlethread))
 		return &sd_transport_fusedev;
 	if (sd_transport_uring_available())
 		return &sd_transport_uring;

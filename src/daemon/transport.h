@@ -81,7 +81,8 @@ extern const struct sd_transport_ops sd_transport_uring;
 
 /*
  * Which transport @config asks for, given what the kernel offers:
- * -o nouring is fusedev; -o uring and the default are the ring when
+ * -o nouring is fusedev, and so is -s (one thread) without -o uring;
+ * -o uring and the default are the ring when
  * sd_transport_uring_available() says so, else fusedev (after one line
  * on stderr if -o uring was explicit).
  */

@@ -9,6 +9,7 @@ SHMEMFS_TRANSPORT (scripts/run-tests.sh)."""
 
 import hashlib
 import os
+import shutil
 import signal
 import subprocess
 import threading
@@ -16,7 +17,8 @@ import threading
 import pytest
 
 import conftest
-from conftest import SHMEMCTL_BIN, is_mounted, wait_for
+from conftest import (SHMEMCTL_BIN, SHMEMFS_BIN, WRAPPER, is_mounted,
+                      make_mountpoint, wait_for)
 
 pytestmark = [pytest.mark.shmemfs_only, pytest.mark.needs_root]
 
@@ -177,3 +179,22 @@ def test_uring_unmount_ends_the_daemon(mount, uring_param):
     subprocess.run(["fusermount3", "-u", m.path], check=True, timeout=10)
     assert wait_for(lambda: m.proc.poll() is not None, 10)
     assert m.proc.returncode == 0, m.log()
+
+
+@pytest.mark.parametrize("opts,queues", [("size=64m", 0),
+                                         ("size=64m,uring", None)])
+def test_single_thread_means_dev_fuse(uring_param, opts, queues):
+    """-s is one thread: no queue threads unless -o uring says so."""
+    uring_param(True)
+    base, mp = make_mountpoint()
+    p = subprocess.Popen(WRAPPER + [SHMEMFS_BIN, "-f", "-s", "-o", opts, mp],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        assert wait_for(lambda: is_mounted(mp), 10)
+        os.mkdir(os.path.join(mp, "d"))
+        assert uring_queues(mp) == (ncpus() if queues is None else queues)
+    finally:
+        subprocess.run(["fusermount3", "-u", mp], timeout=10)
+        out, _ = p.communicate(timeout=10)
+        shutil.rmtree(base, ignore_errors=True)
+    assert p.returncode == 0 and out == b"", out
