@@ -27,6 +27,14 @@
  * wake-ups, which both decoders get, while our own would duplicate 40
  * opcodes' worth of argument checks libfuse already gets right.
  *
+ * A reply is delivered with the next submission, after the operation
+ * returned, so an operation never sees the -ENOENT a write(2) on
+ * /dev/fuse gives for a request the kernel no longer waits for (ops.c
+ * then gives back the lookup or open reference the reply carried).  Over
+ * the ring the kernel stops waiting for a request it has sent only when
+ * the connection is aborted, which ends the filesystem anyway; the
+ * entry itself is offered again (-ENOENT on a commit).
+ *
  * /dev/fuse still carries FUSE_INIT, FORGET, INTERRUPT and whatever the
  * kernel sends before the ring is ready, so to_run runs the fusedev loop
  * as well; its INIT reply (transport.c) asks for the ring when the
