@@ -59,6 +59,7 @@
 #include <liburing.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -374,8 +375,21 @@ uring_queue_main(void *arg)
 {
 	struct uring_queue *q = arg;
 	struct uring_state *us = q->uq_state;
+	sigset_t sigs;
 	cpu_set_t set;
 	int ret;
+
+	/*
+	 * SIGTERM and the like are for libfuse's threads: its handler only
+	 * sets a flag, and a signal taken here would wake no thread that
+	 * looks at it.
+	 */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
+	sigaddset(&sigs, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
 	/* Where the kernel sends this queue's requests; best effort. */
 	CPU_ZERO(&set);
