@@ -530,26 +530,35 @@ out_free:
 	return status;
 }
 
-/* ---- swapoff progress ---------------------------------------------------- */
+/* ---- progress of long work (swapoff; later save and restore) --------- */
 
 /*
  * The daemon's swapoff is one ioctl that returns when every page is
  * back.  To show progress without changing that, a thread polls the
  * stats ioctl on a descriptor of its own while the main thread sits in
- * the swapoff ioctl: swapped_bytes falls from what it was at the start
- * to 0.  The core drops its lock every batch of pages, so the polls are
- * answered during the walk.  Shown only when stderr is a terminal.
+ * the long ioctl, and turns each sample into "done of total" through
+ * pr_sample: for swapoff, swapped_bytes falling from what it was at the
+ * start to 0.  The core drops its lock every batch of pages, so the
+ * polls are answered during the walk.  Shown only when stderr is a
+ * terminal; the caller decides that.
  */
 #define PROGRESS_INTERVAL_NS 200000000L
 
 struct progress {
+	const char *pr_what; /* "swapoff" */
 	const char *pr_mnt;
-	int pr_fd;
-	uint64_t pr_total; /* pages in swap when swapoff started */
+	const char *pr_unit; /* "pages" */
+	uint64_t pr_total;   /* units of work when it started */
+	/* units done so far, from a stats sample taken now */
+	uint64_t (*pr_sample)(const struct progress *pr,
+			      const struct shmemfs_stats *st);
+	int pr_fd; /* the thread's own descriptor of the mount's root */
 	struct timespec pr_start;
-	pthread_mutex_t pr_lock;
+	pthread_t pr_thread;
+	int pr_running;
+	pthread_mutex_t pr_lock; /* protects pr_stop */
 	pthread_cond_t pr_cond;
-	int pr_done; /* set by the main thread when the ioctl returned */
+	int pr_stop; /* set when the long ioctl returned */
 };
 
 static double
@@ -567,45 +576,51 @@ progress_elapsed(const struct progress *pr)
  * -1: failed).
  */
 static void
-progress_show(const struct progress *pr, uint64_t back, int final)
+progress_show(const struct progress *pr, uint64_t done, int final)
 {
 	double t = progress_elapsed(pr);
-	double rate = t > 0 ? (double)back / t : 0;
+	double rate = t > 0 ? (double)done / t : 0;
 	unsigned pct =
-	    pr->pr_total ? (unsigned)(back * 100 / pr->pr_total) : 100;
+	    pr->pr_total ? (unsigned)(done * 100 / pr->pr_total) : 100;
 
 	fprintf(stderr,
-		"\rswapoff %s: %" PRIu64 " of %" PRIu64
-		" pages (%u%%), %.0f pages/s, ",
-		pr->pr_mnt, back, pr->pr_total, pct, rate);
+		"\r%s %s: %" PRIu64 " of %" PRIu64 " %s (%u%%), %.0f %s/s, ",
+		pr->pr_what, pr->pr_mnt, done, pr->pr_total, pr->pr_unit, pct,
+		rate, pr->pr_unit);
 	if (final)
 		fprintf(stderr, "%s %.1f s\033[K\n",
 			final > 0 ? "done in" : "failed after", t);
-	else if (back > 0 && rate > 0)
+	else if (done > 0 && rate > 0)
 		fprintf(stderr, "%.0f s left\033[K",
-			(double)(pr->pr_total - back) / rate);
+			(double)(pr->pr_total - done) / rate);
 	else
 		fprintf(stderr, "time left unknown\033[K");
 	fflush(stderr);
 }
 
-static uint64_t
-progress_back(const struct progress *pr, const struct shmemfs_stats *st)
+/* A fresh sample: units done, clamped to the total; -1 if no answer. */
+static int64_t
+progress_poll(const struct progress *pr)
 {
-	uint64_t left = st->swapped_bytes / SHMEMFS_PAGE_SIZE;
+	struct shmemfs_stats st;
+	uint64_t done;
 
-	return left >= pr->pr_total ? 0 : pr->pr_total - left;
+	memset(&st, 0, sizeof(st));
+	if (ioctl(pr->pr_fd, SHMEMFS_IOC_STATS, &st) < 0)
+		return -1;
+	done = pr->pr_sample(pr, &st);
+	return (int64_t)(done > pr->pr_total ? pr->pr_total : done);
 }
 
 static void *
 progress_thread(void *arg)
 {
 	struct progress *pr = arg;
-	struct shmemfs_stats st;
 	struct timespec until;
+	int64_t done;
 
 	pthread_mutex_lock(&pr->pr_lock);
-	while (!pr->pr_done) {
+	while (!pr->pr_stop) {
 		clock_gettime(CLOCK_REALTIME, &until);
 		until.tv_nsec += PROGRESS_INTERVAL_NS;
 		if (until.tv_nsec >= 1000000000L) {
@@ -613,12 +628,12 @@ progress_thread(void *arg)
 			until.tv_nsec -= 1000000000L;
 		}
 		pthread_cond_timedwait(&pr->pr_cond, &pr->pr_lock, &until);
-		if (pr->pr_done)
+		if (pr->pr_stop)
 			break;
 		pthread_mutex_unlock(&pr->pr_lock);
-		memset(&st, 0, sizeof(st));
-		if (ioctl(pr->pr_fd, SHMEMFS_IOC_STATS, &st) == 0)
-			progress_show(pr, progress_back(pr, &st), 0);
+		done = progress_poll(pr);
+		if (done >= 0)
+			progress_show(pr, (uint64_t)done, 0);
 		pthread_mutex_lock(&pr->pr_lock);
 	}
 	pthread_mutex_unlock(&pr->pr_lock);
@@ -626,54 +641,89 @@ progress_thread(void *arg)
 }
 
 /*
+ * Show the first line and start polling, if there is work (pr_total)
+ * and a descriptor for the thread.  Without them, nothing is shown.
+ */
+static void
+progress_start(struct progress *pr)
+{
+	pr->pr_fd = -1;
+	pr->pr_running = 0;
+	pr->pr_stop = 0;
+	clock_gettime(CLOCK_MONOTONIC, &pr->pr_start);
+	if (pr->pr_total == 0)
+		return;
+	pr->pr_fd = open(pr->pr_mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (pr->pr_fd < 0)
+		return;
+	pthread_mutex_init(&pr->pr_lock, NULL);
+	pthread_cond_init(&pr->pr_cond, NULL);
+	progress_show(pr, 0, 0);
+	pr->pr_running =
+	    pthread_create(&pr->pr_thread, NULL, progress_thread, pr) == 0;
+}
+
+/* Stop polling and end the line: done, or failed with errno @err. */
+static void
+progress_finish(struct progress *pr, int err)
+{
+	int64_t done;
+
+	if (pr->pr_fd < 0)
+		return;
+	if (pr->pr_running) {
+		pthread_mutex_lock(&pr->pr_lock);
+		pr->pr_stop = 1;
+		pthread_cond_signal(&pr->pr_cond);
+		pthread_mutex_unlock(&pr->pr_lock);
+		pthread_join(pr->pr_thread, NULL);
+	}
+	done = progress_poll(pr);
+	if (done >= 0)
+		progress_show(pr, (uint64_t)done, err ? -1 : 1);
+	else
+		fputc('\n', stderr);
+	close(pr->pr_fd);
+	pr->pr_fd = -1;
+	pthread_cond_destroy(&pr->pr_cond);
+	pthread_mutex_destroy(&pr->pr_lock);
+}
+
+/* swapoff: pages back = pages in swap at the start - pages in swap now */
+static uint64_t
+swapoff_sample(const struct progress *pr, const struct shmemfs_stats *st)
+{
+	uint64_t left = st->swapped_bytes / SHMEMFS_PAGE_SIZE;
+
+	return left >= pr->pr_total ? 0 : pr->pr_total - left;
+}
+
+/*
  * `swapoff MOUNTPOINT` on a terminal: the swapoff ioctl with a progress
- * line.  Falls back to the plain ioctl if the progress cannot be set up.
+ * line.  Nothing in swap (or no stats): no line, just the ioctl.
  */
 static int
 cmd_swapoff_progress(const char *mnt)
 {
-	struct progress pr = {.pr_mnt = mnt, .pr_fd = -1};
+	struct progress pr = {
+	    .pr_what = "swapoff",
+	    .pr_mnt = mnt,
+	    .pr_unit = "pages",
+	    .pr_sample = swapoff_sample,
+	};
 	struct shmemfs_stats st;
-	pthread_t tid;
-	int fd, err = 0, thread = 0;
+	int fd, err = 0;
 
 	fd = open_mount(mnt);
 	if (fd < 0)
 		return EXIT_FAILURE;
 	memset(&st, 0, sizeof(st));
-	if (ioctl(fd, SHMEMFS_IOC_STATS, &st) == 0 && st.swapped_bytes > 0) {
+	if (ioctl(fd, SHMEMFS_IOC_STATS, &st) == 0)
 		pr.pr_total = st.swapped_bytes / SHMEMFS_PAGE_SIZE;
-		pr.pr_fd = open(mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	}
-	clock_gettime(CLOCK_MONOTONIC, &pr.pr_start);
-	pthread_mutex_init(&pr.pr_lock, NULL);
-	pthread_cond_init(&pr.pr_cond, NULL);
-	if (pr.pr_fd >= 0) {
-		progress_show(&pr, 0, 0);
-		thread = pthread_create(&tid, NULL, progress_thread, &pr) == 0;
-	}
-
+	progress_start(&pr);
 	if (ioctl(fd, SHMEMFS_IOC_SWAPOFF) < 0)
 		err = errno;
-
-	if (thread) {
-		pthread_mutex_lock(&pr.pr_lock);
-		pr.pr_done = 1;
-		pthread_cond_signal(&pr.pr_cond);
-		pthread_mutex_unlock(&pr.pr_lock);
-		pthread_join(tid, NULL);
-	}
-	if (pr.pr_fd >= 0) {
-		memset(&st, 0, sizeof(st));
-		if (ioctl(pr.pr_fd, SHMEMFS_IOC_STATS, &st) == 0)
-			progress_show(&pr, progress_back(&pr, &st),
-				      err ? -1 : 1);
-		else
-			fputc('\n', stderr);
-		close(pr.pr_fd);
-	}
-	pthread_cond_destroy(&pr.pr_cond);
-	pthread_mutex_destroy(&pr.pr_lock);
+	progress_finish(&pr, err);
 	close(fd);
 	if (err) {
 		ioctl_error(mnt, "swapoff", err);
