@@ -109,6 +109,12 @@ void shmemfs_destroy(struct shmemfs *fs);
 struct shmemfs_ctx {
 	uid_t sc_uid;
 	gid_t sc_gid;
+	/*
+	 * The caller's umask, applied (as the VFS does) only where the
+	 * parent directory has no default ACL; 0 when the front end has
+	 * applied it already.
+	 */
+	mode_t sc_umask;
 };
 
 /* What getattr and the create calls report. */
@@ -211,6 +217,15 @@ ssize_t shmemfs_copy_file_range(struct shmemfs *fs, uint64_t ino_in,
 /* Extended attributes: user., trusted. and security. namespaces. */
 #define SHMEMFS_XATTR_CREATE  0x1 /* = XATTR_CREATE */
 #define SHMEMFS_XATTR_REPLACE 0x2 /* = XATTR_REPLACE */
+/*
+ * POSIX ACLs: system.posix_acl_access and system.posix_acl_default, in
+ * the kernel's xattr format, with tmpfs's rules (EINVAL for a malformed
+ * ACL, EACCES for a default ACL on a non-directory, the mode kept in
+ * step).  Setting an access ACL clears S_ISGID when the caller passes
+ * SHMEMFS_XATTR_KILL_SGID (it is neither in the file's group nor has
+ * CAP_FSETID, the VFS's rule); removing an absent ACL succeeds.
+ */
+#define SHMEMFS_XATTR_KILL_SGID 0x100
 int shmemfs_setxattr(struct shmemfs *fs, uint64_t ino, const char *name,
 		     const void *value, size_t size, int flags);
 /* size 0: return the length only; too small: -ERANGE. */

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <unistd.h>
 
+#include "acl.h"
 #include "dir.h"
 #include "filemap.h"
 #include "fs.h"
@@ -631,7 +632,11 @@ shmemfs_setxattr(struct shmemfs *fs, uint64_t ino, const char *name,
 
 	LOCK(fs);
 	IGET_OR(fs, ip, ino, -ESTALE);
-	ret = xattr_set(fs, ip, name, value, size, flags);
+	if (acl_type(name))
+		ret = acl_set(fs, ip, name, value, size,
+			      flags & SHMEMFS_XATTR_KILL_SGID);
+	else
+		ret = xattr_set(fs, ip, name, value, size, flags);
 	UNLOCK(fs);
 	return ret;
 }
@@ -685,7 +690,10 @@ shmemfs_removexattr(struct shmemfs *fs, uint64_t ino, const char *name)
 
 	LOCK(fs);
 	IGET_OR(fs, ip, ino, -ESTALE);
-	ret = xattr_remove(fs, ip, name);
+	if (acl_type(name))
+		ret = acl_remove(fs, ip, name);
+	else
+		ret = xattr_remove(fs, ip, name);
 	UNLOCK(fs);
 	return ret;
 }

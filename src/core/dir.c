@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <stdio.h>
 
+#include "acl.h"
 #include "dir.h"
 #include "filemap.h"
 #include "fs.h"
@@ -294,6 +295,9 @@ dir_create(struct shmemfs *fs, const struct shmemfs_ctx *ctx,
 		if (ret)
 			goto out_put;
 	}
+	ret = acl_inherit(fs, dir, ip, ctx->sc_umask);
+	if (ret)
+		goto out_put;
 	ret = dir_add(fs, dir, name, len, ip);
 	if (ret)
 		goto out_put;

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdio.h>
 
+#include "acl.h"
 #include "dir.h"
 #include "filemap.h"
 #include "fs.h"
@@ -176,8 +177,10 @@ node_setattr(struct shmemfs *fs, struct shmemfs_inode *ip, unsigned valid,
 			return ret;
 	}
 	sf_now(&now);
-	if (valid & SHMEMFS_SET_MODE)
+	if (valid & SHMEMFS_SET_MODE) {
 		ip->i_mode = (ip->i_mode & S_IFMT) | (sa->ss_mode & 07777);
+		acl_chmod(ip);
+	}
 	if (valid & SHMEMFS_SET_UID)
 		ip->i_uid = sa->ss_uid;
 	if (valid & SHMEMFS_SET_GID)

@@ -69,6 +69,8 @@ ops_req_ctx(fuse_req_t req, struct shmemfs_ctx *ctx)
 
 	ctx->sc_uid = fc->uid;
 	ctx->sc_gid = fc->gid;
+	/* With DONT_MASK the kernel leaves the umask to us (ACLs). */
+	ctx->sc_umask = fc->umask;
 }
 
 static void
@@ -839,6 +841,49 @@ ops_statfs(fuse_req_t req, fuse_ino_t ino)
 		fuse_reply_statfs(req, &st);
 }
 
+/*
+ * Is the caller in group @gid (its fsgid or a supplementary group)?
+ * Unreadable groups count as "no" (fail closed: S_ISGID is cleared).
+ */
+static int
+ops_caller_in_group(fuse_req_t req, gid_t gid)
+{
+	gid_t groups[256];
+	int i, n;
+
+	if (fuse_req_ctx(req)->gid == gid)
+		return 1;
+	n = fuse_req_getgroups(req, (int)OPS_NELEM(groups), groups);
+	if (n > (int)OPS_NELEM(groups))
+		n = (int)OPS_NELEM(groups);
+	for (i = 0; i < n; i++)
+		if (groups[i] == gid)
+			return 1;
+	return 0;
+}
+
+/*
+ * Setting an access ACL rewrites the mode; as posix_acl_update_mode()
+ * does for tmpfs, S_ISGID goes unless the caller is in the file's group
+ * or has CAP_FSETID.  The kernel's FUSE layer leaves this to us (its
+ * FUSE_SETXATTR_ACL_KILL_SGID does not reach a libfuse 3.14 daemon).
+ */
+static unsigned
+ops_acl_kill_sgid(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	struct shmemfs_attr attr;
+
+	if (strcmp(name, "system.posix_acl_access"))
+		return 0;
+	if (shmemfs_getattr(ops_req_fs(req), ino, &attr) < 0 ||
+	    !(attr.sa_st.st_mode & S_ISGID))
+		return 0;
+	if (ops_caller_in_group(req, attr.sa_st.st_gid) ||
+	    ops_caller_has_cap(req, CAP_FSETID))
+		return 0;
+	return SHMEMFS_XATTR_KILL_SGID;
+}
+
 static void
 ops_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	     const char *value, size_t size, int flags)
@@ -850,6 +895,7 @@ ops_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
+	sflags |= ops_acl_kill_sgid(req, ino, name);
 	fuse_reply_err(req, -shmemfs_setxattr(ops_req_fs(req), ino, name, value,
 					      size, (int)sflags));
 }
@@ -1010,6 +1056,15 @@ ops_init(void *userdata, struct fuse_conn_info *conn)
 	 * - No writeback cache (yet), no splice, no NFS export.
 	 */
 	ops_want_if_capable(conn, FUSE_CAP_ATOMIC_O_TRUNC);
+	/*
+	 * POSIX ACLs as tmpfs: the kernel enforces them (it turns
+	 * default_permissions on with them) and leaves storing,
+	 * validating, mode sync and inheritance to us; DONT_MASK makes it
+	 * pass the umask instead of applying it, since a default ACL
+	 * replaces the umask.
+	 */
+	ops_want_if_capable(conn, FUSE_CAP_POSIX_ACL);
+	ops_want_if_capable(conn, FUSE_CAP_DONT_MASK);
 	conn->want &= ~(FUSE_CAP_HANDLE_KILLPRIV |
 			FUSE_CAP_WRITEBACK_CACHE | FUSE_CAP_EXPORT_SUPPORT |
 			FUSE_CAP_SPLICE_READ | FUSE_CAP_SPLICE_WRITE |

@@ -1,0 +1,226 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_parity.c - tmpfs parity features of the core, without FUSE:
+ * POSIX ACLs (validation, mode sync, inheritance, injected failures).
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "alloc.h"
+#include "helpers.h"
+
+#define ACC "system.posix_acl_access"
+#define DEF "system.posix_acl_default"
+
+enum { UOBJ = 1, USR = 2, GOBJ = 4, GRP = 8, MASK = 0x10, OTH = 0x20 };
+
+/* Build an ACL xattr from (tag, perm, id) triples; returns its size. */
+static size_t
+acl(unsigned char *buf, int n, const unsigned *e)
+{
+	int i;
+
+	buf[0] = 2;
+	buf[1] = buf[2] = buf[3] = 0;
+	for (i = 0; i < n; i++) {
+		unsigned char *p = buf + 4 + 8 * i;
+
+		p[0] = (unsigned char)e[3 * i];
+		p[1] = (unsigned char)(e[3 * i] >> 8);
+		p[2] = (unsigned char)e[3 * i + 1];
+		p[3] = 0;
+		memcpy(p + 4, &e[3 * i + 2], 4);
+	}
+	return 4 + 8 * (size_t)n;
+}
+
+static mode_t
+mode_of(struct shmemfs *fs, uint64_t ino)
+{
+	struct shmemfs_attr a;
+
+	assert_int_equal(shmemfs_getattr(fs, ino, &a), 0);
+	return a.sa_st.st_mode & 07777;
+}
+
+static void
+test_acl_validation(void **state)
+{
+	struct shmemfs *fs = mkfs(NULL);
+	unsigned char buf[128];
+	uint64_t f = mkfile(fs, 1, "f");
+	static const unsigned nomask[] = {UOBJ, 6, 0, USR, 6, 5, GOBJ, 4, 0,
+					  OTH, 4, 0};
+	static const unsigned noother[] = {UOBJ, 6, 0, GOBJ, 4, 0};
+	static const unsigned badperm[] = {UOBJ, 9, 0, GOBJ, 4, 0, OTH, 0, 0};
+	static const unsigned good[] = {UOBJ, 6, 0, USR, 7, 5, GOBJ, 4, 0,
+					MASK, 6, 0, OTH, 0, 0};
+	size_t n;
+
+	(void)state;
+	n = acl(buf, 4, nomask);
+	assert_int_equal(shmemfs_setxattr(fs, f, ACC, buf, n, 0), -EINVAL);
+	n = acl(buf, 2, noother);
+	assert_int_equal(shmemfs_setxattr(fs, f, ACC, buf, n, 0), -EINVAL);
+	n = acl(buf, 3, badperm);
+	assert_int_equal(shmemfs_setxattr(fs, f, ACC, buf, n, 0), -EINVAL);
+	assert_int_equal(shmemfs_setxattr(fs, f, ACC, buf, 7, 0), -EINVAL);
+	buf[0] = 1;
+	assert_int_equal(shmemfs_setxattr(fs, f, ACC, buf, n, 0),
+			 -EOPNOTSUPP);
+	assert_int_equal(shmemfs_setxattr(fs, f, "system.foo", "x", 1, 0),
+			 -EOPNOTSUPP);
+	/* default ACLs on directories only */
+	n = acl(buf, 5, good);
+	assert_int_equal(shmemfs_setxattr(fs, f, DEF, buf, n, 0), -EACCES);
+	/* a real ACL: stored, the mode's group bits are the mask */
+	assert_int_equal(shmemfs_setxattr(fs, f, ACC, buf, n, 0), 0);
+	assert_int_equal(mode_of(fs, f), 0660);
+	assert_int_equal(shmemfs_getxattr(fs, f, ACC, NULL, 0), (ssize_t)n);
+	/* chmod rewrites owner, mask and other */
+	{
+		struct shmemfs_setattr sa = {.ss_mode = 0704};
+		unsigned char out[128];
+
+		assert_int_equal(shmemfs_setattr(fs, f, SHMEMFS_SET_MODE, &sa,
+						 NULL), 0);
+		assert_int_equal(shmemfs_getxattr(fs, f, ACC, out, sizeof(out)),
+				 (ssize_t)n);
+		assert_int_equal(out[4 + 2], 7);      /* user:: */
+		assert_int_equal(out[4 + 8 + 2], 7);  /* user:5 untouched */
+		assert_int_equal(out[4 + 16 + 2], 4); /* group:: untouched */
+		assert_int_equal(out[4 + 24 + 2], 0); /* mask */
+		assert_int_equal(out[4 + 32 + 2], 4); /* other */
+	}
+	/* removal, even of an absent ACL, succeeds */
+	assert_int_equal(shmemfs_removexattr(fs, f, ACC), 0);
+	assert_int_equal(shmemfs_removexattr(fs, f, ACC), 0);
+	assert_int_equal(shmemfs_getxattr(fs, f, ACC, NULL, 0), -ENODATA);
+	check(fs);
+	shmemfs_destroy(fs);
+}
+
+static void
+test_acl_equiv_and_sgid(void **state)
+{
+	struct shmemfs *fs = mkfs(NULL);
+	static const unsigned eq[] = {UOBJ, 7, 0, GOBJ, 5, 0, OTH, 1, 0};
+	struct shmemfs_setattr sa = {.ss_mode = 02777};
+	unsigned char buf[64];
+	uint64_t f = mkfile(fs, 1, "f");
+	size_t n = acl(buf, 3, eq);
+
+	(void)state;
+	assert_int_equal(shmemfs_setattr(fs, f, SHMEMFS_SET_MODE, &sa, NULL),
+			 0);
+	assert_int_equal(shmemfs_setxattr(fs, f, ACC, buf, n, 0), 0);
+	assert_int_equal(mode_of(fs, f), 02751);
+	assert_int_equal(shmemfs_getxattr(fs, f, ACC, NULL, 0), -ENODATA);
+	assert_int_equal(shmemfs_listxattr(fs, f, NULL, 0), 0);
+	assert_int_equal(shmemfs_setxattr(fs, f, ACC, buf, n,
+					  SHMEMFS_XATTR_KILL_SGID), 0);
+	assert_int_equal(mode_of(fs, f), 0751);
+	check(fs);
+	shmemfs_destroy(fs);
+}
+
+static void
+test_acl_inherit(void **state)
+{
+	struct shmemfs *fs = mkfs(NULL);
+	static const unsigned def[] = {UOBJ, 7, 0, USR, 7, 5, GOBJ, 5, 0,
+				       MASK, 7, 0, OTH, 0, 0};
+	static const unsigned plain[] = {UOBJ, 7, 0, GOBJ, 5, 0, OTH, 5, 0};
+	struct shmemfs_ctx uctx = ctx;
+	unsigned char buf[128], out[128];
+	struct shmemfs_attr a;
+	uint64_t d, sub;
+	size_t n = acl(buf, 5, def);
+	char list[256];
+
+	(void)state;
+	uctx.sc_umask = 077;
+	assert_int_equal(shmemfs_mkdir(fs, &uctx, 1, "d", 0755, &a), 0);
+	d = a.sa_st.st_ino;
+	assert_int_equal(mode_of(fs, d), 0700); /* no default ACL: umask */
+	assert_int_equal(shmemfs_setxattr(fs, d, DEF, buf, n, 0), 0);
+	/* a file: access ACL from the default, cut to the create mode */
+	assert_int_equal(shmemfs_mknod(fs, &uctx, d, "f", S_IFREG | 0644, 0,
+				       &a), 0);
+	assert_int_equal(a.sa_st.st_mode & 0777, 0640);
+	assert_int_equal(shmemfs_getxattr(fs, a.sa_st.st_ino, ACC, out,
+					  sizeof(out)), (ssize_t)n);
+	assert_int_equal(out[4 + 3 * 8 + 2], 4); /* mask r-- */
+	assert_int_equal(shmemfs_getxattr(fs, a.sa_st.st_ino, DEF, NULL, 0),
+			 -ENODATA);
+	/* a directory: both */
+	assert_int_equal(shmemfs_mkdir(fs, &uctx, d, "s", 0777, &a), 0);
+	sub = a.sa_st.st_ino;
+	assert_int_equal(a.sa_st.st_mode & 0777, 0770);
+	assert_int_equal(shmemfs_getxattr(fs, sub, DEF, NULL, 0), (ssize_t)n);
+	assert_int_equal(shmemfs_listxattr(fs, sub, list, sizeof(list)),
+			 (ssize_t)(sizeof(ACC) + sizeof(DEF)));
+	/* a symlink: nothing */
+	assert_int_equal(shmemfs_symlink(fs, &uctx, d, "l", "f", &a), 0);
+	assert_int_equal(shmemfs_listxattr(fs, a.sa_st.st_ino, NULL, 0), 0);
+	/* a default ACL equal to a mode gives no access ACL */
+	n = acl(buf, 3, plain);
+	assert_int_equal(shmemfs_setxattr(fs, sub, DEF, buf, n, 0), 0);
+	assert_int_equal(shmemfs_mknod(fs, &uctx, sub, "g", S_IFREG | 0666, 0,
+				       &a), 0);
+	assert_int_equal(a.sa_st.st_mode & 0777, 0644);
+	assert_int_equal(shmemfs_getxattr(fs, a.sa_st.st_ino, ACC, NULL, 0),
+			 -ENODATA);
+	check(fs);
+	shmemfs_destroy(fs);
+}
+
+/* Every allocation of an inheriting create may fail: nothing leaks. */
+static void
+test_acl_inherit_failures(void **state)
+{
+	static const unsigned def[] = {UOBJ, 7, 0, USR, 7, 5, GOBJ, 5, 0,
+				       MASK, 7, 0, OTH, 0, 0};
+	unsigned char buf[128];
+	size_t len = acl(buf, 5, def);
+	int n;
+
+	(void)state;
+	for (n = 1; n < 20; n++) {
+		struct shmemfs *fs = mkfs("nr_inodes=100");
+		struct shmemfs_attr a;
+		int r;
+
+		assert_int_equal(shmemfs_setxattr(fs, 1, DEF, buf, len, 0), 0);
+		sf_fail_after = n;
+		r = shmemfs_mkdir(fs, &ctx, 1, "d", 0755, &a);
+		assert_true(r == 0 || r == -ENOMEM);
+		r = shmemfs_mknod(fs, &ctx, 1, "f", S_IFREG | 0644, 0, &a);
+		assert_true(r == 0 || r == -ENOMEM);
+		r = shmemfs_setxattr(fs, 1, ACC, buf, len, 0);
+		assert_true(r == 0 || r == -ENOMEM);
+		sf_fail_after = 0;
+		check(fs);
+		shmemfs_destroy(fs);
+	}
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_acl_validation),
+		cmocka_unit_test(test_acl_equiv_and_sgid),
+		cmocka_unit_test(test_acl_inherit),
+		cmocka_unit_test(test_acl_inherit_failures),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
