@@ -239,6 +239,46 @@ ssize_t shmemfs_listxattr_user(struct shmemfs *fs, uint64_t ino, char *list,
 			       size_t size);
 int shmemfs_removexattr(struct shmemfs *fs, uint64_t ino, const char *name);
 
+/*
+ * Inode flags (chattr/lsattr), the ones tmpfs keeps; the values are
+ * FS_*_FL's.  Regular files and directories only (-ENOTTY otherwise),
+ * other flags -EOPNOTSUPP.  Who may set them (the owner; for immutable
+ * and append-only, CAP_LINUX_IMMUTABLE) is the caller's check, as it is
+ * the VFS's for tmpfs; what they forbid is enforced here: an immutable
+ * or append-only inode keeps its names, owner, mode, times and xattrs
+ * (EPERM), an immutable directory takes no new names, an append-only
+ * one loses none, and a noatime inode keeps its atime.
+ */
+#define SHMEMFS_FL_IMMUTABLE 0x00000010 /* = FS_IMMUTABLE_FL */
+#define SHMEMFS_FL_APPEND    0x00000020 /* = FS_APPEND_FL */
+#define SHMEMFS_FL_NODUMP    0x00000040 /* = FS_NODUMP_FL */
+#define SHMEMFS_FL_NOATIME   0x00000080 /* = FS_NOATIME_FL */
+#define SHMEMFS_FL_SETTABLE  0x000000f0
+int shmemfs_getflags(struct shmemfs *fs, uint64_t ino, unsigned *flags);
+int shmemfs_setflags(struct shmemfs *fs, uint64_t ino, unsigned flags);
+/*
+ * may_open()'s rules for the flags above, for open(2) flags @oflags:
+ * -EPERM for opening an immutable file for writing or with O_TRUNC, or
+ * an append-only one for writing without O_APPEND or with O_TRUNC.
+ * (Descriptors opened before the flag was set keep writing, as on
+ * tmpfs.)
+ */
+int shmemfs_may_open(struct shmemfs *fs, uint64_t ino, int oflags);
+/*
+ * setattr through an open file (ftruncate, futimens): an immutable
+ * file's size may still change then, as on tmpfs.
+ */
+#define SHMEMFS_SET_FH        (1u << 16)
+/*
+ * rename2 with a caller, for RENAME_WHITEOUT (overlayfs): the old name
+ * is left naming a new 0/0 character device (a whiteout) owned by
+ * @ctx's caller, as tmpfs does.  Not with RENAME_EXCHANGE (-EINVAL).
+ */
+#define SHMEMFS_RENAME_WHITEOUT (1u << 2) /* = RENAME_WHITEOUT */
+int shmemfs_rename2(struct shmemfs *fs, const struct shmemfs_ctx *ctx,
+		    uint64_t parent, const char *name, uint64_t newparent,
+		    const char *newname, unsigned flags);
+
 int shmemfs_statfs(struct shmemfs *fs, struct statvfs *st);
 
 /* Statistics, the keys of `shmemctl stats` (DESIGN.md). */

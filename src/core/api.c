@@ -402,6 +402,64 @@ shmemfs_rmdir(struct shmemfs *fs, uint64_t parent, const char *name)
 }
 
 int
+shmemfs_rename2(struct shmemfs *fs, const struct shmemfs_ctx *ctx,
+		uint64_t parent, const char *name, uint64_t newparent,
+		const char *newname, unsigned flags)
+{
+	struct shmemfs_inode *odir, *ndir;
+	int ret;
+
+	LOCK(fs);
+	IGET_OR(fs, odir, parent, -ESTALE);
+	IGET_OR(fs, ndir, newparent, -ESTALE);
+	ret = dir_rename2(fs, ctx, odir, name, ndir, newname, flags);
+	UNLOCK(fs);
+	return ret;
+}
+
+int
+shmemfs_getflags(struct shmemfs *fs, uint64_t ino, unsigned *flags)
+{
+	struct shmemfs_inode *ip;
+	int ret = 0;
+
+	LOCK(fs);
+	IGET_OR(fs, ip, ino, -ESTALE);
+	if (!S_ISREG(ip->i_mode) && !S_ISDIR(ip->i_mode))
+		ret = -ENOTTY;
+	else
+		*flags = ip->i_flags;
+	UNLOCK(fs);
+	return ret;
+}
+
+int
+shmemfs_setflags(struct shmemfs *fs, uint64_t ino, unsigned flags)
+{
+	struct shmemfs_inode *ip;
+	int ret;
+
+	LOCK(fs);
+	IGET_OR(fs, ip, ino, -ESTALE);
+	ret = node_setflags(ip, flags);
+	UNLOCK(fs);
+	return ret;
+}
+
+int
+shmemfs_may_open(struct shmemfs *fs, uint64_t ino, int oflags)
+{
+	struct shmemfs_inode *ip;
+	int ret;
+
+	LOCK(fs);
+	IGET_OR(fs, ip, ino, -ESTALE);
+	ret = node_may_open(ip, oflags);
+	UNLOCK(fs);
+	return ret;
+}
+
+int
 shmemfs_rename(struct shmemfs *fs, uint64_t parent, const char *name,
 	       uint64_t newparent, const char *newname, unsigned flags)
 {
@@ -531,6 +589,10 @@ shmemfs_fallocate(struct shmemfs *fs, uint64_t ino, int mode, int64_t off,
 		ret = -EISDIR;
 	else if (!S_ISREG(ip->i_mode))
 		ret = -ENODEV;
+	else if ((ip->i_flags & SHMEMFS_FL_IMMUTABLE) ||
+		 ((ip->i_flags & SHMEMFS_FL_APPEND) &&
+		  (mode & SHMEMFS_FALLOC_PUNCH_HOLE)))
+		ret = -EPERM; /* vfs_fallocate() */
 	else
 		ret = filemap_fallocate(fs, ip, mode, off, len);
 	UNLOCK(fs);
@@ -632,7 +694,9 @@ shmemfs_setxattr(struct shmemfs *fs, uint64_t ino, const char *name,
 
 	LOCK(fs);
 	IGET_OR(fs, ip, ino, -ESTALE);
-	if (acl_type(name))
+	if (sf_is_locked(ip))
+		ret = -EPERM; /* xattr_permission() */
+	else if (acl_type(name))
 		ret = acl_set(fs, ip, name, value, size,
 			      flags & SHMEMFS_XATTR_KILL_SGID);
 	else
@@ -690,7 +754,9 @@ shmemfs_removexattr(struct shmemfs *fs, uint64_t ino, const char *name)
 
 	LOCK(fs);
 	IGET_OR(fs, ip, ino, -ESTALE);
-	if (acl_type(name))
+	if (sf_is_locked(ip))
+		ret = -EPERM;
+	else if (acl_type(name))
 		ret = acl_remove(fs, ip, name);
 	else
 		ret = xattr_remove(fs, ip, name);

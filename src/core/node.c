@@ -7,6 +7,7 @@
  * number from the front end finds nothing instead of a stranger.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 
 #include "acl.h"
@@ -147,11 +148,78 @@ node_touch_atime(struct shmemfs_inode *ip)
 {
 	struct timespec now;
 
+	if (ip->i_flags & SHMEMFS_FL_NOATIME)
+		return;
 	sf_now(&now);
 	if (ts_before_or_eq(&ip->i_atime, &ip->i_mtime) ||
 	    ts_before_or_eq(&ip->i_atime, &ip->i_ctime) ||
 	    now.tv_sec - ip->i_atime.tv_sec >= 24 * 3600)
 		ip->i_atime = now;
+}
+
+/*
+ * What notify_change() and the truncate calls refuse for the inode
+ * flags: owner, mode and explicit times of an immutable or append-only
+ * inode; "now" times of an immutable one (they need write access); the
+ * size of an append-only one, and of an immutable one except through a
+ * descriptor opened before (SHMEMFS_SET_FH).  The times a truncate sets
+ * come with it and are not checked apart.
+ */
+static int
+node_may_setattr(const struct shmemfs_inode *ip, unsigned valid)
+{
+	bool explicit_times =
+		((valid & SHMEMFS_SET_ATIME) &&
+		 !(valid & SHMEMFS_SET_ATIME_NOW)) ||
+		((valid & SHMEMFS_SET_MTIME) &&
+		 !(valid & SHMEMFS_SET_MTIME_NOW));
+
+	if (!ip->i_flags)
+		return 0;
+	if (sf_is_locked(ip) &&
+	    ((valid & (SHMEMFS_SET_MODE | SHMEMFS_SET_UID |
+		       SHMEMFS_SET_GID)) ||
+	     explicit_times))
+		return -EPERM;
+	if (valid & SHMEMFS_SET_SIZE) {
+		if (ip->i_flags & SHMEMFS_FL_APPEND)
+			return -EPERM;
+		if ((ip->i_flags & SHMEMFS_FL_IMMUTABLE) &&
+		    !(valid & SHMEMFS_SET_FH))
+			return -EPERM;
+		return 0;
+	}
+	if ((ip->i_flags & SHMEMFS_FL_IMMUTABLE) &&
+	    (valid & (SHMEMFS_SET_ATIME_NOW | SHMEMFS_SET_MTIME_NOW)))
+		return -EPERM;
+	return 0;
+}
+
+/* shmem_fileattr_set(): the flags tmpfs keeps, on files and dirs. */
+int
+node_setflags(struct shmemfs_inode *ip, unsigned flags)
+{
+	if (!S_ISREG(ip->i_mode) && !S_ISDIR(ip->i_mode))
+		return -ENOTTY;
+	if (flags & ~SHMEMFS_FL_SETTABLE)
+		return -EOPNOTSUPP;
+	ip->i_flags = flags;
+	sf_now(&ip->i_ctime);
+	return 0;
+}
+
+/* may_open(): see shmemfs_may_open(). */
+int
+node_may_open(const struct shmemfs_inode *ip, int oflags)
+{
+	bool write = (oflags & O_ACCMODE) != O_RDONLY;
+
+	if (ip->i_flags & SHMEMFS_FL_IMMUTABLE && (write || oflags & O_TRUNC))
+		return -EPERM;
+	if (ip->i_flags & SHMEMFS_FL_APPEND &&
+	    ((write && !(oflags & O_APPEND)) || oflags & O_TRUNC))
+		return -EPERM;
+	return 0;
 }
 
 /*
@@ -165,6 +233,10 @@ node_setattr(struct shmemfs *fs, struct shmemfs_inode *ip, unsigned valid,
 	struct timespec now;
 	int ret;
 
+	ret = node_may_setattr(ip, valid);
+	if (ret)
+		return ret;
+	valid &= ~SHMEMFS_SET_FH;
 	if (valid & SHMEMFS_SET_SIZE) {
 		if (S_ISDIR(ip->i_mode))
 			return -EISDIR;

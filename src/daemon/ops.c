@@ -29,6 +29,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/capability.h>
+#include <linux/fs.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -204,10 +205,11 @@ static const struct ops_flag ops_setattr_map[] = {
 	{ FUSE_SET_ATTR_CTIME,     SHMEMFS_SET_CTIME },
 };
 
-/* RENAME_WHITEOUT (overlayfs) is not supported. */
+/* RENAME_WHITEOUT: overlayfs's whiteouts, as tmpfs makes them. */
 static const struct ops_flag ops_rename_map[] = {
 	{ RENAME_NOREPLACE, SHMEMFS_RENAME_NOREPLACE },
 	{ RENAME_EXCHANGE,  SHMEMFS_RENAME_EXCHANGE },
+	{ RENAME_WHITEOUT,  SHMEMFS_RENAME_WHITEOUT },
 };
 
 /* tmpfs supports exactly these two; everything else as tmpfs. */
@@ -251,6 +253,9 @@ ops_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *st, int to_set,
 	if ((to_set & FUSE_SET_ATTR_SIZE) && fi &&
 	    !(to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW)))
 		valid |= SHMEMFS_SET_MTIME_NOW;
+	/* ftruncate() of an immutable file opened before: allowed. */
+	if (fi)
+		valid |= SHMEMFS_SET_FH;
 	if ((to_set & FUSE_SET_ATTR_SIZE) && st->st_size < 0) {
 		fuse_reply_err(req, EINVAL);
 		return;
@@ -347,6 +352,7 @@ static void
 ops_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	   fuse_ino_t newparent, const char *newname, unsigned int flags)
 {
+	struct shmemfs_ctx ctx;
 	unsigned sflags;
 
 	if (ops_map_flags(flags, ops_rename_map, OPS_NELEM(ops_rename_map),
@@ -354,8 +360,10 @@ ops_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	fuse_reply_err(req, -shmemfs_rename(ops_req_fs(req), parent, name,
-					    newparent, newname, sflags));
+	/* The kernel has checked CAP_MKNOD for a whiteout (vfs_rename()). */
+	ops_req_ctx(req, &ctx);
+	fuse_reply_err(req, -shmemfs_rename2(ops_req_fs(req), &ctx, parent,
+					     name, newparent, newname, sflags));
 }
 
 /* ---- Files -------------------------------------------------------- */
@@ -510,6 +518,16 @@ ops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct shmemfs *fs = ops_req_fs(req);
 	int ret;
 
+	/*
+	 * The kernel knows nothing of our inode flags (FUSE has no
+	 * S_IMMUTABLE/S_APPEND in its attributes): may_open()'s rules for
+	 * them are ours.
+	 */
+	ret = shmemfs_may_open(fs, ino, fi->flags);
+	if (ret < 0) {
+		fuse_reply_err(req, -ret);
+		return;
+	}
 	if (fi->flags & O_TRUNC) {
 		ret = ops_open_truncate(req, fs, ino);
 		if (ret < 0) {
@@ -958,6 +976,147 @@ ops_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 }
 
 /*
+ * chattr/lsattr.  The kernel turns FS_IOC_GETFLAGS/SETFLAGS and
+ * FS_IOC_FSGETXATTR/FSSETXATTR on any regular file or directory into
+ * ioctls of its own making (fuse_fileattr_get/set: restricted, an int
+ * or a struct fsxattr both ways, on a file it opens for the purpose),
+ * after vfs_fileattr_set() has checked that the caller owns the file or
+ * has CAP_FOWNER, and has CAP_LINUX_IMMUTABLE (in the initial user
+ * namespace) to change immutable or append-only.  We check both again
+ * in the mount's namespace, as for our other capabilities: a daemon
+ * must not trust that only this kernel path reaches it.
+ */
+#define OPS_XFLAG_MAP(X)                                                 \
+	X(FS_XFLAG_IMMUTABLE, SHMEMFS_FL_IMMUTABLE)                      \
+	X(FS_XFLAG_APPEND, SHMEMFS_FL_APPEND)                            \
+	X(FS_XFLAG_NODUMP, SHMEMFS_FL_NODUMP)                            \
+	X(FS_XFLAG_NOATIME, SHMEMFS_FL_NOATIME)
+
+static unsigned
+ops_flags_to_xflags(unsigned flags)
+{
+	unsigned x = 0;
+#define TO_X(xf, fl) if (flags & (fl)) x |= (xf);
+	OPS_XFLAG_MAP(TO_X)
+#undef TO_X
+	return x;
+}
+
+/* -1 for xflags tmpfs does not keep (EOPNOTSUPP). */
+static long
+ops_xflags_to_flags(unsigned x)
+{
+	unsigned flags = 0;
+#define FROM_X(xf, fl) if (x & (xf)) { flags |= (fl); x &= ~(unsigned)(xf); }
+	OPS_XFLAG_MAP(FROM_X)
+#undef FROM_X
+	return x ? -1 : (long)flags;
+}
+
+static int
+ops_may_setflags(fuse_req_t req, fuse_ino_t ino, unsigned flags)
+{
+	const unsigned locks = SHMEMFS_FL_IMMUTABLE | SHMEMFS_FL_APPEND;
+	struct shmemfs *fs = ops_req_fs(req);
+	struct shmemfs_attr attr;
+	unsigned old;
+	int ret;
+
+	ret = shmemfs_getflags(fs, ino, &old);
+	if (ret == 0)
+		ret = shmemfs_getattr(fs, ino, &attr);
+	if (ret < 0)
+		return ret;
+	if (attr.sa_st.st_uid != fuse_req_ctx(req)->uid &&
+	    !ops_caller_has_cap(req, CAP_FOWNER))
+		return -EPERM;
+	if (((old ^ flags) & locks) &&
+	    !ops_caller_has_cap(req, CAP_LINUX_IMMUTABLE))
+		return -EPERM;
+	return 0;
+}
+
+static void
+ops_fileattr_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd,
+		   const void *in_buf, size_t in_bufsz, size_t out_bufsz)
+{
+	struct shmemfs *fs = ops_req_fs(req);
+	struct fsxattr fx;
+	unsigned flags;
+	long lf;
+	int iflags, ret;
+
+	switch (cmd) {
+	case FS_IOC_GETFLAGS:
+		if (out_bufsz < sizeof(int)) {
+			fuse_reply_err(req, EINVAL);
+			return;
+		}
+		ret = shmemfs_getflags(fs, ino, &flags);
+		if (ret < 0)
+			break;
+		iflags = (int)flags;
+		fuse_reply_ioctl(req, 0, &iflags, sizeof(iflags));
+		return;
+	case FS_IOC_FSGETXATTR:
+		if (out_bufsz < sizeof(fx)) {
+			fuse_reply_err(req, EINVAL);
+			return;
+		}
+		ret = shmemfs_getflags(fs, ino, &flags);
+		if (ret < 0)
+			break;
+		memset(&fx, 0, sizeof(fx));
+		fx.fsx_xflags = ops_flags_to_xflags(flags);
+		fuse_reply_ioctl(req, 0, &fx, sizeof(fx));
+		return;
+	case FS_IOC_SETFLAGS:
+		if (in_bufsz < sizeof(int)) {
+			fuse_reply_err(req, EINVAL);
+			return;
+		}
+		memcpy(&iflags, in_buf, sizeof(iflags));
+		flags = (unsigned)iflags;
+		goto set;
+	case FS_IOC_FSSETXATTR:
+		if (in_bufsz < sizeof(fx)) {
+			fuse_reply_err(req, EINVAL);
+			return;
+		}
+		memcpy(&fx, in_buf, sizeof(fx));
+		lf = ops_xflags_to_flags(fx.fsx_xflags);
+		/* fileattr_has_fsx(): tmpfs keeps no extent size, project */
+		if (lf < 0 || fx.fsx_extsize || fx.fsx_projid ||
+		    fx.fsx_cowextsize) {
+			ret = -EOPNOTSUPP;
+			break;
+		}
+		flags = (unsigned)lf;
+		goto set;
+	default:
+		ret = -ENOTTY;
+		break;
+	}
+	fuse_reply_err(req, -ret);
+	return;
+set:
+	ret = ops_may_setflags(req, ino, flags);
+	if (ret == 0)
+		ret = shmemfs_setflags(fs, ino, flags);
+	if (ret < 0)
+		fuse_reply_err(req, -ret);
+	else
+		fuse_reply_ioctl(req, 0, NULL, 0);
+}
+
+static int
+ops_is_fileattr_cmd(unsigned int cmd)
+{
+	return cmd == FS_IOC_GETFLAGS || cmd == FS_IOC_SETFLAGS ||
+	       cmd == FS_IOC_FSGETXATTR || cmd == FS_IOC_FSSETXATTR;
+}
+
+/*
  * shmemctl's channel: restricted ioctls on the mount's root directory,
  * so the kernel has already sized the buffers from the _IOC encoding.
  */
@@ -976,6 +1135,10 @@ ops_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
 	(void)in_bufsz;
 	if (flags & FUSE_IOCTL_COMPAT) {
 		fuse_reply_err(req, ENOSYS);
+		return;
+	}
+	if (ops_is_fileattr_cmd(cmd)) {
+		ops_fileattr_ioctl(req, ino, cmd, in_buf, in_bufsz, out_bufsz);
 		return;
 	}
 	if (ino != FUSE_ROOT_ID) {

@@ -9,35 +9,15 @@ and an ACL equal to the mode is stored as the mode only."""
 import os
 import shutil
 import struct
-import subprocess
-import tempfile
 
 import pytest
 
 from conftest import errno_of
-
-NOBODY = 65534
-SETPRIV = ["setpriv", "--reuid=%d" % NOBODY, "--regid=%d" % NOBODY,
-           "--clear-groups"]
+from oracle import ktmpfs, run_scenario  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.skipif(
     not shutil.which("setfacl") or not shutil.which("setpriv"),
     reason="needs setfacl/getfacl (Debian acl) and setpriv")
-
-
-@pytest.fixture
-def ktmpfs():
-    """A kernel tmpfs: the oracle."""
-    if os.geteuid() != 0:
-        pytest.skip("needs root (mounts a kernel tmpfs)")
-    d = tempfile.mkdtemp(prefix="shmemfs-oracle-")
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m,mode=1777",
-                    "tmpfs", d], check=True)
-    try:
-        yield d
-    finally:
-        subprocess.run(["umount", d], check=False)
-        os.rmdir(d)
 
 
 # Each step: (as_nobody, shell command).  Output and exit status of each
@@ -80,22 +60,10 @@ SCENARIO = [
 ]
 
 
-def run_scenario(root):
-    out = []
-    for as_nobody, cmd in SCENARIO:
-        argv = (SETPRIV if as_nobody else []) + ["sh", "-c", "umask 022; "
-                                                 + cmd]
-        r = subprocess.run(argv, cwd=root, stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, text=True)
-        out.append("$ %s%s\n%s[%d]" % ("(nobody) " if as_nobody else "",
-                                       cmd, r.stdout, r.returncode))
-    return out
-
-
 def test_acl_scenario_matches_tmpfs(mnt, ktmpfs):
     os.chmod(mnt, 0o1777)
-    want = run_scenario(ktmpfs)
-    got = run_scenario(mnt)
+    want = run_scenario(ktmpfs, SCENARIO)
+    got = run_scenario(mnt, SCENARIO)
     for w, g in zip(want, got):
         assert g == w
 

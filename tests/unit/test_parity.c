@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * test_parity.c - tmpfs parity features of the core, without FUSE:
- * POSIX ACLs (validation, mode sync, inheritance, injected failures).
+ * POSIX ACLs (validation, mode sync, inheritance, injected failures),
+ * inode flags, RENAME_WHITEOUT.
  */
+#include <fcntl.h>
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -212,6 +214,133 @@ test_acl_inherit_failures(void **state)
 	}
 }
 
+static void
+test_flags(void **state)
+{
+	struct shmemfs *fs = mkfs(NULL);
+	struct shmemfs_setattr sa = {.ss_mode = 0600, .ss_size = 0};
+	struct shmemfs_attr a;
+	uint64_t f = mkfile(fs, 1, "f"), d, g;
+	unsigned fl;
+
+	(void)state;
+	assert_int_equal(shmemfs_mkdir(fs, &ctx, 1, "d", 0755, &a), 0);
+	d = a.sa_st.st_ino;
+	g = mkfile(fs, d, "g");
+	assert_int_equal(shmemfs_setflags(fs, f, 0x4), -EOPNOTSUPP);
+	assert_int_equal(shmemfs_symlink(fs, &ctx, 1, "l", "f", &a), 0);
+	assert_int_equal(shmemfs_setflags(fs, a.sa_st.st_ino, 0), -ENOTTY);
+	assert_int_equal(shmemfs_getflags(fs, a.sa_st.st_ino, &fl), -ENOTTY);
+	assert_int_equal(shmemfs_setflags(fs, f, SHMEMFS_FL_IMMUTABLE |
+					  SHMEMFS_FL_NODUMP), 0);
+	assert_int_equal(shmemfs_getflags(fs, f, &fl), 0);
+	assert_int_equal(fl, SHMEMFS_FL_IMMUTABLE | SHMEMFS_FL_NODUMP);
+	/* immutable: no open for writing, no change of anything */
+	assert_int_equal(shmemfs_may_open(fs, f, O_RDONLY), 0);
+	assert_int_equal(shmemfs_may_open(fs, f, O_WRONLY), -EPERM);
+	assert_int_equal(shmemfs_may_open(fs, f, O_RDONLY | O_TRUNC), -EPERM);
+	assert_int_equal(shmemfs_setattr(fs, f, SHMEMFS_SET_MODE, &sa, NULL),
+			 -EPERM);
+	assert_int_equal(shmemfs_setattr(fs, f, SHMEMFS_SET_SIZE, &sa, NULL),
+			 -EPERM);
+	assert_int_equal(shmemfs_setattr(fs, f, SHMEMFS_SET_ATIME |
+					 SHMEMFS_SET_ATIME_NOW, &sa, NULL),
+			 -EPERM);
+	/* ...except through a descriptor opened before */
+	assert_int_equal(shmemfs_setattr(fs, f, SHMEMFS_SET_SIZE |
+					 SHMEMFS_SET_MTIME_NOW |
+					 SHMEMFS_SET_FH, &sa, NULL), 0);
+	assert_int_equal(shmemfs_setxattr(fs, f, "user.a", "1", 1, 0), -EPERM);
+	assert_int_equal(shmemfs_fallocate(fs, f, 0, 0, 4096), -EPERM);
+	assert_int_equal(shmemfs_unlink(fs, 1, "f"), -EPERM);
+	assert_int_equal(shmemfs_rename(fs, 1, "f", 1, "h", 0), -EPERM);
+	assert_int_equal(shmemfs_link(fs, f, 1, "h", &a), -EPERM);
+	/* append-only: writes with O_APPEND only, no punching */
+	assert_int_equal(shmemfs_setflags(fs, f, SHMEMFS_FL_APPEND), 0);
+	assert_int_equal(shmemfs_may_open(fs, f, O_WRONLY), -EPERM);
+	assert_int_equal(shmemfs_may_open(fs, f, O_WRONLY | O_APPEND), 0);
+	assert_int_equal(shmemfs_fallocate(fs, f, 0, 0, 4096), 0);
+	assert_int_equal(shmemfs_fallocate(fs, f, SHMEMFS_FALLOC_PUNCH_HOLE |
+					   SHMEMFS_FALLOC_KEEP_SIZE, 0, 4096),
+			 -EPERM);
+	assert_int_equal(shmemfs_setattr(fs, f, SHMEMFS_SET_SIZE |
+					 SHMEMFS_SET_FH, &sa, NULL), -EPERM);
+	assert_int_equal(shmemfs_setattr(fs, f, SHMEMFS_SET_ATIME_NOW |
+					 SHMEMFS_SET_ATIME, &sa, NULL), 0);
+	assert_int_equal(shmemfs_setflags(fs, f, 0), 0);
+	/* directories: immutable takes no names, append-only loses none */
+	assert_int_equal(shmemfs_setflags(fs, d, SHMEMFS_FL_IMMUTABLE), 0);
+	assert_int_equal(shmemfs_mknod(fs, &ctx, d, "n", S_IFREG | 0644, 0,
+				       &a), -EPERM);
+	assert_int_equal(shmemfs_unlink(fs, d, "g"), -EPERM);
+	assert_int_equal(shmemfs_rename(fs, 1, "f", d, "f", 0), -EPERM);
+	assert_int_equal(shmemfs_setflags(fs, d, SHMEMFS_FL_APPEND), 0);
+	assert_int_equal(shmemfs_rename(fs, 1, "f", d, "f", 0), 0);
+	assert_int_equal(shmemfs_unlink(fs, d, "f"), -EPERM);
+	assert_int_equal(shmemfs_rename(fs, d, "g", 1, "g", 0), -EPERM);
+	assert_int_equal(shmemfs_setflags(fs, d, 0), 0);
+	(void)g;
+	check(fs);
+	shmemfs_destroy(fs);
+}
+
+static void
+test_whiteout(void **state)
+{
+	struct shmemfs *fs = mkfs(NULL);
+	struct shmemfs_attr a;
+	uint64_t f = mkfile(fs, 1, "a");
+	int n;
+
+	(void)state;
+	assert_int_equal(shmemfs_rename(fs, 1, "a", 1, "b",
+					SHMEMFS_RENAME_WHITEOUT), -EINVAL);
+	assert_int_equal(shmemfs_rename2(fs, &ctx, 1, "a", 1, "b",
+					 SHMEMFS_RENAME_WHITEOUT |
+					 SHMEMFS_RENAME_EXCHANGE), -EINVAL);
+	assert_int_equal(shmemfs_rename2(fs, &ctx, 1, "a", 1, "b",
+					 SHMEMFS_RENAME_WHITEOUT), 0);
+	assert_int_equal(shmemfs_lookup(fs, 1, "b", &a), 0);
+	assert_int_equal(a.sa_st.st_ino, f);
+	shmemfs_forget(fs, f, 1);
+	assert_int_equal(shmemfs_lookup(fs, 1, "a", &a), 0);
+	assert_true(S_ISCHR(a.sa_st.st_mode));
+	assert_int_equal(a.sa_st.st_mode & 07777, 0);
+	assert_int_equal(a.sa_st.st_rdev, 0);
+	assert_int_equal(a.sa_st.st_nlink, 1);
+	assert_int_equal(a.sa_st.st_uid, ctx.sc_uid);
+	shmemfs_forget(fs, a.sa_st.st_ino, 1);
+	check(fs);
+	shmemfs_destroy(fs);
+	/* a failure to make the whiteout changes nothing */
+	for (n = 1; n < 10; n++) {
+		fs = mkfs("nr_inodes=10");
+		mkfile(fs, 1, "a");
+		sf_fail_after = n;
+		int r = shmemfs_rename2(fs, &ctx, 1, "a", 1, "b",
+					SHMEMFS_RENAME_WHITEOUT);
+		sf_fail_after = 0;
+		assert_true(r == 0 || r == -ENOMEM);
+		if (r) {
+			assert_int_equal(shmemfs_lookup(fs, 1, "b", &a),
+					 -ENOENT);
+			assert_int_equal(shmemfs_lookup(fs, 1, "a", &a), 0);
+			assert_true(S_ISREG(a.sa_st.st_mode));
+			shmemfs_forget(fs, a.sa_st.st_ino, 1);
+		}
+		check(fs);
+		shmemfs_destroy(fs);
+	}
+	/* no inode left for the whiteout: ENOSPC, nothing moved */
+	fs = mkfs("nr_inodes=2");
+	mkfile(fs, 1, "a");
+	assert_int_equal(shmemfs_rename2(fs, &ctx, 1, "a", 1, "b",
+					 SHMEMFS_RENAME_WHITEOUT), -ENOSPC);
+	assert_int_equal(shmemfs_lookup(fs, 1, "b", &a), -ENOENT);
+	check(fs);
+	shmemfs_destroy(fs);
+}
+
 int
 main(void)
 {
@@ -220,6 +349,8 @@ main(void)
 		cmocka_unit_test(test_acl_equiv_and_sgid),
 		cmocka_unit_test(test_acl_inherit),
 		cmocka_unit_test(test_acl_inherit_failures),
+		cmocka_unit_test(test_flags),
+		cmocka_unit_test(test_whiteout),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
