@@ -63,6 +63,13 @@ struct shmemfs_opts {
 	enum shmemfs_huge so_huge;
 	unsigned so_noswap : 1;
 	unsigned so_ramfs : 1;   /* no limits, no swap */
+	/*
+	 * inode64: 64-bit inode numbers; inode32 (0): st_ino stays below
+	 * 2^32, wrapping past it and skipping numbers in use.  The default
+	 * is the host kernel's tmpfs default (CONFIG_TMPFS_INODE64).
+	 */
+	unsigned so_inode64 : 1;
+	unsigned so_mpol : 1;    /* mpol= given: accepted and ignored */
 };
 
 void shmemfs_opts_init(struct shmemfs_opts *o);

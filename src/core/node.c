@@ -3,8 +3,12 @@
  * node.c - inodes: creation, the inode table, attributes, freeing.
  *
  * The inode table is a pageidx keyed by inode number.  Numbers come from
- * a 64-bit counter and are never reused within a mount, so a stale
- * number from the front end finds nothing instead of a stranger.
+ * a 64-bit counter and, with inode64, are never reused within a mount,
+ * so a stale number from the front end finds nothing instead of a
+ * stranger.  With inode32 (tmpfs's meaning) the counter wraps from 2^32
+ * back to 1 as shmem_reserve_inode() does, and, unlike tmpfs, skips the
+ * numbers still in use, since ours key the table; the generation tells a
+ * reused number's inodes apart.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -16,6 +20,24 @@
 #include "fs.h"
 #include "node.h"
 #include "xattr.h"
+
+/* The next free inode number; 0 if inode32 has none left. */
+static uint64_t
+node_next_ino(struct shmemfs *fs)
+{
+	uint64_t ino = fs->sf_next_ino, tries = 0;
+	bool wrap = !fs->sf_opts.so_inode64;
+
+	for (;;) {
+		if (wrap && ino > UINT32_MAX)
+			ino = 1;
+		if (ino && !pageidx_lookup(&fs->sf_inodes, ino))
+			return ino;
+		if (++tries > UINT32_MAX)
+			return 0;
+		ino++;
+	}
+}
 
 /*
  * Allocate an inode and give it a number.  The caller links it into a
@@ -35,10 +57,14 @@ node_new(struct shmemfs *fs, mode_t mode, uid_t uid, gid_t gid, dev_t rdev,
 	ip = sf_calloc(1, sizeof(*ip));
 	if (!ip)
 		goto out_uncharge;
-	ip->i_ino = fs->sf_next_ino;
+	ip->i_ino = node_next_ino(fs);
+	ret = -ENOSPC;
+	if (!ip->i_ino)
+		goto out_free;
+	ret = -ENOMEM;
 	if (pageidx_store(&fs->sf_inodes, ip->i_ino, ip))
 		goto out_free;
-	fs->sf_next_ino++;
+	fs->sf_next_ino = ip->i_ino + 1;
 	ip->i_generation = fs->sf_next_generation++;
 	ip->i_mode = mode;
 	ip->i_uid = uid;

@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "alloc.h"
+#include "fs.h"
 #include "helpers.h"
 
 #define ACC "system.posix_acl_access"
@@ -341,6 +342,81 @@ test_whiteout(void **state)
 	shmemfs_destroy(fs);
 }
 
+static void
+test_inode32_64_mpol_options(void **state)
+{
+	static const char *const good[] = {
+		"mpol=default", "mpol=local", "mpol=interleave",
+		"mpol=interleave:0", "mpol=bind:0", "mpol=prefer:0",
+		"mpol=prefer=static:0", "mpol=interleave=relative:0-0",
+		"mpol=weighted-interleave", "mpol=prefer-many:0",
+	};
+	static const char *const bad[] = {
+		"mpol=bogus", "mpol=bind", "mpol=bind:1000", "mpol=local:0",
+		"mpol=default=static", "mpol=interleave=odd:0",
+		"mpol=interleave:x", "mpol=interleave:1-0", "mpol",
+		"inode32=1",
+	};
+	struct shmemfs_opts o;
+	char err[256];
+	size_t i;
+
+	(void)state;
+	shmemfs_opts_init(&o);
+	assert_int_equal(shmemfs_opts_parse(&o, "inode64", NULL, 0, err,
+					    sizeof(err)), 0);
+	assert_true(o.so_inode64);
+	assert_int_equal(shmemfs_opts_parse(&o, "inode64,inode32", NULL, 0,
+					    err, sizeof(err)), 0);
+	assert_false(o.so_inode64);
+	assert_false(o.so_mpol);
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		o.so_mpol = 0;
+		assert_int_equal(shmemfs_opts_parse(&o, good[i], NULL, 0, err,
+						    sizeof(err)), 0);
+		assert_true(o.so_mpol);
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(shmemfs_opts_parse(&o, bad[i], NULL, 0, err,
+						    sizeof(err)), -EINVAL);
+		assert_non_null(strstr(err, bad[i][0] == 'i' ? "inode32"
+							   : "mpol"));
+	}
+	shmemfs_opts_free(&o);
+}
+
+/* inode32 wraps past 2^32 and skips numbers in use; inode64 does not. */
+static void
+test_inode32_wrap(void **state)
+{
+	struct shmemfs *fs = mkfs("inode32");
+	uint64_t a, b, c, d;
+
+	(void)state;
+	mkfile(fs, 1, "two"); /* ino 2 is in use, 1 is the root */
+	fs->sf_next_ino = UINT32_MAX;
+	a = mkfile(fs, 1, "a");
+	b = mkfile(fs, 1, "b");
+	c = mkfile(fs, 1, "c");
+	assert_int_equal(a, UINT32_MAX);
+	assert_int_equal(b, 3);
+	assert_int_equal(c, 4);
+	assert_int_equal(shmemfs_unlink(fs, 1, "b"), 0);
+	shmemfs_forget(fs, b, 1);
+	fs->sf_next_ino = UINT32_MAX;
+	d = mkfile(fs, 1, "d");
+	assert_int_equal(d, 3); /* UINT32_MAX, 1, 2 taken; 3 free again */
+	check(fs);
+	shmemfs_destroy(fs);
+
+	fs = mkfs("inode64");
+	fs->sf_next_ino = UINT32_MAX;
+	assert_int_equal(mkfile(fs, 1, "a"), UINT32_MAX);
+	assert_int_equal(mkfile(fs, 1, "b"), (uint64_t)UINT32_MAX + 1);
+	check(fs);
+	shmemfs_destroy(fs);
+}
+
 int
 main(void)
 {
@@ -351,6 +427,8 @@ main(void)
 		cmocka_unit_test(test_acl_inherit_failures),
 		cmocka_unit_test(test_flags),
 		cmocka_unit_test(test_whiteout),
+		cmocka_unit_test(test_inode32_64_mpol_options),
+		cmocka_unit_test(test_inode32_wrap),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
