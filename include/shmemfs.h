@@ -319,6 +319,19 @@ int shmemfs_swapoff(struct shmemfs *fs);
 int shmemfs_swapon(struct shmemfs *fs);
 
 /*
+ * Remount: apply the comma-separated options @optstr to the live mount
+ * as tmpfs's remount does: size=, nr_blocks=, nr_inodes=, huge=,
+ * inode32/inode64, noswap (only if the mount has it already), mem= and
+ * swapsize=; mode=, uid=, gid= and mpol= are accepted and ignored, as
+ * tmpfs ignores them on remount.  Refused (-EINVAL, a one-line reason
+ * in @err, nothing changed): other options, a limit on what is
+ * unlimited, a limit below current use, inode32 with numbers past 2^32
+ * handed out, mem= below what is resident unless swap can take the rest.
+ */
+int shmemfs_remount(struct shmemfs *fs, const char *optstr, char *err,
+		    size_t err_len);
+
+/*
  * Walk every in-memory structure and check the invariants (counters
  * equal the sum of pages, nlink equals the number of names, index
  * shape).  Returns 0 or -EUCLEAN; @msg gets the first violation.

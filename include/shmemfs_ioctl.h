@@ -43,4 +43,21 @@
 #define SHMEMFS_IOC_SWAPOFF _IO(SHMEMFS_IOC_MAGIC, 2)
 #define SHMEMFS_IOC_SWAPON  _IO(SHMEMFS_IOC_MAGIC, 3)
 
+/*
+ * Remount (shmemctl remount): apply sr_opts as shmemfs_remount() does.
+ * Who may: as for swapoff (CAP_SYS_ADMIN in the mount's user namespace
+ * or the mount's owner), EPERM otherwise.  The ioctl itself succeeds
+ * once the caller is allowed; sr_error (a positive errno) and sr_msg
+ * (one line) then say whether the options were applied or why not;
+ * on success sr_msg may hold a warning (mpol= ignored).
+ */
+struct shmemfs_remount {
+	char sr_opts[1024]; /* in: NUL-terminated option string */
+	char sr_msg[256];   /* out: refusal or warning, or "" */
+	int32_t sr_error;   /* out: 0 applied, else an errno */
+	uint32_t sr_pad;
+};
+#define SHMEMFS_IOC_REMOUNT \
+	_IOWR(SHMEMFS_IOC_MAGIC, 30, struct shmemfs_remount)
+
 #endif /* SHMEMFS_IOCTL_H */

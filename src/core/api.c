@@ -18,6 +18,7 @@
 #include "fs.h"
 #include "node.h"
 #include "reclaim.h"
+#include "remount.h"
 #include "swapoff.h"
 #include "xattr.h"
 
@@ -838,6 +839,18 @@ shmemfs_swapoff(struct shmemfs *fs)
 
 	LOCK(fs);
 	ret = swapoff_unuse(fs);
+	UNLOCK(fs);
+	return ret;
+}
+
+int
+shmemfs_remount(struct shmemfs *fs, const char *optstr, char *err,
+		size_t err_len)
+{
+	int ret;
+
+	LOCK(fs);
+	ret = remount_apply(fs, optstr, err, err_len);
 	UNLOCK(fs);
 	return ret;
 }

@@ -211,3 +211,52 @@ mem_falloc_cap(const struct shmemfs *fs)
 {
 	return fs->sf_mem.sm_falloc_cap;
 }
+
+/*
+ * Remount: new limits (0: unlimited), as shmem_reconfigure() sets them.
+ * The caller (remount.c) has checked that they fit the usage; the
+ * watermarks and the fallocate cap follow, as mem_init() derives them.
+ */
+void
+mem_set_limits(struct shmemfs *fs, uint64_t blocks_max, uint64_t inodes_max,
+	       uint64_t resident_max)
+{
+	struct sf_mem *m = &fs->sf_mem;
+	long phys = sysconf(_SC_PHYS_PAGES);
+	uint64_t ram_pages = phys > 0 ? (uint64_t)phys : (1ull << 20);
+
+	SF_ASSERT(!blocks_max || m->sm_blocks_used <= blocks_max);
+	SF_ASSERT(!inodes_max ||
+		  m->sm_ispace_used <= inodes_max * SF_BOGO_INODE_SIZE);
+	m->sm_blocks_max = blocks_max;
+	m->sm_inodes_max = inodes_max;
+	m->sm_ispace_max = inodes_max * SF_BOGO_INODE_SIZE;
+	m->sm_resident_max = resident_max;
+	m->sm_high = m->sm_resident_max - m->sm_resident_max / 16;
+	m->sm_low = m->sm_resident_max - m->sm_resident_max / 8;
+	m->sm_falloc_cap = m->sm_blocks_max ? m->sm_blocks_max : ram_pages;
+}
+
+uint64_t
+mem_blocks_used(const struct shmemfs *fs)
+{
+	return fs->sf_mem.sm_blocks_used;
+}
+
+uint64_t
+mem_ispace_used(const struct shmemfs *fs)
+{
+	return fs->sf_mem.sm_ispace_used;
+}
+
+uint64_t
+mem_inodes_max(const struct shmemfs *fs)
+{
+	return fs->sf_mem.sm_inodes_max;
+}
+
+uint64_t
+mem_resident_max(const struct shmemfs *fs)
+{
+	return fs->sf_mem.sm_resident_max;
+}

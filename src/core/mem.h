@@ -57,4 +57,12 @@ uint64_t mem_blocks_max(const struct shmemfs *fs);
 uint64_t mem_blocks_free(const struct shmemfs *fs);
 uint64_t mem_falloc_cap(const struct shmemfs *fs);
 
+/* Remount (remount.c) */
+void mem_set_limits(struct shmemfs *fs, uint64_t blocks_max,
+		    uint64_t inodes_max, uint64_t resident_max);
+uint64_t mem_blocks_used(const struct shmemfs *fs);
+uint64_t mem_ispace_used(const struct shmemfs *fs);
+uint64_t mem_inodes_max(const struct shmemfs *fs);
+uint64_t mem_resident_max(const struct shmemfs *fs);
+
 #endif /* SHMEMFS_MEM_H */

@@ -5,6 +5,7 @@
  *	shmemctl stats MOUNTPOINT [--json]
  *	shmemctl swapoff MOUNTPOINT
  *	shmemctl swapon MOUNTPOINT
+ *	shmemctl remount MOUNTPOINT OPTS
  *
  * It opens the mount's root directory and issues the ioctls of
  * include/shmemfs_ioctl.h, which FUSE forwards to the daemon.  It sees only
@@ -74,13 +75,17 @@ usage(FILE *f)
 		"Usage: %s stats MOUNTPOINT [--json]\n"
 		"       %s swapoff MOUNTPOINT\n"
 		"       %s swapon MOUNTPOINT\n"
+		"       %s remount MOUNTPOINT OPTS\n"
 		"       %s --help | --version\n"
 		"\n"
 		"  stats    print the mount's counters as 'key: value' lines\n"
 		"           (--json: as one JSON object)\n"
 		"  swapoff  bring every swapped page back and stop swapping\n"
-		"  swapon   start swapping again\n",
-		progname, progname, progname, progname);
+		"  swapon   start swapping again\n"
+		"  remount  change size=, nr_blocks=, nr_inodes=, huge=,\n"
+		"           inode32/inode64, mem=, swapsize= as tmpfs's\n"
+		"           mount -o remount does\n",
+		progname, progname, progname, progname, progname);
 }
 
 static int __attribute__((format(printf, 1, 2)))
@@ -197,6 +202,48 @@ cmd_swap(const char *mnt, unsigned long req, const char *what)
 	return EXIT_SUCCESS;
 }
 
+/* shmemctl remount MOUNTPOINT OPTS */
+static int
+cmd_remount(int argc, char **argv)
+{
+	struct shmemfs_remount rm;
+	int fd, err;
+
+	if (argc != 4)
+		return usage_error("%s", "remount takes MOUNTPOINT OPTS");
+	memset(&rm, 0, sizeof(rm));
+	if (strlen(argv[3]) >= sizeof(rm.sr_opts)) {
+		fprintf(stderr, "%s: remount: options longer than %zu "
+			"bytes\n", progname, sizeof(rm.sr_opts) - 1);
+		return EXIT_FAILURE;
+	}
+	strcpy(rm.sr_opts, argv[3]);
+	fd = open_mount(argv[2]);
+	if (fd < 0)
+		return EXIT_FAILURE;
+	if (ioctl(fd, SHMEMFS_IOC_REMOUNT, &rm) < 0) {
+		err = errno;
+		close(fd);
+		if (err == EPERM)
+			fprintf(stderr, "%s: remount %s: %s (needs "
+				"CAP_SYS_ADMIN or the mount's owner)\n",
+				progname, argv[2], strerror(err));
+		else
+			ioctl_error(argv[2], "remount", err);
+		return EXIT_FAILURE;
+	}
+	close(fd);
+	rm.sr_msg[sizeof(rm.sr_msg) - 1] = '\0';
+	if (rm.sr_error) {
+		fprintf(stderr, "%s: remount %s: %s\n", progname, argv[2],
+			rm.sr_msg[0] ? rm.sr_msg : strerror(rm.sr_error));
+		return EXIT_FAILURE;
+	}
+	if (rm.sr_msg[0])
+		fprintf(stderr, "%s: %s\n", progname, rm.sr_msg);
+	return EXIT_SUCCESS;
+}
+
 /* Output that never reached its file is a failure too (e.g. disk full). */
 static int
 finish_stdout(int status)
@@ -226,6 +273,8 @@ main(int argc, char **argv)
 		printf("shmemctl %s\n", SHMEMFS_VERSION);
 		return finish_stdout(EXIT_SUCCESS);
 	}
+	if (!strcmp(cmd, "remount"))
+		return finish_stdout(cmd_remount(argc, argv));
 	if (strcmp(cmd, "stats") && strcmp(cmd, "swapoff") &&
 	    strcmp(cmd, "swapon"))
 		return usage_error("unknown command '%s'", cmd);

@@ -1109,6 +1109,55 @@ set:
 		fuse_reply_ioctl(req, 0, NULL, 0);
 }
 
+/*
+ * The mount's administrator: CAP_SYS_ADMIN in the mount's user
+ * namespace, or the mount's owner (the daemon's user, unless that is
+ * root: uid 0 alone is also root of a child user namespace).  As for
+ * swapoff below.
+ */
+static int
+ops_caller_is_admin(fuse_req_t req)
+{
+	uid_t caller = fuse_req_ctx(req)->uid;
+
+	return (caller == getuid() && caller != 0) ||
+	       ops_caller_has_cap(req, CAP_SYS_ADMIN);
+}
+
+static void
+ops_remount_ioctl(fuse_req_t req, const void *in_buf, size_t in_bufsz,
+		  size_t out_bufsz)
+{
+	struct shmemfs_remount *rm;
+	int ret;
+
+	if (in_bufsz < sizeof(*rm) || out_bufsz < sizeof(*rm)) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	if (!ops_caller_is_admin(req)) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	rm = malloc(sizeof(*rm));
+	if (!rm) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	memcpy(rm, in_buf, sizeof(*rm));
+	rm->sr_opts[sizeof(rm->sr_opts) - 1] = '\0';
+	rm->sr_msg[0] = '\0';
+	ret = shmemfs_remount(ops_req_fs(req), rm->sr_opts, rm->sr_msg,
+			      sizeof(rm->sr_msg));
+	rm->sr_error = -ret;
+	if (!ret && strstr(rm->sr_opts, "mpol="))
+		snprintf(rm->sr_msg, sizeof(rm->sr_msg),
+			 "warning: mpol= ignored: pages are placed by the "
+			 "daemon's own memory policy");
+	fuse_reply_ioctl(req, 0, rm, sizeof(*rm));
+	free(rm);
+}
+
 static int
 ops_is_fileattr_cmd(unsigned int cmd)
 {
@@ -1158,6 +1207,9 @@ ops_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
 			fuse_reply_err(req, -ret);
 		else
 			fuse_reply_ioctl(req, 0, &st, sizeof(st));
+		return;
+	case SHMEMFS_IOC_REMOUNT:
+		ops_remount_ioctl(req, in_buf, in_bufsz, out_bufsz);
 		return;
 	case SHMEMFS_IOC_SWAPOFF:
 	case SHMEMFS_IOC_SWAPON:

@@ -18,6 +18,7 @@
 #include "alloc.h"
 #include "fs.h"
 #include "helpers.h"
+#include "swap.h"
 
 #define ACC "system.posix_acl_access"
 #define DEF "system.posix_acl_default"
@@ -417,6 +418,118 @@ test_inode32_wrap(void **state)
 	shmemfs_destroy(fs);
 }
 
+static void
+test_remount(void **state)
+{
+	struct shmemfs *fs = mkfs("size=40k,nr_inodes=10");
+	struct statvfs sv;
+	char err[256];
+	uint64_t f = mkfile(fs, 1, "f");
+
+	(void)state;
+	static char buf[3 * 4096];
+
+	assert_int_equal(shmemfs_write(fs, f, buf, sizeof(buf), 0),
+			 (ssize_t)sizeof(buf));
+	assert_int_equal(shmemfs_remount(fs, "size=8k", err, sizeof(err)),
+			 -EINVAL);
+	assert_string_equal(err, "Too small a size for current use");
+	assert_int_equal(shmemfs_remount(fs, "nr_inodes=1", err,
+					 sizeof(err)), -EINVAL);
+	assert_string_equal(err, "Too few inodes for current use");
+	assert_int_equal(shmemfs_remount(fs, "swap=/x", err, sizeof(err)),
+			 -EINVAL);
+	assert_int_equal(shmemfs_remount(fs, "size=80k,ramfs", err,
+					 sizeof(err)), -EINVAL);
+	assert_int_equal(shmemfs_remount(fs, "mem=4k", err, sizeof(err)),
+			 -EINVAL);
+	shmemfs_statfs(fs, &sv);
+	assert_int_equal(sv.f_blocks, 10);
+	assert_int_equal(shmemfs_remount(fs, "remount,size=80k,nr_inodes=5,"
+					 "huge=always,inode64,mode=700", err,
+					 sizeof(err)), 0);
+	shmemfs_statfs(fs, &sv);
+	assert_int_equal(sv.f_blocks, 20);
+	assert_int_equal(sv.f_files, 5);
+	assert_int_equal(shmemfs_remount(fs, "size=0", err, sizeof(err)), 0);
+	assert_int_equal(shmemfs_remount(fs, "size=80k", err, sizeof(err)),
+			 -EINVAL);
+	assert_string_equal(err, "Cannot retroactively limit size");
+	/* inode32 refused once a number past 2^32 went out */
+	fs->sf_next_ino = (uint64_t)UINT32_MAX + 5;
+	assert_int_equal(shmemfs_remount(fs, "inode32", err, sizeof(err)),
+			 -EINVAL);
+	check(fs);
+	shmemfs_destroy(fs);
+}
+
+static int
+null_rw(void *priv, uint64_t off, void *buf, size_t len)
+{
+	(void)priv;
+	(void)off;
+	(void)buf;
+	(void)len;
+	return 0;
+}
+
+static int
+null_w(void *priv, uint64_t off, const void *buf, size_t len)
+{
+	(void)priv;
+	(void)off;
+	(void)buf;
+	(void)len;
+	return 0;
+}
+
+static void
+null_close(void *priv)
+{
+	(void)priv;
+}
+
+static const struct sf_swap_ops null_ops = {
+	.sop_version = 1,
+	.sop_read = null_rw,
+	.sop_write = null_w,
+	.sop_close = null_close,
+};
+
+static void
+test_swap_resize(void **state)
+{
+	struct sf_swap sw;
+	int64_t s;
+	int i;
+
+	(void)state;
+	assert_int_equal(swap_init(&sw, &null_ops, NULL, 70), 0);
+	for (i = 0; i < 70; i++)
+		assert_int_equal(swap_slot_alloc(&sw, false), i);
+	assert_int_equal(swap_slot_alloc(&sw, false), -ENOSPC);
+	/* a failed grow changes nothing */
+	sf_fail_after = 1;
+	assert_int_equal(swap_resize(&sw, 200), -ENOMEM);
+	sf_fail_after = 0;
+	assert_int_equal(sw.sw_nslots, 70);
+	assert_int_equal(swap_resize(&sw, 200), 0);
+	/* the slots past the old end in its last word are found too */
+	assert_int_equal(swap_slot_alloc(&sw, false), 70);
+	assert_int_equal(swap_resize(&sw, 60), -EBUSY);
+	for (i = 0; i <= 70; i++)
+		swap_slot_free(&sw, (uint64_t)i);
+	assert_int_equal(sw.sw_used, 0);
+	assert_int_equal(swap_resize(&sw, 60), 0);
+	assert_int_equal(sw.sw_backed_free, 0);
+	for (i = 0; i < 60; i++) {
+		s = swap_slot_alloc(&sw, false);
+		assert_true(s >= 0 && s < 60);
+	}
+	assert_int_equal(swap_slot_alloc(&sw, false), -ENOSPC);
+	swap_fini(&sw);
+}
+
 int
 main(void)
 {
@@ -429,6 +542,8 @@ main(void)
 		cmocka_unit_test(test_whiteout),
 		cmocka_unit_test(test_inode32_64_mpol_options),
 		cmocka_unit_test(test_inode32_wrap),
+		cmocka_unit_test(test_remount),
+		cmocka_unit_test(test_swap_resize),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
