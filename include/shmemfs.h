@@ -70,6 +70,14 @@ struct shmemfs_opts {
 	 */
 	unsigned so_inode64 : 1;
 	unsigned so_mpol : 1;    /* mpol= given: accepted and ignored */
+	/* usrquota, grpquota (quota: both) and their default hard limits
+	 * (*_block_hardlimit= in bytes, *_inode_hardlimit=); 0: none */
+	unsigned so_usrquota : 1;
+	unsigned so_grpquota : 1;
+	uint64_t so_usrquota_bhard;
+	uint64_t so_usrquota_ihard;
+	uint64_t so_grpquota_bhard;
+	uint64_t so_grpquota_ihard;
 };
 
 void shmemfs_opts_init(struct shmemfs_opts *o);
@@ -285,6 +293,40 @@ int shmemfs_may_open(struct shmemfs *fs, uint64_t ino, int oflags);
 int shmemfs_rename2(struct shmemfs *fs, const struct shmemfs_ctx *ctx,
 		    uint64_t parent, const char *name, uint64_t newparent,
 		    const char *newname, unsigned flags);
+
+/*
+ * Quotas, as tmpfs 6.6+ with usrquota/grpquota: blocks and inodes per
+ * user (the inode's uid) and per group (its gid), EDQUOT past a hard
+ * limit (checked after size= and nr_inodes=), chown moving an inode's
+ * charge (EDQUOT if the new owner has no room).  The default limits of
+ * the mount options apply to every id but 0 on its first use.  A
+ * caller the hard limits do not bind (CAP_SYS_RESOURCE, as dquot's
+ * ignore_hardlimit()) calls shmemfs_quota_bypass(1) around its calls:
+ * the switch is per thread.  The kernel's quotactl() never reaches a
+ * FUSE daemon: these are what `shmemctl quota` uses.
+ */
+#define SHMEMFS_QUOTA_USER  1 /* bits of the enabled types */
+#define SHMEMFS_QUOTA_GROUP 2
+struct shmemfs_quota {
+	uint32_t sq_type;        /* 0 user, 1 group */
+	uint32_t sq_id;
+	uint64_t sq_bytes;       /* blocks in use, bytes */
+	uint64_t sq_block_limit; /* bytes; 0: none */
+	uint64_t sq_inodes;
+	uint64_t sq_inode_limit; /* 0: none */
+};
+#define SHMEMFS_QUOTA_SET_BLOCKS 1
+#define SHMEMFS_QUOTA_SET_INODES 2
+/* Entries of @type (0, 1; 2: both) with id >= @from, sorted: a count. */
+int shmemfs_quota_get(struct shmemfs *fs, unsigned type, uint32_t from,
+		      struct shmemfs_quota *out, size_t n);
+/* -ESRCH if quotas of @type are off. */
+int shmemfs_quota_set(struct shmemfs *fs, unsigned type, uint32_t id,
+		      unsigned mask, uint64_t block_limit,
+		      uint64_t inode_limit);
+void shmemfs_quota_bypass(int on);
+/* SHMEMFS_QUOTA_USER | SHMEMFS_QUOTA_GROUP as mounted; 0: quotas off. */
+unsigned shmemfs_quota_types(struct shmemfs *fs);
 
 int shmemfs_statfs(struct shmemfs *fs, struct statvfs *st);
 

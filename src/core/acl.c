@@ -21,15 +21,15 @@
 #include "fs.h"
 #include "xattr.h"
 
-#define ACL_VERSION   2
-#define ACL_HDR_SIZE  4
-#define ACL_ENT_SIZE  8
-#define ACL_USER_OBJ  0x01
-#define ACL_USER      0x02
-#define ACL_GROUP_OBJ 0x04
-#define ACL_GROUP     0x08
-#define ACL_MASK      0x10
-#define ACL_OTHER     0x20
+#define ACL_VERSION	 2
+#define ACL_HDR_SIZE	 4
+#define ACL_ENT_SIZE	 8
+#define ACL_USER_OBJ	 0x01
+#define ACL_USER	 0x02
+#define ACL_GROUP_OBJ	 0x04
+#define ACL_GROUP	 0x08
+#define ACL_MASK	 0x10
+#define ACL_OTHER	 0x20
 #define ACL_UNDEFINED_ID 0xffffffffu
 
 struct acl_ent {
@@ -57,8 +57,8 @@ acl_ent_get(const void *value, int i, struct acl_ent *e)
 static void
 acl_perm_put(void *value, int i, uint16_t perm)
 {
-	unsigned char *p = (unsigned char *)value + ACL_HDR_SIZE +
-			   (size_t)i * ACL_ENT_SIZE;
+	unsigned char *p =
+	    (unsigned char *)value + ACL_HDR_SIZE + (size_t)i * ACL_ENT_SIZE;
 	uint16_t pm = htole16(perm);
 
 	memcpy(p + 2, &pm, 2);
@@ -67,8 +67,8 @@ acl_perm_put(void *value, int i, uint16_t perm)
 static void
 acl_id_put(void *value, int i, uint32_t id)
 {
-	unsigned char *p = (unsigned char *)value + ACL_HDR_SIZE +
-			   (size_t)i * ACL_ENT_SIZE;
+	unsigned char *p =
+	    (unsigned char *)value + ACL_HDR_SIZE + (size_t)i * ACL_ENT_SIZE;
 	uint32_t v = htole32(id);
 
 	memcpy(p + 4, &v, 4);

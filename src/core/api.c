@@ -56,6 +56,7 @@ fs_new(struct shmemfs **fsp, const struct shmemfs_opts *o, char *err,
 	}
 	pthread_mutex_init(&fs->sf_lock, NULL);
 	mem_init(&fs->sf_mem, o);
+	mem_quota_init(fs, o);
 	pageidx_init(&fs->sf_inodes);
 	fs->sf_next_ino = SHMEMFS_ROOT_INO;
 	fs->sf_next_generation = 1;
@@ -94,6 +95,7 @@ out_free_root:
 	free(root);
 	page_pool_destroy(&fs->sf_pool);
 out_free_hash:
+	mem_quota_fini(fs);
 	dir_hash_free(fs);
 out_free_path:
 	pthread_mutex_destroy(&fs->sf_lock);
@@ -172,6 +174,7 @@ shmemfs_destroy(struct shmemfs *fs)
 	swap_fini(&fs->sf_swap);
 	page_pool_destroy(&fs->sf_pool);
 	dir_hash_free(fs);
+	mem_quota_fini(fs);
 	pthread_mutex_destroy(&fs->sf_lock);
 	free(fs->sf_opts.so_swap_path);
 	free(fs);
@@ -561,8 +564,11 @@ shmemfs_write(struct shmemfs *fs, uint64_t ino, const void *buf, size_t size,
 	LOCK(fs);
 	IGET_OR(fs, ip, ino, -ESTALE);
 	ret = check_regular(ip);
-	if (!ret)
+	if (!ret) {
+		mem_quota_bind(fs, ip->i_uid, ip->i_gid);
 		ret = filemap_write(fs, ip, buf, size, (uint64_t)off);
+		mem_quota_unbind(fs);
+	}
 	UNLOCK(fs);
 	return ret;
 }
@@ -594,8 +600,11 @@ shmemfs_fallocate(struct shmemfs *fs, uint64_t ino, int mode, int64_t off,
 		 ((ip->i_flags & SHMEMFS_FL_APPEND) &&
 		  (mode & SHMEMFS_FALLOC_PUNCH_HOLE)))
 		ret = -EPERM; /* vfs_fallocate() */
-	else
+	else {
+		mem_quota_bind(fs, ip->i_uid, ip->i_gid);
 		ret = filemap_fallocate(fs, ip, mode, off, len);
+		mem_quota_unbind(fs);
+	}
 	UNLOCK(fs);
 	return ret;
 }
@@ -671,8 +680,10 @@ shmemfs_copy_file_range(struct shmemfs *fs, uint64_t ino_in, int64_t off_in,
 			ret = r;
 			break;
 		}
+		mem_quota_bind(fs, out->i_uid, out->i_gid);
 		w = r > 0 ? filemap_write(fs, out, buf, (size_t)r,
 					  (uint64_t)off_out + done) : 0;
+		mem_quota_unbind(fs);
 		UNLOCK(fs);
 		if (w < 0) {
 			ret = w;
@@ -856,6 +867,43 @@ shmemfs_remount(struct shmemfs *fs, const char *optstr, char *err,
 }
 
 int
+shmemfs_quota_get(struct shmemfs *fs, unsigned type, uint32_t from,
+		  struct shmemfs_quota *out, size_t n)
+{
+	int ret;
+
+	LOCK(fs);
+	ret = mem_quota_list(fs, type, from, out, n);
+	UNLOCK(fs);
+	return ret;
+}
+
+unsigned
+shmemfs_quota_types(struct shmemfs *fs)
+{
+	unsigned t;
+
+	LOCK(fs);
+	t = fs->sf_mem.sm_qtypes;
+	UNLOCK(fs);
+	return t;
+}
+
+int
+shmemfs_quota_set(struct shmemfs *fs, unsigned type, uint32_t id, unsigned mask,
+		  uint64_t block_limit, uint64_t inode_limit)
+{
+	int ret;
+
+	if (mask & ~(SHMEMFS_QUOTA_SET_BLOCKS | SHMEMFS_QUOTA_SET_INODES))
+		return -EINVAL;
+	LOCK(fs);
+	ret = mem_quota_set(fs, type, id, mask, block_limit, inode_limit);
+	UNLOCK(fs);
+	return ret;
+}
+
+int
 shmemfs_swapon(struct shmemfs *fs)
 {
 	int ret;
@@ -879,6 +927,44 @@ check_memory(struct shmemfs *fs, uint64_t swapped, char *msg, size_t len)
 			 (unsigned long long)swapped,
 			 (unsigned long long)swap_used(&fs->sf_swap));
 		return -EUCLEAN;
+	}
+	return 0;
+}
+
+/*
+ * Quota invariant: each entry's usage is the sum over the inodes its id
+ * owns (blocks: i_blocks of those with pages).  => sf_lock held.
+ */
+static int
+check_quota(struct shmemfs *fs, char *msg, size_t len)
+{
+	struct sf_qentry *qe;
+	uint64_t cursor = 0;
+
+	while ((qe = mem_quota_next(fs, &cursor))) {
+		uint64_t ino = 0, blocks = 0, inodes = 0;
+		struct shmemfs_inode *ip;
+
+		while ((ip = pageidx_next(&fs->sf_inodes, &ino))) {
+			uint32_t id = qe->qe_type ? ip->i_gid : ip->i_uid;
+
+			if (id == qe->qe_id) {
+				inodes++;
+				blocks += sf_has_pages(ip) ? ip->i_blocks : 0;
+			}
+			ino++;
+		}
+		if (blocks != qe->qe_blocks || inodes != qe->qe_inodes) {
+			snprintf(msg, len,
+				 "quota %s %u: blocks %llu/%llu "
+				 "inodes %llu/%llu",
+				 qe->qe_type ? "group" : "user", qe->qe_id,
+				 (unsigned long long)blocks,
+				 (unsigned long long)qe->qe_blocks,
+				 (unsigned long long)inodes,
+				 (unsigned long long)qe->qe_inodes);
+			return -EUCLEAN;
+		}
 	}
 	return 0;
 }
@@ -939,6 +1025,9 @@ shmemfs_check(struct shmemfs *fs, char *msg, size_t len)
 		goto out;
 	}
 	ret = check_memory(fs, swapped, msg, len);
+	if (ret)
+		goto out;
+	ret = check_quota(fs, msg, len);
 	if (ret)
 		goto out;
 	ret = dir_check(fs, msg, len);

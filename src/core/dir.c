@@ -245,7 +245,9 @@ symlink_init(struct shmemfs *fs, struct shmemfs_inode *ip, const char *target,
 		return 0;
 	}
 	pageidx_init(&ip->i_pages);
+	mem_quota_bind(fs, ip->i_uid, ip->i_gid);
 	n = filemap_write(fs, ip, target, tlen, 0);
+	mem_quota_unbind(fs);
 	if (n < 0)
 		return (int)n;
 	ip->i_mtime = ip->i_ctime = ip->i_btime;

@@ -53,10 +53,14 @@ node_new(struct shmemfs *fs, mode_t mode, uid_t uid, gid_t gid, dev_t rdev,
 	ret = mem_charge_inode(fs);
 	if (ret)
 		return ret;
+	/* dquot_alloc_inode() after shmem_reserve_inode(): EDQUOT */
+	ret = mem_quota_charge_inode(fs, uid, gid);
+	if (ret)
+		goto out_uncharge;
 	ret = -ENOMEM;
 	ip = sf_calloc(1, sizeof(*ip));
 	if (!ip)
-		goto out_uncharge;
+		goto out_unquota;
 	ip->i_ino = node_next_ino(fs);
 	ret = -ENOSPC;
 	if (!ip->i_ino)
@@ -85,6 +89,8 @@ node_new(struct shmemfs *fs, mode_t mode, uid_t uid, gid_t gid, dev_t rdev,
 
 out_free:
 	free(ip);
+out_unquota:
+	mem_quota_uncharge_inode(fs, uid, gid);
 out_uncharge:
 	mem_uncharge_inode(fs);
 	return ret;
@@ -94,9 +100,11 @@ out_uncharge:
 void
 node_free_contents(struct shmemfs *fs, struct shmemfs_inode *ip)
 {
-	if (sf_has_pages(ip))
+	if (sf_has_pages(ip)) {
+		mem_quota_bind(fs, ip->i_uid, ip->i_gid);
 		filemap_evict(fs, ip);
-	else if (S_ISLNK(ip->i_mode))
+		mem_quota_unbind(fs);
+	} else if (S_ISLNK(ip->i_mode))
 		free(ip->i_link);
 	else if (S_ISDIR(ip->i_mode))
 		dir_destroy_entries(fs, ip);
@@ -109,6 +117,7 @@ node_free(struct shmemfs *fs, struct shmemfs_inode *ip)
 	SF_ASSERT(ip != fs->sf_root);
 	node_free_contents(fs, ip);
 	pageidx_erase(&fs->sf_inodes, ip->i_ino);
+	mem_quota_uncharge_inode(fs, ip->i_uid, ip->i_gid);
 	free(ip);
 	mem_uncharge_inode(fs);
 }
@@ -195,16 +204,13 @@ static int
 node_may_setattr(const struct shmemfs_inode *ip, unsigned valid)
 {
 	bool explicit_times =
-		((valid & SHMEMFS_SET_ATIME) &&
-		 !(valid & SHMEMFS_SET_ATIME_NOW)) ||
-		((valid & SHMEMFS_SET_MTIME) &&
-		 !(valid & SHMEMFS_SET_MTIME_NOW));
+	    ((valid & SHMEMFS_SET_ATIME) && !(valid & SHMEMFS_SET_ATIME_NOW)) ||
+	    ((valid & SHMEMFS_SET_MTIME) && !(valid & SHMEMFS_SET_MTIME_NOW));
 
 	if (!ip->i_flags)
 		return 0;
 	if (sf_is_locked(ip) &&
-	    ((valid & (SHMEMFS_SET_MODE | SHMEMFS_SET_UID |
-		       SHMEMFS_SET_GID)) ||
+	    ((valid & (SHMEMFS_SET_MODE | SHMEMFS_SET_UID | SHMEMFS_SET_GID)) ||
 	     explicit_times))
 		return -EPERM;
 	if (valid & SHMEMFS_SET_SIZE) {
@@ -263,6 +269,22 @@ node_setattr(struct shmemfs *fs, struct shmemfs_inode *ip, unsigned valid,
 	if (ret)
 		return ret;
 	valid &= ~SHMEMFS_SET_FH;
+	/*
+	 * chown moves the quota charge first (dquot_transfer() in
+	 * shmem_setattr()), and the ids with it, so that the truncate
+	 * below uncharges the owner that now holds the blocks.
+	 */
+	if (valid & (SHMEMFS_SET_UID | SHMEMFS_SET_GID)) {
+		uid_t nuid = valid & SHMEMFS_SET_UID ? sa->ss_uid : ip->i_uid;
+		gid_t ngid = valid & SHMEMFS_SET_GID ? sa->ss_gid : ip->i_gid;
+
+		ret = mem_quota_transfer(fs, ip->i_uid, ip->i_gid, nuid, ngid,
+					 sf_has_pages(ip) ? ip->i_blocks : 0);
+		if (ret)
+			return ret;
+		ip->i_uid = nuid;
+		ip->i_gid = ngid;
+	}
 	if (valid & SHMEMFS_SET_SIZE) {
 		if (S_ISDIR(ip->i_mode))
 			return -EISDIR;
@@ -270,7 +292,9 @@ node_setattr(struct shmemfs *fs, struct shmemfs_inode *ip, unsigned valid,
 			return -EINVAL;
 		if (sa->ss_size > (uint64_t)SHMEMFS_MAX_FILESIZE)
 			return -EFBIG;
+		mem_quota_bind(fs, ip->i_uid, ip->i_gid);
 		ret = filemap_truncate(fs, ip, sa->ss_size);
+		mem_quota_unbind(fs);
 		if (ret)
 			return ret;
 	}

@@ -56,6 +56,13 @@ enum opt_id {
 	OPT_INODE32,
 	OPT_INODE64,
 	OPT_MPOL,
+	OPT_QUOTA,
+	OPT_USRQUOTA,
+	OPT_GRPQUOTA,
+	OPT_USR_BHARD,
+	OPT_USR_IHARD,
+	OPT_GRP_BHARD,
+	OPT_GRP_IHARD,
 };
 
 #define OPT_FLAG 0x1 /* takes no value; others require "=value" */
@@ -82,6 +89,13 @@ static const struct opt_spec opt_table[] = {
 	{ "inode32",   OPT_INODE32,   OPT_FLAG },
 	{ "inode64",   OPT_INODE64,   OPT_FLAG },
 	{ "mpol",      OPT_MPOL,      0 },
+	{ "quota",     OPT_QUOTA,     OPT_FLAG },
+	{ "usrquota",  OPT_USRQUOTA,  OPT_FLAG },
+	{ "grpquota",  OPT_GRPQUOTA,  OPT_FLAG },
+	{ "usrquota_block_hardlimit", OPT_USR_BHARD, 0 },
+	{ "usrquota_inode_hardlimit", OPT_USR_IHARD, 0 },
+	{ "grpquota_block_hardlimit", OPT_GRP_BHARD, 0 },
+	{ "grpquota_inode_hardlimit", OPT_GRP_IHARD, 0 },
 };
 
 /*
@@ -644,6 +658,39 @@ opt_parse_one(struct opt_parse *op, char *item)
 		if (!opt_mpol_valid(value))
 			return opt_bad_value(op, item, value, NULL);
 		o->so_mpol = 1;
+		break;
+	case OPT_QUOTA:
+		o->so_usrquota = o->so_grpquota = 1;
+		break;
+	case OPT_USRQUOTA:
+		o->so_usrquota = 1;
+		break;
+	case OPT_GRPQUOTA:
+		o->so_grpquota = 1;
+		break;
+	case OPT_USR_BHARD:
+	case OPT_USR_IHARD:
+	case OPT_GRP_BHARD:
+	case OPT_GRP_IHARD:
+		/*
+		 * shmem_parse_one(): memparse(), no '%', and 0 is a bad
+		 * value (a limit of nothing is not "no limit" here).
+		 */
+		ret = opt_parse_bytes(op, item, value, 0, &v);
+		if (ret)
+			return ret;
+		if (!v)
+			return opt_bad_value(op, item, value, "must be > 0");
+		if (v > (uint64_t)INT64_MAX)
+			return opt_bad_value(op, item, value, "too large");
+		if (spec->os_id == OPT_USR_BHARD)
+			o->so_usrquota_bhard = v;
+		else if (spec->os_id == OPT_USR_IHARD)
+			o->so_usrquota_ihard = v;
+		else if (spec->os_id == OPT_GRP_BHARD)
+			o->so_grpquota_bhard = v;
+		else
+			o->so_grpquota_ihard = v;
 		break;
 	}
 	return 0;

@@ -32,19 +32,34 @@ enum {
 	RM_SWAPSIZE = 1 << 5,
 	RM_NOSWAP = 1 << 6,
 	RM_IGNORED = 1 << 7,
+	RM_QUOTA = 1 << 8,
+	RM_QLIMIT = 1 << 9,
 };
 
 static const struct {
 	const char *rk_name;
 	unsigned rk_seen;
 } remount_keys[] = {
-	{ "size", RM_BLOCKS },      { "nr_blocks", RM_BLOCKS },
-	{ "nr_inodes", RM_INODES }, { "huge", RM_HUGE },
-	{ "inode32", RM_INUMS },    { "inode64", RM_INUMS },
-	{ "mem", RM_MEM },          { "swapsize", RM_SWAPSIZE },
-	{ "noswap", RM_NOSWAP },    { "mode", RM_IGNORED },
-	{ "uid", RM_IGNORED },      { "gid", RM_IGNORED },
-	{ "mpol", RM_IGNORED },
+    {"size", RM_BLOCKS},
+    {"nr_blocks", RM_BLOCKS},
+    {"nr_inodes", RM_INODES},
+    {"huge", RM_HUGE},
+    {"inode32", RM_INUMS},
+    {"inode64", RM_INUMS},
+    {"mem", RM_MEM},
+    {"swapsize", RM_SWAPSIZE},
+    {"noswap", RM_NOSWAP},
+    {"mode", RM_IGNORED},
+    {"uid", RM_IGNORED},
+    {"gid", RM_IGNORED},
+    {"mpol", RM_IGNORED},
+    {"quota", RM_QUOTA},
+    {"usrquota", RM_QUOTA},
+    {"grpquota", RM_QUOTA},
+    {"usrquota_block_hardlimit", RM_QLIMIT},
+    {"usrquota_inode_hardlimit", RM_QLIMIT},
+    {"grpquota_block_hardlimit", RM_QLIMIT},
+    {"grpquota_inode_hardlimit", RM_QLIMIT},
 };
 
 static int __attribute__((format(printf, 4, 5)))
@@ -99,8 +114,8 @@ remount_parse(const char *optstr, struct shmemfs_opts *new, unsigned *seen,
 		if (!key) {
 			ret = remount_error(err, err_len, -EINVAL,
 					    "option '%.*s' cannot be changed "
-					    "by remount", (int)strcspn(item, "="),
-					    item);
+					    "by remount",
+					    (int)strcspn(item, "="), item);
 			break;
 		}
 		ret = shmemfs_opts_parse(new, item, NULL, 0, err, err_len);
@@ -127,8 +142,7 @@ remount_swap_slots(uint64_t bytes)
 }
 
 int
-remount_apply(struct shmemfs *fs, const char *optstr, char *err,
-	      size_t err_len)
+remount_apply(struct shmemfs *fs, const char *optstr, char *err, size_t err_len)
 {
 	struct shmemfs_opts new = fs->sf_opts;
 	uint64_t blocks, inodes, resident_max, nslots = 0, resident;
@@ -152,8 +166,9 @@ remount_apply(struct shmemfs *fs, const char *optstr, char *err,
 			return remount_error(err, err_len, -EINVAL,
 					     "Cannot retroactively limit size");
 		if (mem_blocks_used(fs) > blocks)
-			return remount_error(err, err_len, -EINVAL,
-					     "Too small a size for current use");
+			return remount_error(
+			    err, err_len, -EINVAL,
+			    "Too small a size for current use");
 	}
 	if ((seen & RM_INODES) && inodes) {
 		if (!mem_inodes_max(fs))
@@ -172,6 +187,19 @@ remount_apply(struct shmemfs *fs, const char *optstr, char *err,
 	if ((seen & RM_NOSWAP) && !fs->sf_opts.so_noswap)
 		return remount_error(err, err_len, -EINVAL,
 				     "Cannot disable swap on remount");
+	/* tmpfs.rst: no quota option can be set or changed on remount */
+	if ((seen & RM_QUOTA) && (new.so_usrquota != fs->sf_opts.so_usrquota ||
+				  new.so_grpquota != fs->sf_opts.so_grpquota))
+		return remount_error(err, err_len, -EINVAL,
+				     "Cannot enable quota on remount");
+	if ((seen & RM_QLIMIT) &&
+	    (new.so_usrquota_bhard != fs->sf_opts.so_usrquota_bhard ||
+	     new.so_usrquota_ihard != fs->sf_opts.so_usrquota_ihard ||
+	     new.so_grpquota_bhard != fs->sf_opts.so_grpquota_bhard ||
+	     new.so_grpquota_ihard != fs->sf_opts.so_grpquota_ihard))
+		return remount_error(err, err_len, -EINVAL,
+				     "Cannot change global quota limit on "
+				     "remount");
 	/* ours: swapsize= and mem= */
 	if (seen & RM_SWAPSIZE) {
 		if (!swap_present(&fs->sf_swap))
@@ -188,15 +216,16 @@ remount_apply(struct shmemfs *fs, const char *optstr, char *err,
 					     "Too small a swapsize for current "
 					     "use");
 	}
-	resident_max = new.so_mem_bytes ? bytes_to_pages(new.so_mem_bytes)
-					: blocks;
+	resident_max =
+	    new.so_mem_bytes ? bytes_to_pages(new.so_mem_bytes) : blocks;
 	if (fs->sf_opts.so_ramfs)
 		resident_max = 0;
 	resident = mem_resident(fs);
 	if ((seen & (RM_MEM | RM_BLOCKS)) && resident_max &&
 	    resident > resident_max) {
 		uint64_t room = swap_active(&fs->sf_swap)
-				? swap_free_slots(&fs->sf_swap) : 0;
+				    ? swap_free_slots(&fs->sf_swap)
+				    : 0;
 
 		if (seen & RM_SWAPSIZE && nslots > swap_used(&fs->sf_swap) &&
 		    swap_active(&fs->sf_swap))
@@ -220,8 +249,8 @@ remount_apply(struct shmemfs *fs, const char *optstr, char *err,
 	if (seen & RM_SWAPSIZE) {
 		ret = swap_resize(&fs->sf_swap, nslots);
 		if (ret)
-			return remount_error(err, err_len, ret,
-					     "swapsize=: %s", strerror(-ret));
+			return remount_error(err, err_len, ret, "swapsize=: %s",
+					     strerror(-ret));
 	}
 	mem_set_limits(fs, blocks, inodes, resident_max);
 	fs->sf_opts.so_max_blocks = blocks;

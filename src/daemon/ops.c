@@ -54,6 +54,25 @@
 #define OPS_ATTR_TIMEOUT  3600.0
 #define OPS_MAX_WRITE     (1024 * 1024)
 
+static int ops_caller_has_cap(fuse_req_t req, unsigned cap_bit);
+
+/*
+ * Quotas: a caller with CAP_SYS_RESOURCE is not held to the hard limits
+ * (dquot's ignore_hardlimit()).  Asking /proc costs, so it is asked only
+ * once a call has failed with EDQUOT, and the call is made again with
+ * the limits off for this thread.
+ */
+#define OPS_QUOTA_RETRY(req, ret, call)                                        \
+	do {                                                                   \
+		(ret) = (call);                                                \
+		if ((ret) == -EDQUOT &&                                        \
+		    ops_caller_has_cap((req), CAP_SYS_RESOURCE)) {             \
+			shmemfs_quota_bypass(1);                               \
+			(ret) = (call);                                        \
+			shmemfs_quota_bypass(0);                               \
+		}                                                              \
+	} while (0)
+
 /* For notifications to the kernel from inside a request. */
 static struct fuse_session *ops_session;
 
@@ -261,7 +280,8 @@ ops_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *st, int to_set,
 		return;
 	}
 
-	ret = shmemfs_setattr(ops_req_fs(req), ino, valid, &sa, &attr);
+	OPS_QUOTA_RETRY(
+	    req, ret, shmemfs_setattr(ops_req_fs(req), ino, valid, &sa, &attr));
 	if (ret < 0)
 		fuse_reply_err(req, -ret);
 	else
@@ -292,8 +312,9 @@ ops_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	int ret;
 
 	ops_req_ctx(req, &ctx);
-	ret = shmemfs_mknod(ops_req_fs(req), &ctx, parent, name, mode, rdev,
-			    &attr);
+	OPS_QUOTA_RETRY(req, ret,
+			shmemfs_mknod(ops_req_fs(req), &ctx, parent, name, mode,
+				      rdev, &attr));
 	ops_reply_entry(req, ret, &attr);
 }
 
@@ -306,8 +327,9 @@ ops_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 
 	/* The kernel sends the permission bits only. */
 	ops_req_ctx(req, &ctx);
-	ret = shmemfs_mkdir(ops_req_fs(req), &ctx, parent, name,
-			    S_IFDIR | (mode & 07777), &attr);
+	OPS_QUOTA_RETRY(req, ret,
+			shmemfs_mkdir(ops_req_fs(req), &ctx, parent, name,
+				      S_IFDIR | (mode & 07777), &attr));
 	ops_reply_entry(req, ret, &attr);
 }
 
@@ -320,8 +342,9 @@ ops_symlink(fuse_req_t req, const char *target, fuse_ino_t parent,
 	int ret;
 
 	ops_req_ctx(req, &ctx);
-	ret = shmemfs_symlink(ops_req_fs(req), &ctx, parent, name, target,
-			      &attr);
+	OPS_QUOTA_RETRY(req, ret,
+			shmemfs_symlink(ops_req_fs(req), &ctx, parent, name,
+					target, &attr));
 	ops_reply_entry(req, ret, &attr);
 }
 
@@ -361,9 +384,13 @@ ops_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		return;
 	}
 	/* The kernel has checked CAP_MKNOD for a whiteout (vfs_rename()). */
+	int ret;
+
 	ops_req_ctx(req, &ctx);
-	fuse_reply_err(req, -shmemfs_rename2(ops_req_fs(req), &ctx, parent,
-					     name, newparent, newname, sflags));
+	OPS_QUOTA_RETRY(req, ret,
+			shmemfs_rename2(ops_req_fs(req), &ctx, parent, name,
+					newparent, newname, sflags));
+	fuse_reply_err(req, -ret);
 }
 
 /* ---- Files -------------------------------------------------------- */
@@ -557,8 +584,9 @@ ops_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	int ret;
 
 	ops_req_ctx(req, &ctx);
-	ret = shmemfs_mknod(fs, &ctx, parent, name, S_IFREG | (mode & 07777), 0,
-			    &attr);
+	OPS_QUOTA_RETRY(req, ret,
+			shmemfs_mknod(fs, &ctx, parent, name,
+				      S_IFREG | (mode & 07777), 0, &attr));
 	if (ret < 0) {
 		fuse_reply_err(req, -ret);
 		return;
@@ -615,7 +643,8 @@ ops_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 	ssize_t ret;
 
 	(void)fi;
-	ret = shmemfs_write(ops_req_fs(req), ino, buf, size, off);
+	OPS_QUOTA_RETRY(req, ret,
+			shmemfs_write(ops_req_fs(req), ino, buf, size, off));
 	ops_reply_count(req, ret);
 }
 
@@ -651,8 +680,9 @@ ops_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
 		fuse_reply_err(req, EOPNOTSUPP);
 		return;
 	}
-	ret = shmemfs_fallocate(ops_req_fs(req), ino, (int)smode, offset,
-				length);
+	OPS_QUOTA_RETRY(req, ret,
+			shmemfs_fallocate(ops_req_fs(req), ino, (int)smode,
+					  offset, length));
 	fuse_reply_err(req, -ret);
 }
 
@@ -692,8 +722,9 @@ ops_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	ret = shmemfs_copy_file_range(ops_req_fs(req), ino_in, off_in, ino_out,
-				      off_out, len);
+	OPS_QUOTA_RETRY(req, ret,
+			shmemfs_copy_file_range(ops_req_fs(req), ino_in, off_in,
+						ino_out, off_out, len));
 	/*
 	 * A copy that fails after reaching the destination (ENOSPC, EIO)
 	 * has stamped its times, as tmpfs does, but the kernel keeps its
@@ -986,17 +1017,19 @@ ops_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
  * in the mount's namespace, as for our other capabilities: a daemon
  * must not trust that only this kernel path reaches it.
  */
-#define OPS_XFLAG_MAP(X)                                                 \
-	X(FS_XFLAG_IMMUTABLE, SHMEMFS_FL_IMMUTABLE)                      \
-	X(FS_XFLAG_APPEND, SHMEMFS_FL_APPEND)                            \
-	X(FS_XFLAG_NODUMP, SHMEMFS_FL_NODUMP)                            \
+#define OPS_XFLAG_MAP(X)                                                       \
+	X(FS_XFLAG_IMMUTABLE, SHMEMFS_FL_IMMUTABLE)                            \
+	X(FS_XFLAG_APPEND, SHMEMFS_FL_APPEND)                                  \
+	X(FS_XFLAG_NODUMP, SHMEMFS_FL_NODUMP)                                  \
 	X(FS_XFLAG_NOATIME, SHMEMFS_FL_NOATIME)
 
 static unsigned
 ops_flags_to_xflags(unsigned flags)
 {
 	unsigned x = 0;
-#define TO_X(xf, fl) if (flags & (fl)) x |= (xf);
+#define TO_X(xf, fl)                                                           \
+	if (flags & (fl))                                                      \
+		x |= (xf);
 	OPS_XFLAG_MAP(TO_X)
 #undef TO_X
 	return x;
@@ -1007,7 +1040,11 @@ static long
 ops_xflags_to_flags(unsigned x)
 {
 	unsigned flags = 0;
-#define FROM_X(xf, fl) if (x & (xf)) { flags |= (fl); x &= ~(unsigned)(xf); }
+#define FROM_X(xf, fl)                                                         \
+	if (x & (xf)) {                                                        \
+		flags |= (fl);                                                 \
+		x &= ~(unsigned)(xf);                                          \
+	}
 	OPS_XFLAG_MAP(FROM_X)
 #undef FROM_X
 	return x ? -1 : (long)flags;
@@ -1158,6 +1195,86 @@ ops_remount_ioctl(fuse_req_t req, const void *in_buf, size_t in_bufsz,
 	free(rm);
 }
 
+/* May the caller see quota entry @q (its own uid or one of its groups)? */
+static int
+ops_quota_visible(fuse_req_t req, const struct shmemfs_quota *q)
+{
+	if (q->sq_type == 0)
+		return q->sq_id == fuse_req_ctx(req)->uid;
+	return ops_caller_in_group(req, q->sq_id);
+}
+
+static void
+ops_quota_get_ioctl(fuse_req_t req, const void *in_buf, size_t in_bufsz,
+		    size_t out_bufsz)
+{
+	struct shmemfs *fs = ops_req_fs(req);
+	struct shmemfs_quota_report *qr;
+	int admin, n, i, k = 0;
+
+	if (in_bufsz < sizeof(*qr) || out_bufsz < sizeof(*qr)) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	qr = malloc(sizeof(*qr));
+	if (!qr) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	memcpy(qr, in_buf, sizeof(*qr));
+	qr->qr_types = shmemfs_quota_types(fs);
+	if (qr->qr_type > 1 || !(qr->qr_types & (1u << qr->qr_type))) {
+		free(qr);
+		fuse_reply_err(req, ESRCH);
+		return;
+	}
+	n = shmemfs_quota_get(fs, qr->qr_type, qr->qr_from, qr->qr_entries,
+			      SHMEMFS_QUOTA_BATCH);
+	if (n < 0) {
+		free(qr);
+		fuse_reply_err(req, -n);
+		return;
+	}
+	qr->qr_next = n == SHMEMFS_QUOTA_BATCH
+			  ? (uint64_t)qr->qr_entries[n - 1].sq_id + 1
+			  : 0;
+	if (qr->qr_next > UINT32_MAX)
+		qr->qr_next = 0;
+	admin = ops_caller_is_admin(req);
+	for (i = 0; i < n; i++)
+		if (admin || ops_quota_visible(req, &qr->qr_entries[i]))
+			qr->qr_entries[k++] = qr->qr_entries[i];
+	qr->qr_count = (uint32_t)k;
+	memset(&qr->qr_entries[k], 0,
+	       (SHMEMFS_QUOTA_BATCH - k) * sizeof(qr->qr_entries[0]));
+	fuse_reply_ioctl(req, 0, qr, sizeof(*qr));
+	free(qr);
+}
+
+static void
+ops_quota_set_ioctl(fuse_req_t req, const void *in_buf, size_t in_bufsz)
+{
+	struct shmemfs_quota_limits ql;
+	int ret;
+
+	if (in_bufsz < sizeof(ql)) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	if (!ops_caller_is_admin(req)) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	memcpy(&ql, in_buf, sizeof(ql));
+	ret =
+	    shmemfs_quota_set(ops_req_fs(req), ql.ql_type, ql.ql_id, ql.ql_mask,
+			      ql.ql_block_limit, ql.ql_inode_limit);
+	if (ret < 0)
+		fuse_reply_err(req, -ret);
+	else
+		fuse_reply_ioctl(req, 0, NULL, 0);
+}
+
 static int
 ops_is_fileattr_cmd(unsigned int cmd)
 {
@@ -1210,6 +1327,12 @@ ops_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
 		return;
 	case SHMEMFS_IOC_REMOUNT:
 		ops_remount_ioctl(req, in_buf, in_bufsz, out_bufsz);
+		return;
+	case SHMEMFS_IOC_QUOTA_GET:
+		ops_quota_get_ioctl(req, in_buf, in_bufsz, out_bufsz);
+		return;
+	case SHMEMFS_IOC_QUOTA_SET:
+		ops_quota_set_ioctl(req, in_buf, in_bufsz);
 		return;
 	case SHMEMFS_IOC_SWAPOFF:
 	case SHMEMFS_IOC_SWAPON:

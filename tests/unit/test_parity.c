@@ -60,12 +60,12 @@ test_acl_validation(void **state)
 	struct shmemfs *fs = mkfs(NULL);
 	unsigned char buf[128];
 	uint64_t f = mkfile(fs, 1, "f");
-	static const unsigned nomask[] = {UOBJ, 6, 0, USR, 6, 5, GOBJ, 4, 0,
-					  OTH, 4, 0};
+	static const unsigned nomask[] = {UOBJ, 6, 0, USR, 6, 5,
+					  GOBJ, 4, 0, OTH, 4, 0};
 	static const unsigned noother[] = {UOBJ, 6, 0, GOBJ, 4, 0};
 	static const unsigned badperm[] = {UOBJ, 9, 0, GOBJ, 4, 0, OTH, 0, 0};
-	static const unsigned good[] = {UOBJ, 6, 0, USR, 7, 5, GOBJ, 4, 0,
-					MASK, 6, 0, OTH, 0, 0};
+	static const unsigned good[] = {UOBJ, 6,    0, USR, 7,	 5, GOBJ, 4,
+					0,    MASK, 6, 0,   OTH, 0, 0};
 	size_t n;
 
 	(void)state;
@@ -77,8 +77,7 @@ test_acl_validation(void **state)
 	assert_int_equal(shmemfs_setxattr(fs, f, ACC, buf, n, 0), -EINVAL);
 	assert_int_equal(shmemfs_setxattr(fs, f, ACC, buf, 7, 0), -EINVAL);
 	buf[0] = 1;
-	assert_int_equal(shmemfs_setxattr(fs, f, ACC, buf, n, 0),
-			 -EOPNOTSUPP);
+	assert_int_equal(shmemfs_setxattr(fs, f, ACC, buf, n, 0), -EOPNOTSUPP);
 	assert_int_equal(shmemfs_setxattr(fs, f, "system.foo", "x", 1, 0),
 			 -EOPNOTSUPP);
 	/* default ACLs on directories only */
@@ -93,8 +92,8 @@ test_acl_validation(void **state)
 		struct shmemfs_setattr sa = {.ss_mode = 0704};
 		unsigned char out[128];
 
-		assert_int_equal(shmemfs_setattr(fs, f, SHMEMFS_SET_MODE, &sa,
-						 NULL), 0);
+		assert_int_equal(
+		    shmemfs_setattr(fs, f, SHMEMFS_SET_MODE, &sa, NULL), 0);
 		assert_int_equal(shmemfs_getxattr(fs, f, ACC, out, sizeof(out)),
 				 (ssize_t)n);
 		assert_int_equal(out[4 + 2], 7);      /* user:: */
@@ -128,8 +127,8 @@ test_acl_equiv_and_sgid(void **state)
 	assert_int_equal(mode_of(fs, f), 02751);
 	assert_int_equal(shmemfs_getxattr(fs, f, ACC, NULL, 0), -ENODATA);
 	assert_int_equal(shmemfs_listxattr(fs, f, NULL, 0), 0);
-	assert_int_equal(shmemfs_setxattr(fs, f, ACC, buf, n,
-					  SHMEMFS_XATTR_KILL_SGID), 0);
+	assert_int_equal(
+	    shmemfs_setxattr(fs, f, ACC, buf, n, SHMEMFS_XATTR_KILL_SGID), 0);
 	assert_int_equal(mode_of(fs, f), 0751);
 	check(fs);
 	shmemfs_destroy(fs);
@@ -139,8 +138,8 @@ static void
 test_acl_inherit(void **state)
 {
 	struct shmemfs *fs = mkfs(NULL);
-	static const unsigned def[] = {UOBJ, 7, 0, USR, 7, 5, GOBJ, 5, 0,
-				       MASK, 7, 0, OTH, 0, 0};
+	static const unsigned def[] = {UOBJ, 7,	   0, USR, 7,	5, GOBJ, 5,
+				       0,    MASK, 7, 0,   OTH, 0, 0};
 	static const unsigned plain[] = {UOBJ, 7, 0, GOBJ, 5, 0, OTH, 5, 0};
 	struct shmemfs_ctx uctx = ctx;
 	unsigned char buf[128], out[128];
@@ -156,11 +155,12 @@ test_acl_inherit(void **state)
 	assert_int_equal(mode_of(fs, d), 0700); /* no default ACL: umask */
 	assert_int_equal(shmemfs_setxattr(fs, d, DEF, buf, n, 0), 0);
 	/* a file: access ACL from the default, cut to the create mode */
-	assert_int_equal(shmemfs_mknod(fs, &uctx, d, "f", S_IFREG | 0644, 0,
-				       &a), 0);
+	assert_int_equal(
+	    shmemfs_mknod(fs, &uctx, d, "f", S_IFREG | 0644, 0, &a), 0);
 	assert_int_equal(a.sa_st.st_mode & 0777, 0640);
-	assert_int_equal(shmemfs_getxattr(fs, a.sa_st.st_ino, ACC, out,
-					  sizeof(out)), (ssize_t)n);
+	assert_int_equal(
+	    shmemfs_getxattr(fs, a.sa_st.st_ino, ACC, out, sizeof(out)),
+	    (ssize_t)n);
 	assert_int_equal(out[4 + 3 * 8 + 2], 4); /* mask r-- */
 	assert_int_equal(shmemfs_getxattr(fs, a.sa_st.st_ino, DEF, NULL, 0),
 			 -ENODATA);
@@ -177,8 +177,8 @@ test_acl_inherit(void **state)
 	/* a default ACL equal to a mode gives no access ACL */
 	n = acl(buf, 3, plain);
 	assert_int_equal(shmemfs_setxattr(fs, sub, DEF, buf, n, 0), 0);
-	assert_int_equal(shmemfs_mknod(fs, &uctx, sub, "g", S_IFREG | 0666, 0,
-				       &a), 0);
+	assert_int_equal(
+	    shmemfs_mknod(fs, &uctx, sub, "g", S_IFREG | 0666, 0, &a), 0);
 	assert_int_equal(a.sa_st.st_mode & 0777, 0644);
 	assert_int_equal(shmemfs_getxattr(fs, a.sa_st.st_ino, ACC, NULL, 0),
 			 -ENODATA);
@@ -190,8 +190,8 @@ test_acl_inherit(void **state)
 static void
 test_acl_inherit_failures(void **state)
 {
-	static const unsigned def[] = {UOBJ, 7, 0, USR, 7, 5, GOBJ, 5, 0,
-				       MASK, 7, 0, OTH, 0, 0};
+	static const unsigned def[] = {UOBJ, 7,	   0, USR, 7,	5, GOBJ, 5,
+				       0,    MASK, 7, 0,   OTH, 0, 0};
 	unsigned char buf[128];
 	size_t len = acl(buf, 5, def);
 	int n;
@@ -233,8 +233,9 @@ test_flags(void **state)
 	assert_int_equal(shmemfs_symlink(fs, &ctx, 1, "l", "f", &a), 0);
 	assert_int_equal(shmemfs_setflags(fs, a.sa_st.st_ino, 0), -ENOTTY);
 	assert_int_equal(shmemfs_getflags(fs, a.sa_st.st_ino, &fl), -ENOTTY);
-	assert_int_equal(shmemfs_setflags(fs, f, SHMEMFS_FL_IMMUTABLE |
-					  SHMEMFS_FL_NODUMP), 0);
+	assert_int_equal(
+	    shmemfs_setflags(fs, f, SHMEMFS_FL_IMMUTABLE | SHMEMFS_FL_NODUMP),
+	    0);
 	assert_int_equal(shmemfs_getflags(fs, f, &fl), 0);
 	assert_int_equal(fl, SHMEMFS_FL_IMMUTABLE | SHMEMFS_FL_NODUMP);
 	/* immutable: no open for writing, no change of anything */
@@ -245,13 +246,17 @@ test_flags(void **state)
 			 -EPERM);
 	assert_int_equal(shmemfs_setattr(fs, f, SHMEMFS_SET_SIZE, &sa, NULL),
 			 -EPERM);
-	assert_int_equal(shmemfs_setattr(fs, f, SHMEMFS_SET_ATIME |
-					 SHMEMFS_SET_ATIME_NOW, &sa, NULL),
-			 -EPERM);
+	assert_int_equal(
+	    shmemfs_setattr(fs, f, SHMEMFS_SET_ATIME | SHMEMFS_SET_ATIME_NOW,
+			    &sa, NULL),
+	    -EPERM);
 	/* ...except through a descriptor opened before */
-	assert_int_equal(shmemfs_setattr(fs, f, SHMEMFS_SET_SIZE |
-					 SHMEMFS_SET_MTIME_NOW |
-					 SHMEMFS_SET_FH, &sa, NULL), 0);
+	assert_int_equal(shmemfs_setattr(fs, f,
+					 SHMEMFS_SET_SIZE |
+					     SHMEMFS_SET_MTIME_NOW |
+					     SHMEMFS_SET_FH,
+					 &sa, NULL),
+			 0);
 	assert_int_equal(shmemfs_setxattr(fs, f, "user.a", "1", 1, 0), -EPERM);
 	assert_int_equal(shmemfs_fallocate(fs, f, 0, 0, 4096), -EPERM);
 	assert_int_equal(shmemfs_unlink(fs, 1, "f"), -EPERM);
@@ -262,18 +267,24 @@ test_flags(void **state)
 	assert_int_equal(shmemfs_may_open(fs, f, O_WRONLY), -EPERM);
 	assert_int_equal(shmemfs_may_open(fs, f, O_WRONLY | O_APPEND), 0);
 	assert_int_equal(shmemfs_fallocate(fs, f, 0, 0, 4096), 0);
-	assert_int_equal(shmemfs_fallocate(fs, f, SHMEMFS_FALLOC_PUNCH_HOLE |
-					   SHMEMFS_FALLOC_KEEP_SIZE, 0, 4096),
+	assert_int_equal(shmemfs_fallocate(fs, f,
+					   SHMEMFS_FALLOC_PUNCH_HOLE |
+					       SHMEMFS_FALLOC_KEEP_SIZE,
+					   0, 4096),
 			 -EPERM);
-	assert_int_equal(shmemfs_setattr(fs, f, SHMEMFS_SET_SIZE |
-					 SHMEMFS_SET_FH, &sa, NULL), -EPERM);
-	assert_int_equal(shmemfs_setattr(fs, f, SHMEMFS_SET_ATIME_NOW |
-					 SHMEMFS_SET_ATIME, &sa, NULL), 0);
+	assert_int_equal(shmemfs_setattr(fs, f,
+					 SHMEMFS_SET_SIZE | SHMEMFS_SET_FH, &sa,
+					 NULL),
+			 -EPERM);
+	assert_int_equal(
+	    shmemfs_setattr(fs, f, SHMEMFS_SET_ATIME_NOW | SHMEMFS_SET_ATIME,
+			    &sa, NULL),
+	    0);
 	assert_int_equal(shmemfs_setflags(fs, f, 0), 0);
 	/* directories: immutable takes no names, append-only loses none */
 	assert_int_equal(shmemfs_setflags(fs, d, SHMEMFS_FL_IMMUTABLE), 0);
-	assert_int_equal(shmemfs_mknod(fs, &ctx, d, "n", S_IFREG | 0644, 0,
-				       &a), -EPERM);
+	assert_int_equal(shmemfs_mknod(fs, &ctx, d, "n", S_IFREG | 0644, 0, &a),
+			 -EPERM);
 	assert_int_equal(shmemfs_unlink(fs, d, "g"), -EPERM);
 	assert_int_equal(shmemfs_rename(fs, 1, "f", d, "f", 0), -EPERM);
 	assert_int_equal(shmemfs_setflags(fs, d, SHMEMFS_FL_APPEND), 0);
@@ -295,13 +306,16 @@ test_whiteout(void **state)
 	int n;
 
 	(void)state;
-	assert_int_equal(shmemfs_rename(fs, 1, "a", 1, "b",
-					SHMEMFS_RENAME_WHITEOUT), -EINVAL);
-	assert_int_equal(shmemfs_rename2(fs, &ctx, 1, "a", 1, "b",
-					 SHMEMFS_RENAME_WHITEOUT |
-					 SHMEMFS_RENAME_EXCHANGE), -EINVAL);
-	assert_int_equal(shmemfs_rename2(fs, &ctx, 1, "a", 1, "b",
-					 SHMEMFS_RENAME_WHITEOUT), 0);
+	assert_int_equal(
+	    shmemfs_rename(fs, 1, "a", 1, "b", SHMEMFS_RENAME_WHITEOUT),
+	    -EINVAL);
+	assert_int_equal(
+	    shmemfs_rename2(fs, &ctx, 1, "a", 1, "b",
+			    SHMEMFS_RENAME_WHITEOUT | SHMEMFS_RENAME_EXCHANGE),
+	    -EINVAL);
+	assert_int_equal(
+	    shmemfs_rename2(fs, &ctx, 1, "a", 1, "b", SHMEMFS_RENAME_WHITEOUT),
+	    0);
 	assert_int_equal(shmemfs_lookup(fs, 1, "b", &a), 0);
 	assert_int_equal(a.sa_st.st_ino, f);
 	shmemfs_forget(fs, f, 1);
@@ -336,8 +350,9 @@ test_whiteout(void **state)
 	/* no inode left for the whiteout: ENOSPC, nothing moved */
 	fs = mkfs("nr_inodes=2");
 	mkfile(fs, 1, "a");
-	assert_int_equal(shmemfs_rename2(fs, &ctx, 1, "a", 1, "b",
-					 SHMEMFS_RENAME_WHITEOUT), -ENOSPC);
+	assert_int_equal(
+	    shmemfs_rename2(fs, &ctx, 1, "a", 1, "b", SHMEMFS_RENAME_WHITEOUT),
+	    -ENOSPC);
 	assert_int_equal(shmemfs_lookup(fs, 1, "b", &a), -ENOENT);
 	check(fs);
 	shmemfs_destroy(fs);
@@ -347,16 +362,22 @@ static void
 test_inode32_64_mpol_options(void **state)
 {
 	static const char *const good[] = {
-		"mpol=default", "mpol=local", "mpol=interleave",
-		"mpol=interleave:0", "mpol=bind:0", "mpol=prefer:0",
-		"mpol=prefer=static:0", "mpol=interleave=relative:0-0",
-		"mpol=weighted-interleave", "mpol=prefer-many:0",
+	    "mpol=default",
+	    "mpol=local",
+	    "mpol=interleave",
+	    "mpol=interleave:0",
+	    "mpol=bind:0",
+	    "mpol=prefer:0",
+	    "mpol=prefer=static:0",
+	    "mpol=interleave=relative:0-0",
+	    "mpol=weighted-interleave",
+	    "mpol=prefer-many:0",
 	};
 	static const char *const bad[] = {
-		"mpol=bogus", "mpol=bind", "mpol=bind:1000", "mpol=local:0",
-		"mpol=default=static", "mpol=interleave=odd:0",
-		"mpol=interleave:x", "mpol=interleave:1-0", "mpol",
-		"inode32=1",
+	    "mpol=bogus",	 "mpol=bind",		"mpol=bind:1000",
+	    "mpol=local:0",	 "mpol=default=static", "mpol=interleave=odd:0",
+	    "mpol=interleave:x", "mpol=interleave:1-0", "mpol",
+	    "inode32=1",
 	};
 	struct shmemfs_opts o;
 	char err[256];
@@ -364,24 +385,27 @@ test_inode32_64_mpol_options(void **state)
 
 	(void)state;
 	shmemfs_opts_init(&o);
-	assert_int_equal(shmemfs_opts_parse(&o, "inode64", NULL, 0, err,
-					    sizeof(err)), 0);
+	assert_int_equal(
+	    shmemfs_opts_parse(&o, "inode64", NULL, 0, err, sizeof(err)), 0);
 	assert_true(o.so_inode64);
-	assert_int_equal(shmemfs_opts_parse(&o, "inode64,inode32", NULL, 0,
-					    err, sizeof(err)), 0);
+	assert_int_equal(shmemfs_opts_parse(&o, "inode64,inode32", NULL, 0, err,
+					    sizeof(err)),
+			 0);
 	assert_false(o.so_inode64);
 	assert_false(o.so_mpol);
 	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
 		o.so_mpol = 0;
-		assert_int_equal(shmemfs_opts_parse(&o, good[i], NULL, 0, err,
-						    sizeof(err)), 0);
+		assert_int_equal(
+		    shmemfs_opts_parse(&o, good[i], NULL, 0, err, sizeof(err)),
+		    0);
 		assert_true(o.so_mpol);
 	}
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		assert_int_equal(shmemfs_opts_parse(&o, bad[i], NULL, 0, err,
-						    sizeof(err)), -EINVAL);
-		assert_non_null(strstr(err, bad[i][0] == 'i' ? "inode32"
-							   : "mpol"));
+		assert_int_equal(
+		    shmemfs_opts_parse(&o, bad[i], NULL, 0, err, sizeof(err)),
+		    -EINVAL);
+		assert_non_null(
+		    strstr(err, bad[i][0] == 'i' ? "inode32" : "mpol"));
 	}
 	shmemfs_opts_free(&o);
 }
@@ -434,20 +458,22 @@ test_remount(void **state)
 	assert_int_equal(shmemfs_remount(fs, "size=8k", err, sizeof(err)),
 			 -EINVAL);
 	assert_string_equal(err, "Too small a size for current use");
-	assert_int_equal(shmemfs_remount(fs, "nr_inodes=1", err,
-					 sizeof(err)), -EINVAL);
+	assert_int_equal(shmemfs_remount(fs, "nr_inodes=1", err, sizeof(err)),
+			 -EINVAL);
 	assert_string_equal(err, "Too few inodes for current use");
 	assert_int_equal(shmemfs_remount(fs, "swap=/x", err, sizeof(err)),
 			 -EINVAL);
-	assert_int_equal(shmemfs_remount(fs, "size=80k,ramfs", err,
-					 sizeof(err)), -EINVAL);
+	assert_int_equal(
+	    shmemfs_remount(fs, "size=80k,ramfs", err, sizeof(err)), -EINVAL);
 	assert_int_equal(shmemfs_remount(fs, "mem=4k", err, sizeof(err)),
 			 -EINVAL);
 	shmemfs_statfs(fs, &sv);
 	assert_int_equal(sv.f_blocks, 10);
-	assert_int_equal(shmemfs_remount(fs, "remount,size=80k,nr_inodes=5,"
-					 "huge=always,inode64,mode=700", err,
-					 sizeof(err)), 0);
+	assert_int_equal(shmemfs_remount(fs,
+					 "remount,size=80k,nr_inodes=5,"
+					 "huge=always,inode64,mode=700",
+					 err, sizeof(err)),
+			 0);
 	shmemfs_statfs(fs, &sv);
 	assert_int_equal(sv.f_blocks, 20);
 	assert_int_equal(sv.f_files, 5);
@@ -490,10 +516,10 @@ null_close(void *priv)
 }
 
 static const struct sf_swap_ops null_ops = {
-	.sop_version = 1,
-	.sop_read = null_rw,
-	.sop_write = null_w,
-	.sop_close = null_close,
+    .sop_version = 1,
+    .sop_read = null_rw,
+    .sop_write = null_w,
+    .sop_close = null_close,
 };
 
 static void
@@ -530,20 +556,143 @@ test_swap_resize(void **state)
 	swap_fini(&sw);
 }
 
+static struct shmemfs_quota
+quota_of(struct shmemfs *fs, unsigned type, uint32_t id)
+{
+	struct shmemfs_quota q[8];
+	int n = shmemfs_quota_get(fs, type, id, q, 8);
+
+	assert_true(n > 0);
+	assert_int_equal(q[0].sq_id, id);
+	return q[0];
+}
+
+static void
+test_quota(void **state)
+{
+	struct shmemfs *fs = mkfs("usrquota,grpquota,"
+				  "usrquota_block_hardlimit=16k,"
+				  "usrquota_inode_hardlimit=3");
+	struct shmemfs_ctx u = {.sc_uid = 7, .sc_gid = 8};
+	struct shmemfs_setattr sa = {.ss_uid = 9, .ss_size = 0};
+	static char buf[6 * 4096];
+	struct shmemfs_attr a;
+	uint64_t f, g;
+
+	(void)state;
+	assert_int_equal(shmemfs_quota_types(fs),
+			 SHMEMFS_QUOTA_USER | SHMEMFS_QUOTA_GROUP);
+	assert_int_equal(shmemfs_mknod(fs, &u, 1, "f", S_IFREG | 0644, 0, &a),
+			 0);
+	f = a.sa_st.st_ino;
+	/* 4 pages fit; the write stops short at the fifth */
+	assert_int_equal(shmemfs_write(fs, f, buf, sizeof(buf), 0), 4 * 4096);
+	assert_int_equal(shmemfs_write(fs, f, buf, 1, 4 * 4096), -EDQUOT);
+	assert_int_equal(shmemfs_fallocate(fs, f, 0, 0, 8 * 4096), -EDQUOT);
+	assert_int_equal(quota_of(fs, 0, 7).sq_bytes, 4 * 4096);
+	assert_int_equal(quota_of(fs, 1, 8).sq_bytes, 4 * 4096);
+	/* the bypass is per thread and lifts the hard limits */
+	shmemfs_quota_bypass(1);
+	assert_int_equal(shmemfs_write(fs, f, buf, 1, 4 * 4096), 1);
+	shmemfs_quota_bypass(0);
+	assert_int_equal(quota_of(fs, 0, 7).sq_bytes, 5 * 4096);
+	/* inodes */
+	assert_int_equal(shmemfs_mkdir(fs, &u, 1, "d", 0755, &a), 0);
+	assert_int_equal(shmemfs_symlink(fs, &u, 1, "l", "f", &a), 0);
+	assert_int_equal(shmemfs_mknod(fs, &u, 1, "g", S_IFREG | 0644, 0, &a),
+			 -EDQUOT);
+	assert_int_equal(quota_of(fs, 0, 7).sq_inodes, 3);
+	/* root: no default limits */
+	assert_int_equal(shmemfs_mknod(fs, &ctx, 1, "r", S_IFREG | 0644, 0, &a),
+			 0);
+	g = a.sa_st.st_ino;
+	assert_int_equal(quota_of(fs, 0, 1000).sq_inode_limit, 3);
+	/* chown moves: 9 has the default limit, 5 pages do not fit */
+	assert_int_equal(shmemfs_setattr(fs, f, SHMEMFS_SET_UID, &sa, NULL),
+			 -EDQUOT);
+	assert_int_equal(
+	    shmemfs_quota_set(fs, 0, 9, SHMEMFS_QUOTA_SET_BLOCKS, 0, 0), 0);
+	assert_int_equal(shmemfs_setattr(fs, f, SHMEMFS_SET_UID, &sa, NULL), 0);
+	assert_int_equal(quota_of(fs, 0, 7).sq_bytes, 0);
+	assert_int_equal(quota_of(fs, 0, 7).sq_inodes, 2);
+	assert_int_equal(quota_of(fs, 0, 9).sq_bytes, 5 * 4096);
+	assert_int_equal(quota_of(fs, 1, 8).sq_bytes, 5 * 4096);
+	/* truncate and unlink give back to the owner of now */
+	assert_int_equal(shmemfs_setattr(fs, f, SHMEMFS_SET_SIZE, &sa, NULL),
+			 0);
+	assert_int_equal(quota_of(fs, 0, 9).sq_bytes, 0);
+	check(fs);
+	assert_int_equal(shmemfs_unlink(fs, 1, "f"), 0);
+	shmemfs_forget(fs, f, 1);
+	assert_int_equal(quota_of(fs, 0, 9).sq_inodes, 0);
+	assert_int_equal(shmemfs_quota_set(fs, 2, 9, 0, 0, 0), -ESRCH);
+	(void)g;
+	check(fs);
+	shmemfs_destroy(fs);
+}
+
+static void
+test_quota_options_and_failures(void **state)
+{
+	static const char *const bad[] = {
+	    "usrquota_block_hardlimit=0",
+	    "grpquota_inode_hardlimit=x",
+	    "usrquota=1",
+	    "usrquota_block_hardlimit=10%",
+	};
+	struct shmemfs_opts o;
+	char err[256];
+	size_t i;
+	int n;
+
+	(void)state;
+	shmemfs_opts_init(&o);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(
+		    shmemfs_opts_parse(&o, bad[i], NULL, 0, err, sizeof(err)),
+		    -EINVAL);
+	assert_int_equal(shmemfs_opts_parse(&o,
+					    "quota,grpquota_inode_hard"
+					    "limit=1k",
+					    NULL, 0, err, sizeof(err)),
+			 0);
+	assert_true(o.so_usrquota && o.so_grpquota);
+	assert_int_equal(o.so_grpquota_ihard, 1024);
+	shmemfs_opts_free(&o);
+	/* an entry that cannot be allocated fails the charge cleanly */
+	for (n = 1; n < 12; n++) {
+		struct shmemfs *fs = mkfs("usrquota,grpquota");
+		struct shmemfs_ctx u = {.sc_uid = 7, .sc_gid = 8};
+		struct shmemfs_attr a;
+		int r;
+
+		sf_fail_after = n;
+		r = shmemfs_mknod(fs, &u, 1, "f", S_IFREG | 0644, 0, &a);
+		if (r == 0)
+			r = (int)shmemfs_write(fs, a.sa_st.st_ino, "x", 1, 0);
+		sf_fail_after = 0;
+		assert_true(r >= 0 || r == -ENOMEM);
+		check(fs);
+		shmemfs_destroy(fs);
+	}
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_acl_validation),
-		cmocka_unit_test(test_acl_equiv_and_sgid),
-		cmocka_unit_test(test_acl_inherit),
-		cmocka_unit_test(test_acl_inherit_failures),
-		cmocka_unit_test(test_flags),
-		cmocka_unit_test(test_whiteout),
-		cmocka_unit_test(test_inode32_64_mpol_options),
-		cmocka_unit_test(test_inode32_wrap),
-		cmocka_unit_test(test_remount),
-		cmocka_unit_test(test_swap_resize),
+	    cmocka_unit_test(test_acl_validation),
+	    cmocka_unit_test(test_acl_equiv_and_sgid),
+	    cmocka_unit_test(test_acl_inherit),
+	    cmocka_unit_test(test_acl_inherit_failures),
+	    cmocka_unit_test(test_flags),
+	    cmocka_unit_test(test_whiteout),
+	    cmocka_unit_test(test_inode32_64_mpol_options),
+	    cmocka_unit_test(test_inode32_wrap),
+	    cmocka_unit_test(test_remount),
+	    cmocka_unit_test(test_swap_resize),
+	    cmocka_unit_test(test_quota),
+	    cmocka_unit_test(test_quota_options_and_failures),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
