@@ -63,6 +63,9 @@ struct shmemfs_opts {
 	enum shmemfs_huge so_huge;
 	unsigned so_noswap : 1;
 	unsigned so_ramfs : 1;   /* no limits, no swap */
+	uint64_t so_shmmax;      /* shmmax=: largest SysV segment, bytes */
+	uint64_t so_shmall;      /* shmall=: all segments, in pages */
+	uint64_t so_shmmni;      /* shmmni=: most segments */
 };
 
 void shmemfs_opts_init(struct shmemfs_opts *o);

@@ -52,6 +52,9 @@ enum opt_id {
 	OPT_MEM,
 	OPT_SWAP,
 	OPT_SWAPSIZE,
+	OPT_SHMMAX,
+	OPT_SHMALL,
+	OPT_SHMMNI,
 };
 
 #define OPT_FLAG 0x1 /* takes no value; others require "=value" */
@@ -75,6 +78,9 @@ static const struct opt_spec opt_table[] = {
 	{ "mem",       OPT_MEM,       0 },
 	{ "swap",      OPT_SWAP,      0 },
 	{ "swapsize",  OPT_SWAPSIZE,  0 },
+	{ "shmmax",    OPT_SHMMAX,    0 },
+	{ "shmall",    OPT_SHMALL,    0 },
+	{ "shmmni",    OPT_SHMMNI,    0 },
 };
 
 /*
@@ -490,6 +496,23 @@ opt_parse_one(struct opt_parse *op, char *item)
 			return ret;
 		o->so_swap_bytes = v;
 		break;
+	case OPT_SHMMAX:
+	case OPT_SHMALL:
+	case OPT_SHMMNI:
+		/* The kernel's sysctls: shmmni at most IPCMNI (32768). */
+		ret = opt_parse_count(op, item, value,
+				      spec->os_id == OPT_SHMMNI ? 32768
+								: UINT64_MAX,
+				      &v);
+		if (ret)
+			return ret;
+		if (spec->os_id == OPT_SHMMAX)
+			o->so_shmmax = v;
+		else if (spec->os_id == OPT_SHMALL)
+			o->so_shmall = v;
+		else
+			o->so_shmmni = v;
+		break;
 	}
 	return 0;
 }
@@ -509,6 +532,10 @@ shmemfs_opts_init(struct shmemfs_opts *o)
 	o->so_uid = geteuid();
 	o->so_gid = getegid();
 	o->so_huge = SHMEMFS_HUGE_NEVER;
+	/* The kernel's SysV defaults (include/uapi/linux/shm.h). */
+	o->so_shmmax = UINT64_MAX - (1ull << 24);
+	o->so_shmall = UINT64_MAX - (1ull << 24);
+	o->so_shmmni = 4096;
 }
 
 int
