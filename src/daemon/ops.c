@@ -570,6 +570,10 @@ ops_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	struct shmemfs_attr attr;
 	int ret;
 
+	if (sd_ipc_reserved(parent, name)) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
 	ops_req_ctx(req, &ctx);
 	ret = shmemfs_mknod(fs, &ctx, parent, name, S_IFREG | (mode & 07777), 0,
 			    &attr);

@@ -253,8 +253,10 @@ shmdt(const void *shmaddr)
 			return 0;
 		}
 		pthread_mutex_unlock(&shm_lock);
+		/* Every attach is ours here: nothing at @shmaddr. */
+		errno = EINVAL;
+		return -1;
 	}
-	/* Not ours: the kernel's (EINVAL when it has nothing there). */
 	SHM_NEXT(next_shmdt, "shmdt");
 	return next_shmdt(shmaddr);
 }

@@ -9,7 +9,9 @@
  *
  *   shmtest posix|sem|sysv|sysvctl|memfd|nattch|race KEY|ipcheck
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -525,6 +527,47 @@ race(int key)
 	return 0;
 }
 
+/* shmmax=8192, shmall=4 pages, shmmni=3 (the test sets them). */
+static int
+limits(void)
+{
+	res("over shmmax", shmget(IPC_PRIVATE, 8193, 0600) >= 0 ? 0 : -1);
+	res("shmmax", shmget(IPC_PRIVATE, 8192, 0600) >= 0 ? 0 : -1);
+	res("one page", shmget(IPC_PRIVATE, 4096, 0600) >= 0 ? 0 : -1);
+	res("over shmall", shmget(IPC_PRIVATE, 8192, 0600) >= 0 ? 0 : -1);
+	res("to shmall", shmget(IPC_PRIVATE, 4096, 0600) >= 0 ? 0 : -1);
+	res("over shmmni", shmget(IPC_PRIVATE, 1, 0600) >= 0 ? 0 : -1);
+	res("existing key", shmget(55, 1, IPC_CREAT | 0600) >= 0 ? 0 : -1);
+	return 0;
+}
+
+/* fill KEY SIZE [lock]: a segment written through (and synced). */
+static int
+fill(int key, size_t size, int lock)
+{
+	int id = shmget(key, size, IPC_CREAT | 0600);
+	char *p;
+
+	if (id < 0 || (lock && shmctl(id, SHM_LOCK, NULL) < 0)) {
+		perror("shmget/SHM_LOCK");
+		return 1;
+	}
+	p = shmat(id, NULL, 0);
+	if (p == (void *)-1) {
+		perror("shmat");
+		return 1;
+	}
+	for (size_t i = 0; i < size; i++)
+		p[i] = (char)('a' + i % 26);
+	if (msync(p, size, MS_SYNC) < 0) {
+		perror("msync");
+		return 1;
+	}
+	shmdt(p);
+	printf("%d\n", id);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -544,6 +587,11 @@ main(int argc, char **argv)
 		return nattch(argv[0]);
 	if (!strcmp(argv[1], "race") && argc > 2)
 		return race(atoi(argv[2]));
+	if (!strcmp(argv[1], "limits"))
+		return limits();
+	if (!strcmp(argv[1], "fill") && argc > 3)
+		return fill(atoi(argv[2]), (size_t)atol(argv[3]),
+			    argc > 4 && !strcmp(argv[4], "lock"));
 	if (!strcmp(argv[1], "sleep")) {
 		sleep(30);
 		return 0;
