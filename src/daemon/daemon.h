@@ -52,6 +52,11 @@ void sd_ipc_release(fuse_req_t req, fuse_ino_t ino);
 int sd_ipc_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned cmd, uint64_t fh,
 		 const void *in, size_t in_size, size_t out_size);
 
+/* ---- bdi.c ---------------------------------------------------------- */
+
+/* As root: ordinary dirty limits for the mount's backing device. */
+void sd_bdi_relax(const char *mountpoint);
+
 /* ---- daemonize.c -------------------------------------------------- */
 
 /*
