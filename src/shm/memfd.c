@@ -128,29 +128,49 @@ einval:
 	return -1;
 }
 
-/* Does this process map @dev/@ino shared and writable? */
+/*
+ * Does this process map @dev/@ino shared and writable?  /proc/self/maps
+ * read with read(2) and parsed by hand, not stdio: fcntl() is
+ * async-signal-safe, and so must be this path of ours.
+ */
 static int
 memfd_writably_mapped(dev_t dev, ino_t ino)
 {
-	char line[512], perms[8];
-	unsigned maj, min;
-	unsigned long long inode;
-	int found = 0;
-	FILE *f = fopen("/proc/self/maps", "re");
+	char want[64], buf[4096], line[512];
+	size_t len = 0, wlen;
+	int fd, found = 0;
+	ssize_t n;
 
-	if (!f)
+	/* " rw-s OFFSET MAJ:MIN INODE", the fields after the range */
+	wlen = (size_t)snprintf(want, sizeof(want), "%02x:%02x %llu ",
+				major(dev), minor(dev),
+				(unsigned long long)ino);
+	fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
 		return 0;
-	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "%*x-%*x %7s %*x %x:%x %llu", perms, &maj, &min,
-			   &inode) != 4)
-			continue;
-		if (perms[1] == 'w' && perms[3] == 's' &&
-		    makedev(maj, min) == dev && inode == (unsigned long long)ino) {
-			found = 1;
-			break;
+	while (!found && (n = read(fd, buf, sizeof(buf))) > 0) {
+		for (ssize_t i = 0; i < n && !found; i++) {
+			if (buf[i] != '\n') {
+				if (len < sizeof(line) - 1)
+					line[len++] = buf[i];
+				continue;
+			}
+			line[len] = '\0';
+			len = 0;
+			/* ADDR-ADDR PERMS OFFSET DEV INODE [PATH] */
+			char *perms = strchr(line, ' ');
+			char *dv = perms ? strchr(perms + 1, ' ') : NULL;
+
+			dv = dv ? strchr(dv + 1, ' ') : NULL;
+			if (!dv || perms[2] != 'w' || perms[4] != 's')
+				continue;
+			if (!strncmp(dv + 1, want, wlen) ||
+			    (!strncmp(dv + 1, want, wlen - 1) &&
+			     dv[wlen] == '\0'))
+				found = 1;
 		}
 	}
-	fclose(f);
+	close(fd);
 	return found;
 }
 
@@ -241,4 +261,15 @@ mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 		return MAP_FAILED;
 	SHM_NEXT(next_mmap64, "mmap64");
 	return next_mmap64(addr, len, prot, flags, fd, off);
+}
+
+/* Called once by the constructor (preload.c), before any thread. */
+void
+shm_memfd_resolve(void)
+{
+	SHM_NEXT(next_memfd_create, "memfd_create");
+	SHM_NEXT(next_fcntl, "fcntl");
+	SHM_NEXT(next_fcntl64, "fcntl64");
+	SHM_NEXT(next_mmap, "mmap");
+	SHM_NEXT(next_mmap64, "mmap64");
 }

@@ -330,3 +330,14 @@ sem_unlink(const char *name)
 		errno = EACCES;
 	return ret;
 }
+
+/* Called once by the constructor (preload.c), before any thread. */
+void
+shm_posix_resolve(void)
+{
+	SHM_NEXT(next_shm_open, "shm_open");
+	SHM_NEXT(next_shm_unlink, "shm_unlink");
+	SHM_NEXT(next_sem_open, "sem_open");
+	SHM_NEXT(next_sem_close, "sem_close");
+	SHM_NEXT(next_sem_unlink, "sem_unlink");
+}

@@ -47,6 +47,9 @@ preload_init(void)
 __attribute__((constructor)) static void
 preload_ctor(void)
 {
+	shm_posix_resolve();
+	shm_sysv_resolve();
+	shm_memfd_resolve();
 	pthread_once(&preload_once, preload_init);
 }
 

@@ -40,6 +40,15 @@ int shm_mount_path(char *buf, size_t size, const char *name);
 
 extern pthread_mutex_t shm_lock;
 
+/*
+ * Each file's next definitions, looked up by the constructor, so that
+ * no interposed call needs dlsym() (not async-signal-safe) and no two
+ * threads race to fill a pointer.
+ */
+void shm_posix_resolve(void);
+void shm_sysv_resolve(void);
+void shm_memfd_resolve(void);
+
 #define SHM_NEXT(var, name)                                               \
 	do {                                                              \
 		if (!(var))                                               \

@@ -356,3 +356,13 @@ shmctl(int shmid, int cmd, struct shmid_ds *buf)
 	}
 	return ret;
 }
+
+/* Called once by the constructor (preload.c), before any thread. */
+void
+shm_sysv_resolve(void)
+{
+	SHM_NEXT(next_shmget, "shmget");
+	SHM_NEXT(next_shmat, "shmat");
+	SHM_NEXT(next_shmdt, "shmdt");
+	SHM_NEXT(next_shmctl, "shmctl");
+}
