@@ -342,3 +342,81 @@ def test_shm_lock_keeps_a_segment_resident(mount, tmp_path):
     assert segs[locked]["swapped_bytes"] == 0
     assert segs[free]["swapped_bytes"] > 0  # the test can fail
     assert stats(m.path)["swapped_bytes"] > 0
+
+
+# ---------------------------------------------------------------------------
+# A database server nobody here wrote, its shared buffers in SysV shm
+
+def _postgres_bin():
+    import glob
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/postgres"))
+    return os.path.dirname(found[-1]) if found else None
+
+
+def test_postgresql_sysv_under_pgbench(mount):
+    pg = _postgres_bin()
+    if not pg or not os.path.exists(os.path.join(pg, "pgbench")):
+        pytest.skip("postgresql is not installed")
+    import pwd
+    try:
+        pw = pwd.getpwnam("postgres")
+    except KeyError:
+        pytest.skip("no postgres user")
+    m = mount()
+    import pathlib
+    top = tempfile.mkdtemp(prefix="shmemfs-pg-")
+    os.chmod(top, 0o755)
+    base = pathlib.Path(top) / "pg"
+    base.mkdir()
+    data, sock = base / "data", base / "sock"
+    sock.mkdir()
+    os.chown(base, pw.pw_uid, pw.pw_gid)
+    os.chown(sock, pw.pw_uid, pw.pw_gid)
+    as_pg = ["setpriv", "--reuid=postgres", "--regid=postgres",
+             "--init-groups", "env", "HOME=" + str(base)]
+    check(subprocess.run(as_pg + [os.path.join(pg, "initdb"), "-D",
+                                  str(data), "-A", "trust"],
+                         capture_output=True, text=True, timeout=120))
+    log = open(base / "log", "w")
+    server = subprocess.Popen(
+        as_pg + [WRAPPER, m.path, os.path.join(pg, "postgres"), "-D",
+                 str(data), "-k", str(sock), "-c", "listen_addresses=",
+                 "-c", "shared_memory_type=sysv", "-c",
+                 "dynamic_shared_memory_type=posix", "-c",
+                 "shared_buffers=32MB"], stdout=log, stderr=log)
+    try:
+        bench = as_pg + [os.path.join(pg, "pgbench"), "-h", str(sock)]
+        assert wait_for(lambda: "ready to accept connections" in
+                        open(base / "log").read(), timeout=60)
+        check(subprocess.run(bench + ["-i", "-s", "2", "postgres"],
+                             capture_output=True, text=True, timeout=120))
+        out = check(subprocess.run(bench + ["-c", "4", "-j", "2", "-T", "3",
+                                            "postgres"],
+                                   capture_output=True, text=True,
+                                   timeout=120))
+        assert re.search(r"tps = [0-9.]+", out), out
+        assert "number of failed transactions: 0" in out
+        segs = ipcs(m.path)
+        assert len(segs) == 1, segs
+        seg = segs[0]
+        assert seg["owner"] == "postgres"
+        assert seg["bytes"] > 32 << 20
+        # one attach per server process, none left by pgbench's backends
+        procs = lambda: len(subprocess.run(
+            ["pgrep", "-u", "postgres", "-f", str(data) + "|postgres:"],
+            capture_output=True, text=True).stdout.split())
+        assert wait_for(lambda: ipcs(m.path)[0]["nattch"] == procs(),
+                        timeout=10), (ipcs(m.path), procs())
+        # the kernel's table does not have it
+        kernel = subprocess.run(["ipcs", "-m"], capture_output=True,
+                                text=True).stdout
+        assert "0x%08x" % (seg["key"] & 0xffffffff) not in kernel
+    finally:
+        server.send_signal(2)  # fast shutdown
+        server.wait(timeout=60)
+        log.close()
+    text = open(base / "log").read()
+    shutil.rmtree(top)
+    assert server.returncode == 0, text
+    assert ipcs(m.path) == []  # removed at shutdown
+    assert os.listdir(m.path) == []
