@@ -47,8 +47,8 @@ extern "C" {
 #endif
 
 /* Names under the mount root that the daemon keeps for handles. */
-#define SHMEMFS_IPC_PREFIX "#shmemfs:"
-#define SHMEMFS_IPC_SHM_FMT SHMEMFS_IPC_PREFIX "shm:%d"
+#define SHMEMFS_IPC_PREFIX    "#shmemfs:"
+#define SHMEMFS_IPC_SHM_FMT   SHMEMFS_IPC_PREFIX "shm:%d"
 #define SHMEMFS_IPC_MEMFD_FMT SHMEMFS_IPC_PREFIX "memfd:%llu:%016llx:"
 
 /* The kernel's defaults (include/uapi/linux/shm.h). */
@@ -71,8 +71,8 @@ extern "C" {
 struct shmemfs_cred {
 	uid_t cr_uid;
 	gid_t cr_gid;
-	pid_t cr_pid;            /* 0: unknown */
-	void *cr_priv;           /* the front end's, for the callbacks */
+	pid_t cr_pid;  /* 0: unknown */
+	void *cr_priv; /* the front end's, for the callbacks */
 	bool (*cr_in_group)(const struct shmemfs_cred *cr, gid_t gid);
 	/* @cap: one SHMEMFS_CAP_*, held in the mount's user namespace */
 	bool (*cr_capable)(const struct shmemfs_cred *cr, unsigned cap);
@@ -84,22 +84,22 @@ struct shmemfs_shmid_ds {
 	int32_t sd_key;
 	int32_t sd_id;
 	uint32_t sd_uid, sd_gid, sd_cuid, sd_cgid;
-	uint32_t sd_mode;        /* with SHM_DEST (01000), SHM_LOCKED (02000) */
+	uint32_t sd_mode; /* with SHM_DEST (01000), SHM_LOCKED (02000) */
 	uint32_t sd_seq;
 	uint64_t sd_segsz;
 	int64_t sd_atime, sd_dtime, sd_ctime;
 	int32_t sd_cpid, sd_lpid;
 	uint64_t sd_nattch;
 	uint64_t sd_ino;
-	uint64_t sd_rss;         /* resident pages, for ipcs and SHM_INFO */
-	uint64_t sd_swp;         /* swapped pages */
+	uint64_t sd_rss; /* resident pages, for ipcs and SHM_INFO */
+	uint64_t sd_swp; /* swapped pages */
 };
 
 /* IPC_INFO and SHM_INFO together. */
 struct shmemfs_shminfo {
 	uint64_t si_shmmax, si_shmmin, si_shmmni, si_shmseg, si_shmall;
 	int32_t si_used_ids;
-	int32_t si_max_idx;      /* highest index in use, 0 if none */
+	int32_t si_max_idx; /* highest index in use, 0 if none */
 	uint64_t si_shm_tot, si_shm_rss, si_shm_swp;
 };
 
@@ -110,8 +110,7 @@ struct shmemfs_shminfo {
 int shmemfs_shm_get(struct shmemfs *fs, const struct shmemfs_cred *cr,
 		    int32_t key, uint64_t size, int shmflg);
 /* Resolve a segment handle: one lookup reference, as shmemfs_lookup(). */
-int shmemfs_shm_lookup(struct shmemfs *fs, int shmid,
-		       struct shmemfs_attr *out);
+int shmemfs_shm_lookup(struct shmemfs *fs, int shmid, struct shmemfs_attr *out);
 /*
  * shmctl(): IPC_STAT, SHM_STAT, SHM_STAT_ANY (fill @ds; return 0 or the
  * id), IPC_SET (uid, gid and mode from @ds), IPC_RMID, SHM_LOCK,
@@ -126,8 +125,8 @@ int shmemfs_shm_info(struct shmemfs *fs, struct shmemfs_shminfo *si);
  * Up to @n segments with index >= @start, in index order, for ipcs;
  * returns how many were filled (a segment's index is sd_id % IPCMNI).
  */
-int shmemfs_shm_list(struct shmemfs *fs, int start,
-		     struct shmemfs_shmid_ds *ds, size_t n);
+int shmemfs_shm_list(struct shmemfs *fs, int start, struct shmemfs_shmid_ds *ds,
+		     size_t n);
 
 /*
  * The open of an inode.  Returns 0 if @ino is no segment (nothing
@@ -173,8 +172,8 @@ int shmemfs_seals_add(struct shmemfs *fs, uint64_t ino, unsigned seals,
  * writable, so only F_SEAL_WRITE refuses it, and it never grows the
  * file.
  */
-ssize_t shmemfs_write_mapped(struct shmemfs *fs, uint64_t ino,
-			     const void *buf, size_t size, int64_t off);
+ssize_t shmemfs_write_mapped(struct shmemfs *fs, uint64_t ino, const void *buf,
+			     size_t size, int64_t off);
 
 #ifdef __cplusplus
 }

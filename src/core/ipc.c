@@ -34,7 +34,7 @@
 #include "node.h"
 #include "shmemfs_ipc.h"
 
-#define LOCK(fs) pthread_mutex_lock(&(fs)->sf_lock)
+#define LOCK(fs)   pthread_mutex_lock(&(fs)->sf_lock)
 #define UNLOCK(fs) pthread_mutex_unlock(&(fs)->sf_lock)
 
 #ifndef F_SEAL_FUTURE_WRITE
@@ -43,8 +43,8 @@
 #ifndef F_SEAL_EXEC
 #define F_SEAL_EXEC 0x0020
 #endif
-#define IPC_ALL_SEALS                                                     \
-	(F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE |       \
+#define IPC_ALL_SEALS                                                          \
+	(F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE |            \
 	 F_SEAL_FUTURE_WRITE | F_SEAL_EXEC)
 #ifndef MFD_NOEXEC_SEAL
 #define MFD_NOEXEC_SEAL 0x0008U
@@ -53,8 +53,8 @@
 #define MFD_EXEC 0x0010U
 #endif
 
-#define IPC_MIN_CYCLE 64   /* RADIX_TREE_MAP_SIZE, ipc_min_cycle */
-#define IPC_SEQ_MAX (INT32_MAX >> 15)
+#define IPC_MIN_CYCLE 64 /* RADIX_TREE_MAP_SIZE, ipc_min_cycle */
+#define IPC_SEQ_MAX   (INT32_MAX >> 15)
 
 struct sf_shmseg {
 	int ss_idx;
@@ -62,7 +62,7 @@ struct sf_shmseg {
 	int32_t ss_key;
 	uid_t ss_uid, ss_cuid;
 	gid_t ss_gid, ss_cgid;
-	mode_t ss_mode;          /* 0777 | SHM_DEST | SHM_LOCKED */
+	mode_t ss_mode; /* 0777 | SHM_DEST | SHM_LOCKED */
 	uint64_t ss_segsz;
 	pid_t ss_cpid, ss_lpid;
 	int64_t ss_atime, ss_dtime, ss_ctime;
@@ -73,9 +73,9 @@ struct sf_shmseg {
 struct sf_ipc {
 	struct sf_shmseg *si_slots[SHMEMFS_IPCMNI];
 	int si_in_use;
-	int si_last_idx;         /* -1 before the first */
+	int si_last_idx; /* -1 before the first */
 	int si_seq;
-	uint64_t si_tot;         /* pages of all segments (shm_tot) */
+	uint64_t si_tot; /* pages of all segments (shm_tot) */
 };
 
 static int64_t
@@ -304,8 +304,8 @@ out_free_seg:
 }
 
 int
-shmemfs_shm_get(struct shmemfs *fs, const struct shmemfs_cred *cr,
-		int32_t key, uint64_t size, int shmflg)
+shmemfs_shm_get(struct shmemfs *fs, const struct shmemfs_cred *cr, int32_t key,
+		uint64_t size, int shmflg)
 {
 	struct sf_shmseg *ss;
 	int ret;
@@ -317,8 +317,9 @@ shmemfs_shm_get(struct shmemfs *fs, const struct shmemfs_cred *cr,
 	}
 	ss = ipc_find_key(fs, key);
 	if (!ss) {
-		ret = (shmflg & IPC_CREAT) ? ipc_newseg(fs, cr, key, size, shmflg)
-					   : -ENOENT;
+		ret = (shmflg & IPC_CREAT)
+			  ? ipc_newseg(fs, cr, key, size, shmflg)
+			  : -ENOENT;
 		goto out;
 	}
 	/* ipcget_public(): EEXIST, then shm_more_checks(), then perms */
@@ -459,8 +460,8 @@ shmemfs_shm_ctl(struct shmemfs *fs, const struct shmemfs_cred *cr, int shmid,
 	case SHM_STAT_ANY:
 		/* shmid is an index here */
 		ss = fs->sf_ipc && shmid < SHMEMFS_IPCMNI
-			     ? fs->sf_ipc->si_slots[shmid]
-			     : NULL;
+			 ? fs->sf_ipc->si_slots[shmid]
+			 : NULL;
 		goto stat;
 	case IPC_STAT:
 		ss = ipc_find_id(fs, shmid);
@@ -501,8 +502,8 @@ shmemfs_shm_ctl(struct shmemfs *fs, const struct shmemfs_cred *cr, int shmid,
 			}
 			ss->ss_uid = ds->sd_uid;
 			ss->ss_gid = ds->sd_gid;
-			ss->ss_mode = (ss->ss_mode & ~0777u) |
-				      (ds->sd_mode & 0777);
+			ss->ss_mode =
+			    (ss->ss_mode & ~0777u) | (ds->sd_mode & 0777);
 			ss->ss_ctime = ipc_now();
 		} else if (ss->ss_nattch) {
 			/* do_shm_rmid(): lives on, private, until detached */
@@ -706,8 +707,9 @@ shmemfs_memfd_lookup(struct shmemfs *fs, uint64_t ino, uint64_t nonce,
 
 	LOCK(fs);
 	ip = ino ? node_get(fs, ino) : NULL;
-	if (ip && (ip->i_ipc_kind == SF_IPC_MEMFD ||
-		   ip->i_ipc_kind == SF_IPC_MEMFD_NEW) &&
+	if (ip &&
+	    (ip->i_ipc_kind == SF_IPC_MEMFD ||
+	     ip->i_ipc_kind == SF_IPC_MEMFD_NEW) &&
 	    ipc_memfd_nonce(fs, ip) == nonce) {
 		ip->i_nlookup++;
 		node_fill_attr(ip, out);
@@ -721,7 +723,8 @@ shmemfs_memfd_lookup(struct shmemfs *fs, uint64_t ino, uint64_t nonce,
 static unsigned
 ipc_seals(const struct shmemfs_inode *ip)
 {
-	if (ip->i_ipc_kind == SF_IPC_MEMFD || ip->i_ipc_kind == SF_IPC_MEMFD_NEW)
+	if (ip->i_ipc_kind == SF_IPC_MEMFD ||
+	    ip->i_ipc_kind == SF_IPC_MEMFD_NEW)
 		return ip->i_seals;
 	return ip->i_seals | F_SEAL_SEAL;
 }
@@ -810,7 +813,8 @@ ipc_seal_setattr(const struct shmemfs_inode *ip, unsigned valid,
 		 const struct shmemfs_setattr *sa)
 {
 	if (valid & SHMEMFS_SET_SIZE) {
-		if ((sa->ss_size < ip->i_size && (ip->i_seals & F_SEAL_SHRINK)) ||
+		if ((sa->ss_size < ip->i_size &&
+		     (ip->i_seals & F_SEAL_SHRINK)) ||
 		    (sa->ss_size > ip->i_size && (ip->i_seals & F_SEAL_GROW)))
 			return -EPERM;
 	}
@@ -827,8 +831,8 @@ ipc_seal_fallocate(const struct shmemfs_inode *ip, int mode, int64_t off,
 {
 	if (mode & SHMEMFS_FALLOC_PUNCH_HOLE)
 		return (ip->i_seals & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE))
-			       ? -EPERM
-			       : 0;
+			   ? -EPERM
+			   : 0;
 	if ((ip->i_seals & F_SEAL_GROW) &&
 	    (uint64_t)off + (uint64_t)len > ip->i_size)
 		return -EPERM;

@@ -35,7 +35,7 @@
 
 struct ipcops_caller {
 	fuse_req_t ic_req;
-	int ic_ngroups;           /* -1: not read yet */
+	int ic_ngroups; /* -1: not read yet */
 	gid_t ic_groups[IPCOPS_NGROUPS_MAX];
 };
 
@@ -46,9 +46,8 @@ ipcops_in_group(const struct shmemfs_cred *cr, gid_t gid)
 	int i;
 
 	if (ic->ic_ngroups < 0) {
-		ic->ic_ngroups = fuse_req_getgroups(ic->ic_req,
-						    IPCOPS_NGROUPS_MAX,
-						    ic->ic_groups);
+		ic->ic_ngroups = fuse_req_getgroups(
+		    ic->ic_req, IPCOPS_NGROUPS_MAX, ic->ic_groups);
 		if (ic->ic_ngroups > IPCOPS_NGROUPS_MAX)
 			ic->ic_ngroups = IPCOPS_NGROUPS_MAX;
 		if (ic->ic_ngroups < 0)
@@ -171,10 +170,8 @@ sd_ipc_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		    id <= INT32_MAX)
 			ret = shmemfs_shm_lookup(fs, (int)id, &attr);
 	} else if (!strncmp(rest, "memfd:", 6)) {
-		if (!ipcops_parse_u64(rest + 6, 10, &id, &end) &&
-		    *end == ':' &&
-		    !ipcops_parse_u64(end + 1, 16, &nonce, &end) &&
-		    *end == ':')
+		if (!ipcops_parse_u64(rest + 6, 10, &id, &end) && *end == ':' &&
+		    !ipcops_parse_u64(end + 1, 16, &nonce, &end) && *end == ':')
 			ret = shmemfs_memfd_lookup(fs, id, nonce, &attr);
 	}
 	if (ret < 0) {
@@ -326,8 +323,8 @@ sd_ipc_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned cmd, uint64_t fh,
 	case SHMEMFS_IOC_MEMFD: {
 		struct shmemfs_ioc_memfd mf;
 		struct shmemfs_ctx ctx = {
-			.sc_uid = cr.cr_uid,
-			.sc_gid = cr.cr_gid,
+		    .sc_uid = cr.cr_uid,
+		    .sc_gid = cr.cr_gid,
 		};
 
 		if (in_size < sizeof(mf) || out_size < sizeof(mf)) {

@@ -46,8 +46,8 @@
 #ifndef F_SEAL_FUTURE_WRITE
 #define F_SEAL_FUTURE_WRITE 0x0010
 #endif
-#define MEMFD_ALL_FLAGS                                                   \
-	(MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_HUGETLB | MFD_NOEXEC_SEAL |  \
+#define MEMFD_ALL_FLAGS                                                        \
+	(MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_HUGETLB | MFD_NOEXEC_SEAL |     \
 	 MFD_EXEC)
 #define MEMFD_NAME_MAX (NAME_MAX - 6) /* MFD_NAME_MAX_LEN */
 
@@ -88,8 +88,8 @@ memfd_create(const char *name, unsigned flags)
 	if (!(flags & MFD_HUGETLB)) {
 		if (flags & ~MEMFD_ALL_FLAGS)
 			goto einval;
-	} else if (flags & ~(MEMFD_ALL_FLAGS |
-			     (MFD_HUGE_MASK << MFD_HUGE_SHIFT))) {
+	} else if (flags &
+		   ~(MEMFD_ALL_FLAGS | (MFD_HUGE_MASK << MFD_HUGE_SHIFT))) {
 		goto einval;
 	}
 	if ((flags & MFD_EXEC) && (flags & MFD_NOEXEC_SEAL))
@@ -120,8 +120,8 @@ memfd_create(const char *name, unsigned flags)
 	handle[n] = '\0';
 	if (shm_mount_path(path, sizeof(path), handle) < 0)
 		return -1;
-	fd = open(path, O_RDWR | O_LARGEFILE |
-				(flags & MFD_CLOEXEC ? O_CLOEXEC : 0));
+	fd = open(path,
+		  O_RDWR | O_LARGEFILE | (flags & MFD_CLOEXEC ? O_CLOEXEC : 0));
 	return fd;
 einval:
 	errno = EINVAL;
@@ -142,9 +142,9 @@ memfd_writably_mapped(dev_t dev, ino_t ino)
 	ssize_t n;
 
 	/* " rw-s OFFSET MAJ:MIN INODE", the fields after the range */
-	wlen = (size_t)snprintf(want, sizeof(want), "%02x:%02x %llu ",
-				major(dev), minor(dev),
-				(unsigned long long)ino);
+	wlen =
+	    (size_t)snprintf(want, sizeof(want), "%02x:%02x %llu ", major(dev),
+			     minor(dev), (unsigned long long)ino);
 	fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return 0;

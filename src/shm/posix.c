@@ -109,7 +109,7 @@ shm_unlink(const char *name)
 
 struct sem_map {
 	struct sem_map *sm_next;
-	char *sm_name;       /* as the caller gave it, as glibc keys it */
+	char *sm_name; /* as the caller gave it, as glibc keys it */
 	dev_t sm_dev;
 	ino_t sm_ino;
 	sem_t *sm_sem;
@@ -222,9 +222,8 @@ sem_open_mount(const char *name, int oflag, mode_t mode, unsigned value)
 	}
 	if (!(oflag & O_CREAT) || !(oflag & O_EXCL)) {
 	try_again:
-		fd = open(path,
-			  (oflag & ~(O_CREAT | O_ACCMODE)) | O_NOFOLLOW |
-				  O_RDWR | O_CLOEXEC);
+		fd = open(path, (oflag & ~(O_CREAT | O_ACCMODE)) | O_NOFOLLOW |
+				    O_RDWR | O_CLOEXEC);
 		if (fd >= 0) {
 			sem = sem_map_fd(name, fd);
 			saved = errno;

@@ -84,7 +84,7 @@ shm_next(const char *name)
 
 	if (!fn) {
 		static const char msg[] =
-			"libshmemfs-shm: no next definition of a symbol\n";
+		    "libshmemfs-shm: no next definition of a symbol\n";
 
 		if (write(2, msg, sizeof(msg) - 1) < 0) {
 		}

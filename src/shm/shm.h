@@ -49,10 +49,10 @@ void shm_posix_resolve(void);
 void shm_sysv_resolve(void);
 void shm_memfd_resolve(void);
 
-#define SHM_NEXT(var, name)                                               \
-	do {                                                              \
-		if (!(var))                                               \
-			(var) = shm_next(name);                           \
+#define SHM_NEXT(var, name)                                                    \
+	do {                                                                   \
+		if (!(var))                                                    \
+			(var) = shm_next(name);                                \
 	} while (0)
 
 #endif /* SHMEMFS_SHM_H */

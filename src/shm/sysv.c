@@ -46,7 +46,7 @@ static int (*next_shmctl)(int, int, struct shmid_ds *);
 struct sysv_att {
 	struct sysv_att *sa_next;
 	void *sa_addr;
-	size_t sa_len;       /* page-rounded */
+	size_t sa_len; /* page-rounded */
 	int sa_id;
 	int sa_prot;
 	int sa_oflags;
@@ -140,9 +140,9 @@ int
 shmget(key_t key, size_t size, int shmflg)
 {
 	struct shmemfs_ioc_shmget sg = {
-		.sg_key = key,
-		.sg_flags = shmflg,
-		.sg_size = size,
+	    .sg_key = key,
+	    .sg_flags = shmflg,
+	    .sg_size = size,
 	};
 
 	if (!shm_mount()) {

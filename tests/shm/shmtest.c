@@ -152,7 +152,8 @@ sem(void)
 	c = sem_open("/s1", O_CREAT | O_EXCL, 0600, 1);
 	resp("excl", c);
 	resp("noexist", sem_open("/nothere", 0));
-	resp("toobig", sem_open("/big", O_CREAT, 0600, (unsigned)SEM_VALUE_MAX + 1));
+	resp("toobig",
+	     sem_open("/big", O_CREAT, 0600, (unsigned)SEM_VALUE_MAX + 1));
 	resp("inner slash", sem_open("/a/b", O_CREAT, 0600, 1));
 	resp("empty", sem_open("", O_CREAT, 0600, 1));
 	resp("len 251", sem_open(rep('q', 251), O_CREAT, 0600, 1));
@@ -189,12 +190,11 @@ ds_line(const char *what, int ret, const struct shmid_ds *ds)
 	}
 	printf("%s: %d key %d segsz %zu mode %o nattch %lu uid %u gid %u "
 	       "cuid %u cgid %u cpid-me %d lpid-me %d atime %d dtime %d\n",
-	       what, ret, ds->shm_perm.__key, ds->shm_segsz,
-	       ds->shm_perm.mode, (unsigned long)ds->shm_nattch,
-	       ds->shm_perm.uid, ds->shm_perm.gid, ds->shm_perm.cuid,
-	       ds->shm_perm.cgid, ds->shm_cpid == getpid(),
-	       ds->shm_lpid == getpid(), ds->shm_atime != 0,
-	       ds->shm_dtime != 0);
+	       what, ret, ds->shm_perm.__key, ds->shm_segsz, ds->shm_perm.mode,
+	       (unsigned long)ds->shm_nattch, ds->shm_perm.uid,
+	       ds->shm_perm.gid, ds->shm_perm.cuid, ds->shm_perm.cgid,
+	       ds->shm_cpid == getpid(), ds->shm_lpid == getpid(),
+	       ds->shm_atime != 0, ds->shm_dtime != 0);
 	fflush(stdout);
 }
 
@@ -349,7 +349,8 @@ memfd(void)
 	res("write past", pwrite(fd, "abc", 3, 12287));
 	res("write straddle", pwrite(fd, rep('z', 8192), 8192, 8000));
 	res("falloc past", fallocate(fd, 0, 12000, 1000));
-	res("falloc keep past", fallocate(fd, FALLOC_FL_KEEP_SIZE, 12000, 1000));
+	res("falloc keep past",
+	    fallocate(fd, FALLOC_FL_KEEP_SIZE, 12000, 1000));
 	res("falloc inside", fallocate(fd, 0, 0, 4096));
 	p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	resp("map shared rw", p);
@@ -358,10 +359,14 @@ memfd(void)
 	res("seal write", fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE));
 	res("get seals", fcntl(fd, F_GET_SEALS));
 	res("write sealed", pwrite(fd, "abc", 3, 0));
-	res("punch sealed", fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, 4096));
-	resp("map shared rw sealed", mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0));
-	resp("map shared ro sealed", mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0));
-	resp("map private rw sealed", mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0));
+	res("punch sealed",
+	    fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, 4096));
+	resp("map shared rw sealed",
+	     mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0));
+	resp("map shared ro sealed",
+	     mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0));
+	resp("map private rw sealed",
+	     mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0));
 	res("seal seal", fcntl(fd, F_ADD_SEALS, F_SEAL_SEAL));
 	res("seal after seal", fcntl(fd, F_ADD_SEALS, F_SEAL_GROW));
 	res("get seals 2", fcntl(fd, F_GET_SEALS));
@@ -377,7 +382,8 @@ memfd(void)
 	msync(p, 4096, MS_SYNC);
 	res("pread future", pread(fd, buf, 7, 0));
 	printf("data: %.7s\n", buf);
-	resp("map after future", mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0));
+	resp("map after future",
+	     mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0));
 	close(fd);
 
 	fd = memfd_create("noexec", MFD_NOEXEC_SEAL);

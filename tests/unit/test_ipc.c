@@ -65,12 +65,12 @@ static struct shmemfs_cred
 cred(uid_t uid, gid_t gid)
 {
 	struct shmemfs_cred cr = {
-		.cr_uid = uid,
-		.cr_gid = gid,
-		.cr_pid = 42,
-		.cr_in_group = t_in_group,
-		.cr_capable = t_capable,
-		.cr_memlock = t_memlock,
+	    .cr_uid = uid,
+	    .cr_gid = gid,
+	    .cr_pid = 42,
+	    .cr_in_group = t_in_group,
+	    .cr_capable = t_capable,
+	    .cr_memlock = t_memlock,
 	};
 
 	return cr;
@@ -99,9 +99,8 @@ test_get_order(void **state)
 	id = shmemfs_shm_get(fs, &me, 7, 100, IPC_CREAT | 0600);
 	assert_int_equal(id, 0);
 	/* EEXIST before the size check, size before permissions */
-	assert_int_equal(shmemfs_shm_get(fs, &other, 7, 200,
-					 IPC_CREAT | IPC_EXCL),
-			 -EEXIST);
+	assert_int_equal(
+	    shmemfs_shm_get(fs, &other, 7, 200, IPC_CREAT | IPC_EXCL), -EEXIST);
 	assert_int_equal(shmemfs_shm_get(fs, &other, 7, 200, 0), -EINVAL);
 	assert_int_equal(shmemfs_shm_get(fs, &other, 7, 100, 0), id);
 	assert_int_equal(shmemfs_shm_get(fs, &other, 7, 100, 0400), -EACCES);
@@ -143,9 +142,9 @@ test_attach_and_destroy(void **state)
 	{
 		struct shmemfs_setattr sa = {.ss_size = 0};
 
-		assert_int_equal(shmemfs_setattr(fs, ino, SHMEMFS_SET_SIZE,
-						 &sa, NULL),
-				 -EPERM);
+		assert_int_equal(
+		    shmemfs_setattr(fs, ino, SHMEMFS_SET_SIZE, &sa, NULL),
+		    -EPERM);
 	}
 	assert_int_equal(shmemfs_shm_ctl(fs, &me, id, IPC_STAT, &ds), 0);
 	assert_int_equal(ds.sd_nattch, 2);
@@ -212,8 +211,7 @@ test_stat_info_and_limits(void **state)
 	assert_int_equal(shmemfs_shm_list(fs, 1, ds, 4), 2);
 	assert_int_equal(ds[0].sd_id, 1);
 	ds[0].sd_uid = (uint32_t)-1;
-	assert_int_equal(shmemfs_shm_ctl(fs, &me, 1, IPC_SET, &ds[0]),
-			 -EINVAL);
+	assert_int_equal(shmemfs_shm_ctl(fs, &me, 1, IPC_SET, &ds[0]), -EINVAL);
 	/* SHM_LOCK marks the segment and pins its pages */
 	assert_int_equal(shmemfs_shm_ctl(fs, &me, 0, SHM_LOCK, NULL), 0);
 	assert_int_equal(shmemfs_shm_ctl(fs, &me, 0, IPC_STAT, &ds[0]), 0);
@@ -233,9 +231,8 @@ test_memfd_seals(void **state)
 	uint64_t ino, nonce, f;
 
 	(void)state;
-	assert_int_equal(shmemfs_memfd_create(fs, &ctx, MFD_ALLOW_SEALING,
-					      &ino, &nonce),
-			 0);
+	assert_int_equal(
+	    shmemfs_memfd_create(fs, &ctx, MFD_ALLOW_SEALING, &ino, &nonce), 0);
 	assert_int_equal(shmemfs_memfd_lookup(fs, ino, nonce ^ 1, &a), -ENOENT);
 	assert_int_equal(shmemfs_memfd_lookup(fs, ino, nonce, &a), 0);
 	assert_int_equal(a.sa_st.st_mode & 0777, 0777);
@@ -250,12 +247,11 @@ test_memfd_seals(void **state)
 	assert_int_equal(shmemfs_write(fs, ino, "abcdefgh", 8, 8192), -EPERM);
 	assert_int_equal(shmemfs_write(fs, ino, "abcdefgh", 8, 8190), 2);
 	assert_int_equal(shmemfs_write(fs, ino, "abcdefgh", 8, 4094), 8);
-	assert_int_equal(shmemfs_fallocate(fs, ino, SHMEMFS_FALLOC_KEEP_SIZE,
-					   8000, 1000),
-			 -EPERM);
+	assert_int_equal(
+	    shmemfs_fallocate(fs, ino, SHMEMFS_FALLOC_KEEP_SIZE, 8000, 1000),
+	    -EPERM);
 	assert_int_equal(shmemfs_seals_add(fs, ino, F_SEAL_WRITE, 1), -EBUSY);
-	assert_int_equal(shmemfs_seals_add(fs, ino, F_SEAL_FUTURE_WRITE, 0),
-			 0);
+	assert_int_equal(shmemfs_seals_add(fs, ino, F_SEAL_FUTURE_WRITE, 0), 0);
 	assert_int_equal(shmemfs_write(fs, ino, "x", 1, 0), -EPERM);
 	/* a mapping made before FUTURE_WRITE still writes back */
 	assert_int_equal(shmemfs_write_mapped(fs, ino, "x", 1, 0), 1);
@@ -264,7 +260,7 @@ test_memfd_seals(void **state)
 	assert_int_equal(shmemfs_write_mapped(fs, ino, "x", 1, 0), -EPERM);
 	assert_int_equal(shmemfs_fallocate(fs, ino,
 					   SHMEMFS_FALLOC_PUNCH_HOLE |
-						   SHMEMFS_FALLOC_KEEP_SIZE,
+					       SHMEMFS_FALLOC_KEEP_SIZE,
 					   0, 4096),
 			 -EPERM);
 	assert_int_equal(shmemfs_seals_add(fs, ino, F_SEAL_SEAL, 0), 0);
@@ -274,9 +270,8 @@ test_memfd_seals(void **state)
 	assert_int_equal(shmemfs_memfd_lookup(fs, ino, nonce, &a), -ENOENT);
 
 	/* NOEXEC_SEAL: 0666 and F_SEAL_EXEC; files of the tree are sealed */
-	assert_int_equal(shmemfs_memfd_create(fs, &ctx, MFD_NOEXEC_SEAL, &ino,
-					      &nonce),
-			 0);
+	assert_int_equal(
+	    shmemfs_memfd_create(fs, &ctx, MFD_NOEXEC_SEAL, &ino, &nonce), 0);
 	assert_int_equal(shmemfs_seals_get(fs, ino), F_SEAL_EXEC);
 	sa.ss_mode = 0755;
 	assert_int_equal(shmemfs_setattr(fs, ino, SHMEMFS_SET_MODE, &sa, NULL),
@@ -316,11 +311,11 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_get_order),
-		cmocka_unit_test(test_attach_and_destroy),
-		cmocka_unit_test(test_stat_info_and_limits),
-		cmocka_unit_test(test_memfd_seals),
-		cmocka_unit_test(test_alloc_failures),
+	    cmocka_unit_test(test_get_order),
+	    cmocka_unit_test(test_attach_and_destroy),
+	    cmocka_unit_test(test_stat_info_and_limits),
+	    cmocka_unit_test(test_memfd_seals),
+	    cmocka_unit_test(test_alloc_failures),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
