@@ -50,6 +50,8 @@ struct sysv_att {
 	int sa_id;
 	int sa_prot;
 	int sa_oflags;
+	ino_t sa_ino; /* the segment's inode on the mount */
+	bool sa_live; /* sysv_prune(): still mapped where shmat put it */
 };
 
 static struct sysv_att *sysv_atts; /* shm_lock */
@@ -92,6 +94,63 @@ sysv_forget_range(void *addr, size_t len)
 	}
 }
 
+/*
+ * Drop the attachments the program unmapped itself (munmap, or a
+ * MAP_FIXED mapping over them): those the kernel would have detached.
+ * Reads /proc/self/maps with read(2): it also runs in a forked child.
+ * => shm_lock held.
+ */
+static void
+sysv_prune(void)
+{
+	struct sysv_att **pp = &sysv_atts, *sa;
+	char buf[4096], line[512];
+	size_t len = 0;
+	ssize_t n, i;
+	int fd;
+
+	fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return; /* cannot tell: keep them all */
+	for (sa = sysv_atts; sa; sa = sa->sa_next)
+		sa->sa_live = false;
+	while ((n = read(fd, buf, sizeof(buf))) > 0) {
+		for (i = 0; i < n; i++) {
+			unsigned long long start, ino;
+			char *p, *e;
+			int field;
+
+			if (buf[i] != '\n') {
+				if (len < sizeof(line) - 1)
+					line[len++] = buf[i];
+				continue;
+			}
+			line[len] = '\0';
+			len = 0;
+			/* START-END PERMS OFFSET DEV INODE [PATH] */
+			start = strtoull(line, &e, 16);
+			for (p = e, field = 0; field < 4 && p; field++)
+				p = strchr(p + 1, ' ');
+			if (!p)
+				continue;
+			ino = strtoull(p + 1, NULL, 10);
+			for (sa = sysv_atts; sa; sa = sa->sa_next)
+				if ((uintptr_t)sa->sa_addr == start &&
+				    (unsigned long long)sa->sa_ino == ino)
+					sa->sa_live = true;
+		}
+	}
+	close(fd);
+	while ((sa = *pp)) {
+		if (!sa->sa_live) {
+			*pp = sa->sa_next;
+			free(sa);
+			continue;
+		}
+		pp = &sa->sa_next;
+	}
+}
+
 static void
 sysv_atfork_prepare(void)
 {
@@ -116,6 +175,7 @@ sysv_atfork_child(void)
 	struct sysv_att *sa;
 	int saved = errno;
 
+	sysv_prune();
 	for (sa = sysv_atts; sa; sa = sa->sa_next) {
 		int fd = sysv_open(sa->sa_id, sa->sa_oflags);
 
@@ -219,6 +279,7 @@ shmat(int shmid, const void *shmaddr, int shmflg)
 	sa->sa_id = shmid;
 	sa->sa_prot = prot;
 	sa->sa_oflags = oflags;
+	sa->sa_ino = st.st_ino;
 	pthread_mutex_lock(&shm_lock);
 	sysv_forget_range(p, len);
 	sa->sa_next = sysv_atts;
@@ -243,6 +304,7 @@ shmdt(const void *shmaddr)
 
 	if (shm_mount()) {
 		pthread_mutex_lock(&shm_lock);
+		sysv_prune();
 		for (pp = &sysv_atts; (sa = *pp); pp = &sa->sa_next) {
 			if (sa->sa_addr != shmaddr)
 				continue;

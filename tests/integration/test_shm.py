@@ -71,7 +71,7 @@ def ipcs(mnt):
 # Every result and errno as the kernel's
 
 @pytest.mark.parametrize("scenario", ["posix", "sem", "sysv", "memfd",
-                                      "nattch", "limits"])
+                                      "nattch", "unmapped", "limits"])
 def test_scenario_matches_kernel(mount, scenario):
     setup = ""
     opts = ""

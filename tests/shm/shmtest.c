@@ -499,6 +499,35 @@ nattch(const char *self)
 	return 0;
 }
 
+/* A program that unmaps an attach itself, then maps something else there. */
+static int
+unmapped(void)
+{
+	int id = shmget(IPC_PRIVATE, 8192, 0600);
+	char *p = shmat(id, NULL, 0), *q;
+	pid_t pid;
+	int st;
+
+	p[0] = 's';
+	printf("attached: %ld\n", nattch_wait(id, 1));
+	res("munmap", munmap(p, 8192));
+	printf("after munmap: %ld\n", nattch_wait(id, 0));
+	q = mmap(p, 8192, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+	resp("anon over it", q);
+	q[0] = 'a';
+	pid = fork();
+	if (pid == 0)
+		_exit(q[0] == 'a' ? 0 : 1);
+	waitpid(pid, &st, 0);
+	printf("child saw its own memory: %d\n", WEXITSTATUS(st) == 0);
+	printf("after fork: %ld\n", nattch_wait(id, 0));
+	res("shmdt unmapped", shmdt(p));
+	printf("still anon: %c\n", q[0]);
+	res("rmid", shmctl(id, IPC_RMID, NULL));
+	return 0;
+}
+
 /* Many processes race IPC_CREAT|IPC_EXCL on one key: one wins. */
 static int
 race(int key)
@@ -593,6 +622,8 @@ main(int argc, char **argv)
 		return nattch(argv[0]);
 	if (!strcmp(argv[1], "race") && argc > 2)
 		return race(atoi(argv[2]));
+	if (!strcmp(argv[1], "unmapped"))
+		return unmapped();
 	if (!strcmp(argv[1], "limits"))
 		return limits();
 	if (!strcmp(argv[1], "fill") && argc > 3)
