@@ -71,7 +71,8 @@ def ipcs(mnt):
 # Every result and errno as the kernel's
 
 @pytest.mark.parametrize("scenario", ["posix", "sem", "sysv", "memfd",
-                                      "nattch", "unmapped", "limits"])
+                                      "nattch", "unmapped", "threads",
+                                      "limits"])
 def test_scenario_matches_kernel(mount, scenario):
     setup = ""
     opts = ""
@@ -84,6 +85,19 @@ def test_scenario_matches_kernel(mount, scenario):
     got = check(served(m.path, [SHMTEST, scenario]))
     assert got == want
     assert os.listdir(m.path) == []  # every scenario cleans up its names
+
+
+@pytest.mark.parametrize("scenario", ["posix", "sem", "sysv", "memfd"])
+def test_scenario_as_unprivileged_user_matches_kernel(mount, scenario):
+    """The same scenarios run by nobody on root's allow_other mount: owners,
+    creators and permissions are the caller's, from the kernel's request."""
+    m = mount()
+    nobody = ["setpriv", "--reuid=%d" % NOBODY, "--regid=%d" % NOBODY,
+              "--clear-groups"]
+    want = check(native(nobody + [SHMTEST, scenario]))
+    got = check(served(m.path, nobody + [SHMTEST, scenario]))
+    assert got == want
+    assert os.listdir(m.path) == []
 
 
 def test_other_user_errors_match_kernel(mount):

@@ -13,6 +13,7 @@
 #define _GNU_SOURCE
 #endif
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <semaphore.h>
@@ -528,6 +529,48 @@ unmapped(void)
 	return 0;
 }
 
+/* Threads attaching, detaching, opening and closing at once. */
+static void *
+thread_body(void *arg)
+{
+	int id = *(int *)arg, i;
+
+	for (i = 0; i < 200; i++) {
+		char *p = shmat(id, NULL, 0);
+		sem_t *s = sem_open("/thr", O_CREAT, 0600, 1);
+
+		if (p == (void *)-1 || s == SEM_FAILED)
+			return (void *)1;
+		p[i] = 1;
+		sem_wait(s);
+		sem_post(s);
+		if (shmdt(p) < 0 || sem_close(s) < 0)
+			return (void *)1;
+	}
+	return NULL;
+}
+
+static int
+threads(void)
+{
+	int id = shmget(IPC_PRIVATE, 65536, 0600), i, bad = 0;
+	pthread_t t[4];
+
+	for (i = 0; i < 4; i++)
+		pthread_create(&t[i], NULL, thread_body, &id);
+	for (i = 0; i < 4; i++) {
+		void *r;
+
+		pthread_join(t[i], &r);
+		bad += r != NULL;
+	}
+	printf("threads failed: %d\n", bad);
+	printf("nattch: %ld\n", nattch_wait(id, 0));
+	res("rmid", shmctl(id, IPC_RMID, NULL));
+	res("sem_unlink", sem_unlink("/thr"));
+	return 0;
+}
+
 /* Many processes race IPC_CREAT|IPC_EXCL on one key: one wins. */
 static int
 race(int key)
@@ -622,6 +665,8 @@ main(int argc, char **argv)
 		return nattch(argv[0]);
 	if (!strcmp(argv[1], "race") && argc > 2)
 		return race(atoi(argv[2]));
+	if (!strcmp(argv[1], "threads"))
+		return threads();
 	if (!strcmp(argv[1], "unmapped"))
 		return unmapped();
 	if (!strcmp(argv[1], "limits"))
