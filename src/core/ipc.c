@@ -258,6 +258,17 @@ ipc_newseg(struct shmemfs *fs, const struct shmemfs_cred *cr, int32_t key,
 	if (ipc->si_tot + pages < ipc->si_tot ||
 	    ipc->si_tot + pages > fs->sf_opts.so_shmall)
 		return -ENOSPC;
+	/* shmem_file_setup(): no file beyond MAX_LFS_FILESIZE */
+	if (size > (uint64_t)SHMEMFS_MAX_FILESIZE)
+		return -EINVAL;
+	/*
+	 * The kernel charges a segment made without SHM_NORESERVE to the
+	 * overcommit accounting, which refuses one larger than memory and
+	 * swap can hold (ENOMEM); a mount's memory and swap are its size=.
+	 */
+	if (!(shmflg & SHM_NORESERVE) && mem_blocks_max(fs) &&
+	    pages > mem_blocks_max(fs))
+		return -ENOMEM;
 	if ((uint64_t)ipc->si_in_use >= ipc_shmmni(fs))
 		return -ENOSPC;
 	ss = sf_calloc(1, sizeof(*ss));

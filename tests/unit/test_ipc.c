@@ -195,6 +195,21 @@ test_stat_info_and_limits(void **state)
 	assert_int_equal(shmemfs_shm_get(fs, &me, 0, 1, 0), 2);
 	assert_int_equal(shmemfs_shm_get(fs, &me, 5, 1, IPC_CREAT), -ENOSPC);
 	assert_int_equal(shmemfs_shm_info(fs, &si), 2);
+	{
+		/* beyond MAX_LFS_FILESIZE; beyond size= without NORESERVE */
+		struct shmemfs *big = mkfs("size=1m");
+
+		assert_int_equal(shmemfs_shm_get(big, &me, 0, 1ull << 63, 0),
+				 -EINVAL);
+		assert_int_equal(shmemfs_shm_get(big, &me, 0, 2 << 20, 0),
+				 -ENOMEM);
+		assert_int_equal(shmemfs_shm_get(big, &me, 0, 2 << 20,
+						 SHM_NORESERVE),
+				 0);
+		assert_int_equal(shmemfs_shm_get(big, &me, 0, 1 << 20, 0), 1);
+		check(big);
+		shmemfs_destroy(big);
+	}
 	assert_int_equal(si.si_used_ids, 3);
 	assert_int_equal(si.si_shm_tot, 4);
 	assert_int_equal(si.si_shmmax, 8192);
