@@ -75,6 +75,7 @@ struct sf_ipc {
 	int si_in_use;
 	int si_last_idx; /* -1 before the first */
 	int si_seq;
+	int si_hwm;      /* every slot in use is below it: scans stop there */
 	uint64_t si_tot; /* pages of all segments (shm_tot) */
 };
 
@@ -108,7 +109,7 @@ ipc_destroy(struct shmemfs *fs)
 	if (!fs->sf_ipc)
 		return;
 	/* The inodes are freed with the inode table. */
-	for (i = 0; i < SHMEMFS_IPCMNI; i++)
+	for (i = 0; i < fs->sf_ipc->si_hwm; i++)
 		free(fs->sf_ipc->si_slots[i]);
 	free(fs->sf_ipc);
 	fs->sf_ipc = NULL;
@@ -149,7 +150,7 @@ ipc_find_key(struct shmemfs *fs, int32_t key)
 
 	if (!fs->sf_ipc)
 		return NULL;
-	for (i = 0; i < SHMEMFS_IPCMNI; i++) {
+	for (i = 0; i < fs->sf_ipc->si_hwm; i++) {
 		struct sf_shmseg *ss = fs->sf_ipc->si_slots[i];
 
 		if (ss && ss->ss_key == key && !(ss->ss_mode & SHM_DEST))
@@ -234,6 +235,8 @@ found:
 			ipc->si_seq = 0;
 	}
 	ipc->si_last_idx = idx;
+	if (idx >= ipc->si_hwm)
+		ipc->si_hwm = idx + 1;
 	return idx;
 }
 
@@ -372,7 +375,7 @@ ipc_find_inode(struct shmemfs *fs, const struct shmemfs_inode *ip)
 
 	if (ip->i_ipc_kind != SF_IPC_SHM || !fs->sf_ipc)
 		return NULL;
-	for (i = 0; i < SHMEMFS_IPCMNI; i++) {
+	for (i = 0; i < fs->sf_ipc->si_hwm; i++) {
 		struct sf_shmseg *ss = fs->sf_ipc->si_slots[i];
 
 		if (ss && ss->ss_ip == ip)
@@ -396,7 +399,7 @@ ipc_shm_destroy(struct shmemfs *fs, struct sf_shmseg *ss)
 	ipc->si_in_use--;
 	ipc->si_tot -= ipc_pages(ss->ss_segsz);
 	free(ss);
-	ip->i_ipc_kind = SF_IPC_NONE;
+	ip->i_ipc_kind = SF_IPC_SHM_GONE; /* opens get EIDRM */
 	ip->i_pages.pi_unevictable = false;
 	if (ip->i_nopen == 0) {
 		ip->i_seals = 0;
@@ -550,7 +553,7 @@ shmemfs_shm_info(struct shmemfs *fs, struct shmemfs_shminfo *si)
 	if (ipc) {
 		si->si_used_ids = ipc->si_in_use;
 		si->si_shm_tot = ipc->si_tot;
-		for (i = 0; i < SHMEMFS_IPCMNI; i++) {
+		for (i = 0; i < ipc->si_hwm; i++) {
 			struct sf_shmseg *ss = ipc->si_slots[i];
 			uint64_t swp;
 
@@ -575,7 +578,7 @@ shmemfs_shm_list(struct shmemfs *fs, int start, struct shmemfs_shmid_ds *ds,
 
 	LOCK(fs);
 	for (i = start < 0 ? 0 : start;
-	     fs->sf_ipc && i < SHMEMFS_IPCMNI && found < n; i++) {
+	     fs->sf_ipc && i < fs->sf_ipc->si_hwm && found < n; i++) {
 		struct sf_shmseg *ss = fs->sf_ipc->si_slots[i];
 
 		if (ss)
@@ -597,6 +600,10 @@ shmemfs_ipc_open(struct shmemfs *fs, const struct shmemfs_cred *cr,
 	ip = ino ? node_get(fs, ino) : NULL;
 	if (!ip) {
 		ret = -ESTALE;
+		goto out;
+	}
+	if (ip->i_ipc_kind == SF_IPC_SHM_GONE) {
+		ret = -EIDRM; /* destroyed between lookup and open */
 		goto out;
 	}
 	if (ip->i_ipc_kind == SF_IPC_SHM) {

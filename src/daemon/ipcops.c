@@ -137,7 +137,7 @@ sd_ipc_reserved(fuse_ino_t parent, const char *name)
 			sizeof(SHMEMFS_IPC_PREFIX) - 1);
 }
 
-/* A decimal number, all of @s up to @end (or to a ':' if @colon). */
+/* A number in @base at @s, with no sign or space; *@end after it. */
 static int
 ipcops_parse_u64(const char *s, int base, uint64_t *v, const char **end)
 {

@@ -169,7 +169,16 @@ test_attach_and_destroy(void **state)
 	assert_int_equal(shmemfs_shm_ctl(fs, &me, id, IPC_STAT, &ds), 0);
 	assert_int_equal(ds.sd_nattch, 1);
 	assert_int_equal(ds.sd_lpid, 43);
-	shmemfs_ipc_release(fs, 44, ino);
+	{
+		/* a handle looked up before the end opens nothing after */
+		struct shmemfs_attr a;
+
+		assert_int_equal(shmemfs_shm_lookup(fs, id, &a), 0);
+		shmemfs_ipc_release(fs, 44, ino);
+		assert_int_equal(shmemfs_ipc_open(fs, &me, ino, O_RDWR),
+				 -EIDRM);
+		shmemfs_forget(fs, ino, 1);
+	}
 	/* the last detach destroyed it and freed its memory */
 	assert_int_equal(shmemfs_shm_ctl(fs, &me, id, IPC_STAT, &ds), -EINVAL);
 	assert_int_equal(shmemfs_get_stats(fs, &st), 0);
