@@ -16,6 +16,7 @@
 #define SF_IPC_SHM	 1 /* a SysV segment: pinned by the IPC table */
 #define SF_IPC_MEMFD_NEW 2 /* a memfd never opened: pinned by creation */
 #define SF_IPC_MEMFD	 3 /* a memfd: lives while open */
+#define SF_IPC_SHM_GONE  4 /* a destroyed segment a handle still names */
 
 /* The seal checks: 0 or -EPERM (ipc_seal_write: the bytes allowed). */
 ssize_t ipc_seal_write(const struct shmemfs_inode *ip, uint64_t off,
