@@ -44,6 +44,56 @@
 #define SHMEMFS_IOC_SWAPON  _IO(SHMEMFS_IOC_MAGIC, 3)
 
 /*
+ * Remount (shmemctl remount): apply sr_opts as shmemfs_remount() does.
+ * Who may: as for swapoff (CAP_SYS_ADMIN in the mount's user namespace
+ * or the mount's owner), EPERM otherwise.  The ioctl itself succeeds
+ * once the caller is allowed; sr_error (a positive errno) and sr_msg
+ * (one line) then say whether the options were applied or why not;
+ * on success sr_msg may hold a warning (mpol= ignored).
+ */
+struct shmemfs_remount {
+	char sr_opts[1024]; /* in: NUL-terminated option string */
+	char sr_msg[256];   /* out: refusal or warning, or "" */
+	int32_t sr_error;   /* out: 0 applied, else an errno */
+	uint32_t sr_pad;
+};
+#define SHMEMFS_IOC_REMOUNT \
+	_IOWR(SHMEMFS_IOC_MAGIC, 30, struct shmemfs_remount)
+
+/*
+ * Quotas (shmemctl quota): the kernel's quotactl() never reaches a FUSE
+ * daemon, so usage and limits go through these.  QUOTA_GET fills up to
+ * SHMEMFS_QUOTA_BATCH entries of type qr_type (0 user, 1 group) with id
+ * >= qr_from, sorted by id; qr_next is the qr_from of the next call, 0
+ * when there are no more.  The mount's administrator (as for remount)
+ * sees every id, anyone else only their own uid and groups, as
+ * quotactl(Q_GETQUOTA) allows.  ESRCH when quotas of that type are
+ * off.  QUOTA_SET sets ql_id's hard limits (ql_mask: which), for the
+ * administrator only (EPERM), as quotactl(Q_SETQUOTA).
+ */
+#define SHMEMFS_QUOTA_BATCH 32
+struct shmemfs_quota_report {
+	uint32_t qr_type;    /* in */
+	uint32_t qr_from;    /* in */
+	uint32_t qr_count;   /* out: entries filled */
+	uint32_t qr_types;   /* out: SHMEMFS_QUOTA_USER|GROUP enabled */
+	uint64_t qr_next;    /* out: next qr_from; 0: done */
+	struct shmemfs_quota qr_entries[SHMEMFS_QUOTA_BATCH];
+};
+struct shmemfs_quota_limits {
+	uint32_t ql_type;        /* 0 user, 1 group */
+	uint32_t ql_id;
+	uint32_t ql_mask;        /* SHMEMFS_QUOTA_SET_BLOCKS|INODES */
+	uint32_t ql_pad;
+	uint64_t ql_block_limit; /* bytes; 0: none */
+	uint64_t ql_inode_limit; /* 0: none */
+};
+#define SHMEMFS_IOC_QUOTA_GET \
+	_IOWR(SHMEMFS_IOC_MAGIC, 31, struct shmemfs_quota_report)
+#define SHMEMFS_IOC_QUOTA_SET \
+	_IOW(SHMEMFS_IOC_MAGIC, 32, struct shmemfs_quota_limits)
+
+/*
  * Shared memory (50-69; include/shmemfs_ipc.h, the preload library
  * src/shm/ and shmemctl ipcs/ipcrm).  The daemon takes the caller's
  * uid, gid and pid from the request and decides everything itself.

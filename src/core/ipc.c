@@ -886,7 +886,9 @@ shmemfs_write_mapped(struct shmemfs *fs, uint64_t ino, const void *buf,
 		else {
 			if ((uint64_t)off + size > ip->i_size)
 				size = ip->i_size - (uint64_t)off;
+			mem_quota_bind(fs, ip->i_uid, ip->i_gid);
 			ret = filemap_write(fs, ip, buf, size, (uint64_t)off);
+			mem_quota_unbind(fs);
 		}
 	}
 	UNLOCK(fs);

@@ -5,6 +5,8 @@
  *	shmemctl stats [MOUNTPOINT] [--json|--prometheus]
  *	shmemctl swapoff MOUNTPOINT
  *	shmemctl swapon MOUNTPOINT
+ *	shmemctl remount MOUNTPOINT OPTS
+ *	shmemctl quota MOUNTPOINT [--json] [set user|group ID blocks=N inodes=N]
  *
  * It opens the mount's root directory and issues the ioctls of
  * include/shmemfs_ioctl.h, which FUSE forwards to the daemon.  It sees only
@@ -78,6 +80,9 @@ usage(FILE *f)
 		"Usage: %s stats [MOUNTPOINT] [--json|--prometheus]\n"
 		"       %s swapoff MOUNTPOINT\n"
 		"       %s swapon MOUNTPOINT\n"
+		"       %s remount MOUNTPOINT OPTS\n"
+		"       %s quota MOUNTPOINT [--json] "
+		"[set user|group ID [blocks=N] [inodes=N]]\n"
 		"       %s --help | --version\n"
 		"\n"
 		"  stats    print the mount's counters as 'key: value' lines\n"
@@ -87,12 +92,20 @@ usage(FILE *f)
 		"  swapoff  bring every swapped page back and stop swapping\n"
 		"           (progress on stderr when it is a terminal)\n"
 		"  swapon   start swapping again\n"
+		"  remount  change size=, nr_blocks=, nr_inodes=, huge=,\n"
+		"           inode32/inode64, mem=, swapsize= as tmpfs's\n"
+		"           mount -o remount does\n"
+		"  quota    show each user's and group's usage and hard\n"
+		"           limits (usrquota/grpquota mounts), or set one\n"
+		"           id's: blocks=N in KiB (or N[k|m|g] bytes),\n"
+		"           inodes=N, 0 = no limit\n"
 		"\n"
 		"       %s ipcs MOUNTPOINT [--json]\n"
 		"       %s ipcrm MOUNTPOINT -m SHMID | -M KEY\n"
 		"  ipcs     list the mount's SysV segments, as ipcs -m\n"
 		"  ipcrm    remove a segment by id or key (IPC_RMID)\n",
-		progname, progname, progname, progname, progname, progname);
+		progname, progname, progname, progname, progname, progname,
+		progname, progname);
 }
 
 static int __attribute__((format(printf, 1, 2)))
@@ -425,6 +438,51 @@ cmd_ipc(int argc, char **argv)
 	return cmd_ipcrm(mnt, flag, arg);
 }
 
+/* shmemctl remount MOUNTPOINT OPTS */
+static int
+cmd_remount(int argc, char **argv)
+{
+	struct shmemfs_remount rm;
+	int fd, err;
+
+	if (argc != 4)
+		return usage_error("%s", "remount takes MOUNTPOINT OPTS");
+	memset(&rm, 0, sizeof(rm));
+	if (strlen(argv[3]) >= sizeof(rm.sr_opts)) {
+		fprintf(stderr,
+			"%s: remount: options longer than %zu "
+			"bytes\n",
+			progname, sizeof(rm.sr_opts) - 1);
+		return EXIT_FAILURE;
+	}
+	strcpy(rm.sr_opts, argv[3]);
+	fd = open_mount(argv[2]);
+	if (fd < 0)
+		return EXIT_FAILURE;
+	if (ioctl(fd, SHMEMFS_IOC_REMOUNT, &rm) < 0) {
+		err = errno;
+		close(fd);
+		if (err == EPERM)
+			fprintf(stderr,
+				"%s: remount %s: %s (needs "
+				"CAP_SYS_ADMIN or the mount's owner)\n",
+				progname, argv[2], strerror(err));
+		else
+			ioctl_error(argv[2], "remount", err);
+		return EXIT_FAILURE;
+	}
+	close(fd);
+	rm.sr_msg[sizeof(rm.sr_msg) - 1] = '\0';
+	if (rm.sr_error) {
+		fprintf(stderr, "%s: remount %s: %s\n", progname, argv[2],
+			rm.sr_msg[0] ? rm.sr_msg : strerror(rm.sr_error));
+		return EXIT_FAILURE;
+	}
+	if (rm.sr_msg[0])
+		fprintf(stderr, "%s: %s\n", progname, rm.sr_msg);
+	return EXIT_SUCCESS;
+}
+
 /* ---- stats --prometheus, and stats of every mount ---------------------- */
 
 enum stats_format { STATS_PLAIN, STATS_JSON, STATS_PROMETHEUS };
@@ -440,7 +498,7 @@ static const struct {
 	int sh_counter;
 	const char *sh_help;
 } stat_help[] = {
-	/* clang-format off */
+    /* clang-format off */
 	{ "size_limit_bytes", 0, "Limit on data blocks (size=), 0 if none" },
 	{ "used_bytes", 0, "Data blocks in use, resident and swapped" },
 	{ "inodes_limit", 0, "Limit on inodes (nr_inodes=), 0 if none" },
@@ -458,7 +516,7 @@ static const struct {
 	{ "huge_fallbacks", 1, "Huge page allocations that fell back to "
 			       "small pages since mount" },
 	{ "uring_queues", 0, "FUSE io_uring queues (0: /dev/fuse)" },
-	/* clang-format on */
+    /* clang-format on */
 };
 
 static void
@@ -905,6 +963,240 @@ cmd_swapoff_progress(const char *mnt)
 	return EXIT_SUCCESS;
 }
 
+/* N (KiB), or N followed by k/m/g/t (bytes), as setquota and memparse. */
+static int
+parse_limit(const char *s, int kib, uint64_t *out)
+{
+	unsigned long long v;
+	char *end;
+	int shift = 0;
+
+	if (*s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno)
+		return -1;
+	switch (*end) {
+	case 'k':
+	case 'K':
+		shift = 10;
+		end++;
+		break;
+	case 'm':
+	case 'M':
+		shift = 20;
+		end++;
+		break;
+	case 'g':
+	case 'G':
+		shift = 30;
+		end++;
+		break;
+	case 't':
+	case 'T':
+		shift = 40;
+		end++;
+		break;
+	case '\0':
+		if (kib)
+			shift = 10;
+		break;
+	default:
+		return -1;
+	}
+	if (*end || (shift && v > (UINT64_MAX >> shift)))
+		return -1;
+	*out = (uint64_t)v << shift;
+	return 0;
+}
+
+static int
+cmd_quota_set(const char *mnt, int argc, char **argv)
+{
+	struct shmemfs_quota_limits ql;
+	unsigned long long id;
+	char *end;
+	int fd, i, err;
+
+	memset(&ql, 0, sizeof(ql));
+	if (argc < 3)
+		return usage_error("%s", "quota set needs user|group ID");
+	if (!strcmp(argv[0], "user"))
+		ql.ql_type = 0;
+	else if (!strcmp(argv[0], "group"))
+		ql.ql_type = 1;
+	else
+		return usage_error("quota set: '%s' is not user or group",
+				   argv[0]);
+	errno = 0;
+	id = strtoull(argv[1], &end, 10);
+	if (errno || *end || argv[1][0] < '0' || argv[1][0] > '9' ||
+	    id >= UINT32_MAX)
+		return usage_error("quota set: bad id '%s'", argv[1]);
+	ql.ql_id = (uint32_t)id;
+	for (i = 2; i < argc; i++) {
+		if (!strncmp(argv[i], "blocks=", 7) &&
+		    !parse_limit(argv[i] + 7, 1, &ql.ql_block_limit)) {
+			ql.ql_mask |= SHMEMFS_QUOTA_SET_BLOCKS;
+		} else if (!strncmp(argv[i], "inodes=", 7) &&
+			   !parse_limit(argv[i] + 7, 0, &ql.ql_inode_limit)) {
+			ql.ql_mask |= SHMEMFS_QUOTA_SET_INODES;
+		} else {
+			return usage_error("quota set: bad limit '%s'",
+					   argv[i]);
+		}
+	}
+	fd = open_mount(mnt);
+	if (fd < 0)
+		return EXIT_FAILURE;
+	if (ioctl(fd, SHMEMFS_IOC_QUOTA_SET, &ql) < 0) {
+		err = errno;
+		close(fd);
+		if (err == ESRCH)
+			fprintf(stderr,
+				"%s: %s has no %s quotas (mount it "
+				"with -o %s)\n",
+				progname, mnt, ql.ql_type ? "group" : "user",
+				ql.ql_type ? "grpquota" : "usrquota");
+		else if (err == EPERM)
+			fprintf(stderr,
+				"%s: quota set %s: %s (needs "
+				"CAP_SYS_ADMIN or the mount's owner)\n",
+				progname, mnt, strerror(err));
+		else
+			ioctl_error(mnt, "quota", err);
+		return EXIT_FAILURE;
+	}
+	close(fd);
+	return EXIT_SUCCESS;
+}
+
+static void
+print_limit(uint64_t v, int json)
+{
+	if (v || json)
+		printf("%" PRIu64, v);
+	else
+		printf("-");
+}
+
+static int
+cmd_quota_show(const char *mnt, int json)
+{
+	static const char *const names[] = {"user", "group"};
+	struct shmemfs_quota_report *qr;
+	int fd, err, t, first, shown = 0;
+	uint32_t i, types = 0;
+
+	qr = calloc(1, sizeof(*qr));
+	if (!qr)
+		return EXIT_FAILURE;
+	fd = open_mount(mnt);
+	if (fd < 0) {
+		free(qr);
+		return EXIT_FAILURE;
+	}
+	if (json)
+		printf("{");
+	else
+		printf("%-5s %10s %12s %14s %8s %11s\n", "type", "id",
+		       "used_kib", "block_limit", "inodes", "inode_limit");
+	for (t = 0; t < 2; t++) {
+		first = 1;
+		memset(qr, 0, sizeof(*qr));
+		qr->qr_type = (uint32_t)t;
+		do {
+			qr->qr_from = (uint32_t)qr->qr_next;
+			if (ioctl(fd, SHMEMFS_IOC_QUOTA_GET, qr) < 0) {
+				err = errno;
+				if (err == ESRCH)
+					break;
+				close(fd);
+				free(qr);
+				ioctl_error(mnt, "quota", err);
+				return EXIT_FAILURE;
+			}
+			types = qr->qr_types;
+			if (json && first)
+				printf("%s\n  \"%s\": [", shown++ ? "," : "",
+				       names[t]);
+			for (i = 0; i < qr->qr_count; i++) {
+				const struct shmemfs_quota *q =
+				    &qr->qr_entries[i];
+
+				if (json) {
+					printf("%s\n    {\"id\": %u, "
+					       "\"used_bytes\": %" PRIu64 ", "
+					       "\"block_limit_bytes\": ",
+					       first ? "" : ",", q->sq_id,
+					       q->sq_bytes);
+					print_limit(q->sq_block_limit, 1);
+					printf(", \"inodes\": %" PRIu64
+					       ", \"inode_limit\": ",
+					       q->sq_inodes);
+					print_limit(q->sq_inode_limit, 1);
+					printf("}");
+				} else {
+					printf("%-5s %10u %12" PRIu64 " ",
+					       names[t], q->sq_id,
+					       q->sq_bytes / 1024);
+					if (q->sq_block_limit)
+						printf("%13" PRIu64 "k",
+						       q->sq_block_limit /
+							   1024);
+					else
+						printf("%14s", "-");
+					printf(" %8" PRIu64 " ", q->sq_inodes);
+					if (q->sq_inode_limit)
+						printf("%11" PRIu64,
+						       q->sq_inode_limit);
+					else
+						printf("%11s", "-");
+					printf("\n");
+				}
+				first = 0;
+			}
+		} while (qr->qr_next);
+		if (json && (types & (1u << t)))
+			printf("%s]", first ? "" : "\n  ");
+	}
+	close(fd);
+	free(qr);
+	if (json)
+		printf("\n}\n");
+	if (!types) {
+		fprintf(stderr,
+			"%s: %s has no quotas (mount it with -o "
+			"usrquota or grpquota)\n",
+			progname, mnt);
+		return EXIT_FAILURE;
+	}
+	return EXIT_SUCCESS;
+}
+
+/* shmemctl quota MOUNTPOINT [--json] [set user|group ID ...] */
+static int
+cmd_quota(int argc, char **argv)
+{
+	int json = 0, i = 3;
+
+	if (argc < 3)
+		return usage_error("%s", "quota needs MOUNTPOINT");
+	if (argc > 3 && !strcmp(argv[3], "--json")) {
+		json = 1;
+		i = 4;
+	}
+	if (i < argc && !strcmp(argv[i], "set")) {
+		if (json)
+			return usage_error("%s", "quota set takes no --json");
+		return cmd_quota_set(argv[2], argc - i - 1, argv + i + 1);
+	}
+	if (i < argc)
+		return usage_error("unexpected argument '%s'", argv[i]);
+	return cmd_quota_show(argv[2], json);
+}
+
 /* Output that never reached its file is a failure too (e.g. disk full). */
 static int
 finish_stdout(int status)
@@ -937,6 +1229,10 @@ main(int argc, char **argv)
 		printf("shmemctl %s\n", SHMEMFS_VERSION);
 		return finish_stdout(EXIT_SUCCESS);
 	}
+	if (!strcmp(cmd, "remount"))
+		return finish_stdout(cmd_remount(argc, argv));
+	if (!strcmp(cmd, "quota"))
+		return finish_stdout(cmd_quota(argc, argv));
 	if (strcmp(cmd, "stats") && strcmp(cmd, "swapoff") &&
 	    strcmp(cmd, "swapon"))
 		return usage_error("unknown command '%s'", cmd);
@@ -965,11 +1261,12 @@ main(int argc, char **argv)
 	}
 	if (json && prometheus)
 		return usage_error("%s", "--json and --prometheus exclude "
-				   "each other");
+					 "each other");
 	if (!mnt && !strcmp(cmd, "stats"))
-		return finish_stdout(cmd_stats_all(
-			json ? STATS_JSON :
-			prometheus ? STATS_PROMETHEUS : STATS_PLAIN));
+		return finish_stdout(cmd_stats_all(json ? STATS_JSON
+						   : prometheus
+						       ? STATS_PROMETHEUS
+						       : STATS_PLAIN));
 	if (!mnt)
 		return usage_error("%s", "missing MOUNTPOINT");
 
