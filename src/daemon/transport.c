@@ -248,7 +248,7 @@ transport_tmpfile(int fd, const void *buf,
 		ret = -EINVAL;
 		goto out_err;
 	}
-	ret = sd_ops_tmpfile(transport_chan_fs, in->uid, in->gid,
+	ret = sd_ops_tmpfile(transport_chan_fs, in->uid, in->gid, arg->umask,
 			     in->nodeid, arg->mode, arg->flags, &attr);
 	if (ret < 0)
 		goto out_err;

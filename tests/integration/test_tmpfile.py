@@ -219,3 +219,25 @@ def setgid_dir(d):
 def test_tmpfile_setgid_dir_group(mount, ktmpfs):
     assert both(mount, ktmpfs, "size=16m", setgid_dir) == \
         (4242, oct(0o100644))
+
+
+def default_acl(d):
+    sub = os.path.join(d, "acl")
+    os.mkdir(sub)
+    subprocess.run(["setfacl", "-d", "-m", "u:4242:rwx,g::r-x,o::---", sub],
+                   check=True)
+    fd = os.open(sub, os.O_TMPFILE | os.O_RDWR, 0o666)
+    mode = oct(os.fstat(fd).st_mode)
+    acl = subprocess.run(["getfacl", "-n", "--omit-header",
+                          "/proc/self/fd/%d" % fd], capture_output=True,
+                         text=True, pass_fds=(fd,)).stdout
+    os.close(fd)
+    return (mode, acl)
+
+
+@pytest.mark.needs_root
+def test_tmpfile_default_acl_replaces_umask(mount, ktmpfs):
+    if shutil.which("setfacl") is None:
+        pytest.skip("setfacl is not installed (Debian acl)")
+    mode, acl = both(mount, ktmpfs, "size=16m", default_acl)
+    assert "user:4242:rw" in acl
