@@ -39,6 +39,7 @@ bench: build
 	@bench/run.sh $(BENCH_ARGS)
 	@bench/swap.sh $(BENCH_ARGS)
 	@bench/shm.sh $(BENCH_ARGS)
+	@bench/pg.sh $(BENCH_ARGS)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz build-deb
