@@ -286,6 +286,7 @@ int shmemfs_check(struct shmemfs *fs, char *msg, size_t msg_len);
  * -EBADMSG for a wrong key or a failed checksum; nothing is half
  * restored.
  */
+#define SHMEMFS_IMAGE_MAGIC "SHMFSIMG" /* an image's first 8 bytes */
 int shmemfs_image_key_read(const char *path, unsigned char key[32],
 			   char *err, size_t err_len);
 int shmemfs_save(struct shmemfs *fs, int fd, const unsigned char *key,

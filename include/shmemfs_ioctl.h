@@ -43,4 +43,28 @@
 #define SHMEMFS_IOC_SWAPOFF _IO(SHMEMFS_IOC_MAGIC, 2)
 #define SHMEMFS_IOC_SWAPON  _IO(SHMEMFS_IOC_MAGIC, 3)
 
+/*
+ * Snapshots and restart (40-49).  struct shmemfs_ioc_image names the
+ * file to write by absolute path, resolved by the daemon (which refuses
+ * a path under the mount itself: it would write into the mount it has
+ * locked); on failure the ioctl fails with the errno and ii_msg holds a
+ * one-line reason.  Like swapoff, these need CAP_SYS_ADMIN in the
+ * mount's user namespace unless the caller owns the mount: an image
+ * holds every file, readable or not by the caller.
+ *
+ * SAVE writes a point-in-time image (shmemfs_save_file(): mode 0600,
+ * temporary name, fsync, rename), sealed if ii_key names a key file.
+ * EXPORT writes a pax archive (ii_key must be empty).
+ */
+#define SHMEMFS_IOC_PATH_MAX 4096
+#define SHMEMFS_IOC_MSG_MAX 256
+struct shmemfs_ioc_image {
+	char ii_path[SHMEMFS_IOC_PATH_MAX]; /* in: image or archive */
+	char ii_key[SHMEMFS_IOC_PATH_MAX];  /* in: key file, or "" */
+	char ii_msg[SHMEMFS_IOC_MSG_MAX];   /* out: why it failed */
+};
+#define SHMEMFS_IOC_SAVE _IOWR(SHMEMFS_IOC_MAGIC, 40, struct shmemfs_ioc_image)
+#define SHMEMFS_IOC_EXPORT \
+	_IOWR(SHMEMFS_IOC_MAGIC, 41, struct shmemfs_ioc_image)
+
 #endif /* SHMEMFS_IOCTL_H */

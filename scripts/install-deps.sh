@@ -3,6 +3,7 @@
 set -e
 PKGS="libfuse3-dev fuse3 meson ninja-build pkg-config gcc libcmocka-dev
 libsodium-dev clang-14 libclang-rt-14-dev
+libxxhash-dev libarchive-dev
 python3 python3-pytest attr valgrind"
 missing=""
 for p in $PKGS; do

@@ -15,6 +15,7 @@
 
 #include "cmdline.h"
 #include "daemon.h"
+#include "snapshot.h"
 #include "transport.h"
 
 int
@@ -40,7 +41,8 @@ main(int argc, char *argv[])
 			goto out_free_cmdline;
 	}
 
-	err = shmemfs_mount(&fs, &cl.cl_opts, msg, sizeof(msg));
+	/* restore=, persist=: the image's mount, else a fresh one. */
+	err = sd_snap_mount(&fs, &cl, msg, sizeof(msg));
 	if (err < 0) {
 		fprintf(stderr, "shmemfs: %s\n", msg);
 		goto out_free_cmdline;
@@ -72,6 +74,9 @@ main(int argc, char *argv[])
 	/* A positive value is the signal that ended the loop: a clean exit. */
 	ret = err < 0 ? 1 : 0;
 	sd_transport_stop(&tr);
+	/* persist=: the mount as the last request left it. */
+	if (sd_snap_unmount(fs, &cl) < 0)
+		ret = 1;
 out_unmount:
 	fuse_session_unmount(se);
 out_remove_handlers:

@@ -38,6 +38,7 @@
 
 #include "shmemfs_ioctl.h"
 #include "daemon.h"
+#include "snapshot.h"
 
 /*
  * How long the kernel may cache names (also negative ones) and attrs.
@@ -973,6 +974,18 @@ ops_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
 			fuse_reply_err(req, -ret);
 		else
 			fuse_reply_ioctl(req, 0, NULL, 0);
+		return;
+	case SHMEMFS_IOC_SAVE:
+	case SHMEMFS_IOC_EXPORT:
+		/* An image holds every file: swapoff's rule (snapshot.c). */
+		caller = fuse_req_ctx(req)->uid;
+		if (!(caller == getuid() && caller != 0) &&
+		    !ops_caller_has_cap(req, CAP_SYS_ADMIN)) {
+			fuse_reply_err(req, EPERM);
+			return;
+		}
+		sd_snap_ioctl(req, ops_req_fs(req), cmd, in_buf, in_bufsz,
+			      out_bufsz);
 		return;
 	default:
 		fuse_reply_err(req, ENOTTY);

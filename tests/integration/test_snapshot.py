@@ -1,0 +1,437 @@
+# SPDX-License-Identifier: MIT
+"""Snapshots: shmemctl save, -o restore=, restore_key=, persist=.
+
+Kernel tmpfs has no snapshots, so these are shmemfs-only; what they
+compare is one shmemfs mount against another, field by field (ctime
+included: a restore is not a copy).  Birth times are not visible through
+FUSE 3.14 (no statx), so the unit tests (test_snapshot.c) compare those.
+"""
+
+import errno
+import os
+import socket
+import stat
+import subprocess
+import threading
+import time
+
+import pytest
+
+from conftest import (NOBODY, PAGE, SHMEMCTL_BIN, SHMEMFS_BIN, is_mounted,
+                      make_mountpoint, run_as, fallocate)
+
+pytestmark = pytest.mark.shmemfs_only
+
+FALLOC_KEEP_SIZE = 0x01
+FALLOC_PUNCH_HOLE = 0x02
+
+
+def ctl(*args, check=True):
+    r = subprocess.run([SHMEMCTL_BIN] + [str(a) for a in args],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       text=True, timeout=120)
+    if check and r.returncode != 0:
+        raise AssertionError("shmemctl %s: %d %s" % (args, r.returncode,
+                                                     r.stderr))
+    return r
+
+
+def stats(path):
+    out = ctl("stats", path).stdout
+    return {k: int(v) for k, v in
+            (l.split(": ") for l in out.splitlines())}
+
+
+def build_tree(root):
+    """Every kind of object shmemfs keeps."""
+    d = os.path.join(root, "dir")
+    os.mkdir(d)
+    os.chmod(d, 0o2775)
+    os.mkdir(os.path.join(d, "sticky"))
+    os.chmod(os.path.join(d, "sticky"), 0o1777)
+    os.mkdir(os.path.join(d, "sticky", "deep"))
+    f = os.path.join(d, "data")
+    with open(f, "wb") as fh:
+        fh.write(bytes(range(256)) * 80)           # 5 pages
+        fh.seek(1 << 20)
+        fh.write(b"after a hole")
+        fallocate(fh.fileno(), FALLOC_KEEP_SIZE, 2 << 20, 3 * PAGE)
+        fallocate(fh.fileno(), 0, 512 << 10, 2 * PAGE)
+        fallocate(fh.fileno(), FALLOC_PUNCH_HOLE | FALLOC_KEEP_SIZE,
+                  PAGE, PAGE)
+    os.link(f, os.path.join(d, "sticky", "hardlink"))
+    with open(os.path.join(root, "suid"), "wb") as fh:
+        fh.write(b"#!/bin/sh\n")
+    os.chmod(os.path.join(root, "suid"), 0o6755)
+    with open(os.path.join(root, "sparse"), "wb") as fh:
+        fh.truncate(1 << 40)
+    open(os.path.join(root, "empty"), "wb").close()
+    os.chown(os.path.join(root, "empty"), 1234, 5678)
+    os.mkfifo(os.path.join(d, "fifo"), 0o620)
+    s = socket.socket(socket.AF_UNIX)
+    s.bind(os.path.join(d, "sock"))
+    s.close()
+    os.mknod(os.path.join(d, "null"), 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    os.mknod(os.path.join(d, "loop"), 0o660 | stat.S_IFBLK, os.makedev(7, 0))
+    os.symlink("data", os.path.join(d, "short"))
+    os.symlink("x" * 3000, os.path.join(d, "long"))
+    os.setxattr(f, "user.a", b"1")
+    os.setxattr(f, "trusted.b", b"")
+    os.setxattr(d, "security.c", b"y" * 3000)
+    os.setxattr(root, "user.root", b"r")
+    for i, p in enumerate(sorted(walk(root))):
+        os.utime(p, ns=(1000000000 * (1000 + i) + 123456789 + i,
+                        1000000000 * (2000 + i) + 987654321 - i),
+                 follow_symlinks=False)
+
+
+def walk(root):
+    out = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        for n in dirnames + filenames:
+            out.append(os.path.join(dirpath, n))
+    return out
+
+
+def attrs(root):
+    """Everything lstat says, and xattrs, per relative path: taken before
+    any data is read (reading stamps atime)."""
+    out = {}
+    todo = [root]
+    while todo:
+        p = todo.pop(0)
+        st = os.lstat(p)          # before listing it: readdir stamps atime
+        if stat.S_ISDIR(st.st_mode):
+            todo += [os.path.join(p, n) for n in sorted(os.listdir(p))]
+        rel = os.path.relpath(p, root)
+        out[rel] = dict(ino=st.st_ino, mode=st.st_mode, nlink=st.st_nlink,
+                        uid=st.st_uid, gid=st.st_gid, size=st.st_size,
+                        blocks=st.st_blocks, rdev=st.st_rdev,
+                        atime=st.st_atime_ns, mtime=st.st_mtime_ns,
+                        ctime=st.st_ctime_ns)
+        if not stat.S_ISLNK(st.st_mode):
+            out[rel]["xattrs"] = {
+                n: os.getxattr(p, n) for n in sorted(os.listxattr(p))}
+        if stat.S_ISLNK(st.st_mode):
+            out[rel]["target"] = os.readlink(p)
+    return out
+
+
+def contents(root):
+    """Data and every SEEK_DATA/SEEK_HOLE answer of each regular file."""
+    out = {}
+    for p in walk(root):
+        st = os.lstat(p)
+        if not stat.S_ISREG(st.st_mode):
+            continue
+        fd = os.open(p, os.O_RDONLY)
+        try:
+            seeks = []
+            for off in range(0, min(st.st_size, 4 << 20), PAGE):
+                for whence in (os.SEEK_DATA, os.SEEK_HOLE):
+                    try:
+                        seeks.append(os.lseek(fd, off, whence))
+                    except OSError as e:
+                        seeks.append(-e.errno)
+            data = os.pread(fd, min(st.st_size, 4 << 20), 0)
+        finally:
+            os.close(fd)
+        out[os.path.relpath(p, root)] = (seeks, data)
+    return out
+
+
+def statvfs_of(path):
+    v = os.statvfs(path)
+    return (v.f_blocks, v.f_bfree, v.f_files, v.f_ffree, v.f_namemax)
+
+
+def assert_same(a, b):
+    aa, ba = attrs(a), attrs(b)
+    assert sorted(aa) == sorted(ba)
+    for k in aa:
+        assert aa[k] == ba[k], k
+    assert statvfs_of(a) == statvfs_of(b)
+    assert contents(a) == contents(b)
+
+
+def image_path(tmp_path, name="img"):
+    return str(tmp_path / name)
+
+
+@pytest.mark.needs_root
+def test_save_restore_every_kind(mount, tmp_path):
+    m1 = mount("size=64m,nr_inodes=1000")
+    build_tree(m1.path)
+    img = image_path(tmp_path)
+    ctl("save", m1.path, img)
+    st = os.stat(img)
+    assert stat.S_IMODE(st.st_mode) == 0o600
+    assert not [n for n in os.listdir(tmp_path) if n != "img"]
+    m2 = mount("restore=" + img)
+    assert_same(m1.path, m2.path)
+    # The mount's options came with the image.
+    s1, s2 = stats(m1.path), stats(m2.path)
+    for k in ("size_limit_bytes", "inodes_limit", "used_bytes",
+              "inodes_used"):
+        assert s1[k] == s2[k], k
+    # A command-line option applies over the image's.
+    m3 = mount("restore=%s,size=128m" % img)
+    assert stats(m3.path)["size_limit_bytes"] == 128 << 20
+    # New files take new numbers, not restored ones.
+    open(os.path.join(m2.path, "new"), "w").close()
+    inos = {os.lstat(p).st_ino for p in walk(m2.path)}
+    assert len(inos) == len({os.lstat(p).st_ino for p in walk(m1.path)}) + 1
+
+
+def test_image_under_concurrent_writers(mount, tmp_path):
+    """Each writer rewrites its whole file with one generation number in
+    a single write(2); a renamer moves a file back and forth.  In the
+    image every file is one generation, and the renamed file is under
+    exactly one of its names."""
+    m1 = mount("size=256m")
+    size = 64 << 10
+    nfiles = 4
+    stop = threading.Event()
+    errors = []
+
+    def writer(i):
+        p = os.path.join(m1.path, "w%d" % i)
+        gen = 0
+        try:
+            fd = os.open(p, os.O_RDWR | os.O_CREAT, 0o644)
+            while not stop.is_set():
+                gen = (gen + 1) % 250
+                os.pwrite(fd, bytes([gen + 1]) * size, 0)
+            os.close(fd)
+        except OSError as e:
+            errors.append(e)
+
+    def renamer():
+        a = os.path.join(m1.path, "ra")
+        b = os.path.join(m1.path, "rb")
+        with open(a, "w") as fh:
+            fh.write("moving")
+        try:
+            while not stop.is_set():
+                os.rename(a, b)
+                os.rename(b, a)
+        except OSError as e:
+            errors.append(e)
+
+    for i in range(nfiles):
+        with open(os.path.join(m1.path, "w%d" % i), "wb") as fh:
+            fh.write(b"\1" * size)
+    threads = [threading.Thread(target=writer, args=(i,))
+               for i in range(nfiles)] + [threading.Thread(target=renamer)]
+    for t in threads:
+        t.start()
+    imgs = []
+    try:
+        for k in range(3):
+            time.sleep(0.2)
+            img = image_path(tmp_path, "img%d" % k)
+            ctl("save", m1.path, img)
+            imgs.append(img)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert not errors
+    for img in imgs:
+        m2 = mount("restore=" + img)
+        names = set(os.listdir(m2.path))
+        assert len(names & {"ra", "rb"}) == 1, names
+        for i in range(nfiles):
+            with open(os.path.join(m2.path, "w%d" % i), "rb") as fh:
+                data = fh.read()
+            assert len(data) == size
+            assert data == data[:1] * size, "file w%d is half old" % i
+        m2.finish()
+
+
+def test_mostly_swapped(mount, tmp_path):
+    """A mount whose pages are mostly in swap saves without swapping in,
+    and restores into a small mem= by pushing pages out as they come."""
+    swap1, swap2 = str(tmp_path / "swap1"), str(tmp_path / "swap2")
+    m1 = mount("size=64m,mem=1m,swap=%s,swapsize=64m" % swap1)
+    blob = os.urandom(PAGE) * 2
+    with open(os.path.join(m1.path, "big"), "wb") as fh:
+        for i in range(2048):                       # 16 MiB
+            fh.write(i.to_bytes(4, "little") + blob[4:])
+    deadline = time.monotonic() + 10
+    while stats(m1.path)["resident_bytes"] > 2 << 20:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    before = stats(m1.path)
+    assert before["swapped_bytes"] > 8 * before["resident_bytes"]
+    img = image_path(tmp_path)
+    ctl("save", m1.path, img)
+    after = stats(m1.path)
+    assert after["swapins"] == before["swapins"]
+    # The image names the first mount's swap file; give the second its own.
+    m2 = mount("restore=%s,swap=%s" % (img, swap2))
+    s2 = stats(m2.path)
+    assert s2["resident_bytes"] <= 2 << 20
+    assert s2["swapped_bytes"] > 8 * s2["resident_bytes"]
+    assert s2["used_bytes"] == before["used_bytes"]
+    assert s2["swapouts"] >= before["swapouts"]
+    assert_same(m1.path, m2.path)
+
+
+def run_daemon(opts, timeout=20):
+    """Run shmemfs -f expecting it to fail before mounting."""
+    base, mp = make_mountpoint()
+    try:
+        r = subprocess.run([SHMEMFS_BIN, "-f", "-o", opts, mp],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True, timeout=timeout)
+        mounted = is_mounted(mp)
+    finally:
+        if is_mounted(mp):
+            subprocess.run(["fusermount3", "-u", mp])
+        os.rmdir(mp)
+        os.rmdir(base)
+    return r, mounted
+
+
+def flip(path, off):
+    with open(path, "r+b") as fh:
+        fh.seek(off)
+        c = fh.read(1)
+        fh.seek(off)
+        fh.write(bytes([c[0] ^ 0x10]))
+
+
+def test_damaged_images_refused(mount, tmp_path):
+    m1 = mount("size=16m")
+    build_tree_small(m1.path)
+    img = image_path(tmp_path)
+    ctl("save", m1.path, img)
+    size = os.path.getsize(img)
+
+    flip(img, size // 2)
+    r, mounted = run_daemon("restore=" + img)
+    assert r.returncode == 1 and not mounted
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    assert "checksum mismatch" in lines[0] and "block" in lines[0]
+    assert img in lines[0]
+    flip(img, size // 2)
+
+    os.truncate(img, size - 100)
+    r, mounted = run_daemon("restore=" + img)
+    assert r.returncode == 1 and not mounted
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert "truncated" in r.stderr
+
+    r, mounted = run_daemon("restore=" + str(tmp_path / "missing"))
+    assert r.returncode == 1 and not mounted
+    assert "No such file" in r.stderr
+
+    with open(img, "wb") as fh:
+        fh.write(b"not an image or an archive at all\n")
+    r, mounted = run_daemon("restore=" + img)
+    assert r.returncode == 1 and not mounted
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+def build_tree_small(root):
+    os.mkdir(os.path.join(root, "d"))
+    with open(os.path.join(root, "d", "f"), "wb") as fh:
+        fh.write(os.urandom(3 * PAGE + 5))
+    os.symlink("f", os.path.join(root, "d", "l"))
+
+
+def test_sealed_image(mount, tmp_path):
+    key, other = str(tmp_path / "key"), str(tmp_path / "other")
+    with open(key, "wb") as fh:
+        fh.write(os.urandom(32))
+    with open(other, "wb") as fh:
+        fh.write(os.urandom(32))
+    m1 = mount("size=16m")
+    build_tree_small(m1.path)
+    secret = b"very secret contents"
+    with open(os.path.join(m1.path, "secret"), "wb") as fh:
+        fh.write(secret)
+    img = image_path(tmp_path)
+    ctl("save", m1.path, img, "--key", key)
+    with open(img, "rb") as fh:
+        assert secret not in fh.read()
+
+    r, mounted = run_daemon("restore=" + img)
+    assert r.returncode == 1 and not mounted
+    assert "sealed" in r.stderr and "restore_key" in r.stderr
+    r, mounted = run_daemon("restore=%s,restore_key=%s" % (img, other))
+    assert r.returncode == 1 and not mounted
+    assert "wrong key" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+    m2 = mount("restore=%s,restore_key=%s" % (img, key))
+    assert_same(m1.path, m2.path)
+
+    with open(str(tmp_path / "short"), "wb") as fh:
+        fh.write(b"abc")
+    r = ctl("save", m1.path, img + "2", "--key", str(tmp_path / "short"),
+            check=False)
+    assert r.returncode == 1 and "too short" in r.stderr
+    assert not os.path.exists(img + "2")
+
+
+def test_persist(mount, tmp_path):
+    img = image_path(tmp_path)
+    m1 = mount("size=16m,persist=" + img)
+    assert not os.path.exists(img)
+    build_tree_small(m1.path)
+    before = attrs(m1.path)
+    assert m1.finish() == []
+    assert stat.S_IMODE(os.stat(img).st_mode) == 0o600
+    m2 = mount("persist=" + img)
+    after = attrs(m2.path)
+    # attrs() itself read the tree (readdir, readlink stamp atime)
+    for a in list(before.values()) + list(after.values()):
+        del a["atime"]
+    assert before == after
+    with open(os.path.join(m2.path, "more"), "w") as fh:
+        fh.write("second life")
+    assert m2.finish() == []
+    m3 = mount("restore=" + img)
+    with open(os.path.join(m3.path, "more")) as fh:
+        assert fh.read() == "second life"
+
+
+def test_save_needs_privilege(mount, tmp_path):
+    m = mount("size=16m")
+    base, sub = make_mountpoint("shmemfs-snap-")
+    os.chmod(sub, 0o777)
+    img = os.path.join(sub, "img")
+
+    def attempt():
+        r = subprocess.run([SHMEMCTL_BIN, "save", m.path, img],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True)
+        return r.returncode, r.stderr
+
+    try:
+        rc, err = run_as(NOBODY, NOBODY, attempt)
+        assert rc == 1 and "Operation not permitted" in err, err
+        assert not os.listdir(sub)
+    finally:
+        os.rmdir(sub)
+        os.rmdir(base)
+
+
+def test_save_into_the_mount_refused(mount):
+    m = mount("size=16m")
+    r = ctl("save", m.path, os.path.join(m.path, "img"), check=False)
+    assert r.returncode == 1 and "mount itself" in r.stderr
+    assert not os.listdir(m.path)
+
+
+def test_save_usage(mount):
+    r = ctl("save", check=False)
+    assert r.returncode == 2
+    m = mount("size=16m")
+    r = ctl("save", m.path, check=False)
+    assert r.returncode == 2 and "missing FILE" in r.stderr
+    r = ctl("save", m.path, "/nonexistent-dir/img", check=False)
+    assert r.returncode == 1 and "nonexistent-dir" in r.stderr
