@@ -35,6 +35,7 @@ main(int argc, char *argv[])
 		ret = err > 0 ? 0 : 1;
 		goto out_free_cmdline;
 	}
+	sd_snap_protect_oom();
 	if (!cl.cl_foreground) {
 		ready_fd = sd_daemonize_start();
 		if (ready_fd < 0)

@@ -25,6 +25,44 @@
 #include "shmemfs_ioctl.h"
 #include "snapshot.h"
 
+/*
+ * The OOM killer.  Kernel tmpfs pages cannot be taken away by killing a
+ * process; ours die with the daemon.  So the daemon asks never to be
+ * picked (oom_score_adj -1000, what tmpfs's pages amount to), which
+ * needs CAP_SYS_RESOURCE.  Without it, it says so at start-up: on the
+ * terminal when there is one (a person started it), and to syslog
+ * always (fstab, systemd, scripts whose stderr is a pipe or a log that
+ * expects nothing from a healthy start).  The value is inherited across
+ * the fork to daemonize.
+ */
+void
+sd_snap_protect_oom(void)
+{
+	static const char want[] = "-1000\n";
+	int fd, err = 0;
+
+	fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		err = errno;
+	else if (write(fd, want, sizeof(want) - 1) != sizeof(want) - 1)
+		err = errno;
+	if (fd >= 0)
+		close(fd);
+	if (!err)
+		return;
+	if (isatty(STDERR_FILENO))
+		fprintf(stderr,
+			"shmemfs: warning: cannot protect the daemon from the "
+			"OOM killer (oom_score_adj: %s; needs CAP_SYS_RESOURCE): "
+			"a host out of memory may kill it and the mount's data "
+			"with it\n",
+			strerror(err));
+	syslog(LOG_WARNING,
+	       "shmemfs: cannot protect the daemon from the OOM killer "
+	       "(oom_score_adj: %s; needs CAP_SYS_RESOURCE)",
+	       strerror(err));
+}
+
 /* The canonical mount point, to refuse images written into the mount. */
 static const char *snap_mountpoint;
 

@@ -25,6 +25,9 @@ int sd_snap_unmount(struct shmemfs *fs, const struct sd_cmdline *cl);
 void sd_snap_ioctl(fuse_req_t req, struct shmemfs *fs, unsigned cmd,
 		   const void *in_buf, size_t in_bufsz, size_t out_bufsz);
 
+/* oom_score_adj -1000, or a warning on stderr saying it could not. */
+void sd_snap_protect_oom(void);
+
 /* archive.c: pax archives through libarchive. */
 int sd_snap_export(struct shmemfs *fs, const char *path, char *msg,
 		   size_t len);

@@ -435,3 +435,83 @@ def test_save_usage(mount):
     assert r.returncode == 2 and "missing FILE" in r.stderr
     r = ctl("save", m.path, "/nonexistent-dir/img", check=False)
     assert r.returncode == 1 and "nonexistent-dir" in r.stderr
+
+
+def test_kill9_enotconn_and_persist(mount, tmp_path):
+    """kill -9: the mount answers ENOTCONN, shmemctl says what happened,
+    fusermount3 -u cleans up, and persist='s last saved image (here taken
+    by shmemctl save, as a timer would) mounts again; what came after
+    the last save is lost, as the README's failure table says."""
+    img = image_path(tmp_path)
+    m = mount("size=16m,persist=" + img, expect_exit=-9)
+    with open("/proc/%d/oom_score_adj" % m.proc.pid) as fh:
+        assert fh.read().strip() == ("-1000" if has_sys_resource() else "0")
+    with open(os.path.join(m.path, "saved"), "w") as fh:
+        fh.write("kept")
+    ctl("save", m.path, img)
+    with open(os.path.join(m.path, "unsaved"), "w") as fh:
+        fh.write("lost")
+    os.kill(m.proc.pid, 9)
+    m.proc.wait(timeout=10)
+    with pytest.raises(OSError) as e:
+        os.stat(m.path)
+    assert e.value.errno == errno.ENOTCONN
+    r = ctl("stats", m.path, check=False)
+    assert r.returncode == 1
+    assert "daemon died" in r.stderr and "fusermount3 -u" in r.stderr
+    subprocess.run(["fusermount3", "-u", m.path], check=True)
+    assert not is_mounted(m.path)
+    m2 = mount("persist=" + img)
+    assert sorted(os.listdir(m2.path)) == ["saved"]
+
+
+def has_sys_resource():
+    """CAP_SYS_RESOURCE (24) in our effective set: needed to lower
+    oom_score_adj (containers often drop it, even for root)."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("CapEff:"):
+                return bool(int(line.split()[1], 16) & (1 << 24))
+    return False
+
+
+def test_oom_protection_or_warning_on_terminal():
+    """With CAP_SYS_RESOURCE the daemon sets oom_score_adj -1000 and says
+    nothing; without, started from a terminal, it says it cannot."""
+    import pty
+    base, mp = make_mountpoint()
+    master, slave = pty.openpty()
+    try:
+        p = subprocess.Popen([SHMEMFS_BIN, "-f", mp], stdin=subprocess.DEVNULL,
+                             stdout=slave, stderr=slave,
+                             start_new_session=True)
+        os.close(slave)
+        deadline = time.monotonic() + 10
+        while not is_mounted(mp):
+            assert p.poll() is None and time.monotonic() < deadline
+            time.sleep(0.01)
+        with open("/proc/%d/oom_score_adj" % p.pid) as fh:
+            adj = fh.read().strip()
+        subprocess.run(["fusermount3", "-u", mp], check=True)
+        assert p.wait(timeout=10) == 0
+        out = b""
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            out += chunk
+        out = out.decode(errors="replace")
+        if has_sys_resource():
+            assert adj == "-1000" and "OOM" not in out
+        else:
+            assert adj == "0"
+            assert "cannot protect the daemon from the OOM killer" in out
+    finally:
+        os.close(master)
+        if is_mounted(mp):
+            subprocess.run(["fusermount3", "-u", mp])
+        os.rmdir(mp)
+        os.rmdir(base)
