@@ -515,3 +515,107 @@ def test_oom_protection_or_warning_on_terminal():
             subprocess.run(["fusermount3", "-u", mp])
         os.rmdir(mp)
         os.rmdir(base)
+
+
+# ---- pax archives -------------------------------------------------------
+
+def tar_attrs(root):
+    """What a tar archive keeps: no inode numbers, ctime or atime."""
+    out = attrs(root)
+    for a in out.values():
+        for k in ("ino", "ctime", "atime"):
+            a.pop(k, None)
+    return out
+
+
+@pytest.mark.needs_root
+def test_export_and_restore_pax(mount, tmp_path):
+    import tarfile
+    m1 = mount("size=64m,nr_inodes=1000")
+    build_tree(m1.path)
+    tar = str(tmp_path / "tree.tar")
+    t0 = time.monotonic()
+    ctl("export", m1.path, tar)
+    assert time.monotonic() - t0 < 60
+    assert stat.S_IMODE(os.stat(tar).st_mode) == 0o600
+    with tarfile.open(tar) as tf:
+        names = set(tf.getnames())
+    assert "dir/data" in names and "dir/sticky/hardlink" in names
+    assert "dir/sock" not in names          # tar has no sockets
+    assert os.path.getsize(tar) < 1 << 20   # the 1 TiB file is a sparse map
+    r = subprocess.run(["tar", "-tvf", tar], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True)
+    assert r.returncode == 0, r.stderr
+
+    os.unlink(os.path.join(m1.path, "dir", "sock"))
+    m2 = mount("size=64m,restore=" + tar)
+    a1, a2 = tar_attrs(m1.path), tar_attrs(m2.path)
+    assert sorted(a1) == sorted(a2)
+    for k in a1:
+        if k in ("dir", "dir/data", "dir/sticky/hardlink"):
+            # one fewer entry (the socket); fallocated pages became holes
+            a1[k].pop("blocks"), a2[k].pop("blocks")
+            a1[k].pop("size") if k == "dir" else None
+            a2[k].pop("size") if k == "dir" else None
+            if k == "dir":
+                a1[k].pop("mtime"), a2[k].pop("mtime")
+        assert a1[k] == a2[k], k
+    c1, c2 = contents(m1.path), contents(m2.path)
+    for k in c1:
+        assert c1[k][1] == c2[k][1], k            # the data
+    assert c1["sparse"] == c2["sparse"]           # holes where they were
+    assert os.lstat(os.path.join(m2.path, "sparse")).st_blocks == 0
+
+
+def test_restore_from_gnu_tar(mount, tmp_path):
+    src = tmp_path / "src"
+    os.makedirs(str(src / "a" / "b"))
+    with open(str(src / "a" / "f"), "wb") as fh:
+        fh.write(b"hello")
+    with open(str(src / "a" / "b" / "sparse"), "wb") as fh:
+        fh.seek(10 << 20)
+        fh.write(b"end")
+    os.symlink("f", str(src / "a" / "l"))
+    os.chmod(str(src / "a"), 0o750)
+    os.utime(str(src / "a" / "f"), ns=(1, 1234567891))
+    tar = str(tmp_path / "src.tar.gz")
+    subprocess.run(["tar", "--format=pax", "--sparse", "-czf", tar, "-C",
+                    str(src), "."], check=True)
+    m = mount("restore=" + tar)
+    r = m.path
+    with open(os.path.join(r, "a", "f"), "rb") as fh:
+        assert fh.read() == b"hello"
+    st = os.lstat(os.path.join(r, "a", "f"))
+    assert st.st_mtime_ns == 1234567891
+    assert stat.S_IMODE(os.lstat(os.path.join(r, "a")).st_mode) == 0o750
+    assert os.readlink(os.path.join(r, "a", "l")) == "f"
+    sp = os.path.join(r, "a", "b", "sparse")
+    assert os.path.getsize(sp) == (10 << 20) + 3
+    assert os.lstat(sp).st_blocks <= 8 * 2
+    with open(sp, "rb") as fh:
+        fh.seek(10 << 20)
+        assert fh.read() == b"end"
+
+
+def test_unsafe_tar_refused(tmp_path):
+    import io
+    import tarfile
+    tar = str(tmp_path / "evil.tar")
+    with tarfile.open(tar, "w", format=tarfile.PAX_FORMAT) as tf:
+        info = tarfile.TarInfo("ok")
+        tf.addfile(info, io.BytesIO(b""))
+        info = tarfile.TarInfo("../evil")
+        tf.addfile(info, io.BytesIO(b""))
+    r, mounted = run_daemon("restore=" + tar)
+    assert r.returncode == 1 and not mounted
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "'..'" in lines[0] and "evil" in lines[0]
+
+
+def test_export_usage(mount, tmp_path):
+    m = mount("size=16m")
+    r = ctl("export", m.path, os.path.join(m.path, "x.tar"), check=False)
+    assert r.returncode == 1 and "mount itself" in r.stderr
+    r = ctl("export", m.path, str(tmp_path / "x.tar"), "--key", "k",
+            check=False)
+    assert r.returncode == 2
