@@ -291,6 +291,13 @@ int shmemfs_image_key_read(const char *path, unsigned char key[32],
 			   char *err, size_t err_len);
 int shmemfs_save(struct shmemfs *fs, int fd, const unsigned char *key,
 		 char *err, size_t err_len);
+/*
+ * The state a new daemon takes over at a live restart: an image that
+ * also holds unlinked inodes still open or looked up, every lookup and
+ * open count and the directory cookies (so open files, FUSE node ids and
+ * readdir positions stay valid).  Restored by shmemfs_restore().
+ */
+int shmemfs_save_live(struct shmemfs *fs, int fd, char *err, size_t err_len);
 int shmemfs_save_file(struct shmemfs *fs, const char *path,
 		      const unsigned char *key, char *err, size_t err_len);
 int shmemfs_image_opts(int fd, const unsigned char *key,

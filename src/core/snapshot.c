@@ -34,8 +34,15 @@
  *   DATA    ino, page index, 4096 bytes
  *   FALLOC  ino, first index, count: fallocated pages never written
  *   ZERO    ino, first index, count: pages of zeros kept without memory
+ *   LIVE    ino, lookup count, open count (live images only)
  *   END     the number of inodes and pages, to check against
  *
+ * INODE and LINK records carry the directory cookie of their name, and
+ * a directory's INODE its next cookie, so that readdir positions stay
+ * valid across a live restart.  A live image (header flag SF_IMG_LIVE,
+ * shmemfs_save_live(): the state handed to a new daemon) also holds the
+ * inodes with no name that the kernel still references or has open, as
+ * INODE records with parent 0, and LIVE records with the counts.
  * The writer walks the tree breadth-first from the root, so every
  * directory comes before what it holds and the reader can create each
  * inode with the ordinary namespace calls as it goes.  Inodes with no
@@ -84,6 +91,7 @@
 #include "xattr.h"
 
 #define SF_IMG_SEALED 0x1u
+#define SF_IMG_LIVE 0x2u   /* a handover: orphans and reference counts */
 #define SF_BLK_MAGIC "SBLK"
 #define SF_BLK_HDR 24
 #define SF_BLK_TRAILER 16
@@ -98,6 +106,7 @@ enum {
 	REC_FALLOC = 5,
 	REC_ZERO = 6,
 	REC_END = 7,
+	REC_LIVE = 8,
 };
 
 /* ---- little-endian fields ------------------------------------------ */
@@ -203,6 +212,7 @@ struct img_writer {
 	unsigned char *w_buf; /* header + payload + trailer */
 	size_t w_len;         /* payload bytes in w_buf */
 	bool w_sealed;
+	bool w_live;
 	unsigned char w_key[32];
 	unsigned char w_id[SF_IMG_ID];
 	int w_err;            /* first error; later puts do nothing */
@@ -313,7 +323,9 @@ img_write_header(struct img_writer *w)
 	memset(h, 0, sizeof(h));
 	memcpy(h, SF_IMG_MAGIC, 8);
 	le_put(h + 8, SF_IMG_VERSION, 4);
-	le_put(h + 12, w->w_sealed ? SF_IMG_SEALED : 0, 4);
+	le_put(h + 12, (w->w_sealed ? SF_IMG_SEALED : 0) |
+			       (w->w_live ? SF_IMG_LIVE : 0),
+	       4);
 	memcpy(h + 16, w->w_id, SF_IMG_ID);
 	le_put(h + 32, SF_IMG_BLOCK_MAX, 4);
 	le_put(h + 56, XXH64(h, 56, 0), 8);
@@ -398,11 +410,13 @@ snap_save_data(struct shmemfs *fs, struct img_writer *w,
 
 static void
 snap_put_inode(struct img_writer *w, uint64_t parent, const char *name,
-	       size_t namelen, const struct shmemfs_inode *ip)
+	       size_t namelen, uint64_t cookie, const struct shmemfs_inode *ip)
 {
 	put_u8(w, REC_INODE);
 	put_u64(w, parent);
 	put_str(w, name, namelen);
+	put_u64(w, cookie);
+	put_u64(w, S_ISDIR(ip->i_mode) ? ip->i_next_cookie : 0);
 	put_u64(w, ip->i_ino);
 	put_u64(w, ip->i_generation);
 	put_u32(w, ip->i_mode);
@@ -483,6 +497,46 @@ snap_put_mount(struct shmemfs *fs, struct img_writer *w)
 }
 
 /*
+ * A live image: the inodes no name reaches that the kernel still holds
+ * (unlinked while open or looked up), then every reference count.
+ * Unnamed symlinks are left out: nothing can be done with one but
+ * forget it, and a forget of an unknown number is ignored.
+ */
+static int
+snap_save_live(struct shmemfs *fs, struct img_writer *w, struct pageidx *seen,
+	       void *page, uint64_t *ninodes, uint64_t *npages)
+{
+	struct shmemfs_inode *ip;
+	uint64_t ino;
+	int ret;
+
+	for (ino = 0; (ip = node_next(fs, &ino)) != NULL; ino++) {
+		if (ip == fs->sf_root || pageidx_lookup(seen, ino) ||
+		    S_ISLNK(ip->i_mode))
+			continue;
+		(*ninodes)++;
+		snap_put_inode(w, 0, "", 0, 0, ip);
+		snap_put_xattrs(w, ip);
+		if (S_ISREG(ip->i_mode)) {
+			ret = snap_save_data(fs, w, ip, page, npages);
+			if (ret)
+				return ret;
+		}
+	}
+	for (ino = 0; (ip = node_next(fs, &ino)) != NULL; ino++) {
+		if (!ip->i_nlookup && !ip->i_nopen)
+			continue;
+		if (S_ISLNK(ip->i_mode) && !ip->i_nlink)
+			continue;
+		put_u8(w, REC_LIVE);
+		put_u64(w, ino);
+		put_u64(w, ip->i_nlookup);
+		put_u32(w, ip->i_nopen);
+	}
+	return w->w_err;
+}
+
+/*
  * The walk.  @seen maps each inode number already written to its inode,
  * so a second name becomes a LINK; @queue holds the directories whose
  * entries are still to be written.  => sf_lock held.
@@ -501,7 +555,7 @@ snap_save_tree(struct shmemfs *fs, struct img_writer *w, void *page)
 	ret = snap_put_mount(fs, w);
 	if (ret)
 		goto out;
-	snap_put_inode(w, 0, "", 0, fs->sf_root);
+	snap_put_inode(w, 0, "", 0, 0, fs->sf_root);
 	snap_put_xattrs(w, fs->sf_root);
 	ret = -ENOMEM;
 	queue = sf_malloc(16 * sizeof(*queue));
@@ -519,6 +573,7 @@ snap_save_tree(struct shmemfs *fs, struct img_writer *w, void *page)
 				put_u8(w, REC_LINK);
 				put_u64(w, dir->i_ino);
 				put_str(w, de->d_name, de->d_namelen);
+				put_u64(w, de->d_cookie);
 				put_u64(w, ip->i_ino);
 				continue;
 			}
@@ -527,7 +582,7 @@ snap_save_tree(struct shmemfs *fs, struct img_writer *w, void *page)
 				goto out;
 			ninodes++;
 			snap_put_inode(w, dir->i_ino, de->d_name, de->d_namelen,
-				       ip);
+				       de->d_cookie, ip);
 			if (S_ISLNK(ip->i_mode)) {
 				ret = snap_put_symlink(fs, w, ip, page);
 				if (ret)
@@ -553,6 +608,11 @@ snap_save_tree(struct shmemfs *fs, struct img_writer *w, void *page)
 			}
 		}
 	}
+	if (w->w_live) {
+		ret = snap_save_live(fs, w, &seen, page, &ninodes, &npages);
+		if (ret)
+			goto out;
+	}
 	put_u8(w, REC_END);
 	put_u64(w, ninodes);
 	put_u64(w, npages);
@@ -563,9 +623,9 @@ out:
 	return ret;
 }
 
-int
-shmemfs_save(struct shmemfs *fs, int fd, const unsigned char *key,
-	     char *err, size_t err_len)
+static int
+snap_save(struct shmemfs *fs, int fd, const unsigned char *key, bool live,
+	  char *err, size_t err_len)
 {
 	struct img_writer w;
 	void *page;
@@ -575,6 +635,7 @@ shmemfs_save(struct shmemfs *fs, int fd, const unsigned char *key,
 		err[0] = '\0';
 	memset(&w, 0, sizeof(w));
 	w.w_fd = fd;
+	w.w_live = live;
 	w.w_buf = sf_malloc(SF_BLK_HDR + SF_IMG_BLOCK_MAX + SF_BLK_TRAILER);
 	page = sf_malloc(SF_PAGE_SIZE);
 	ret = -ENOMEM;
@@ -605,6 +666,19 @@ out_free:
 	free(page);
 	free(w.w_buf);
 	return ret;
+}
+
+int
+shmemfs_save(struct shmemfs *fs, int fd, const unsigned char *key,
+	     char *err, size_t err_len)
+{
+	return snap_save(fs, fd, key, false, err, err_len);
+}
+
+int
+shmemfs_save_live(struct shmemfs *fs, int fd, char *err, size_t err_len)
+{
+	return snap_save(fs, fd, NULL, true, err, err_len);
 }
 
 int
@@ -680,6 +754,7 @@ struct img_reader {
 	size_t r_len, r_pos;  /* its payload length, bytes used */
 	bool r_last;          /* the current block is the last */
 	bool r_sealed;
+	bool r_live;
 	unsigned char r_key[32];
 	unsigned char r_id[SF_IMG_ID];
 	char *r_err;
@@ -765,7 +840,7 @@ img_open(struct img_reader *r, int fd, const unsigned char *key, char *err,
 				"image version %u, this shmemfs reads %u",
 				(unsigned)le_get(h + 8, 4), SF_IMG_VERSION);
 	flags = (uint32_t)le_get(h + 12, 4);
-	if (flags & ~SF_IMG_SEALED)
+	if (flags & ~(SF_IMG_SEALED | SF_IMG_LIVE))
 		return img_fail(r, -EINVAL, "unknown header flags 0x%x",
 				flags);
 	if (le_get(h + 32, 4) != SF_IMG_BLOCK_MAX)
@@ -773,6 +848,7 @@ img_open(struct img_reader *r, int fd, const unsigned char *key, char *err,
 				(unsigned)le_get(h + 32, 4));
 	memcpy(r->r_id, h + 16, SF_IMG_ID);
 	r->r_sealed = flags & SF_IMG_SEALED;
+	r->r_live = flags & SF_IMG_LIVE;
 	if (r->r_sealed && !key)
 		return img_fail(r, -ENOKEY,
 				"the image is sealed: give its key file "
@@ -1046,6 +1122,7 @@ struct snap_pending {
 	struct shmemfs_inode *sp_ip;
 	struct timespec sp_atime, sp_mtime, sp_ctime, sp_btime;
 	uint32_t sp_nlink;
+	uint64_t sp_next_cookie; /* a directory's */
 };
 
 struct snap_restore {
@@ -1114,6 +1191,7 @@ snap_get_inode(struct snap_restore *rs)
 	struct shmemfs *fs = rs->rs_fs;
 	char name[SHMEMFS_NAME_MAX + 1], target[SHMEMFS_SYMLINK_MAX + 1];
 	uint64_t parent, ino, gen, mode, uid, gid, nlink, size, rdev;
+	uint64_t cookie, next_cookie;
 	struct shmemfs_inode *dir = NULL, *ip;
 	struct snap_pending *p;
 	struct shmemfs_ctx ctx;
@@ -1123,6 +1201,10 @@ snap_get_inode(struct snap_restore *rs)
 	ret = get_int(r, &parent, 8);
 	if (!ret)
 		ret = get_str(r, name, SHMEMFS_NAME_MAX, &namelen, "name");
+	if (!ret)
+		ret = get_int(r, &cookie, 8);
+	if (!ret)
+		ret = get_int(r, &next_cookie, 8);
 	if (!ret)
 		ret = get_int(r, &ino, 8);
 	if (!ret)
@@ -1164,8 +1246,23 @@ snap_get_inode(struct snap_restore *rs)
 	if (ret)
 		return ret;
 	p->sp_nlink = (uint32_t)nlink;
+	p->sp_next_cookie = next_cookie;
 
-	if (parent == 0) {
+	if (parent == 0 && ino != SHMEMFS_ROOT_INO && r->r_live) {
+		/* An inode with no name the kernel still holds. */
+		if (rs->rs_npend == 0 || nlink || S_ISLNK(mode) ||
+		    ino <= SHMEMFS_ROOT_INO || node_get(fs, ino))
+			return img_bad(r, "bad unnamed inode", ino);
+		fs->sf_next_ino = ino;
+		ret = node_new(fs, (mode_t)mode, (uid_t)uid, (gid_t)gid,
+			       (dev_t)rdev, &ip);
+		if (ret)
+			return img_fail(r, ret, "cannot restore inode %llu: %s",
+					(unsigned long long)ino,
+					strerror(-ret));
+		if (S_ISDIR(mode))
+			ip->i_parent = fs->sf_root;
+	} else if (parent == 0) {
 		/* The root: it exists already; it comes first, once. */
 		if (ino != SHMEMFS_ROOT_INO || rs->rs_npend != 0 ||
 		    !S_ISDIR(mode) || namelen)
@@ -1195,6 +1292,14 @@ snap_get_inode(struct snap_restore *rs)
 		 * create takes @ino.
 		 */
 		fs->sf_next_ino = ino;
+		if (cookie) {
+			/* dir.c's counter, as sf_next_ino is node.c's. */
+			if (cookie < dir->i_next_cookie)
+				return img_bad(r, "directory cookies out of "
+						  "order",
+					       ino);
+			dir->i_next_cookie = cookie;
+		}
 		ret = dir_create(fs, &ctx, dir, name, (mode_t)mode,
 				 (dev_t)rdev, S_ISLNK(mode) ? target : NULL,
 				 &ip);
@@ -1233,12 +1338,14 @@ snap_get_link(struct snap_restore *rs)
 	struct img_reader *r = rs->rs_r;
 	char name[SHMEMFS_NAME_MAX + 1];
 	struct shmemfs_inode *dir, *ip;
-	uint64_t parent, ino;
+	uint64_t parent, ino, cookie;
 	int ret;
 
 	ret = get_int(r, &parent, 8);
 	if (!ret)
 		ret = get_str(r, name, SHMEMFS_NAME_MAX, NULL, "name");
+	if (!ret)
+		ret = get_int(r, &cookie, 8);
 	if (!ret)
 		ret = get_int(r, &ino, 8);
 	if (ret)
@@ -1247,6 +1354,11 @@ snap_get_link(struct snap_restore *rs)
 	ip = node_get(rs->rs_fs, ino);
 	if (!dir || !S_ISDIR(dir->i_mode) || !ip)
 		return img_bad(r, "link to an unknown inode", ino);
+	if (cookie) {
+		if (cookie < dir->i_next_cookie)
+			return img_bad(r, "directory cookies out of order", ino);
+		dir->i_next_cookie = cookie;
+	}
 	ret = dir_link(rs->rs_fs, ip, dir, name);
 	if (ret)
 		return img_fail(r, ret, "cannot restore a link to inode %llu "
@@ -1334,11 +1446,42 @@ snap_finish(struct snap_restore *rs, uint64_t ninodes, uint64_t npages)
 		if (p->sp_ip->i_nlink != p->sp_nlink)
 			return img_bad(r, "link count differs from the names",
 				       p->sp_ip->i_ino);
+		if (!p->sp_ip->i_nlink && !p->sp_ip->i_nlookup &&
+		    !p->sp_ip->i_nopen)
+			return img_bad(r, "unnamed inode nobody holds",
+				       p->sp_ip->i_ino);
 		p->sp_ip->i_atime = p->sp_atime;
 		p->sp_ip->i_mtime = p->sp_mtime;
 		p->sp_ip->i_ctime = p->sp_ctime;
 		p->sp_ip->i_btime = p->sp_btime;
+		if (S_ISDIR(p->sp_ip->i_mode) &&
+		    p->sp_next_cookie > p->sp_ip->i_next_cookie)
+			p->sp_ip->i_next_cookie = p->sp_next_cookie;
 	}
+	return 0;
+}
+
+/* LIVE: the kernel's references, restored as they were. */
+static int
+snap_get_live(struct snap_restore *rs)
+{
+	struct img_reader *r = rs->rs_r;
+	uint64_t ino, nlookup, nopen;
+	struct shmemfs_inode *ip;
+	int ret;
+
+	ret = get_int(r, &ino, 8);
+	if (!ret)
+		ret = get_int(r, &nlookup, 8);
+	if (!ret)
+		ret = get_int(r, &nopen, 4);
+	if (ret)
+		return ret;
+	ip = node_get(rs->rs_fs, ino);
+	if (!r->r_live || !ip || (ino == SHMEMFS_ROOT_INO && !nlookup))
+		return img_bad(r, "bad reference counts", ino);
+	ip->i_nlookup = nlookup;
+	ip->i_nopen = (uint32_t)nopen;
 	return 0;
 }
 
@@ -1360,6 +1503,9 @@ snap_restore_records(struct snap_restore *rs, const struct snap_counters *c)
 			break;
 		case REC_LINK:
 			ret = snap_get_link(rs);
+			break;
+		case REC_LIVE:
+			ret = snap_get_live(rs);
 			break;
 		case REC_DATA:
 		case REC_FALLOC:

@@ -29,7 +29,8 @@ def mount(next_ino):
 
 def inode(parent, name, ino, mode, nlink, size=0, rdev=0, target=None,
           xattrs=()):
-    r = (u8(2) + u64(parent) + s(name) + u64(ino) + u64(ino) + u32(mode) +
+    r = (u8(2) + u64(parent) + s(name) + u64(0) + u64(0) + u64(ino) +
+         u64(ino) + u32(mode) +
          u32(1000) + u32(1000) + u32(nlink) + u64(size) + u64(rdev))
     for t in range(4):
         r += u64(1700000000 + t) + u32(123456789 + t)
@@ -74,7 +75,7 @@ seed('tree', [
     inode(2, b'fifo', 6, S_IFIFO | 0o600, 1),
     inode(2, b'sock', 7, S_IFSOCK | 0o600, 1),
     inode(2, b'null', 8, S_IFCHR | 0o666, 1, rdev=(1 << 8) | 3),
-    u8(3) + u64(1) + s(b'hard') + u64(3),
+    u8(3) + u64(1) + s(b'hard') + u64(0) + u64(3),
     end(8, 5)])
 # The same tree cut into small blocks: records span block boundaries.
 seed('tree-small-blocks', [
