@@ -67,4 +67,13 @@ struct shmemfs_ioc_image {
 #define SHMEMFS_IOC_EXPORT \
 	_IOWR(SHMEMFS_IOC_MAGIC, 41, struct shmemfs_ioc_image)
 
+/*
+ * RESTART hands the mount to a fresh daemon (the binary at the same
+ * path) without unmounting: open files, inode numbers and lookup counts
+ * stay valid.  It returns once the new daemon serves; on failure the old
+ * one goes on serving and the ioctl fails (EOPNOTSUPP: the transport
+ * cannot hand over, e.g. io_uring; EBUSY: a restart is running).
+ */
+#define SHMEMFS_IOC_RESTART _IO(SHMEMFS_IOC_MAGIC, 42)
+
 #endif /* SHMEMFS_IOCTL_H */

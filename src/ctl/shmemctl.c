@@ -77,6 +77,7 @@ usage(FILE *f)
 		"       %s swapon MOUNTPOINT\n"
 		"       %s save MOUNTPOINT FILE [--key KEYFILE]\n"
 		"       %s export MOUNTPOINT FILE.tar\n"
+		"       %s restart MOUNTPOINT\n"
 		"       %s --help | --version\n"
 		"\n"
 		"  stats    print the mount's counters as 'key: value' lines\n"
@@ -87,8 +88,10 @@ usage(FILE *f)
 		"           (mode 0600; sealed with KEYFILE if given); mount it\n"
 		"           with shmemfs -o restore=FILE\n"
 		"  export   write the mount as a pax archive (sparse files,\n"
-		"           xattrs)\n",
-		progname, progname, progname, progname, progname, progname);
+		"           xattrs)\n"
+		"  restart  hand the mount to a fresh daemon without unmounting\n",
+		progname, progname, progname, progname, progname, progname,
+		progname);
 }
 
 static int __attribute__((format(printf, 1, 2)))
@@ -347,6 +350,33 @@ out:
 	return status;
 }
 
+/* A new daemon for the mount; the old one serves on if it fails. */
+static int
+cmd_restart(const char *mnt)
+{
+	int fd, err;
+
+	fd = open_mount(mnt);
+	if (fd < 0)
+		return EXIT_FAILURE;
+	if (ioctl(fd, SHMEMFS_IOC_RESTART) < 0) {
+		err = errno;
+		close(fd);
+		if (err == EOPNOTSUPP)
+			fprintf(stderr, "%s: restart %s: this transport cannot "
+				"hand over (io_uring); the daemon serves on\n",
+				progname, mnt);
+		else if (err == ENOTTY || err == ENOSYS)
+			ioctl_error(mnt, "restart", err);
+		else
+			fprintf(stderr, "%s: restart %s: %s; the old daemon "
+				"serves on\n", progname, mnt, strerror(err));
+		return EXIT_FAILURE;
+	}
+	close(fd);
+	return EXIT_SUCCESS;
+}
+
 /* shmemctl save MOUNTPOINT FILE [--key KEYFILE] | export MOUNTPOINT FILE */
 static int
 ctl_snap_main(int argc, char **argv)
@@ -376,6 +406,11 @@ ctl_snap_main(int argc, char **argv)
 	}
 	if (n < 1)
 		return usage_error("%s", "missing MOUNTPOINT");
+	if (!strcmp(cmd, "restart")) {
+		if (n > 1)
+			return usage_error("unexpected argument '%s'", args[1]);
+		return cmd_restart(args[0]);
+	}
 	if (n < 2)
 		return usage_error("%s", "missing FILE");
 	if (!strcmp(cmd, "save"))
@@ -402,7 +437,8 @@ main(int argc, char **argv)
 		printf("shmemctl %s\n", SHMEMFS_VERSION);
 		return finish_stdout(EXIT_SUCCESS);
 	}
-	if (!strcmp(cmd, "save") || !strcmp(cmd, "export"))
+	if (!strcmp(cmd, "save") || !strcmp(cmd, "export") ||
+	    !strcmp(cmd, "restart"))
 		return finish_stdout(ctl_snap_main(argc, argv));
 	if (strcmp(cmd, "stats") && strcmp(cmd, "swapoff") &&
 	    strcmp(cmd, "swapon"))

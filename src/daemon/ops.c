@@ -38,6 +38,7 @@
 
 #include "shmemfs_ioctl.h"
 #include "daemon.h"
+#include "restart.h"
 #include "snapshot.h"
 
 /*
@@ -57,10 +58,20 @@
 /* For notifications to the kernel from inside a request. */
 static struct fuse_session *ops_session;
 
+/* After a failed live restart took the state back (restart.c), the
+ * mount is a new one; set only while no request is being served. */
+static struct shmemfs *ops_fs_override;
+
+void
+sd_ops_set_fs(struct shmemfs *fs)
+{
+	ops_fs_override = fs;
+}
+
 static struct shmemfs *
 ops_req_fs(fuse_req_t req)
 {
-	return fuse_req_userdata(req);
+	return ops_fs_override ? ops_fs_override : fuse_req_userdata(req);
 }
 
 static void
@@ -986,6 +997,15 @@ ops_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
 		}
 		sd_snap_ioctl(req, ops_req_fs(req), cmd, in_buf, in_bufsz,
 			      out_bufsz);
+		return;
+	case SHMEMFS_IOC_RESTART:
+		caller = fuse_req_ctx(req)->uid;
+		if (!(caller == getuid() && caller != 0) &&
+		    !ops_caller_has_cap(req, CAP_SYS_ADMIN)) {
+			fuse_reply_err(req, EPERM);
+			return;
+		}
+		sd_restart_ioctl(req); /* answered when it is done */
 		return;
 	default:
 		fuse_reply_err(req, ENOTTY);

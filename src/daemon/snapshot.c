@@ -104,8 +104,8 @@ snap_is_image(int fd)
 	       !memcmp(magic, SHMEMFS_IMAGE_MAGIC, sizeof(magic));
 }
 
-static int
-snap_restore_image(struct shmemfs **fsp, struct sd_cmdline *cl,
+int
+sd_snap_restore_fd(struct shmemfs **fsp, struct sd_cmdline *cl,
 		   const char *path, int fd, const unsigned char *key,
 		   char *msg, size_t len)
 {
@@ -154,7 +154,7 @@ sd_snap_mount(struct shmemfs **fsp, struct sd_cmdline *cl, char *msg,
 		return ret;
 	}
 	if (snap_is_image(fd))
-		ret = snap_restore_image(fsp, cl, path, fd, keyp, msg, len);
+		ret = sd_snap_restore_fd(fsp, cl, path, fd, keyp, msg, len);
 	else if (keyp) {
 		ret = -EINVAL;
 		snprintf(msg, len, "%s: not a shmemfs image (restore_key= "

@@ -19,6 +19,10 @@
  */
 int sd_snap_mount(struct shmemfs **fsp, struct sd_cmdline *cl, char *msg,
 		  size_t len);
+/* Mount the image open on @fd (@path names it in messages). */
+int sd_snap_restore_fd(struct shmemfs **fsp, struct sd_cmdline *cl,
+		       const char *path, int fd, const unsigned char *key,
+		       char *msg, size_t len);
 /* persist=: save at clean unmount; 0 or -errno (said on stderr). */
 int sd_snap_unmount(struct shmemfs *fs, const struct sd_cmdline *cl);
 /* SHMEMFS_IOC_SAVE, SHMEMFS_IOC_EXPORT (the caller's rights checked). */

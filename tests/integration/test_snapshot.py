@@ -619,3 +619,169 @@ def test_export_usage(mount, tmp_path):
     r = ctl("export", m.path, str(tmp_path / "x.tar"), "--key", "k",
             check=False)
     assert r.returncode == 2
+
+
+# ---- live restart -------------------------------------------------------
+
+def mount_id(path):
+    """The mount's id in /proc/self/mountinfo (a new mount gets a new
+    one), read without touching the filesystem."""
+    with open("/proc/self/mountinfo") as fh:
+        for line in fh:
+            f = line.split()
+            if f[4] == path:
+                found = f[0]
+    return found
+
+
+def daemons_of(path):
+    from conftest import pids_with_arg
+    return sorted(pids_with_arg(path))
+
+
+def wait_gone(pids):
+    from conftest import wait_for
+
+    def gone():
+        return not any(os.path.exists("/proc/%d" % p) and
+                       open("/proc/%d/stat" % p).read().split()[2] != "Z"
+                       for p in pids)
+    assert wait_for(gone, 10), "daemons %s still running" % pids
+
+
+restart_skip = pytest.mark.skipif(
+    bool(os.environ.get("SHMEMFS_WRAPPER")),
+    reason="a restart re-executes /proc/self/exe, the wrapper's binary")
+
+
+@restart_skip
+@pytest.mark.parametrize("opts", ["size=64m", "size=64m,mem=1m,swap={swap}",
+                                  "size=64m,-s"])
+def test_restart_keeps_open_files(mount, tmp_path, opts):
+    """A program holds files open across `shmemctl restart` and goes on
+    reading and writing them: same mount (no unmount between), same
+    inode numbers, an unlinked-but-open file too, new daemon."""
+    single = opts.endswith(",-s")
+    opts = opts.replace(",-s", "").format(swap=str(tmp_path / "swap"))
+    m = mount(opts)
+    if single:
+        m.proc.kill()   # remount single-threaded: -s is an argument
+        m.proc.wait()
+        subprocess.run(["fusermount3", "-u", m.path])
+        m.proc = subprocess.Popen([SHMEMFS_BIN, "-s", "-f", "-o", opts,
+                                   m.path], stdout=m.log_file,
+                                  stderr=subprocess.STDOUT,
+                                  start_new_session=True)
+        deadline = time.monotonic() + 10
+        while not is_mounted(m.path):
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+    p = os.path.join(m.path, "held")
+    fd = os.open(p, os.O_RDWR | os.O_CREAT, 0o640)
+    gone = os.open(os.path.join(m.path, "gone"), os.O_RDWR | os.O_CREAT)
+    try:
+        os.write(fd, b"before restart;")
+        os.write(gone, b"unlinked but open")
+        os.unlink(os.path.join(m.path, "gone"))
+        os.mkdir(os.path.join(m.path, "d"))
+        big = os.urandom(1 << 20) * 4
+        with open(os.path.join(m.path, "d", "big"), "wb") as fh:
+            fh.write(big)
+        ino = os.fstat(fd).st_ino
+        before_id = mount_id(m.path)
+        old = daemons_of(m.path)
+        assert len(old) == 1
+
+        r = ctl("restart", m.path)
+        assert r.stderr == ""
+        assert m.proc.wait(timeout=10) == 0     # the old daemon is gone
+        new = daemons_of(m.path)
+        assert len(new) == 1 and new != old
+        assert mount_id(m.path) == before_id    # the same mount
+
+        os.write(fd, b" after restart")
+        assert os.pread(fd, 100, 0) == b"before restart; after restart"
+        assert os.fstat(fd).st_ino == ino
+        assert os.stat(p).st_ino == ino
+        assert os.pread(gone, 100, 0) == b"unlinked but open"
+        with open(os.path.join(m.path, "d", "big"), "rb") as fh:
+            assert fh.read() == big
+        # And once more: the new daemon restarts as well.
+        ctl("restart", m.path)
+        os.write(fd, b"!")
+        assert os.pread(fd, 100, 0) == b"before restart; after restart!"
+        last = daemons_of(m.path)
+        assert len(last) == 1 and last != new
+    finally:
+        os.close(fd)
+        os.close(gone)
+    # The unlinked file's space comes back when it is closed.
+    from conftest import wait_for
+    assert wait_for(lambda: stats(m.path)["used_bytes"] <= (4 << 20) + PAGE)
+    pids = daemons_of(m.path)
+    assert m.finish() == []
+    wait_gone(pids)
+
+
+@restart_skip
+def test_failed_restart_leaves_old_daemon(mount, tmp_path):
+    """A handover that fails (the binary at the daemon's path cannot run)
+    leaves the old daemon serving, data intact; after the binary is back
+    (a "new" one), the restart goes through."""
+    import shutil
+    exe = str(tmp_path / "shmemfs")
+    shutil.copy(SHMEMFS_BIN, exe)
+    base, mp = make_mountpoint()
+    log = open(str(tmp_path / "log"), "wb")
+    proc = subprocess.Popen([exe, "-f", "-o", "size=16m", mp],
+                            stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 10
+        while not is_mounted(mp):
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.01)
+        fd = os.open(os.path.join(mp, "f"), os.O_RDWR | os.O_CREAT)
+        os.write(fd, b"one")
+        broken = str(tmp_path / "broken")
+        with open(broken, "w") as fh:
+            fh.write("#!/bin/sh\nexit 3\n")
+        os.chmod(broken, 0o755)
+        os.replace(broken, exe)
+        r = ctl("restart", mp, check=False)
+        assert r.returncode == 1 and "serves on" in r.stderr, r.stderr
+        assert proc.poll() is None
+        os.write(fd, b" two")
+        assert os.pread(fd, 100, 0) == b"one two"
+        shutil.copy(SHMEMFS_BIN, str(tmp_path / "new"))
+        os.replace(str(tmp_path / "new"), exe)
+        ctl("restart", mp)
+        assert proc.wait(timeout=10) == 0
+        os.write(fd, b" three")
+        assert os.pread(fd, 100, 0) == b"one two three"
+        os.close(fd)
+    finally:
+        pids = daemons_of(mp)
+        subprocess.run(["fusermount3", "-u", mp])
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        wait_gone(pids)
+        os.rmdir(mp)
+        os.rmdir(base)
+        log.close()
+    with open(str(tmp_path / "log")) as fh:
+        out = fh.read()
+    assert "Sanitizer" not in out and "runtime error" not in out, out
+
+
+def test_restart_needs_privilege(mount):
+    m = mount("size=16m")
+
+    def attempt():
+        r = subprocess.run([SHMEMCTL_BIN, "restart", m.path],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True)
+        return r.returncode, r.stderr
+    rc, err = run_as(NOBODY, NOBODY, attempt)
+    assert rc == 1 and "Operation not permitted" in err, err
