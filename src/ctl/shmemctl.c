@@ -2,7 +2,7 @@
 /*
  * shmemctl - query and steer a mounted shmemfs.
  *
- *	shmemctl stats MOUNTPOINT [--json]
+ *	shmemctl stats [MOUNTPOINT] [--json|--prometheus]
  *	shmemctl swapoff MOUNTPOINT
  *	shmemctl swapon MOUNTPOINT
  *
@@ -16,12 +16,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "shmemfs_ioctl.h"
@@ -72,7 +74,7 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: %s stats MOUNTPOINT [--json]\n"
+		"Usage: %s stats [MOUNTPOINT] [--json|--prometheus]\n"
 		"       %s swapoff MOUNTPOINT\n"
 		"       %s swapon MOUNTPOINT\n"
 		"       %s save MOUNTPOINT FILE [--key KEYFILE]\n"
@@ -81,8 +83,11 @@ usage(FILE *f)
 		"       %s --help | --version\n"
 		"\n"
 		"  stats    print the mount's counters as 'key: value' lines\n"
-		"           (--json: as one JSON object)\n"
+		"           (--json: as one JSON object; --prometheus: in the\n"
+		"           Prometheus text format); without MOUNTPOINT, of\n"
+		"           every shmemfs mount\n"
 		"  swapoff  bring every swapped page back and stop swapping\n"
+		"           (progress on stderr when it is a terminal)\n"
 		"  swapon   start swapping again\n"
 		"  save     write a point-in-time image of the mount to FILE\n"
 		"           (mode 0600; sealed with KEYFILE if given); mount it\n"
@@ -213,6 +218,486 @@ cmd_swap(const char *mnt, unsigned long req, const char *what)
 		return EXIT_FAILURE;
 	}
 	close(fd);
+	return EXIT_SUCCESS;
+}
+
+/* ---- stats --prometheus, and stats of every mount ---------------------- */
+
+enum stats_format { STATS_PLAIN, STATS_JSON, STATS_PROMETHEUS };
+
+/*
+ * What `--prometheus` says about each key: HELP text and whether it is a
+ * counter (only ever grows) or a gauge.  A key missing here (added to
+ * struct shmemfs_stats later) still gets a sample, as a gauge with a
+ * generic HELP line.
+ */
+static const struct {
+	const char *sh_name;
+	int sh_counter;
+	const char *sh_help;
+} stat_help[] = {
+	/* clang-format off */
+	{ "size_limit_bytes", 0, "Limit on data blocks (size=), 0 if none" },
+	{ "used_bytes", 0, "Data blocks in use, resident and swapped" },
+	{ "inodes_limit", 0, "Limit on inodes (nr_inodes=), 0 if none" },
+	{ "inodes_used", 0, "Inodes in use" },
+	{ "mem_limit_bytes", 0, "Resident-memory budget (mem=)" },
+	{ "resident_bytes", 0, "File data held in memory" },
+	{ "swapped_bytes", 0, "File data in the swap file" },
+	{ "swap_total_bytes", 0, "Size of the swap file's slots" },
+	{ "swap_used_bytes", 0, "Swap file slots in use" },
+	{ "swapouts", 1, "Pages written to swap since mount" },
+	{ "swapins", 1, "Pages read back from swap since mount" },
+	{ "huge_pages", 0, "Huge pages in use" },
+	{ "huge_splits", 1, "Huge pages split since mount" },
+	{ "huge_collapses", 1, "Huge pages collapsed since mount" },
+	{ "huge_fallbacks", 1, "Huge page allocations that fell back to "
+			       "small pages since mount" },
+	{ "uring_queues", 0, "FUSE io_uring queues (0: /dev/fuse)" },
+	/* clang-format on */
+};
+
+static void
+prom_header(const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(stat_help) / sizeof(stat_help[0]); i++)
+		if (!strcmp(stat_help[i].sh_name, key))
+			break;
+	if (i < sizeof(stat_help) / sizeof(stat_help[0])) {
+		printf("# HELP shmemfs_%s %s.\n", key, stat_help[i].sh_help);
+		printf("# TYPE shmemfs_%s %s\n", key,
+		       stat_help[i].sh_counter ? "counter" : "gauge");
+	} else {
+		printf("# HELP shmemfs_%s shmemfs statistic %s.\n", key, key);
+		printf("# TYPE shmemfs_%s gauge\n", key);
+	}
+}
+
+/* A Prometheus label value: \, " and newline escaped. */
+static void
+prom_label(const char *s)
+{
+	for (; *s; s++) {
+		if (*s == '\\' || *s == '"')
+			printf("\\%c", *s);
+		else if (*s == '\n')
+			printf("\\n");
+		else
+			putchar(*s);
+	}
+}
+
+/* A JSON string, quoted, with what JSON needs escaped. */
+static void
+json_string(const char *s)
+{
+	putchar('"');
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '\\' || c == '"')
+			printf("\\%c", c);
+		else if (c < 0x20)
+			printf("\\u%04x", c);
+		else
+			putchar(c);
+	}
+	putchar('"');
+}
+
+static void
+prom_sample(const char *key, const char *mnt, uint64_t v)
+{
+	printf("shmemfs_%s{mountpoint=\"", key);
+	prom_label(mnt);
+	printf("\"} %" PRIu64 "\n", v);
+}
+
+/*
+ * Query @mnt's stats: 0 or an errno value.  Reported on stderr if
+ * @report; `stats` of every mount first checks whether the mount is
+ * still there.
+ */
+static int
+query_stats(const char *mnt, struct shmemfs_stats *st, int report)
+{
+	int fd, err;
+
+	fd = open(mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		err = errno;
+		if (report)
+			fprintf(stderr, "%s: %s: %s\n", progname, mnt,
+				strerror(err));
+		return err;
+	}
+	memset(st, 0, sizeof(*st));
+	if (ioctl(fd, SHMEMFS_IOC_STATS, st) < 0) {
+		err = errno;
+		close(fd);
+		if (report)
+			ioctl_error(mnt, "stats", err);
+		return err;
+	}
+	close(fd);
+	return 0;
+}
+
+/* `stats MOUNTPOINT --prometheus` */
+static int
+cmd_stats_prometheus(const char *mnt)
+{
+	size_t i, n = sizeof(stat_fields) / sizeof(stat_fields[0]);
+	struct shmemfs_stats st;
+
+	if (query_stats(mnt, &st, 1))
+		return EXIT_FAILURE;
+	for (i = 0; i < n; i++) {
+		prom_header(stat_fields[i].sf_name);
+		prom_sample(stat_fields[i].sf_name, mnt, stat_value(&st, i));
+	}
+	return EXIT_SUCCESS;
+}
+
+/*
+ * Undo mountinfo's octal escapes (\040 for a space, \011, \012, \134)
+ * in place.
+ */
+static void
+mountinfo_unescape(char *s)
+{
+	char *d = s;
+
+	for (; *s; s++) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' &&
+		    s[2] <= '7' && s[3] >= '0' && s[3] <= '7') {
+			*d++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 +
+				      (s[3] - '0'));
+			s += 3;
+		} else {
+			*d++ = *s;
+		}
+	}
+	*d = '\0';
+}
+
+/*
+ * The mount points of every fuse.shmemfs mount in /proc/self/mountinfo
+ * (the caller's mount namespace), in its order: a malloc'd array of
+ * malloc'd strings in *@out.  Returns the count or -errno.
+ *
+ * A mountinfo line: ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS [OPTIONAL...]
+ * - FSTYPE SOURCE SUPEROPTS.
+ */
+static int
+shmemfs_mounts(char ***out)
+{
+	char *line = NULL, **v = NULL, **nv;
+	size_t cap = 0;
+	int n = 0, err = 0;
+	FILE *f;
+
+	f = fopen("/proc/self/mountinfo", "re");
+	if (!f)
+		return -errno;
+	while (getline(&line, &cap, f) > 0) {
+		char *save = NULL, *tok, *mp = NULL, *type = NULL;
+		int field = 0, dash = 0;
+
+		line[strcspn(line, "\n")] = '\0';
+		for (tok = strtok_r(line, " ", &save); tok;
+		     tok = strtok_r(NULL, " ", &save), field++) {
+			if (field == 4)
+				mp = tok;
+			else if (field > 5 && !dash && !strcmp(tok, "-"))
+				dash = 1;
+			else if (dash) {
+				type = tok;
+				break;
+			}
+		}
+		if (!mp || !type || strcmp(type, "fuse.shmemfs"))
+			continue;
+		nv = realloc(v, (n + 1) * sizeof(*v));
+		if (!nv) {
+			err = -ENOMEM;
+			break;
+		}
+		v = nv;
+		v[n] = strdup(mp);
+		if (!v[n]) {
+			err = -ENOMEM;
+			break;
+		}
+		mountinfo_unescape(v[n]);
+		n++;
+	}
+	free(line);
+	fclose(f);
+	if (err) {
+		while (n > 0)
+			free(v[--n]);
+		free(v);
+		return err;
+	}
+	*out = v;
+	return n;
+}
+
+/* Is @mnt still a mount point of a shmemfs? */
+static int
+still_mounted(const char *mnt)
+{
+	char **mnts = NULL;
+	int n, i, found = 0;
+
+	n = shmemfs_mounts(&mnts);
+	if (n < 0)
+		return 1;
+	for (i = 0; i < n; i++) {
+		if (!strcmp(mnts[i], mnt))
+			found = 1;
+		free(mnts[i]);
+	}
+	free(mnts);
+	return found;
+}
+
+/*
+ * `stats` without MOUNTPOINT: every shmemfs mount.  A mount that cannot
+ * be queried is reported and makes the status 1; the rest are printed.
+ */
+static int
+cmd_stats_all(enum stats_format fmt)
+{
+	size_t i, n = sizeof(stat_fields) / sizeof(stat_fields[0]);
+	struct shmemfs_stats *st;
+	char **mnts = NULL;
+	int nm, m, ok = 0, status = EXIT_SUCCESS;
+	int *good;
+
+	nm = shmemfs_mounts(&mnts);
+	if (nm < 0) {
+		fprintf(stderr, "%s: /proc/self/mountinfo: %s\n", progname,
+			strerror(-nm));
+		return EXIT_FAILURE;
+	}
+	st = calloc(nm ? nm : 1, sizeof(*st));
+	good = calloc(nm ? nm : 1, sizeof(*good));
+	if (!st || !good) {
+		fprintf(stderr, "%s: %s\n", progname, strerror(ENOMEM));
+		status = EXIT_FAILURE;
+		goto out_free;
+	}
+	for (m = 0; m < nm; m++) {
+		/*
+		 * A mount unmounted since mountinfo was read is skipped;
+		 * one still there is asked again and its error reported.
+		 */
+		if (query_stats(mnts[m], &st[m], 0) == 0)
+			good[m] = 1;
+		else if (!still_mounted(mnts[m]))
+			continue;
+		else if (query_stats(mnts[m], &st[m], 1) == 0)
+			good[m] = 1;
+		else
+			status = EXIT_FAILURE;
+	}
+
+	if (fmt == STATS_PROMETHEUS) {
+		/* one HELP/TYPE block per key, a sample per mount */
+		for (i = 0; i < n && nm > 0; i++) {
+			prom_header(stat_fields[i].sf_name);
+			for (m = 0; m < nm; m++)
+				if (good[m])
+					prom_sample(stat_fields[i].sf_name,
+						    mnts[m],
+						    stat_value(&st[m], i));
+		}
+	} else if (fmt == STATS_JSON) {
+		printf("[");
+		for (m = 0; m < nm; m++) {
+			if (!good[m])
+				continue;
+			printf("%s\n  {\n    \"mountpoint\": ", ok ? "," : "");
+			json_string(mnts[m]);
+			for (i = 0; i < n; i++)
+				printf(",\n    \"%s\": %" PRIu64,
+				       stat_fields[i].sf_name,
+				       stat_value(&st[m], i));
+			printf("\n  }");
+			ok++;
+		}
+		printf("%s]\n", ok ? "\n" : "");
+	} else {
+		for (m = 0; m < nm; m++) {
+			if (!good[m])
+				continue;
+			printf("%smountpoint: %s\n", ok ? "\n" : "", mnts[m]);
+			print_stats(&st[m], 0);
+			ok++;
+		}
+	}
+out_free:
+	free(good);
+	free(st);
+	for (m = 0; m < nm; m++)
+		free(mnts[m]);
+	free(mnts);
+	return status;
+}
+
+/* ---- swapoff progress ---------------------------------------------------- */
+
+/*
+ * The daemon's swapoff is one ioctl that returns when every page is
+ * back.  To show progress without changing that, a thread polls the
+ * stats ioctl on a descriptor of its own while the main thread sits in
+ * the swapoff ioctl: swapped_bytes falls from what it was at the start
+ * to 0.  The core drops its lock every batch of pages, so the polls are
+ * answered during the walk.  Shown only when stderr is a terminal.
+ */
+#define PROGRESS_INTERVAL_NS 200000000L
+
+struct progress {
+	const char *pr_mnt;
+	int pr_fd;
+	uint64_t pr_total; /* pages in swap when swapoff started */
+	struct timespec pr_start;
+	pthread_mutex_t pr_lock;
+	pthread_cond_t pr_cond;
+	int pr_done; /* set by the main thread when the ioctl returned */
+};
+
+static double
+progress_elapsed(const struct progress *pr)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - pr->pr_start.tv_sec) +
+	       (double)(now.tv_nsec - pr->pr_start.tv_nsec) / 1e9;
+}
+
+/*
+ * One progress line, rewritten in place (\r); @final ends it (1: done,
+ * -1: failed).
+ */
+static void
+progress_show(const struct progress *pr, uint64_t back, int final)
+{
+	double t = progress_elapsed(pr);
+	double rate = t > 0 ? (double)back / t : 0;
+	unsigned pct =
+	    pr->pr_total ? (unsigned)(back * 100 / pr->pr_total) : 100;
+
+	fprintf(stderr,
+		"\rswapoff %s: %" PRIu64 " of %" PRIu64
+		" pages (%u%%), %.0f pages/s, ",
+		pr->pr_mnt, back, pr->pr_total, pct, rate);
+	if (final)
+		fprintf(stderr, "%s %.1f s\033[K\n",
+			final > 0 ? "done in" : "failed after", t);
+	else if (back > 0 && rate > 0)
+		fprintf(stderr, "%.0f s left\033[K",
+			(double)(pr->pr_total - back) / rate);
+	else
+		fprintf(stderr, "time left unknown\033[K");
+	fflush(stderr);
+}
+
+static uint64_t
+progress_back(const struct progress *pr, const struct shmemfs_stats *st)
+{
+	uint64_t left = st->swapped_bytes / SHMEMFS_PAGE_SIZE;
+
+	return left >= pr->pr_total ? 0 : pr->pr_total - left;
+}
+
+static void *
+progress_thread(void *arg)
+{
+	struct progress *pr = arg;
+	struct shmemfs_stats st;
+	struct timespec until;
+
+	pthread_mutex_lock(&pr->pr_lock);
+	while (!pr->pr_done) {
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += PROGRESS_INTERVAL_NS;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&pr->pr_cond, &pr->pr_lock, &until);
+		if (pr->pr_done)
+			break;
+		pthread_mutex_unlock(&pr->pr_lock);
+		memset(&st, 0, sizeof(st));
+		if (ioctl(pr->pr_fd, SHMEMFS_IOC_STATS, &st) == 0)
+			progress_show(pr, progress_back(pr, &st), 0);
+		pthread_mutex_lock(&pr->pr_lock);
+	}
+	pthread_mutex_unlock(&pr->pr_lock);
+	return NULL;
+}
+
+/*
+ * `swapoff MOUNTPOINT` on a terminal: the swapoff ioctl with a progress
+ * line.  Falls back to the plain ioctl if the progress cannot be set up.
+ */
+static int
+cmd_swapoff_progress(const char *mnt)
+{
+	struct progress pr = {.pr_mnt = mnt, .pr_fd = -1};
+	struct shmemfs_stats st;
+	pthread_t tid;
+	int fd, err = 0, thread = 0;
+
+	fd = open_mount(mnt);
+	if (fd < 0)
+		return EXIT_FAILURE;
+	memset(&st, 0, sizeof(st));
+	if (ioctl(fd, SHMEMFS_IOC_STATS, &st) == 0 && st.swapped_bytes > 0) {
+		pr.pr_total = st.swapped_bytes / SHMEMFS_PAGE_SIZE;
+		pr.pr_fd = open(mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &pr.pr_start);
+	pthread_mutex_init(&pr.pr_lock, NULL);
+	pthread_cond_init(&pr.pr_cond, NULL);
+	if (pr.pr_fd >= 0) {
+		progress_show(&pr, 0, 0);
+		thread = pthread_create(&tid, NULL, progress_thread, &pr) == 0;
+	}
+
+	if (ioctl(fd, SHMEMFS_IOC_SWAPOFF) < 0)
+		err = errno;
+
+	if (thread) {
+		pthread_mutex_lock(&pr.pr_lock);
+		pr.pr_done = 1;
+		pthread_cond_signal(&pr.pr_cond);
+		pthread_mutex_unlock(&pr.pr_lock);
+		pthread_join(tid, NULL);
+	}
+	if (pr.pr_fd >= 0) {
+		memset(&st, 0, sizeof(st));
+		if (ioctl(pr.pr_fd, SHMEMFS_IOC_STATS, &st) == 0)
+			progress_show(&pr, progress_back(&pr, &st),
+				      err ? -1 : 1);
+		else
+			fputc('\n', stderr);
+		close(pr.pr_fd);
+	}
+	pthread_cond_destroy(&pr.pr_cond);
+	pthread_mutex_destroy(&pr.pr_lock);
+	close(fd);
+	if (err) {
+		ioctl_error(mnt, "swapoff", err);
+		return EXIT_FAILURE;
+	}
 	return EXIT_SUCCESS;
 }
 
@@ -425,6 +910,7 @@ main(int argc, char **argv)
 {
 	const char *cmd, *mnt = NULL;
 	int json = 0, opts_done = 0, i, status;
+	int prometheus = 0;
 
 	if (argc < 2)
 		return usage_error("%s", "missing command");
@@ -459,14 +945,28 @@ main(int argc, char **argv)
 			return finish_stdout(EXIT_SUCCESS);
 		} else if (!strcmp(a, "--json") && !strcmp(cmd, "stats")) {
 			json = 1;
+		} else if (!strcmp(a, "--prometheus") &&
+			   !strcmp(cmd, "stats")) {
+			prometheus = 1;
 		} else {
 			return usage_error("unknown option '%s'", a);
 		}
 	}
+	if (json && prometheus)
+		return usage_error("%s", "--json and --prometheus exclude "
+				   "each other");
+	if (!mnt && !strcmp(cmd, "stats"))
+		return finish_stdout(cmd_stats_all(
+			json ? STATS_JSON :
+			prometheus ? STATS_PROMETHEUS : STATS_PLAIN));
 	if (!mnt)
 		return usage_error("%s", "missing MOUNTPOINT");
 
-	if (!strcmp(cmd, "stats"))
+	if (!strcmp(cmd, "stats") && prometheus)
+		status = cmd_stats_prometheus(mnt);
+	else if (!strcmp(cmd, "swapoff") && isatty(STDERR_FILENO))
+		status = cmd_swapoff_progress(mnt);
+	else if (!strcmp(cmd, "stats"))
 		status = cmd_stats(mnt, json);
 	else if (!strcmp(cmd, "swapoff"))
 		status = cmd_swap(mnt, SHMEMFS_IOC_SWAPOFF, "swapoff");
