@@ -90,13 +90,13 @@
 #include "snapshot.h"
 #include "xattr.h"
 
-#define SF_IMG_SEALED 0x1u
-#define SF_IMG_LIVE 0x2u   /* a handover: orphans and reference counts */
-#define SF_BLK_MAGIC "SBLK"
-#define SF_BLK_HDR 24
+#define SF_IMG_SEALED  0x1u
+#define SF_IMG_LIVE    0x2u /* a handover: orphans and reference counts */
+#define SF_BLK_MAGIC   "SBLK"
+#define SF_BLK_HDR     24
 #define SF_BLK_TRAILER 16
-#define SF_BLK_LAST 0x1u
-#define SF_IMG_ID 16
+#define SF_BLK_LAST    0x1u
+#define SF_IMG_ID      16
 
 enum {
 	REC_MOUNT = 1,
@@ -199,8 +199,8 @@ img_checksum(unsigned char out[16], const unsigned char *id,
 	XXH128_canonical_t c;
 
 	XXH128_canonicalFromHash(
-		&c, XXH3_128bits_withSeed(hdr, SF_BLK_HDR + len,
-					  XXH64(id, SF_IMG_ID, 0)));
+	    &c, XXH3_128bits_withSeed(hdr, SF_BLK_HDR + len,
+				      XXH64(id, SF_IMG_ID, 0)));
 	memcpy(out, c.digest, 16);
 }
 
@@ -210,12 +210,12 @@ struct img_writer {
 	int w_fd;
 	uint64_t w_seq;
 	unsigned char *w_buf; /* header + payload + trailer */
-	size_t w_len;         /* payload bytes in w_buf */
+	size_t w_len;	      /* payload bytes in w_buf */
 	bool w_sealed;
 	bool w_live;
 	unsigned char w_key[32];
 	unsigned char w_id[SF_IMG_ID];
-	int w_err;            /* first error; later puts do nothing */
+	int w_err; /* first error; later puts do nothing */
 };
 
 static int
@@ -257,8 +257,8 @@ img_flush(struct img_writer *w, bool last)
 		memcpy(ad + SF_IMG_ID, hdr, SF_BLK_HDR);
 		img_nonce(npub, w->w_seq);
 		crypto_aead_chacha20poly1305_ietf_encrypt_detached(
-			payload, trailer, NULL, payload, w->w_len, ad,
-			sizeof(ad), NULL, npub, w->w_key);
+		    payload, trailer, NULL, payload, w->w_len, ad, sizeof(ad),
+		    NULL, npub, w->w_key);
 	} else {
 		img_checksum(trailer, w->w_id, hdr, w->w_len);
 	}
@@ -296,7 +296,7 @@ put_int(struct img_writer *w, uint64_t v, int n)
 	put_bytes(w, b, (size_t)n);
 }
 
-#define put_u8(w, v) put_int((w), (v), 1)
+#define put_u8(w, v)  put_int((w), (v), 1)
 #define put_u16(w, v) put_int((w), (v), 2)
 #define put_u32(w, v) put_int((w), (v), 4)
 #define put_u64(w, v) put_int((w), (v), 8)
@@ -323,8 +323,9 @@ img_write_header(struct img_writer *w)
 	memset(h, 0, sizeof(h));
 	memcpy(h, SF_IMG_MAGIC, 8);
 	le_put(h + 8, SF_IMG_VERSION, 4);
-	le_put(h + 12, (w->w_sealed ? SF_IMG_SEALED : 0) |
-			       (w->w_live ? SF_IMG_LIVE : 0),
+	le_put(h + 12,
+	       (w->w_sealed ? SF_IMG_SEALED : 0) |
+		   (w->w_live ? SF_IMG_LIVE : 0),
 	       4);
 	memcpy(h + 16, w->w_id, SF_IMG_ID);
 	le_put(h + 32, SF_IMG_BLOCK_MAX, 4);
@@ -380,9 +381,8 @@ snap_save_data(struct shmemfs *fs, struct img_writer *w,
 		type = REC_DATA;
 		if (pageidx_is_value(e) && !sf_is_swap(e))
 			type = sf_is_zero(e) ? REC_ZERO : REC_FALLOC;
-		if (run.sr_count &&
-		    (type != run.sr_type ||
-		     run.sr_first + run.sr_count != index))
+		if (run.sr_count && (type != run.sr_type ||
+				     run.sr_first + run.sr_count != index))
 			snap_run_flush(w, ip->i_ino, &run);
 		(*npages)++;
 		if (type != REC_DATA) {
@@ -424,8 +424,7 @@ snap_put_inode(struct img_writer *w, uint64_t parent, const char *name,
 	put_u32(w, ip->i_gid);
 	put_u32(w, ip->i_nlink);
 	put_u64(w, ip->i_size);
-	put_u64(w, S_ISCHR(ip->i_mode) || S_ISBLK(ip->i_mode) ? ip->i_rdev
-							      : 0);
+	put_u64(w, S_ISCHR(ip->i_mode) || S_ISBLK(ip->i_mode) ? ip->i_rdev : 0);
 	put_ts(w, &ip->i_atime);
 	put_ts(w, &ip->i_mtime);
 	put_ts(w, &ip->i_ctime);
@@ -669,8 +668,8 @@ out_free:
 }
 
 int
-shmemfs_save(struct shmemfs *fs, int fd, const unsigned char *key,
-	     char *err, size_t err_len)
+shmemfs_save(struct shmemfs *fs, int fd, const unsigned char *key, char *err,
+	     size_t err_len)
 {
 	return snap_save(fs, fd, key, false, err, err_len);
 }
@@ -747,12 +746,12 @@ shmemfs_save_file(struct shmemfs *fs, const char *path,
 struct img_reader {
 	int r_fd;
 	uint64_t r_size;      /* of the file */
-	uint64_t r_off;       /* of the next block */
-	uint64_t r_seq;       /* of the next block */
+	uint64_t r_off;	      /* of the next block */
+	uint64_t r_seq;	      /* of the next block */
 	uint64_t r_blk_off;   /* of the current block, for messages */
 	unsigned char *r_buf; /* current block */
 	size_t r_len, r_pos;  /* its payload length, bytes used */
-	bool r_last;          /* the current block is the last */
+	bool r_last;	      /* the current block is the last */
 	bool r_sealed;
 	bool r_live;
 	unsigned char r_key[32];
@@ -785,9 +784,9 @@ img_pread(struct img_reader *r, void *buf, size_t len, uint64_t off)
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			return img_fail(r, -errno, "read error at byte %llu: %s",
-					(unsigned long long)off,
-					strerror(errno));
+			return img_fail(
+			    r, -errno, "read error at byte %llu: %s",
+			    (unsigned long long)off, strerror(errno));
 		}
 		if (n == 0)
 			return img_fail(r, -EINVAL,
@@ -830,8 +829,9 @@ img_open(struct img_reader *r, int fd, const unsigned char *key, char *err,
 	if (ret)
 		return ret;
 	if (memcmp(h, SF_IMG_MAGIC, 8))
-		return img_fail(r, -EINVAL, "not a shmemfs image (bad magic "
-					    "at byte 0)");
+		return img_fail(r, -EINVAL,
+				"not a shmemfs image (bad magic "
+				"at byte 0)");
 	if (le_get(h + 56, 8) != XXH64(h, 56, 0))
 		return img_fail(r, -EINVAL,
 				"damaged header: checksum mismatch at byte 0");
@@ -841,8 +841,7 @@ img_open(struct img_reader *r, int fd, const unsigned char *key, char *err,
 				(unsigned)le_get(h + 8, 4), SF_IMG_VERSION);
 	flags = (uint32_t)le_get(h + 12, 4);
 	if (flags & ~(SF_IMG_SEALED | SF_IMG_LIVE))
-		return img_fail(r, -EINVAL, "unknown header flags 0x%x",
-				flags);
+		return img_fail(r, -EINVAL, "unknown header flags 0x%x", flags);
 	if (le_get(h + 32, 4) != SF_IMG_BLOCK_MAX)
 		return img_fail(r, -EINVAL, "unsupported block size %u",
 				(unsigned)le_get(h + 32, 4));
@@ -907,8 +906,8 @@ img_next_block(struct img_reader *r)
 				"damaged: block %llu at byte %llu has a bad "
 				"header",
 				blk, at);
-	ret = img_pread(r, payload, len + SF_BLK_TRAILER,
-			r->r_off + SF_BLK_HDR);
+	ret =
+	    img_pread(r, payload, len + SF_BLK_TRAILER, r->r_off + SF_BLK_HDR);
 	if (ret)
 		return ret;
 	if (r->r_sealed) {
@@ -916,8 +915,8 @@ img_next_block(struct img_reader *r)
 		memcpy(ad + SF_IMG_ID, hdr, SF_BLK_HDR);
 		img_nonce(npub, r->r_seq);
 		if (crypto_aead_chacha20poly1305_ietf_decrypt_detached(
-			    payload, NULL, payload, len, payload + len, ad,
-			    sizeof(ad), npub, r->r_key))
+			payload, NULL, payload, len, payload + len, ad,
+			sizeof(ad), npub, r->r_key))
 			return img_fail(r, -EBADMSG,
 					"block %llu at byte %llu fails "
 					"authentication (wrong key, or a "
@@ -1030,11 +1029,10 @@ get_ts(struct img_reader *r, struct timespec *ts)
 static int
 img_bad(struct img_reader *r, const char *what, uint64_t ino)
 {
-	return img_fail(r, -EINVAL,
-			"damaged: %s (inode %llu) in block %llu at byte %llu",
-			what, (unsigned long long)ino,
-			(unsigned long long)r->r_seq - 1,
-			(unsigned long long)r->r_blk_off);
+	return img_fail(
+	    r, -EINVAL, "damaged: %s (inode %llu) in block %llu at byte %llu",
+	    what, (unsigned long long)ino, (unsigned long long)r->r_seq - 1,
+	    (unsigned long long)r->r_blk_off);
 }
 
 struct snap_counters {
@@ -1070,8 +1068,9 @@ snap_get_mount(struct img_reader *r, struct shmemfs_opts *o,
 		o->so_mode = (mode_t)v[4] & 07777;
 		o->so_uid = (uid_t)v[5];
 		o->so_gid = (gid_t)v[6];
-		o->so_huge = v[7] <= SHMEMFS_HUGE_ADVISE ? (enum shmemfs_huge)v[7]
-							 : SHMEMFS_HUGE_NEVER;
+		o->so_huge = v[7] <= SHMEMFS_HUGE_ADVISE
+				 ? (enum shmemfs_huge)v[7]
+				 : SHMEMFS_HUGE_NEVER;
 	}
 	ret = get_int(r, &v[0], 1);
 	if (!ret)
@@ -1295,19 +1294,18 @@ snap_get_inode(struct snap_restore *rs)
 		if (cookie) {
 			/* dir.c's counter, as sf_next_ino is node.c's. */
 			if (cookie < dir->i_next_cookie)
-				return img_bad(r, "directory cookies out of "
-						  "order",
+				return img_bad(r,
+					       "directory cookies out of "
+					       "order",
 					       ino);
 			dir->i_next_cookie = cookie;
 		}
-		ret = dir_create(fs, &ctx, dir, name, (mode_t)mode,
-				 (dev_t)rdev, S_ISLNK(mode) ? target : NULL,
-				 &ip);
+		ret = dir_create(fs, &ctx, dir, name, (mode_t)mode, (dev_t)rdev,
+				 S_ISLNK(mode) ? target : NULL, &ip);
 		if (ret)
-			return img_fail(r, ret,
-					"cannot restore inode %llu (%s): %s",
-					(unsigned long long)ino, name,
-					strerror(-ret));
+			return img_fail(
+			    r, ret, "cannot restore inode %llu (%s): %s",
+			    (unsigned long long)ino, name, strerror(-ret));
 		SF_ASSERT(ip->i_ino == ino);
 	}
 	ip->i_generation = gen;
@@ -1324,8 +1322,7 @@ snap_get_inode(struct snap_restore *rs)
 			return img_bad(r, "file too large", ino);
 		ret = filemap_truncate(fs, ip, size);
 		if (ret)
-			return img_fail(r, ret,
-					"cannot restore inode %llu: %s",
+			return img_fail(r, ret, "cannot restore inode %llu: %s",
 					(unsigned long long)ino,
 					strerror(-ret));
 	}
@@ -1356,13 +1353,15 @@ snap_get_link(struct snap_restore *rs)
 		return img_bad(r, "link to an unknown inode", ino);
 	if (cookie) {
 		if (cookie < dir->i_next_cookie)
-			return img_bad(r, "directory cookies out of order", ino);
+			return img_bad(r, "directory cookies out of order",
+				       ino);
 		dir->i_next_cookie = cookie;
 	}
 	ret = dir_link(rs->rs_fs, ip, dir, name);
 	if (ret)
-		return img_fail(r, ret, "cannot restore a link to inode %llu "
-					"(%s): %s",
+		return img_fail(r, ret,
+				"cannot restore a link to inode %llu "
+				"(%s): %s",
 				(unsigned long long)ino, name, strerror(-ret));
 	return 0;
 }
@@ -1398,8 +1397,7 @@ snap_get_pages(struct snap_restore *rs, int type)
 		ret = filemap_fallocate(fs, ip, SHMEMFS_FALLOC_KEEP_SIZE,
 					(int64_t)off, (int64_t)(count << 12));
 		if (ret)
-			return img_fail(r, ret,
-					"cannot restore inode %llu: %s",
+			return img_fail(r, ret, "cannot restore inode %llu: %s",
 					(unsigned long long)ino,
 					strerror(-ret));
 		rs->rs_pages += count;
@@ -1415,10 +1413,9 @@ snap_get_pages(struct snap_restore *rs, int type)
 						      : SF_PAGE_SIZE;
 		n = filemap_write(fs, ip, rs->rs_page, len, off);
 		if (n < 0)
-			return img_fail(r, (int)n,
-					"cannot restore inode %llu: %s",
-					(unsigned long long)ino,
-					strerror((int)-n));
+			return img_fail(
+			    r, (int)n, "cannot restore inode %llu: %s",
+			    (unsigned long long)ino, strerror((int)-n));
 		rs->rs_pages++;
 	}
 	return 0;
@@ -1519,14 +1516,13 @@ snap_restore_records(struct snap_restore *rs, const struct snap_counters *c)
 			if (ret)
 				return ret;
 			if (r->r_pos != r->r_len || !r->r_last)
-				return img_fail(r, -EINVAL,
-						"damaged: data after the end "
-						"record in block %llu at byte "
-						"%llu",
-						(unsigned long long)r->r_seq -
-							1,
-						(unsigned long long)
-							r->r_blk_off);
+				return img_fail(
+				    r, -EINVAL,
+				    "damaged: data after the end "
+				    "record in block %llu at byte "
+				    "%llu",
+				    (unsigned long long)r->r_seq - 1,
+				    (unsigned long long)r->r_blk_off);
 			ret = snap_finish(rs, ninodes, npages);
 			if (ret)
 				return ret;

@@ -14,9 +14,9 @@
 
 #include "core.h"
 
-#define SF_IMG_MAGIC SHMEMFS_IMAGE_MAGIC
-#define SF_IMG_VERSION 1
-#define SF_IMG_HDR_SIZE 64
+#define SF_IMG_MAGIC	 SHMEMFS_IMAGE_MAGIC
+#define SF_IMG_VERSION	 1
+#define SF_IMG_HDR_SIZE	 64
 #define SF_IMG_BLOCK_MAX (256u * 1024) /* payload bytes per block */
 
 #endif /* SHMEMFS_SNAPSHOT_H */

@@ -55,9 +55,9 @@ struct arc_link {
 struct arc_export {
 	struct shmemfs *ax_fs;
 	struct archive *ax_a;
-	void *ax_links;  /* tsearch tree of struct arc_link */
-	char *ax_buf;    /* ARC_CHUNK bytes */
-	char *ax_zero;   /* ARC_CHUNK zeros, fed for holes */
+	void *ax_links; /* tsearch tree of struct arc_link */
+	char *ax_buf;	/* ARC_CHUNK bytes */
+	char *ax_zero;	/* ARC_CHUNK zeros, fed for holes */
 	char *ax_msg;
 	size_t ax_len;
 };
@@ -285,7 +285,8 @@ arc_export_one(struct arc_export *ax, uint64_t ino, const char *path)
 		l->al_ino = ino;
 	}
 	if (S_ISLNK(st->st_mode)) {
-		n = shmemfs_readlink(ax->ax_fs, ino, target, sizeof(target) - 1);
+		n = shmemfs_readlink(ax->ax_fs, ino, target,
+				     sizeof(target) - 1);
 		if (n < 0) {
 			ret = arc_fail(ax, n, path, NULL);
 			goto out;
@@ -540,8 +541,8 @@ arc_restore_one(struct arc_restore *ar, struct archive_entry *e)
 	char *path, *last;
 	int ret;
 
-	path = strdup(archive_entry_pathname(e) ? archive_entry_pathname(e)
-						: "");
+	path =
+	    strdup(archive_entry_pathname(e) ? archive_entry_pathname(e) : "");
 	if (!path)
 		return arc_rfail(ar, -ENOMEM, NULL);
 	ret = arc_parent(ar, path, &dir, &last);
@@ -569,8 +570,7 @@ arc_restore_one(struct arc_restore *ar, struct archive_entry *e)
 		if (ret == 0) {
 			/* An entry seen again (a directory, usually). */
 			shmemfs_forget(fs, attr.sa_st.st_ino, 1);
-			if (!S_ISDIR(mode) ||
-			    !S_ISDIR(attr.sa_st.st_mode)) {
+			if (!S_ISDIR(mode) || !S_ISDIR(attr.sa_st.st_mode)) {
 				ret = arc_rfail(ar, -EEXIST, NULL);
 				goto out;
 			}
@@ -579,8 +579,8 @@ arc_restore_one(struct arc_restore *ar, struct archive_entry *e)
 		} else if (S_ISLNK(mode)) {
 			ret = shmemfs_symlink(fs, &ctx, dir, last,
 					      archive_entry_symlink(e)
-						      ? archive_entry_symlink(e)
-						      : "",
+						  ? archive_entry_symlink(e)
+						  : "",
 					      &attr);
 		} else {
 			ret = shmemfs_mknod(fs, &ctx, dir, last,
@@ -675,8 +675,9 @@ sd_snap_restore_archive(struct shmemfs **fsp, struct sd_cmdline *cl,
 	archive_read_support_format_tar(ar.ar_a);
 	archive_read_support_format_gnutar(ar.ar_a);
 	if (archive_read_open_fd(ar.ar_a, fd, 64 * 1024) != ARCHIVE_OK) {
-		snprintf(msg, len, "%s: not a shmemfs image or a tar archive "
-				   "(%s)",
+		snprintf(msg, len,
+			 "%s: not a shmemfs image or a tar archive "
+			 "(%s)",
 			 path, archive_error_string(ar.ar_a));
 		ret = -EINVAL;
 		goto out_free;

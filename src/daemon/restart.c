@@ -64,9 +64,9 @@
 #include "shmemfs_ioctl.h"
 #include "snapshot.h"
 
-#define RS_MAGIC 0x53484d52u /* "SHMR" */
-#define RS_INIT_MAX 4096
-#define RS_TIMEOUT_MS 60000
+#define RS_MAGIC       0x53484d52u /* "SHMR" */
+#define RS_INIT_MAX    4096
+#define RS_TIMEOUT_MS  60000
 #define RS_WORKERS_MAX 64
 
 /* What main() told us, for re-executing and for the state. */
@@ -85,16 +85,14 @@ static size_t rs_init_len;
 static struct {
 	pthread_mutex_t lp_lock;
 	struct fuse_session *lp_se;
-	int lp_ctl;    /* eventfd: wakes the main thread */
-	int lp_stop;   /* eventfd: readable = workers stop */
+	int lp_ctl;  /* eventfd: wakes the main thread */
+	int lp_stop; /* eventfd: readable = workers stop */
 	bool lp_running;
 	fuse_req_t lp_restart; /* the ioctl waiting for an answer */
-} rs_loop = {.lp_lock = PTHREAD_MUTEX_INITIALIZER, .lp_ctl = -1,
-	     .lp_stop = -1};
+} rs_loop = {.lp_lock = PTHREAD_MUTEX_INITIALIZER, .lp_ctl = -1, .lp_stop = -1};
 
 void
-sd_restart_setup(char **argv, struct shmemfs **fsp,
-		 const struct sd_cmdline *cl)
+sd_restart_setup(char **argv, struct shmemfs **fsp, const struct sd_cmdline *cl)
 {
 	ssize_t n = readlink("/proc/self/exe", rs_self.rs_exe,
 			     sizeof(rs_self.rs_exe) - 1);
@@ -203,8 +201,8 @@ int
 sd_fusedev_loop(struct sd_transport *tr)
 {
 	struct fuse_session *se = tr->tr_session;
-	unsigned n = tr->tr_config.tc_singlethread ? 1
-						   : tr->tr_config.tc_max_threads;
+	unsigned n =
+	    tr->tr_config.tc_singlethread ? 1 : tr->tr_config.tc_max_threads;
 	pthread_t tids[RS_WORKERS_MAX];
 	struct pollfd pfd;
 	fuse_req_t req;
@@ -413,8 +411,9 @@ sd_restart_handover(struct fuse_session *se, pthread_t *tids, unsigned n,
 	c = sd_snap_restore_fd(&again, (struct sd_cmdline *)rs_self.rs_cl,
 			       "handover", memfd, NULL, err, sizeof(err));
 	if (c) {
-		fprintf(stderr, "shmemfs: restart failed and the state could "
-				"not be taken back: %s\n",
+		fprintf(stderr,
+			"shmemfs: restart failed and the state could "
+			"not be taken back: %s\n",
 			err);
 		fuse_session_exit(se);
 		rs_reply_fail(req, -ret);

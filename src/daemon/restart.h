@@ -25,8 +25,8 @@ int sd_fusedev_loop(struct sd_transport *tr);
 /* ops.c: SHMEMFS_IOC_RESTART (the caller's rights checked). */
 void sd_restart_ioctl(fuse_req_t req);
 /* The loop's main thread: hand over, or resume and fail the ioctl. */
-int sd_restart_handover(struct fuse_session *se, pthread_t *tids,
-			unsigned n, fuse_req_t req);
+int sd_restart_handover(struct fuse_session *se, pthread_t *tids, unsigned n,
+			fuse_req_t req);
 
 /* The new daemon: the socket from the old one, or -1 (a normal start). */
 int sd_restart_incoming(void);

@@ -51,12 +51,13 @@ sd_snap_protect_oom(void)
 	if (!err)
 		return;
 	if (isatty(STDERR_FILENO))
-		fprintf(stderr,
-			"shmemfs: warning: cannot protect the daemon from the "
-			"OOM killer (oom_score_adj: %s; needs CAP_SYS_RESOURCE): "
-			"a host out of memory may kill it and the mount's data "
-			"with it\n",
-			strerror(err));
+		fprintf(
+		    stderr,
+		    "shmemfs: warning: cannot protect the daemon from the "
+		    "OOM killer (oom_score_adj: %s; needs CAP_SYS_RESOURCE): "
+		    "a host out of memory may kill it and the mount's data "
+		    "with it\n",
+		    strerror(err));
 	syslog(LOG_WARNING,
 	       "shmemfs: cannot protect the daemon from the OOM killer "
 	       "(oom_score_adj: %s; needs CAP_SYS_RESOURCE)",
@@ -116,8 +117,8 @@ sd_snap_restore_fd(struct shmemfs **fsp, struct sd_cmdline *cl,
 	shmemfs_opts_init(&o);
 	ret = shmemfs_image_opts(fd, key, &o, err, sizeof(err));
 	if (!ret && cl->cl_ouropts &&
-	    shmemfs_opts_parse(&o, cl->cl_ouropts, NULL, 0, err,
-			       sizeof(err)) < 0)
+	    shmemfs_opts_parse(&o, cl->cl_ouropts, NULL, 0, err, sizeof(err)) <
+		0)
 		ret = -EINVAL;
 	if (!ret)
 		ret = shmemfs_restore(fsp, &o, fd, key, err, sizeof(err));
@@ -157,8 +158,9 @@ sd_snap_mount(struct shmemfs **fsp, struct sd_cmdline *cl, char *msg,
 		ret = sd_snap_restore_fd(fsp, cl, path, fd, keyp, msg, len);
 	else if (keyp) {
 		ret = -EINVAL;
-		snprintf(msg, len, "%s: not a shmemfs image (restore_key= "
-				   "is for sealed images only)",
+		snprintf(msg, len,
+			 "%s: not a shmemfs image (restore_key= "
+			 "is for sealed images only)",
 			 path);
 	} else
 		ret = sd_snap_restore_archive(fsp, cl, path, fd, msg, len);
@@ -234,8 +236,7 @@ sd_snap_ioctl(fuse_req_t req, struct shmemfs *fs, unsigned cmd,
 				 "a pax archive cannot be sealed");
 			goto out_reply;
 		}
-		ret = snap_key(ii->ii_key, key, ii->ii_msg,
-			       sizeof(ii->ii_msg));
+		ret = snap_key(ii->ii_key, key, ii->ii_msg, sizeof(ii->ii_msg));
 		if (ret)
 			goto out_reply;
 		keyp = key;

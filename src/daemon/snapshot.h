@@ -33,8 +33,7 @@ void sd_snap_ioctl(fuse_req_t req, struct shmemfs *fs, unsigned cmd,
 void sd_snap_protect_oom(void);
 
 /* archive.c: pax archives through libarchive. */
-int sd_snap_export(struct shmemfs *fs, const char *path, char *msg,
-		   size_t len);
+int sd_snap_export(struct shmemfs *fs, const char *path, char *msg, size_t len);
 int sd_snap_restore_archive(struct shmemfs **fsp, struct sd_cmdline *cl,
 			    const char *path, int fd, char *msg, size_t len);
 

@@ -30,7 +30,7 @@
 
 #include "shmemfs.h"
 
-#define FZ_BLK_HDR 24
+#define FZ_BLK_HDR   24
 #define FZ_BLOCK_MAX (256u * 1024)
 
 static void
@@ -76,8 +76,8 @@ frame(int fd, const unsigned char *rec, size_t len, size_t bs)
 		le_put(blk + 20, 0, 4);
 		memcpy(blk + FZ_BLK_HDR, rec, n);
 		XXH128_canonicalFromHash(
-			&c, XXH3_128bits_withSeed(blk, FZ_BLK_HDR + n,
-						  XXH64(id, 16, 0)));
+		    &c, XXH3_128bits_withSeed(blk, FZ_BLK_HDR + n,
+					      XXH64(id, 16, 0)));
 		put(fd, blk, FZ_BLK_HDR + n);
 		put(fd, c.digest, 16);
 		rec += n;

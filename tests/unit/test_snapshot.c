@@ -29,8 +29,7 @@ static uint64_t gone_ino;
 static const char *tree_opts = "size=64m,nr_inodes=1000,mode=1755,uid=7";
 
 static uint64_t
-mk(struct shmemfs *fs, uint64_t dir, const char *name, mode_t mode,
-   dev_t rdev)
+mk(struct shmemfs *fs, uint64_t dir, const char *name, mode_t mode, dev_t rdev)
 {
 	struct shmemfs_attr a;
 
@@ -38,9 +37,8 @@ mk(struct shmemfs *fs, uint64_t dir, const char *name, mode_t mode,
 		assert_int_equal(shmemfs_mkdir(fs, &ctx, dir, name, mode, &a),
 				 0);
 	else
-		assert_int_equal(shmemfs_mknod(fs, &ctx, dir, name, mode, rdev,
-					       &a),
-				 0);
+		assert_int_equal(
+		    shmemfs_mknod(fs, &ctx, dir, name, mode, rdev, &a), 0);
 	return a.sa_st.st_ino;
 }
 
@@ -54,15 +52,15 @@ static void
 set_times(struct shmemfs *fs, uint64_t ino, long ns)
 {
 	struct shmemfs_setattr sa = {
-		.ss_atime = {1000000 + ns, ns},
-		.ss_mtime = {2000000 + ns, ns + 1},
-		.ss_ctime = {3000000 + ns, ns + 2},
+	    .ss_atime = {1000000 + ns, ns},
+	    .ss_mtime = {2000000 + ns, ns + 1},
+	    .ss_ctime = {3000000 + ns, ns + 2},
 	};
 	struct shmemfs_attr a;
 
 	assert_int_equal(shmemfs_setattr(fs, ino,
 					 SHMEMFS_SET_ATIME | SHMEMFS_SET_MTIME |
-						 SHMEMFS_SET_CTIME,
+					     SHMEMFS_SET_CTIME,
 					 &sa, &a),
 			 0);
 }
@@ -87,15 +85,15 @@ build_tree(struct shmemfs *fs)
 	mk(fs, sub, "empty", S_IFDIR | 0700, 0);
 	f = mk(fs, d, "data", S_IFREG | 0644, 0);
 	wr(fs, f, big, sizeof(big), 0);
-	wr(fs, f, big, 100, 1 << 20);                      /* a hole before */
+	wr(fs, f, big, 100, 1 << 20); /* a hole before */
 	assert_int_equal(shmemfs_fallocate(fs, f, SHMEMFS_FALLOC_KEEP_SIZE,
 					   2 << 20, 3 * 4096),
-			 0);                                  /* past EOF */
+			 0); /* past EOF */
 	assert_int_equal(shmemfs_fallocate(fs, f, 0, 512 << 10, 2 * 4096),
-			 0);                                  /* inside */
+			 0); /* inside */
 	assert_int_equal(shmemfs_fallocate(fs, f,
 					   SHMEMFS_FALLOC_PUNCH_HOLE |
-						   SHMEMFS_FALLOC_KEEP_SIZE,
+					       SHMEMFS_FALLOC_KEEP_SIZE,
 					   4096, 4096),
 			 0);
 	assert_int_equal(shmemfs_link(fs, f, sub, "hardlink", &a), 0);
@@ -118,9 +116,8 @@ build_tree(struct shmemfs *fs)
 	assert_int_equal(shmemfs_setxattr(fs, f, "trusted.b", "", 0, 0), 0);
 	assert_int_equal(shmemfs_setxattr(fs, d, "security.c", big, 3000, 0),
 			 0);
-	assert_int_equal(shmemfs_setxattr(fs, SHMEMFS_ROOT_INO, "user.root",
-					  "r", 1, 0),
-			 0);
+	assert_int_equal(
+	    shmemfs_setxattr(fs, SHMEMFS_ROOT_INO, "user.root", "r", 1, 0), 0);
 	/* An unlinked file: gone from the image, as after a reboot. */
 	g = mk(fs, SHMEMFS_ROOT_INO, "gone", S_IFREG | 0600, 0);
 	wr(fs, g, "x", 1, 0);
@@ -341,9 +338,8 @@ test_roundtrip(void **state)
 	{
 		struct shmemfs_attr bt;
 
-		assert_int_equal(shmemfs_mknod(b, &ctx, 1, "new", S_IFREG, 0,
-					       &bt),
-				 0);
+		assert_int_equal(
+		    shmemfs_mknod(b, &ctx, 1, "new", S_IFREG, 0, &bt), 0);
 		assert_int_equal(at.sa_st.st_ino, bt.sa_st.st_ino);
 		assert_int_equal(at.sa_generation, bt.sa_generation);
 	}
@@ -510,8 +506,8 @@ test_swapped(void **state)
 	(void)state;
 	snprintf(path, sizeof(path), "%s/test_snapshot.%d.swap", tmp,
 		 (int)getpid());
-	snprintf(opts, sizeof(opts),
-		 "size=16m,mem=256k,swap=%s,swapsize=16m", path);
+	snprintf(opts, sizeof(opts), "size=16m,mem=256k,swap=%s,swapsize=16m",
+		 path);
 	a = mkfs(opts);
 	f = mkfile(a, SHMEMFS_ROOT_INO, "f");
 	for (i = 0; i < 1024; i++) {
@@ -531,7 +527,8 @@ test_swapped(void **state)
 	}
 	shmemfs_destroy(a);
 	a = NULL;
-	/* The swap file of the first mount is gone; the second makes its own. */
+	/* The swap file of the first mount is gone; the second makes its own.
+	 */
 	assert_int_equal(restore(&b, fd, NULL, err, sizeof(err)), 0);
 	assert_int_equal(shmemfs_get_stats(b, &st), 0);
 	assert_true(st.resident_bytes <= 256 * 1024 + 64 * 4096);
@@ -541,9 +538,9 @@ test_swapped(void **state)
 
 		memset(want, i & 0xff, sizeof(want));
 		snprintf(want, sizeof(want), "page %d", i);
-		assert_int_equal(shmemfs_read(b, f, buf, sizeof(buf),
-					      (int64_t)i * 4096),
-				 4096);
+		assert_int_equal(
+		    shmemfs_read(b, f, buf, sizeof(buf), (int64_t)i * 4096),
+		    4096);
 		assert_memory_equal(buf, want, sizeof(buf));
 	}
 	check(b);
@@ -566,10 +563,8 @@ test_key_file(void **state)
 			 -EINVAL);
 	assert_non_null(strstr(err, "too short"));
 	assert_int_equal(write(fd, "-enough-key-material", 20), 20);
-	assert_int_equal(shmemfs_image_key_read(path, k1, err, sizeof(err)),
-			 0);
-	assert_int_equal(shmemfs_image_key_read(path, k2, err, sizeof(err)),
-			 0);
+	assert_int_equal(shmemfs_image_key_read(path, k1, err, sizeof(err)), 0);
+	assert_int_equal(shmemfs_image_key_read(path, k2, err, sizeof(err)), 0);
 	assert_memory_equal(k1, k2, 32);
 	close(fd);
 	unlink(path);
@@ -589,13 +584,11 @@ test_save_file(void **state)
 	assert_non_null(mkdtemp(dir));
 	snprintf(path, sizeof(path), "%s/img", dir);
 	build_tree(a);
-	assert_int_equal(shmemfs_save_file(a, path, NULL, err, sizeof(err)),
-			 0);
+	assert_int_equal(shmemfs_save_file(a, path, NULL, err, sizeof(err)), 0);
 	assert_int_equal(stat(path, &st), 0);
 	assert_int_equal(st.st_mode & 07777, 0600);
 	/* Over an old image: replaced whole. */
-	assert_int_equal(shmemfs_save_file(a, path, NULL, err, sizeof(err)),
-			 0);
+	assert_int_equal(shmemfs_save_file(a, path, NULL, err, sizeof(err)), 0);
 	fd = open(path, O_RDONLY);
 	assert_true(fd >= 0);
 	assert_int_equal(restore(&b, fd, NULL, err, sizeof(err)), 0);
@@ -705,14 +698,14 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_roundtrip),
-		cmocka_unit_test(test_sealed),
-		cmocka_unit_test(test_damaged),
-		cmocka_unit_test(test_restore_alloc_failures),
-		cmocka_unit_test(test_swapped),
-		cmocka_unit_test(test_key_file),
-		cmocka_unit_test(test_save_file),
-		cmocka_unit_test(test_live),
+	    cmocka_unit_test(test_roundtrip),
+	    cmocka_unit_test(test_sealed),
+	    cmocka_unit_test(test_damaged),
+	    cmocka_unit_test(test_restore_alloc_failures),
+	    cmocka_unit_test(test_swapped),
+	    cmocka_unit_test(test_key_file),
+	    cmocka_unit_test(test_save_file),
+	    cmocka_unit_test(test_live),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
