@@ -497,6 +497,16 @@ sd_restart_receive(int sock, struct shmemfs **fsp, struct sd_cmdline *cl,
 	ret = sd_snap_restore_fd(fsp, cl, "handover", fds[1], NULL, msg, len);
 	if (ret)
 		goto out;
+	/* Test hook: fail after the old daemon gave its state away. */
+	if (getenv("SHMEMFS_TEST_HANDOVER_FAIL")) {
+		shmemfs_destroy(*fsp);
+		*fsp = NULL;
+		snprintf(msg, len,
+			 "handover: failing as SHMEMFS_TEST_HANDOVER_FAIL "
+			 "asks");
+		ret = -EIO;
+		goto out;
+	}
 	/* libfuse adopts an open /dev/fuse given as /dev/fd/N. */
 	fcntl(fds[0], F_SETFD, FD_CLOEXEC);
 	snprintf(mountarg, mlen, "/dev/fd/%d", fds[0]);

@@ -785,3 +785,35 @@ def test_restart_needs_privilege(mount):
         return r.returncode, r.stderr
     rc, err = run_as(NOBODY, NOBODY, attempt)
     assert rc == 1 and "Operation not permitted" in err, err
+
+
+@restart_skip
+def test_restart_failing_after_state_taken_back(mount, tmp_path):
+    """The new daemon fails after the old one has destroyed its mount
+    (SHMEMFS_TEST_HANDOVER_FAIL): the old one restores the same state
+    and serves on, open files and all."""
+    os.environ["SHMEMFS_TEST_HANDOVER_FAIL"] = "1"
+    try:
+        m = mount("size=64m,mem=1m,swap=%s" % (tmp_path / "swap"),
+                  allowed_stderr=[r"^shmemfs: handover: failing"])
+    finally:
+        del os.environ["SHMEMFS_TEST_HANDOVER_FAIL"]
+    fd = os.open(os.path.join(m.path, "f"), os.O_RDWR | os.O_CREAT)
+    gone = os.open(os.path.join(m.path, "g"), os.O_RDWR | os.O_CREAT)
+    try:
+        data = os.urandom(4 << 20)
+        os.write(fd, data)
+        os.write(gone, b"orphan")
+        os.unlink(os.path.join(m.path, "g"))
+        ino = os.fstat(fd).st_ino
+        r = ctl("restart", m.path, check=False)
+        assert r.returncode == 1 and "serves on" in r.stderr
+        assert m.proc.poll() is None
+        assert os.pread(fd, len(data), 0) == data
+        assert os.fstat(fd).st_ino == ino
+        assert os.pread(gone, 10, 0) == b"orphan"
+        os.write(fd, b"more")
+        assert daemons_of(m.path) == [m.proc.pid]
+    finally:
+        os.close(fd)
+        os.close(gone)
