@@ -16,7 +16,7 @@ import tempfile
 
 import pytest
 
-from conftest import REPO
+from conftest import BUILD, REPO
 from test_install import (PROGRAM, _daemons, _in_private_namespace,
                           _mounted, _wait, run)
 
@@ -73,6 +73,10 @@ def test_package_contents(debs):
               "./usr/share/man/man1/shmemfs-shm.1.gz",
               "./usr/share/bash-completion/completions/shmemctl"):
         assert f in c, f
+    # shmemfs-shm and its preload library, once they are built
+    if os.path.exists(os.path.join(BUILD, "shmemfs-shm")):
+        assert "./usr/bin/shmemfs-shm" in c
+        assert "/libshmemfs-shm.so" in c
     c = _contents(deb["libshmemfs0"])
     assert "/libshmemfs.so.0" in c
     c = _contents(deb["libshmemfs-dev"])
