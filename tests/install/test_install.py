@@ -208,7 +208,7 @@ def test_bash_completion(installed):
         script = (
             'source %s; source %s; COMP_WORDS=(%s); '
             'COMP_CWORD=%d; COMP_LINE="${COMP_WORDS[*]}"; '
-            'COMP_POINT=${#COMP_LINE}; _shmemctl; '
+            'COMP_POINT=${#COMP_LINE}; _shmemctl 2>/dev/null; '
             'printf "%%s\\n" "${COMPREPLY[@]}"' %
             (comp, ours, " ".join("'%s'" % w for w in (ctl,) + words),
              len(words)))
@@ -217,6 +217,12 @@ def test_bash_completion(installed):
     assert complete("st") == {"stats"}
     assert complete("stats", "--p") == {"--prometheus"}
     assert complete("stats", "--") >= {"--json", "--prometheus"}
+    # remount: the option names of the installed shmemfs --help, the
+    # last item of a comma-separated list
+    assert complete("remount", "/mnt", "si") == {"size="}
+    assert complete("remount", "/mnt", "size=1g,nr_") == \
+        {"size=1g,nr_blocks=", "size=1g,nr_inodes="}
+    assert "noswap" in complete("remount", "/mnt", "")
 
 
 # --- mount(8) with the installed binaries --------------------------------
