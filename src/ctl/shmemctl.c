@@ -23,7 +23,9 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <pwd.h>
 #include <string.h>
+#include <sys/shm.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -96,8 +98,14 @@ usage(FILE *f)
 		"  quota    show each user's and group's usage and hard\n"
 		"           limits (usrquota/grpquota mounts), or set one\n"
 		"           id's: blocks=N in KiB (or N[k|m|g] bytes),\n"
-		"           inodes=N, 0 = no limit\n",
-		progname, progname, progname, progname, progname, progname);
+		"           inodes=N, 0 = no limit\n"
+		"\n"
+		"       %s ipcs MOUNTPOINT [--json]\n"
+		"       %s ipcrm MOUNTPOINT -m SHMID | -M KEY\n"
+		"  ipcs     list the mount's SysV segments, as ipcs -m\n"
+		"  ipcrm    remove a segment by id or key (IPC_RMID)\n",
+		progname, progname, progname, progname, progname, progname,
+		progname, progname);
 }
 
 static int __attribute__((format(printf, 1, 2)))
@@ -212,6 +220,222 @@ cmd_swap(const char *mnt, unsigned long req, const char *what)
 	}
 	close(fd);
 	return EXIT_SUCCESS;
+}
+
+/* ---- ipcs / ipcrm: the mount's SysV IPC table ---------------------- */
+
+static const char *
+ipc_owner(uint32_t uid, char *buf, size_t size)
+{
+	struct passwd *pw = getpwuid(uid);
+
+	if (pw)
+		snprintf(buf, size, "%s", pw->pw_name);
+	else
+		snprintf(buf, size, "%u", uid);
+	return buf;
+}
+
+static const char *
+ipc_status(uint32_t mode)
+{
+	if ((mode & SHM_DEST) && (mode & SHM_LOCKED))
+		return "dest locked";
+	if (mode & SHM_DEST)
+		return "dest";
+	if (mode & SHM_LOCKED)
+		return "locked";
+	return "";
+}
+
+static void
+ipc_print(const struct shmemfs_shmid_ds *d, int json, int first)
+{
+	char owner[64];
+
+	ipc_owner(d->sd_uid, owner, sizeof(owner));
+	if (!json) {
+		printf("0x%08x %-10d %-10s %-10o %-10" PRIu64 " %-10" PRIu64
+		       " %-12s\n",
+		       (unsigned)d->sd_key, d->sd_id, owner, d->sd_mode & 0777,
+		       d->sd_segsz, d->sd_nattch, ipc_status(d->sd_mode));
+		return;
+	}
+	printf("%s  {\"key\": %d, \"shmid\": %d, \"owner\": \"%s\", "
+	       "\"uid\": %u, \"gid\": %u, \"cuid\": %u, \"cgid\": %u, "
+	       "\"perms\": \"%03o\", \"bytes\": %" PRIu64
+	       ", \"nattch\": %" PRIu64 ", \"status\": \"%s\", "
+	       "\"cpid\": %d, \"lpid\": %d, \"atime\": %" PRId64
+	       ", \"dtime\": %" PRId64 ", \"ctime\": %" PRId64
+	       ", \"resident_bytes\": %" PRIu64 ", \"swapped_bytes\": %" PRIu64
+	       "}",
+	       first ? "" : ",\n", d->sd_key, d->sd_id, owner, d->sd_uid,
+	       d->sd_gid, d->sd_cuid, d->sd_cgid, d->sd_mode & 0777,
+	       d->sd_segsz, d->sd_nattch, ipc_status(d->sd_mode), d->sd_cpid,
+	       d->sd_lpid, d->sd_atime, d->sd_dtime, d->sd_ctime,
+	       d->sd_rss * 4096, d->sd_swp * 4096);
+}
+
+static int
+cmd_ipcs(const char *mnt, int json)
+{
+	struct shmemfs_ioc_shmlist *sl;
+	int fd, i, n = 0, status = EXIT_SUCCESS;
+
+	fd = open_mount(mnt);
+	if (fd < 0)
+		return EXIT_FAILURE;
+	sl = calloc(1, sizeof(*sl));
+	if (!sl) {
+		close(fd);
+		fprintf(stderr, "%s: out of memory\n", progname);
+		return EXIT_FAILURE;
+	}
+	if (json)
+		printf("[\n");
+	else
+		printf("\n------ Shared Memory Segments --------\n"
+		       "%-10s %-10s %-10s %-10s %-10s %-10s %-12s\n", "key",
+		       "shmid", "owner", "perms", "bytes", "nattch", "status");
+	for (sl->sl_start = 0;;) {
+		if (ioctl(fd, SHMEMFS_IOC_SHMLIST, sl) < 0) {
+			ioctl_error(mnt, "ipcs", errno);
+			status = EXIT_FAILURE;
+			break;
+		}
+		for (i = 0; i < sl->sl_count; i++)
+			ipc_print(&sl->sl_ds[i], json, n++ == 0);
+		if (sl->sl_count < SHMEMFS_SHMLIST_MAX)
+			break;
+		sl->sl_start = sl->sl_ds[sl->sl_count - 1].sd_id % 32768 + 1;
+	}
+	if (json)
+		printf("%s]\n", n ? "\n" : "");
+	else
+		printf("\n");
+	free(sl);
+	close(fd);
+	return status;
+}
+
+/* The id of the segment with @key, or -1 and a message. */
+static int
+ipc_find_key(int fd, const char *mnt, int32_t key)
+{
+	struct shmemfs_ioc_shmlist *sl = calloc(1, sizeof(*sl));
+	int i, id = -1;
+
+	if (!sl)
+		return -1;
+	for (sl->sl_start = 0;;) {
+		if (ioctl(fd, SHMEMFS_IOC_SHMLIST, sl) < 0) {
+			ioctl_error(mnt, "ipcrm", errno);
+			free(sl);
+			return -2;
+		}
+		for (i = 0; i < sl->sl_count; i++)
+			if (sl->sl_ds[i].sd_key == key &&
+			    !(sl->sl_ds[i].sd_mode & SHM_DEST))
+				id = sl->sl_ds[i].sd_id;
+		if (id >= 0 || sl->sl_count < SHMEMFS_SHMLIST_MAX)
+			break;
+		sl->sl_start = sl->sl_ds[sl->sl_count - 1].sd_id % 32768 + 1;
+	}
+	free(sl);
+	return id;
+}
+
+static int
+cmd_ipcrm(const char *mnt, const char *flag, const char *arg)
+{
+	struct shmemfs_ioc_shmctl sc;
+	long long v;
+	char *end;
+	int fd;
+
+	errno = 0;
+	v = strtoll(arg, &end, 0);
+	if (errno || !*arg || *end || v < INT32_MIN || v > UINT32_MAX) {
+		fprintf(stderr, "%s: invalid %s '%s'\n", progname,
+			flag[1] == 'm' ? "id" : "key", arg);
+		return EXIT_USAGE;
+	}
+	fd = open_mount(mnt);
+	if (fd < 0)
+		return EXIT_FAILURE;
+	memset(&sc, 0, sizeof(sc));
+	sc.sc_cmd = IPC_RMID;
+	if (flag[1] == 'M') {
+		if ((int32_t)v == IPC_PRIVATE) {
+			close(fd);
+			fprintf(stderr, "%s: invalid key (%s)\n", progname, arg);
+			return EXIT_FAILURE;
+		}
+		sc.sc_id = ipc_find_key(fd, mnt, (int32_t)v);
+		if (sc.sc_id < 0) {
+			close(fd);
+			if (sc.sc_id == -1)
+				fprintf(stderr, "%s: invalid key (%s)\n",
+					progname, arg);
+			return EXIT_FAILURE;
+		}
+	} else {
+		sc.sc_id = (int32_t)v;
+	}
+	if (ioctl(fd, SHMEMFS_IOC_SHMCTL, &sc) < 0) {
+		int err = errno;
+
+		close(fd);
+		if (err == EINVAL)
+			fprintf(stderr, "%s: invalid id (%d)\n", progname,
+				sc.sc_id);
+		else if (err == EPERM)
+			fprintf(stderr, "%s: permission denied for id (%d)\n",
+				progname, sc.sc_id);
+		else
+			ioctl_error(mnt, "ipcrm", err);
+		return EXIT_FAILURE;
+	}
+	close(fd);
+	return EXIT_SUCCESS;
+}
+
+/* argv of "ipcs MOUNTPOINT [--json]" or "ipcrm MOUNTPOINT -m ID|-M KEY" */
+static int
+cmd_ipc(int argc, char **argv)
+{
+	const char *mnt = NULL, *flag = NULL, *arg = NULL;
+	int json = 0, ipcs = !strcmp(argv[1], "ipcs"), i;
+
+	for (i = 2; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+			usage(stdout);
+			return EXIT_SUCCESS;
+		} else if (ipcs && !strcmp(a, "--json")) {
+			json = 1;
+		} else if (!ipcs && (!strcmp(a, "-m") || !strcmp(a, "-M"))) {
+			if (flag || i + 1 >= argc)
+				return usage_error("ipcrm needs one -m SHMID "
+						   "or -M KEY");
+			flag = a;
+			arg = argv[++i];
+		} else if (a[0] == '-' && a[1]) {
+			return usage_error("unknown option '%s'", a);
+		} else if (!mnt) {
+			mnt = a;
+		} else {
+			return usage_error("unexpected argument '%s'", a);
+		}
+	}
+	if (!mnt)
+		return usage_error("%s", "missing MOUNTPOINT");
+	if (ipcs)
+		return cmd_ipcs(mnt, json);
+	if (!flag)
+		return usage_error("ipcrm needs -m SHMID or -M KEY");
+	return cmd_ipcrm(mnt, flag, arg);
 }
 
 /* shmemctl remount MOUNTPOINT OPTS */
@@ -1044,6 +1268,8 @@ main(int argc, char **argv)
 
 	if (argc < 2)
 		return usage_error("%s", "missing command");
+	if (!strcmp(argv[1], "ipcs") || !strcmp(argv[1], "ipcrm"))
+		return finish_stdout(cmd_ipc(argc, argv));
 	cmd = argv[1];
 	if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
 		usage(stdout);
