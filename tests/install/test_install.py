@@ -122,6 +122,9 @@ def test_every_file_installed(installed):
     # shmemfs-shm and its preload library, once they are built
     if os.path.exists(os.path.join(BUILD, "shmemfs-shm")):
         want.append("bin/shmemfs-shm")
+    # every public header (one includes the others)
+    want += ["include/" + h for h in sorted(os.listdir(
+        os.path.join(REPO, "include"))) if h.endswith(".h")]
     missing = [w for w in want if not os.path.exists(os.path.join(root, w))]
     assert not missing, "not installed under %s: %s" % (root, missing)
     for lib in ("libshmemfs.so", "libshmemfs.so.0", "libshmemfs.a"):
@@ -155,6 +158,19 @@ def test_build_against_installed_library(installed, tmp_path):
     assert installed["libdir"] + "/libshmemfs.so.0" in ldd, ldd
     out = run([exe], env=env).stdout.split()
     assert out == [str(1 << 20), "3", "1"]
+
+
+def test_each_header_alone(installed, tmp_path):
+    """Each installed header compiles on its own with the pkg-config
+    flags: whatever it includes is installed too."""
+    flags = pkg_config(installed, "--cflags")
+    inc = os.path.join(installed["root"], "include")
+    for h in sorted(os.listdir(inc)):
+        if not h.startswith("shmemfs"):
+            continue
+        src = tmp_path / ("only_%s.c" % h[:-2])
+        src.write_text("#include <%s>\nint main(void) { return 0; }\n" % h)
+        run(["cc", "-Wall", "-Werror", "-fsyntax-only", str(src)] + flags)
 
 
 def test_build_against_static_library(installed, tmp_path):
