@@ -9,6 +9,7 @@ length of the test and purges them afterwards; it is skipped if any of
 them was installed before (so it never removes what it did not
 install), without root, or with SHMEMFS_SKIP_DEB=1."""
 
+import fcntl
 import os
 import shutil
 import subprocess
@@ -112,7 +113,20 @@ def _scenario_deb(mp):
     return seen
 
 
-def test_install_mount_purge(debs, tmp_path):
+LOCK = "/run/lock/shmemfs-deb-test.lock"
+
+
+@pytest.fixture
+def machine_lock():
+    """One install-mount-purge at a time on the machine: two test runs
+    side by side (several worktrees) would purge each other's packages."""
+    os.makedirs(os.path.dirname(LOCK), exist_ok=True)
+    with open(LOCK, "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        yield
+
+
+def test_install_mount_purge(debs, tmp_path, machine_lock):
     if os.geteuid() != 0:
         pytest.skip("needs root to install packages")
     before = [p for p in PACKAGES if installed_version(p)]
