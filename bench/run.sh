@@ -606,5 +606,6 @@ fi
 kill -0 "$DPID" 2>/dev/null || die "the shmemfs daemon died during the run"
 report
 # the ratio table as a chart next to the CSV (bench/plot.sh, gnuplot)
-"$BENCH_DIR/plot.sh" "$OUT/latest.csv" "$OUT/latest.svg" >&2
+"$BENCH_DIR/plot.sh" "$OUT/latest.csv" "$OUT/latest.svg" \
+	"shmemfs / kernel tmpfs, median of $RUNS run(s)$([ "$QUICK" = 1 ] && echo ', --quick sizes'), $(date +%F) (higher is better; 1 = parity)" >&2
 log "total time $(( $(date +%s) - T_START )) s; load average now: $(cut -d' ' -f1-3 /proc/loadavg)"

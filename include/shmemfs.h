@@ -78,6 +78,9 @@ struct shmemfs_opts {
 	uint64_t so_usrquota_ihard;
 	uint64_t so_grpquota_bhard;
 	uint64_t so_grpquota_ihard;
+	uint64_t so_shmmax;      /* shmmax=: largest SysV segment, bytes */
+	uint64_t so_shmall;      /* shmall=: all segments, in pages */
+	uint64_t so_shmmni;      /* shmmni=: most segments */
 };
 
 void shmemfs_opts_init(struct shmemfs_opts *o);

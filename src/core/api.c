@@ -16,6 +16,7 @@
 #include "dir.h"
 #include "filemap.h"
 #include "fs.h"
+#include "ipc.h"
 #include "node.h"
 #include "reclaim.h"
 #include "remount.h"
@@ -171,6 +172,7 @@ shmemfs_destroy(struct shmemfs *fs)
 		return;
 	reclaim_stop(fs);
 	pageidx_destroy(&fs->sf_inodes, destroy_one, fs);
+	ipc_destroy(fs);
 	swap_fini(&fs->sf_swap);
 	page_pool_destroy(&fs->sf_pool);
 	dir_hash_free(fs);
@@ -271,7 +273,9 @@ shmemfs_setattr(struct shmemfs *fs, uint64_t ino, unsigned valid,
 
 	LOCK(fs);
 	IGET_OR(fs, ip, ino, -ESTALE);
-	ret = node_setattr(fs, ip, valid, sa);
+	ret = ip->i_seals ? ipc_seal_setattr(ip, valid, sa) : 0; /* memfd */
+	if (!ret)
+		ret = node_setattr(fs, ip, valid, sa);
 	if (!ret && out)
 		node_fill_attr(ip, out);
 	UNLOCK(fs);
@@ -564,6 +568,13 @@ shmemfs_write(struct shmemfs *fs, uint64_t ino, const void *buf, size_t size,
 	LOCK(fs);
 	IGET_OR(fs, ip, ino, -ESTALE);
 	ret = check_regular(ip);
+	if (!ret && ip->i_seals) { /* memfd seals (ipc.c) */
+		ret = ipc_seal_write(ip, (uint64_t)off, size);
+		if (ret > 0)
+			size = (size_t)ret;
+		if (ret >= 0)
+			ret = 0;
+	}
 	if (!ret) {
 		mem_quota_bind(fs, ip->i_uid, ip->i_gid);
 		ret = filemap_write(fs, ip, buf, size, (uint64_t)off);
@@ -596,6 +607,9 @@ shmemfs_fallocate(struct shmemfs *fs, uint64_t ino, int mode, int64_t off,
 		ret = -EISDIR;
 	else if (!S_ISREG(ip->i_mode))
 		ret = -ENODEV;
+	else if (ip->i_seals &&
+		 (ret = ipc_seal_fallocate(ip, mode, off, len)) < 0)
+		; /* memfd seals (ipc.c) */
 	else if ((ip->i_flags & SHMEMFS_FL_IMMUTABLE) ||
 		 ((ip->i_flags & SHMEMFS_FL_APPEND) &&
 		  (mode & SHMEMFS_FALLOC_PUNCH_HOLE)))

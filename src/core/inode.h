@@ -34,6 +34,10 @@ struct shmemfs_inode {
 	struct timespec i_atime, i_mtime, i_ctime, i_btime;
 	struct sf_xattr *i_xattrs;  /* xattr.c */
 	uint32_t i_flags;           /* SHMEMFS_FL_* (chattr): node.c */
+	/* ipc.c: what kind of internal inode (SF_IPC_*), and the F_SEAL_*
+	 * seals of a memfd (files of the tree report F_SEAL_SEAL). */
+	uint8_t i_ipc_kind;
+	uint32_t i_seals;
 	/* What only one kind of inode needs shares the space (per-file
 	 * memory is a goal: bench/). */
 	union {

@@ -63,6 +63,9 @@ enum opt_id {
 	OPT_USR_IHARD,
 	OPT_GRP_BHARD,
 	OPT_GRP_IHARD,
+	OPT_SHMMAX,
+	OPT_SHMALL,
+	OPT_SHMMNI,
 };
 
 #define OPT_FLAG 0x1 /* takes no value; others require "=value" */
@@ -96,6 +99,9 @@ static const struct opt_spec opt_table[] = {
 	{ "usrquota_inode_hardlimit", OPT_USR_IHARD, 0 },
 	{ "grpquota_block_hardlimit", OPT_GRP_BHARD, 0 },
 	{ "grpquota_inode_hardlimit", OPT_GRP_IHARD, 0 },
+	{ "shmmax",    OPT_SHMMAX,    0 },
+	{ "shmall",    OPT_SHMALL,    0 },
+	{ "shmmni",    OPT_SHMMNI,    0 },
 };
 
 /*
@@ -692,6 +698,23 @@ opt_parse_one(struct opt_parse *op, char *item)
 		else
 			o->so_grpquota_ihard = v;
 		break;
+	case OPT_SHMMAX:
+	case OPT_SHMALL:
+	case OPT_SHMMNI:
+		/* The kernel's sysctls: shmmni at most IPCMNI (32768). */
+		ret = opt_parse_count(op, item, value,
+				      spec->os_id == OPT_SHMMNI ? 32768
+								: UINT64_MAX,
+				      &v);
+		if (ret)
+			return ret;
+		if (spec->os_id == OPT_SHMMAX)
+			o->so_shmmax = v;
+		else if (spec->os_id == OPT_SHMALL)
+			o->so_shmall = v;
+		else
+			o->so_shmmni = v;
+		break;
 	}
 	return 0;
 }
@@ -712,6 +735,10 @@ shmemfs_opts_init(struct shmemfs_opts *o)
 	o->so_gid = getegid();
 	o->so_huge = SHMEMFS_HUGE_NEVER;
 	o->so_inode64 = opt_host_inode64();
+	/* The kernel's SysV defaults (include/uapi/linux/shm.h). */
+	o->so_shmmax = UINT64_MAX - (1ull << 24);
+	o->so_shmall = UINT64_MAX - (1ull << 24);
+	o->so_shmmni = 4096;
 }
 
 int

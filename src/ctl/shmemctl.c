@@ -23,7 +23,9 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <pwd.h>
 #include <string.h>
+#include <sys/shm.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -96,8 +98,14 @@ usage(FILE *f)
 		"  quota    show each user's and group's usage and hard\n"
 		"           limits (usrquota/grpquota mounts), or set one\n"
 		"           id's: blocks=N in KiB (or N[k|m|g] bytes),\n"
-		"           inodes=N, 0 = no limit\n",
-		progname, progname, progname, progname, progname, progname);
+		"           inodes=N, 0 = no limit\n"
+		"\n"
+		"       %s ipcs MOUNTPOINT [--json]\n"
+		"       %s ipcrm MOUNTPOINT -m SHMID | -M KEY\n"
+		"  ipcs     list the mount's SysV segments, as ipcs -m\n"
+		"  ipcrm    remove a segment by id or key (IPC_RMID)\n",
+		progname, progname, progname, progname, progname, progname,
+		progname, progname);
 }
 
 static int __attribute__((format(printf, 1, 2)))
@@ -212,6 +220,222 @@ cmd_swap(const char *mnt, unsigned long req, const char *what)
 	}
 	close(fd);
 	return EXIT_SUCCESS;
+}
+
+/* ---- ipcs / ipcrm: the mount's SysV IPC table ---------------------- */
+
+static const char *
+ipc_owner(uint32_t uid, char *buf, size_t size)
+{
+	struct passwd *pw = getpwuid(uid);
+
+	if (pw)
+		snprintf(buf, size, "%s", pw->pw_name);
+	else
+		snprintf(buf, size, "%u", uid);
+	return buf;
+}
+
+static const char *
+ipc_status(uint32_t mode)
+{
+	if ((mode & SHM_DEST) && (mode & SHM_LOCKED))
+		return "dest locked";
+	if (mode & SHM_DEST)
+		return "dest";
+	if (mode & SHM_LOCKED)
+		return "locked";
+	return "";
+}
+
+static void
+ipc_print(const struct shmemfs_shmid_ds *d, int json, int first)
+{
+	char owner[64];
+
+	ipc_owner(d->sd_uid, owner, sizeof(owner));
+	if (!json) {
+		printf("0x%08x %-10d %-10s %-10o %-10" PRIu64 " %-10" PRIu64
+		       " %-12s\n",
+		       (unsigned)d->sd_key, d->sd_id, owner, d->sd_mode & 0777,
+		       d->sd_segsz, d->sd_nattch, ipc_status(d->sd_mode));
+		return;
+	}
+	printf("%s  {\"key\": %d, \"shmid\": %d, \"owner\": \"%s\", "
+	       "\"uid\": %u, \"gid\": %u, \"cuid\": %u, \"cgid\": %u, "
+	       "\"perms\": \"%03o\", \"bytes\": %" PRIu64
+	       ", \"nattch\": %" PRIu64 ", \"status\": \"%s\", "
+	       "\"cpid\": %d, \"lpid\": %d, \"atime\": %" PRId64
+	       ", \"dtime\": %" PRId64 ", \"ctime\": %" PRId64
+	       ", \"resident_bytes\": %" PRIu64 ", \"swapped_bytes\": %" PRIu64
+	       "}",
+	       first ? "" : ",\n", d->sd_key, d->sd_id, owner, d->sd_uid,
+	       d->sd_gid, d->sd_cuid, d->sd_cgid, d->sd_mode & 0777,
+	       d->sd_segsz, d->sd_nattch, ipc_status(d->sd_mode), d->sd_cpid,
+	       d->sd_lpid, d->sd_atime, d->sd_dtime, d->sd_ctime,
+	       d->sd_rss * 4096, d->sd_swp * 4096);
+}
+
+static int
+cmd_ipcs(const char *mnt, int json)
+{
+	struct shmemfs_ioc_shmlist *sl;
+	int fd, i, n = 0, status = EXIT_SUCCESS;
+
+	fd = open_mount(mnt);
+	if (fd < 0)
+		return EXIT_FAILURE;
+	sl = calloc(1, sizeof(*sl));
+	if (!sl) {
+		close(fd);
+		fprintf(stderr, "%s: out of memory\n", progname);
+		return EXIT_FAILURE;
+	}
+	if (json)
+		printf("[\n");
+	else
+		printf("\n------ Shared Memory Segments --------\n"
+		       "%-10s %-10s %-10s %-10s %-10s %-10s %-12s\n", "key",
+		       "shmid", "owner", "perms", "bytes", "nattch", "status");
+	for (sl->sl_start = 0;;) {
+		if (ioctl(fd, SHMEMFS_IOC_SHMLIST, sl) < 0) {
+			ioctl_error(mnt, "ipcs", errno);
+			status = EXIT_FAILURE;
+			break;
+		}
+		for (i = 0; i < sl->sl_count; i++)
+			ipc_print(&sl->sl_ds[i], json, n++ == 0);
+		if (sl->sl_count < SHMEMFS_SHMLIST_MAX)
+			break;
+		sl->sl_start = sl->sl_ds[sl->sl_count - 1].sd_id % 32768 + 1;
+	}
+	if (json)
+		printf("%s]\n", n ? "\n" : "");
+	else
+		printf("\n");
+	free(sl);
+	close(fd);
+	return status;
+}
+
+/* The id of the segment with @key, or -1 and a message. */
+static int
+ipc_find_key(int fd, const char *mnt, int32_t key)
+{
+	struct shmemfs_ioc_shmlist *sl = calloc(1, sizeof(*sl));
+	int i, id = -1;
+
+	if (!sl)
+		return -1;
+	for (sl->sl_start = 0;;) {
+		if (ioctl(fd, SHMEMFS_IOC_SHMLIST, sl) < 0) {
+			ioctl_error(mnt, "ipcrm", errno);
+			free(sl);
+			return -2;
+		}
+		for (i = 0; i < sl->sl_count; i++)
+			if (sl->sl_ds[i].sd_key == key &&
+			    !(sl->sl_ds[i].sd_mode & SHM_DEST))
+				id = sl->sl_ds[i].sd_id;
+		if (id >= 0 || sl->sl_count < SHMEMFS_SHMLIST_MAX)
+			break;
+		sl->sl_start = sl->sl_ds[sl->sl_count - 1].sd_id % 32768 + 1;
+	}
+	free(sl);
+	return id;
+}
+
+static int
+cmd_ipcrm(const char *mnt, const char *flag, const char *arg)
+{
+	struct shmemfs_ioc_shmctl sc;
+	long long v;
+	char *end;
+	int fd;
+
+	errno = 0;
+	v = strtoll(arg, &end, 0);
+	if (errno || !*arg || *end || v < INT32_MIN || v > UINT32_MAX) {
+		fprintf(stderr, "%s: invalid %s '%s'\n", progname,
+			flag[1] == 'm' ? "id" : "key", arg);
+		return EXIT_USAGE;
+	}
+	fd = open_mount(mnt);
+	if (fd < 0)
+		return EXIT_FAILURE;
+	memset(&sc, 0, sizeof(sc));
+	sc.sc_cmd = IPC_RMID;
+	if (flag[1] == 'M') {
+		if ((int32_t)v == IPC_PRIVATE) {
+			close(fd);
+			fprintf(stderr, "%s: invalid key (%s)\n", progname, arg);
+			return EXIT_FAILURE;
+		}
+		sc.sc_id = ipc_find_key(fd, mnt, (int32_t)v);
+		if (sc.sc_id < 0) {
+			close(fd);
+			if (sc.sc_id == -1)
+				fprintf(stderr, "%s: invalid key (%s)\n",
+					progname, arg);
+			return EXIT_FAILURE;
+		}
+	} else {
+		sc.sc_id = (int32_t)v;
+	}
+	if (ioctl(fd, SHMEMFS_IOC_SHMCTL, &sc) < 0) {
+		int err = errno;
+
+		close(fd);
+		if (err == EINVAL)
+			fprintf(stderr, "%s: invalid id (%d)\n", progname,
+				sc.sc_id);
+		else if (err == EPERM)
+			fprintf(stderr, "%s: permission denied for id (%d)\n",
+				progname, sc.sc_id);
+		else
+			ioctl_error(mnt, "ipcrm", err);
+		return EXIT_FAILURE;
+	}
+	close(fd);
+	return EXIT_SUCCESS;
+}
+
+/* argv of "ipcs MOUNTPOINT [--json]" or "ipcrm MOUNTPOINT -m ID|-M KEY" */
+static int
+cmd_ipc(int argc, char **argv)
+{
+	const char *mnt = NULL, *flag = NULL, *arg = NULL;
+	int json = 0, ipcs = !strcmp(argv[1], "ipcs"), i;
+
+	for (i = 2; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+			usage(stdout);
+			return EXIT_SUCCESS;
+		} else if (ipcs && !strcmp(a, "--json")) {
+			json = 1;
+		} else if (!ipcs && (!strcmp(a, "-m") || !strcmp(a, "-M"))) {
+			if (flag || i + 1 >= argc)
+				return usage_error("ipcrm needs one -m SHMID "
+						   "or -M KEY");
+			flag = a;
+			arg = argv[++i];
+		} else if (a[0] == '-' && a[1]) {
+			return usage_error("unknown option '%s'", a);
+		} else if (!mnt) {
+			mnt = a;
+		} else {
+			return usage_error("unexpected argument '%s'", a);
+		}
+	}
+	if (!mnt)
+		return usage_error("%s", "missing MOUNTPOINT");
+	if (ipcs)
+		return cmd_ipcs(mnt, json);
+	if (!flag)
+		return usage_error("ipcrm needs -m SHMID or -M KEY");
+	return cmd_ipcrm(mnt, flag, arg);
 }
 
 /* shmemctl remount MOUNTPOINT OPTS */
@@ -587,26 +811,35 @@ out_free:
 	return status;
 }
 
-/* ---- swapoff progress ---------------------------------------------------- */
+/* ---- progress of long work (swapoff; later save and restore) --------- */
 
 /*
  * The daemon's swapoff is one ioctl that returns when every page is
  * back.  To show progress without changing that, a thread polls the
  * stats ioctl on a descriptor of its own while the main thread sits in
- * the swapoff ioctl: swapped_bytes falls from what it was at the start
- * to 0.  The core drops its lock every batch of pages, so the polls are
- * answered during the walk.  Shown only when stderr is a terminal.
+ * the long ioctl, and turns each sample into "done of total" through
+ * pr_sample: for swapoff, swapped_bytes falling from what it was at the
+ * start to 0.  The core drops its lock every batch of pages, so the
+ * polls are answered during the walk.  Shown only when stderr is a
+ * terminal; the caller decides that.
  */
 #define PROGRESS_INTERVAL_NS 200000000L
 
 struct progress {
+	const char *pr_what; /* "swapoff" */
 	const char *pr_mnt;
-	int pr_fd;
-	uint64_t pr_total; /* pages in swap when swapoff started */
+	const char *pr_unit; /* "pages" */
+	uint64_t pr_total;   /* units of work when it started */
+	/* units done so far, from a stats sample taken now */
+	uint64_t (*pr_sample)(const struct progress *pr,
+			      const struct shmemfs_stats *st);
+	int pr_fd; /* the thread's own descriptor of the mount's root */
 	struct timespec pr_start;
-	pthread_mutex_t pr_lock;
+	pthread_t pr_thread;
+	int pr_running;
+	pthread_mutex_t pr_lock; /* protects pr_stop */
 	pthread_cond_t pr_cond;
-	int pr_done; /* set by the main thread when the ioctl returned */
+	int pr_stop; /* set when the long ioctl returned */
 };
 
 static double
@@ -624,45 +857,51 @@ progress_elapsed(const struct progress *pr)
  * -1: failed).
  */
 static void
-progress_show(const struct progress *pr, uint64_t back, int final)
+progress_show(const struct progress *pr, uint64_t done, int final)
 {
 	double t = progress_elapsed(pr);
-	double rate = t > 0 ? (double)back / t : 0;
+	double rate = t > 0 ? (double)done / t : 0;
 	unsigned pct =
-	    pr->pr_total ? (unsigned)(back * 100 / pr->pr_total) : 100;
+	    pr->pr_total ? (unsigned)(done * 100 / pr->pr_total) : 100;
 
 	fprintf(stderr,
-		"\rswapoff %s: %" PRIu64 " of %" PRIu64
-		" pages (%u%%), %.0f pages/s, ",
-		pr->pr_mnt, back, pr->pr_total, pct, rate);
+		"\r%s %s: %" PRIu64 " of %" PRIu64 " %s (%u%%), %.0f %s/s, ",
+		pr->pr_what, pr->pr_mnt, done, pr->pr_total, pr->pr_unit, pct,
+		rate, pr->pr_unit);
 	if (final)
 		fprintf(stderr, "%s %.1f s\033[K\n",
 			final > 0 ? "done in" : "failed after", t);
-	else if (back > 0 && rate > 0)
+	else if (done > 0 && rate > 0)
 		fprintf(stderr, "%.0f s left\033[K",
-			(double)(pr->pr_total - back) / rate);
+			(double)(pr->pr_total - done) / rate);
 	else
 		fprintf(stderr, "time left unknown\033[K");
 	fflush(stderr);
 }
 
-static uint64_t
-progress_back(const struct progress *pr, const struct shmemfs_stats *st)
+/* A fresh sample: units done, clamped to the total; -1 if no answer. */
+static int64_t
+progress_poll(const struct progress *pr)
 {
-	uint64_t left = st->swapped_bytes / SHMEMFS_PAGE_SIZE;
+	struct shmemfs_stats st;
+	uint64_t done;
 
-	return left >= pr->pr_total ? 0 : pr->pr_total - left;
+	memset(&st, 0, sizeof(st));
+	if (ioctl(pr->pr_fd, SHMEMFS_IOC_STATS, &st) < 0)
+		return -1;
+	done = pr->pr_sample(pr, &st);
+	return (int64_t)(done > pr->pr_total ? pr->pr_total : done);
 }
 
 static void *
 progress_thread(void *arg)
 {
 	struct progress *pr = arg;
-	struct shmemfs_stats st;
 	struct timespec until;
+	int64_t done;
 
 	pthread_mutex_lock(&pr->pr_lock);
-	while (!pr->pr_done) {
+	while (!pr->pr_stop) {
 		clock_gettime(CLOCK_REALTIME, &until);
 		until.tv_nsec += PROGRESS_INTERVAL_NS;
 		if (until.tv_nsec >= 1000000000L) {
@@ -670,12 +909,12 @@ progress_thread(void *arg)
 			until.tv_nsec -= 1000000000L;
 		}
 		pthread_cond_timedwait(&pr->pr_cond, &pr->pr_lock, &until);
-		if (pr->pr_done)
+		if (pr->pr_stop)
 			break;
 		pthread_mutex_unlock(&pr->pr_lock);
-		memset(&st, 0, sizeof(st));
-		if (ioctl(pr->pr_fd, SHMEMFS_IOC_STATS, &st) == 0)
-			progress_show(pr, progress_back(pr, &st), 0);
+		done = progress_poll(pr);
+		if (done >= 0)
+			progress_show(pr, (uint64_t)done, 0);
 		pthread_mutex_lock(&pr->pr_lock);
 	}
 	pthread_mutex_unlock(&pr->pr_lock);
@@ -683,54 +922,89 @@ progress_thread(void *arg)
 }
 
 /*
+ * Show the first line and start polling, if there is work (pr_total)
+ * and a descriptor for the thread.  Without them, nothing is shown.
+ */
+static void
+progress_start(struct progress *pr)
+{
+	pr->pr_fd = -1;
+	pr->pr_running = 0;
+	pr->pr_stop = 0;
+	clock_gettime(CLOCK_MONOTONIC, &pr->pr_start);
+	if (pr->pr_total == 0)
+		return;
+	pr->pr_fd = open(pr->pr_mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (pr->pr_fd < 0)
+		return;
+	pthread_mutex_init(&pr->pr_lock, NULL);
+	pthread_cond_init(&pr->pr_cond, NULL);
+	progress_show(pr, 0, 0);
+	pr->pr_running =
+	    pthread_create(&pr->pr_thread, NULL, progress_thread, pr) == 0;
+}
+
+/* Stop polling and end the line: done, or failed with errno @err. */
+static void
+progress_finish(struct progress *pr, int err)
+{
+	int64_t done;
+
+	if (pr->pr_fd < 0)
+		return;
+	if (pr->pr_running) {
+		pthread_mutex_lock(&pr->pr_lock);
+		pr->pr_stop = 1;
+		pthread_cond_signal(&pr->pr_cond);
+		pthread_mutex_unlock(&pr->pr_lock);
+		pthread_join(pr->pr_thread, NULL);
+	}
+	done = progress_poll(pr);
+	if (done >= 0)
+		progress_show(pr, (uint64_t)done, err ? -1 : 1);
+	else
+		fputc('\n', stderr);
+	close(pr->pr_fd);
+	pr->pr_fd = -1;
+	pthread_cond_destroy(&pr->pr_cond);
+	pthread_mutex_destroy(&pr->pr_lock);
+}
+
+/* swapoff: pages back = pages in swap at the start - pages in swap now */
+static uint64_t
+swapoff_sample(const struct progress *pr, const struct shmemfs_stats *st)
+{
+	uint64_t left = st->swapped_bytes / SHMEMFS_PAGE_SIZE;
+
+	return left >= pr->pr_total ? 0 : pr->pr_total - left;
+}
+
+/*
  * `swapoff MOUNTPOINT` on a terminal: the swapoff ioctl with a progress
- * line.  Falls back to the plain ioctl if the progress cannot be set up.
+ * line.  Nothing in swap (or no stats): no line, just the ioctl.
  */
 static int
 cmd_swapoff_progress(const char *mnt)
 {
-	struct progress pr = {.pr_mnt = mnt, .pr_fd = -1};
+	struct progress pr = {
+	    .pr_what = "swapoff",
+	    .pr_mnt = mnt,
+	    .pr_unit = "pages",
+	    .pr_sample = swapoff_sample,
+	};
 	struct shmemfs_stats st;
-	pthread_t tid;
-	int fd, err = 0, thread = 0;
+	int fd, err = 0;
 
 	fd = open_mount(mnt);
 	if (fd < 0)
 		return EXIT_FAILURE;
 	memset(&st, 0, sizeof(st));
-	if (ioctl(fd, SHMEMFS_IOC_STATS, &st) == 0 && st.swapped_bytes > 0) {
+	if (ioctl(fd, SHMEMFS_IOC_STATS, &st) == 0)
 		pr.pr_total = st.swapped_bytes / SHMEMFS_PAGE_SIZE;
-		pr.pr_fd = open(mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	}
-	clock_gettime(CLOCK_MONOTONIC, &pr.pr_start);
-	pthread_mutex_init(&pr.pr_lock, NULL);
-	pthread_cond_init(&pr.pr_cond, NULL);
-	if (pr.pr_fd >= 0) {
-		progress_show(&pr, 0, 0);
-		thread = pthread_create(&tid, NULL, progress_thread, &pr) == 0;
-	}
-
+	progress_start(&pr);
 	if (ioctl(fd, SHMEMFS_IOC_SWAPOFF) < 0)
 		err = errno;
-
-	if (thread) {
-		pthread_mutex_lock(&pr.pr_lock);
-		pr.pr_done = 1;
-		pthread_cond_signal(&pr.pr_cond);
-		pthread_mutex_unlock(&pr.pr_lock);
-		pthread_join(tid, NULL);
-	}
-	if (pr.pr_fd >= 0) {
-		memset(&st, 0, sizeof(st));
-		if (ioctl(pr.pr_fd, SHMEMFS_IOC_STATS, &st) == 0)
-			progress_show(&pr, progress_back(&pr, &st),
-				      err ? -1 : 1);
-		else
-			fputc('\n', stderr);
-		close(pr.pr_fd);
-	}
-	pthread_cond_destroy(&pr.pr_cond);
-	pthread_mutex_destroy(&pr.pr_lock);
+	progress_finish(&pr, err);
 	close(fd);
 	if (err) {
 		ioctl_error(mnt, "swapoff", err);
@@ -994,6 +1268,8 @@ main(int argc, char **argv)
 
 	if (argc < 2)
 		return usage_error("%s", "missing command");
+	if (!strcmp(argv[1], "ipcs") || !strcmp(argv[1], "ipcrm"))
+		return finish_stdout(cmd_ipc(argc, argv));
 	cmd = argv[1];
 	if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
 		usage(stdout);

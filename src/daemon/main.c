@@ -58,6 +58,7 @@ main(int argc, char *argv[])
 		goto out_destroy_session;
 	if (fuse_session_mount(se, cl.cl_mountpoint) != 0)
 		goto out_remove_handlers;
+	sd_bdi_relax(cl.cl_mountpoint); /* bdi.c: no FUSE write-back cap */
 	err = sd_transport_start(&tr, &sd_transport_fusedev, se,
 				 &cl.cl_transport);
 	if (err < 0) {

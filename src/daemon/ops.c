@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #include "shmemfs_ioctl.h"
+#include "shmemfs_ipc.h"
 #include "daemon.h"
 
 /*
@@ -130,6 +131,10 @@ ops_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct shmemfs_attr attr;
 	int ret;
 
+	if (sd_ipc_reserved(parent, name)) { /* ipcops.c: a handle */
+		sd_ipc_lookup(req, parent, name);
+		return;
+	}
 	ret = shmemfs_lookup(ops_req_fs(req), parent, name, &attr);
 	if (ret == -ENOENT) {
 		/* Negative entry: lets the kernel cache the miss. */
@@ -311,6 +316,10 @@ ops_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	struct shmemfs_attr attr;
 	int ret;
 
+	if (sd_ipc_reserved(parent, name)) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
 	ops_req_ctx(req, &ctx);
 	OPS_QUOTA_RETRY(req, ret,
 			shmemfs_mknod(ops_req_fs(req), &ctx, parent, name, mode,
@@ -325,6 +334,10 @@ ops_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 	struct shmemfs_attr attr;
 	int ret;
 
+	if (sd_ipc_reserved(parent, name)) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
 	/* The kernel sends the permission bits only. */
 	ops_req_ctx(req, &ctx);
 	OPS_QUOTA_RETRY(req, ret,
@@ -341,6 +354,10 @@ ops_symlink(fuse_req_t req, const char *target, fuse_ino_t parent,
 	struct shmemfs_attr attr;
 	int ret;
 
+	if (sd_ipc_reserved(parent, name)) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
 	ops_req_ctx(req, &ctx);
 	OPS_QUOTA_RETRY(req, ret,
 			shmemfs_symlink(ops_req_fs(req), &ctx, parent, name,
@@ -355,6 +372,10 @@ ops_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 	struct shmemfs_attr attr;
 	int ret;
 
+	if (sd_ipc_reserved(newparent, newname)) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
 	ret = shmemfs_link(ops_req_fs(req), ino, newparent, newname, &attr);
 	ops_reply_entry(req, ret, &attr);
 }
@@ -381,6 +402,10 @@ ops_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (ops_map_flags(flags, ops_rename_map, OPS_NELEM(ops_rename_map),
 			  &sflags)) {
 		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	if (sd_ipc_reserved(newparent, newname)) {
+		fuse_reply_err(req, EPERM);
 		return;
 	}
 	/* The kernel has checked CAP_MKNOD for a whiteout (vfs_rename()). */
@@ -510,6 +535,13 @@ out_close:
 	return ret;
 }
 
+/* ops_caller_has_cap() for the other files of the daemon (ipcops.c). */
+int
+sd_caller_has_cap(fuse_req_t req, unsigned cap_bit)
+{
+	return ops_caller_has_cap(req, cap_bit);
+}
+
 /*
  * open(O_TRUNC) of an existing file, done here (atomic_o_trunc) because
  * that is the only way to tell it from truncate(2): tmpfs stamps mtime
@@ -562,15 +594,17 @@ ops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			return;
 		}
 	}
-	ret = shmemfs_open(fs, ino);
+	/* ipcops.c: a SysV attach is checked and counted here */
+	ret = sd_ipc_open(req, ino, fi->flags);
 	if (ret < 0) {
 		fuse_reply_err(req, -ret);
 		return;
 	}
 	/* All writes go through this kernel, so its page cache is valid. */
 	fi->keep_cache = 1;
+	fi->fh = (uint64_t)(unsigned)fi->flags; /* for F_ADD_SEALS */
 	if (fuse_reply_open(req, fi) == -ENOENT)
-		shmemfs_release(fs, ino);
+		sd_ipc_release(req, ino);
 }
 
 static void
@@ -583,6 +617,10 @@ ops_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	struct shmemfs_attr attr;
 	int ret;
 
+	if (sd_ipc_reserved(parent, name)) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
 	ops_req_ctx(req, &ctx);
 	OPS_QUOTA_RETRY(req, ret,
 			shmemfs_mknod(fs, &ctx, parent, name,
@@ -598,6 +636,7 @@ ops_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 		return;
 	}
 	fi->keep_cache = 1;
+	fi->fh = (uint64_t)(unsigned)fi->flags; /* for F_ADD_SEALS */
 	ops_fill_entry(&e, &attr);
 	if (fuse_reply_create(req, &e, fi) == -ENOENT) {
 		shmemfs_release(fs, e.ino);
@@ -642,9 +681,15 @@ ops_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 {
 	ssize_t ret;
 
-	(void)fi;
-	OPS_QUOTA_RETRY(req, ret,
-			shmemfs_write(ops_req_fs(req), ino, buf, size, off));
+	/* Write-back of a shared mapping: seals treat it apart. */
+	if (fi->writepage)
+		OPS_QUOTA_RETRY(req, ret,
+				shmemfs_write_mapped(ops_req_fs(req), ino, buf,
+						     size, off));
+	else
+		OPS_QUOTA_RETRY(req, ret,
+				shmemfs_write(ops_req_fs(req), ino, buf, size,
+					      off));
 	ops_reply_count(req, ret);
 }
 
@@ -652,7 +697,7 @@ static void
 ops_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)fi;
-	shmemfs_release(ops_req_fs(req), ino);
+	sd_ipc_release(req, ino); /* ipcops.c: a SysV detach */
 	fuse_reply_err(req, 0);
 }
 
@@ -1296,13 +1341,14 @@ ops_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
 	int ret;
 
 	(void)arg;
-	(void)fi;
-	(void)in_buf;
-	(void)in_bufsz;
 	if (flags & FUSE_IOCTL_COMPAT) {
 		fuse_reply_err(req, ENOSYS);
 		return;
 	}
+	/* Shared memory (ipcops.c): seals on files, the rest on the root */
+	if (sd_ipc_ioctl(req, ino, cmd, fi ? fi->fh : 0, in_buf, in_bufsz,
+			 out_bufsz))
+		return;
 	if (ops_is_fileattr_cmd(cmd)) {
 		ops_fileattr_ioctl(req, ino, cmd, in_buf, in_bufsz, out_bufsz);
 		return;
