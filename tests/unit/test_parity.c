@@ -728,12 +728,10 @@ test_quota_ipc(void **state)
 	id = shmemfs_shm_get(fs, &me, 5, sizeof(buf), IPC_CREAT | 0600);
 	assert_true(id >= 0);
 	assert_int_equal(shmemfs_shm_lookup(fs, id, &a), 0);
-	assert_int_equal(shmemfs_write(fs, a.sa_st.st_ino, buf, sizeof(buf),
-				       0),
+	assert_int_equal(shmemfs_write(fs, a.sa_st.st_ino, buf, sizeof(buf), 0),
 			 (ssize_t)sizeof(buf));
 	shmemfs_forget(fs, a.sa_st.st_ino, 1);
-	assert_int_equal(quota_of(fs, 0, a.sa_st.st_uid).sq_bytes,
-			 sizeof(buf));
+	assert_int_equal(quota_of(fs, 0, a.sa_st.st_uid).sq_bytes, sizeof(buf));
 	check(fs);
 	assert_int_equal(shmemfs_shm_ctl(fs, &me, id, IPC_RMID, NULL), 0);
 	assert_int_equal(quota_of(fs, 0, a.sa_st.st_uid).sq_bytes, 0);
