@@ -38,6 +38,8 @@ fuzz: deps
 bench: build
 	@bench/run.sh $(BENCH_ARGS)
 	@bench/swap.sh $(BENCH_ARGS)
+	@bench/transports.sh $(BENCH_ARGS)
+	@bench/shm.sh $(BENCH_ARGS)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz build-deb

@@ -99,7 +99,11 @@ reclaim_pages(struct shmemfs *fs, uint64_t nr)
 	if (!swap_active(&fs->sf_swap))
 		return 0;
 	while (freed < nr && (pg = page_clock_next(fs, &scan))) {
-		int ret = evict_page(fs, pg, &backed_only);
+		int ret;
+
+		if (pg->pg_map->pi_unevictable) /* SHM_LOCK (ipc.c) */
+			continue;
+		ret = evict_page(fs, pg, &backed_only);
 
 		if (ret == -ENOSPC)
 			break;

@@ -35,6 +35,8 @@
  *   FALLOC  ino, first index, count: fallocated pages never written
  *   ZERO    ino, first index, count: pages of zeros kept without memory
  *   LIVE    ino, lookup count, open count (live images only)
+ *   FLAGS   ino, inode flags (chattr), set last so that immutable and
+ *           append-only do not stand in the way of the restore
  *   END     the number of inodes and pages, to check against
  *
  * INODE and LINK records carry the directory cookie of their name, and
@@ -107,6 +109,7 @@ enum {
 	REC_ZERO = 6,
 	REC_END = 7,
 	REC_LIVE = 8,
+	REC_FLAGS = 9,
 };
 
 /* ---- little-endian fields ------------------------------------------ */
@@ -495,6 +498,16 @@ snap_put_mount(struct shmemfs *fs, struct img_writer *w)
 	return w->w_err;
 }
 
+static void
+snap_put_flags(struct img_writer *w, const struct shmemfs_inode *ip)
+{
+	if (!ip->i_flags)
+		return;
+	put_u8(w, REC_FLAGS);
+	put_u64(w, ip->i_ino);
+	put_u32(w, ip->i_flags);
+}
+
 /*
  * A live image: the inodes no name reaches that the kernel still holds
  * (unlinked while open or looked up), then every reference count.
@@ -521,6 +534,7 @@ snap_save_live(struct shmemfs *fs, struct img_writer *w, struct pageidx *seen,
 			if (ret)
 				return ret;
 		}
+		snap_put_flags(w, ip);
 	}
 	for (ino = 0; (ip = node_next(fs, &ino)) != NULL; ino++) {
 		if (!ip->i_nlookup && !ip->i_nopen)
@@ -556,6 +570,7 @@ snap_save_tree(struct shmemfs *fs, struct img_writer *w, void *page)
 		goto out;
 	snap_put_inode(w, 0, "", 0, 0, fs->sf_root);
 	snap_put_xattrs(w, fs->sf_root);
+	snap_put_flags(w, fs->sf_root);
 	ret = -ENOMEM;
 	queue = sf_malloc(16 * sizeof(*queue));
 	if (!queue)
@@ -593,6 +608,7 @@ snap_save_tree(struct shmemfs *fs, struct img_writer *w, void *page)
 				if (ret)
 					goto out;
 			}
+			snap_put_flags(w, ip);
 			if (S_ISDIR(ip->i_mode)) {
 				if (qlen == qcap) {
 					ret = -ENOMEM;
@@ -1122,6 +1138,7 @@ struct snap_pending {
 	struct timespec sp_atime, sp_mtime, sp_ctime, sp_btime;
 	uint32_t sp_nlink;
 	uint64_t sp_next_cookie; /* a directory's */
+	uint32_t sp_flags;	 /* chattr flags, set last */
 };
 
 struct snap_restore {
@@ -1193,7 +1210,7 @@ snap_get_inode(struct snap_restore *rs)
 	uint64_t cookie, next_cookie;
 	struct shmemfs_inode *dir = NULL, *ip;
 	struct snap_pending *p;
-	struct shmemfs_ctx ctx;
+	struct shmemfs_ctx ctx = {0};
 	size_t namelen;
 	int ret;
 
@@ -1314,6 +1331,9 @@ snap_get_inode(struct snap_restore *rs)
 	ip->i_gid = (gid_t)gid;
 	p->sp_ip = ip;
 	rs->rs_npend++;
+	/* The saved xattrs, raw: not what the create inherited (a parent's
+	 * default ACL gives a new inode ACLs of its own). */
+	xattr_free_all(fs, ip);
 	ret = snap_get_xattrs(rs, ip);
 	if (ret)
 		return ret;
@@ -1451,11 +1471,37 @@ snap_finish(struct snap_restore *rs, uint64_t ninodes, uint64_t npages)
 		p->sp_ip->i_mtime = p->sp_mtime;
 		p->sp_ip->i_ctime = p->sp_ctime;
 		p->sp_ip->i_btime = p->sp_btime;
+		p->sp_ip->i_flags = p->sp_flags;
 		if (S_ISDIR(p->sp_ip->i_mode) &&
 		    p->sp_next_cookie > p->sp_ip->i_next_cookie)
 			p->sp_ip->i_next_cookie = p->sp_next_cookie;
 	}
 	return 0;
+}
+
+/* FLAGS: kept until the end (snap_finish()). */
+static int
+snap_get_flags(struct snap_restore *rs)
+{
+	struct img_reader *r = rs->rs_r;
+	uint64_t ino, flags;
+	size_t i;
+	int ret;
+
+	ret = get_int(r, &ino, 8);
+	if (!ret)
+		ret = get_int(r, &flags, 4);
+	if (ret)
+		return ret;
+	if (flags & ~(uint64_t)SHMEMFS_FL_SETTABLE)
+		return img_bad(r, "unknown inode flags", ino);
+	for (i = rs->rs_npend; i-- > 0;) {
+		if (rs->rs_pend[i].sp_ip->i_ino == ino) {
+			rs->rs_pend[i].sp_flags = (uint32_t)flags;
+			return 0;
+		}
+	}
+	return img_bad(r, "flags for an unknown inode", ino);
 }
 
 /* LIVE: the kernel's references, restored as they were. */
@@ -1503,6 +1549,9 @@ snap_restore_records(struct snap_restore *rs, const struct snap_counters *c)
 			break;
 		case REC_LIVE:
 			ret = snap_get_live(rs);
+			break;
+		case REC_FLAGS:
+			ret = snap_get_flags(rs);
 			break;
 		case REC_DATA:
 		case REC_FALLOC:

@@ -5,6 +5,8 @@
  *	shmemctl stats [MOUNTPOINT] [--json|--prometheus]
  *	shmemctl swapoff MOUNTPOINT
  *	shmemctl swapon MOUNTPOINT
+ *	shmemctl remount MOUNTPOINT OPTS
+ *	shmemctl quota MOUNTPOINT [--json] [set user|group ID blocks=N inodes=N]
  *
  * It opens the mount's root directory and issues the ioctls of
  * include/shmemfs_ioctl.h, which FUSE forwards to the daemon.  It sees only
@@ -21,7 +23,9 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <pwd.h>
 #include <string.h>
+#include <sys/shm.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -77,6 +81,9 @@ usage(FILE *f)
 		"Usage: %s stats [MOUNTPOINT] [--json|--prometheus]\n"
 		"       %s swapoff MOUNTPOINT\n"
 		"       %s swapon MOUNTPOINT\n"
+		"       %s remount MOUNTPOINT OPTS\n"
+		"       %s quota MOUNTPOINT [--json] "
+		"[set user|group ID [blocks=N] [inodes=N]]\n"
 		"       %s save MOUNTPOINT FILE [--key KEYFILE]\n"
 		"       %s export MOUNTPOINT FILE.tar\n"
 		"       %s restart MOUNTPOINT\n"
@@ -89,14 +96,26 @@ usage(FILE *f)
 		"  swapoff  bring every swapped page back and stop swapping\n"
 		"           (progress on stderr when it is a terminal)\n"
 		"  swapon   start swapping again\n"
+		"  remount  change size=, nr_blocks=, nr_inodes=, huge=,\n"
+		"           inode32/inode64, mem=, swapsize= as tmpfs's\n"
+		"           mount -o remount does\n"
+		"  quota    show each user's and group's usage and hard\n"
+		"           limits (usrquota/grpquota mounts), or set one\n"
+		"           id's: blocks=N in KiB (or N[k|m|g] bytes),\n"
+		"           inodes=N, 0 = no limit\n"
 		"  save     write a point-in-time image of the mount to FILE\n"
 		"           (mode 0600; sealed with KEYFILE if given); mount it\n"
 		"           with shmemfs -o restore=FILE\n"
 		"  export   write the mount as a pax archive (sparse files,\n"
 		"           xattrs)\n"
-		"  restart  hand the mount to a fresh daemon without unmounting\n",
+		"  restart  hand the mount to a fresh daemon without unmounting\n"
+		"\n"
+		"       %s ipcs MOUNTPOINT [--json]\n"
+		"       %s ipcrm MOUNTPOINT -m SHMID | -M KEY\n"
+		"  ipcs     list the mount's SysV segments, as ipcs -m\n"
+		"  ipcrm    remove a segment by id or key (IPC_RMID)\n",
 		progname, progname, progname, progname, progname, progname,
-		progname);
+		progname, progname, progname, progname, progname);
 }
 
 static int __attribute__((format(printf, 1, 2)))
@@ -118,7 +137,7 @@ open_mount(const char *mnt)
 {
 	int fd = open(mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
-	if (fd < 0 && errno == ENOTCONN)
+	if (fd < 0 && (errno == ENOTCONN || errno == ECONNABORTED))
 		/* The kernel's answer once the daemon is gone (kill -9, OOM). */
 		fprintf(stderr,
 			"%s: %s: transport endpoint is not connected: the "
@@ -221,6 +240,267 @@ cmd_swap(const char *mnt, unsigned long req, const char *what)
 	return EXIT_SUCCESS;
 }
 
+/* ---- ipcs / ipcrm: the mount's SysV IPC table ---------------------- */
+
+static const char *
+ipc_owner(uint32_t uid, char *buf, size_t size)
+{
+	struct passwd *pw = getpwuid(uid);
+
+	if (pw)
+		snprintf(buf, size, "%s", pw->pw_name);
+	else
+		snprintf(buf, size, "%u", uid);
+	return buf;
+}
+
+static const char *
+ipc_status(uint32_t mode)
+{
+	if ((mode & SHM_DEST) && (mode & SHM_LOCKED))
+		return "dest locked";
+	if (mode & SHM_DEST)
+		return "dest";
+	if (mode & SHM_LOCKED)
+		return "locked";
+	return "";
+}
+
+static void
+ipc_print(const struct shmemfs_shmid_ds *d, int json, int first)
+{
+	char owner[64];
+
+	ipc_owner(d->sd_uid, owner, sizeof(owner));
+	if (!json) {
+		printf("0x%08x %-10d %-10s %-10o %-10" PRIu64 " %-10" PRIu64
+		       " %-12s\n",
+		       (unsigned)d->sd_key, d->sd_id, owner, d->sd_mode & 0777,
+		       d->sd_segsz, d->sd_nattch, ipc_status(d->sd_mode));
+		return;
+	}
+	printf("%s  {\"key\": %d, \"shmid\": %d, \"owner\": \"%s\", "
+	       "\"uid\": %u, \"gid\": %u, \"cuid\": %u, \"cgid\": %u, "
+	       "\"perms\": \"%03o\", \"bytes\": %" PRIu64
+	       ", \"nattch\": %" PRIu64 ", \"status\": \"%s\", "
+	       "\"cpid\": %d, \"lpid\": %d, \"atime\": %" PRId64
+	       ", \"dtime\": %" PRId64 ", \"ctime\": %" PRId64
+	       ", \"resident_bytes\": %" PRIu64 ", \"swapped_bytes\": %" PRIu64
+	       "}",
+	       first ? "" : ",\n", d->sd_key, d->sd_id, owner, d->sd_uid,
+	       d->sd_gid, d->sd_cuid, d->sd_cgid, d->sd_mode & 0777,
+	       d->sd_segsz, d->sd_nattch, ipc_status(d->sd_mode), d->sd_cpid,
+	       d->sd_lpid, d->sd_atime, d->sd_dtime, d->sd_ctime,
+	       d->sd_rss * 4096, d->sd_swp * 4096);
+}
+
+static int
+cmd_ipcs(const char *mnt, int json)
+{
+	struct shmemfs_ioc_shmlist *sl;
+	int fd, i, n = 0, status = EXIT_SUCCESS;
+
+	fd = open_mount(mnt);
+	if (fd < 0)
+		return EXIT_FAILURE;
+	sl = calloc(1, sizeof(*sl));
+	if (!sl) {
+		close(fd);
+		fprintf(stderr, "%s: out of memory\n", progname);
+		return EXIT_FAILURE;
+	}
+	if (json)
+		printf("[\n");
+	else
+		printf("\n------ Shared Memory Segments --------\n"
+		       "%-10s %-10s %-10s %-10s %-10s %-10s %-12s\n", "key",
+		       "shmid", "owner", "perms", "bytes", "nattch", "status");
+	for (sl->sl_start = 0;;) {
+		if (ioctl(fd, SHMEMFS_IOC_SHMLIST, sl) < 0) {
+			ioctl_error(mnt, "ipcs", errno);
+			status = EXIT_FAILURE;
+			break;
+		}
+		for (i = 0; i < sl->sl_count; i++)
+			ipc_print(&sl->sl_ds[i], json, n++ == 0);
+		if (sl->sl_count < SHMEMFS_SHMLIST_MAX)
+			break;
+		sl->sl_start = sl->sl_ds[sl->sl_count - 1].sd_id % 32768 + 1;
+	}
+	if (json)
+		printf("%s]\n", n ? "\n" : "");
+	else
+		printf("\n");
+	free(sl);
+	close(fd);
+	return status;
+}
+
+/* The id of the segment with @key, or -1 and a message. */
+static int
+ipc_find_key(int fd, const char *mnt, int32_t key)
+{
+	struct shmemfs_ioc_shmlist *sl = calloc(1, sizeof(*sl));
+	int i, id = -1;
+
+	if (!sl)
+		return -1;
+	for (sl->sl_start = 0;;) {
+		if (ioctl(fd, SHMEMFS_IOC_SHMLIST, sl) < 0) {
+			ioctl_error(mnt, "ipcrm", errno);
+			free(sl);
+			return -2;
+		}
+		for (i = 0; i < sl->sl_count; i++)
+			if (sl->sl_ds[i].sd_key == key &&
+			    !(sl->sl_ds[i].sd_mode & SHM_DEST))
+				id = sl->sl_ds[i].sd_id;
+		if (id >= 0 || sl->sl_count < SHMEMFS_SHMLIST_MAX)
+			break;
+		sl->sl_start = sl->sl_ds[sl->sl_count - 1].sd_id % 32768 + 1;
+	}
+	free(sl);
+	return id;
+}
+
+static int
+cmd_ipcrm(const char *mnt, const char *flag, const char *arg)
+{
+	struct shmemfs_ioc_shmctl sc;
+	long long v;
+	char *end;
+	int fd;
+
+	errno = 0;
+	v = strtoll(arg, &end, 0);
+	if (errno || !*arg || *end || v < INT32_MIN || v > UINT32_MAX) {
+		fprintf(stderr, "%s: invalid %s '%s'\n", progname,
+			flag[1] == 'm' ? "id" : "key", arg);
+		return EXIT_USAGE;
+	}
+	fd = open_mount(mnt);
+	if (fd < 0)
+		return EXIT_FAILURE;
+	memset(&sc, 0, sizeof(sc));
+	sc.sc_cmd = IPC_RMID;
+	if (flag[1] == 'M') {
+		if ((int32_t)v == IPC_PRIVATE) {
+			close(fd);
+			fprintf(stderr, "%s: invalid key (%s)\n", progname, arg);
+			return EXIT_FAILURE;
+		}
+		sc.sc_id = ipc_find_key(fd, mnt, (int32_t)v);
+		if (sc.sc_id < 0) {
+			close(fd);
+			if (sc.sc_id == -1)
+				fprintf(stderr, "%s: invalid key (%s)\n",
+					progname, arg);
+			return EXIT_FAILURE;
+		}
+	} else {
+		sc.sc_id = (int32_t)v;
+	}
+	if (ioctl(fd, SHMEMFS_IOC_SHMCTL, &sc) < 0) {
+		int err = errno;
+
+		close(fd);
+		if (err == EINVAL)
+			fprintf(stderr, "%s: invalid id (%d)\n", progname,
+				sc.sc_id);
+		else if (err == EPERM)
+			fprintf(stderr, "%s: permission denied for id (%d)\n",
+				progname, sc.sc_id);
+		else
+			ioctl_error(mnt, "ipcrm", err);
+		return EXIT_FAILURE;
+	}
+	close(fd);
+	return EXIT_SUCCESS;
+}
+
+/* argv of "ipcs MOUNTPOINT [--json]" or "ipcrm MOUNTPOINT -m ID|-M KEY" */
+static int
+cmd_ipc(int argc, char **argv)
+{
+	const char *mnt = NULL, *flag = NULL, *arg = NULL;
+	int json = 0, ipcs = !strcmp(argv[1], "ipcs"), i;
+
+	for (i = 2; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+			usage(stdout);
+			return EXIT_SUCCESS;
+		} else if (ipcs && !strcmp(a, "--json")) {
+			json = 1;
+		} else if (!ipcs && (!strcmp(a, "-m") || !strcmp(a, "-M"))) {
+			if (flag || i + 1 >= argc)
+				return usage_error("ipcrm needs one -m SHMID "
+						   "or -M KEY");
+			flag = a;
+			arg = argv[++i];
+		} else if (a[0] == '-' && a[1]) {
+			return usage_error("unknown option '%s'", a);
+		} else if (!mnt) {
+			mnt = a;
+		} else {
+			return usage_error("unexpected argument '%s'", a);
+		}
+	}
+	if (!mnt)
+		return usage_error("%s", "missing MOUNTPOINT");
+	if (ipcs)
+		return cmd_ipcs(mnt, json);
+	if (!flag)
+		return usage_error("ipcrm needs -m SHMID or -M KEY");
+	return cmd_ipcrm(mnt, flag, arg);
+}
+
+/* shmemctl remount MOUNTPOINT OPTS */
+static int
+cmd_remount(int argc, char **argv)
+{
+	struct shmemfs_remount rm;
+	int fd, err;
+
+	if (argc != 4)
+		return usage_error("%s", "remount takes MOUNTPOINT OPTS");
+	memset(&rm, 0, sizeof(rm));
+	if (strlen(argv[3]) >= sizeof(rm.sr_opts)) {
+		fprintf(stderr,
+			"%s: remount: options longer than %zu "
+			"bytes\n",
+			progname, sizeof(rm.sr_opts) - 1);
+		return EXIT_FAILURE;
+	}
+	strcpy(rm.sr_opts, argv[3]);
+	fd = open_mount(argv[2]);
+	if (fd < 0)
+		return EXIT_FAILURE;
+	if (ioctl(fd, SHMEMFS_IOC_REMOUNT, &rm) < 0) {
+		err = errno;
+		close(fd);
+		if (err == EPERM)
+			fprintf(stderr,
+				"%s: remount %s: %s (needs "
+				"CAP_SYS_ADMIN or the mount's owner)\n",
+				progname, argv[2], strerror(err));
+		else
+			ioctl_error(argv[2], "remount", err);
+		return EXIT_FAILURE;
+	}
+	close(fd);
+	rm.sr_msg[sizeof(rm.sr_msg) - 1] = '\0';
+	if (rm.sr_error) {
+		fprintf(stderr, "%s: remount %s: %s\n", progname, argv[2],
+			rm.sr_msg[0] ? rm.sr_msg : strerror(rm.sr_error));
+		return EXIT_FAILURE;
+	}
+	if (rm.sr_msg[0])
+		fprintf(stderr, "%s: %s\n", progname, rm.sr_msg);
+	return EXIT_SUCCESS;
+}
+
 /* ---- stats --prometheus, and stats of every mount ---------------------- */
 
 enum stats_format { STATS_PLAIN, STATS_JSON, STATS_PROMETHEUS };
@@ -236,7 +516,7 @@ static const struct {
 	int sh_counter;
 	const char *sh_help;
 } stat_help[] = {
-	/* clang-format off */
+    /* clang-format off */
 	{ "size_limit_bytes", 0, "Limit on data blocks (size=), 0 if none" },
 	{ "used_bytes", 0, "Data blocks in use, resident and swapped" },
 	{ "inodes_limit", 0, "Limit on inodes (nr_inodes=), 0 if none" },
@@ -254,7 +534,7 @@ static const struct {
 	{ "huge_fallbacks", 1, "Huge page allocations that fell back to "
 			       "small pages since mount" },
 	{ "uring_queues", 0, "FUSE io_uring queues (0: /dev/fuse)" },
-	/* clang-format on */
+    /* clang-format on */
 };
 
 static void
@@ -549,26 +829,35 @@ out_free:
 	return status;
 }
 
-/* ---- swapoff progress ---------------------------------------------------- */
+/* ---- progress of long work (swapoff; later save and restore) --------- */
 
 /*
  * The daemon's swapoff is one ioctl that returns when every page is
  * back.  To show progress without changing that, a thread polls the
  * stats ioctl on a descriptor of its own while the main thread sits in
- * the swapoff ioctl: swapped_bytes falls from what it was at the start
- * to 0.  The core drops its lock every batch of pages, so the polls are
- * answered during the walk.  Shown only when stderr is a terminal.
+ * the long ioctl, and turns each sample into "done of total" through
+ * pr_sample: for swapoff, swapped_bytes falling from what it was at the
+ * start to 0.  The core drops its lock every batch of pages, so the
+ * polls are answered during the walk.  Shown only when stderr is a
+ * terminal; the caller decides that.
  */
 #define PROGRESS_INTERVAL_NS 200000000L
 
 struct progress {
+	const char *pr_what; /* "swapoff" */
 	const char *pr_mnt;
-	int pr_fd;
-	uint64_t pr_total; /* pages in swap when swapoff started */
+	const char *pr_unit; /* "pages" */
+	uint64_t pr_total;   /* units of work when it started */
+	/* units done so far, from a stats sample taken now */
+	uint64_t (*pr_sample)(const struct progress *pr,
+			      const struct shmemfs_stats *st);
+	int pr_fd; /* the thread's own descriptor of the mount's root */
 	struct timespec pr_start;
-	pthread_mutex_t pr_lock;
+	pthread_t pr_thread;
+	int pr_running;
+	pthread_mutex_t pr_lock; /* protects pr_stop */
 	pthread_cond_t pr_cond;
-	int pr_done; /* set by the main thread when the ioctl returned */
+	int pr_stop; /* set when the long ioctl returned */
 };
 
 static double
@@ -586,45 +875,51 @@ progress_elapsed(const struct progress *pr)
  * -1: failed).
  */
 static void
-progress_show(const struct progress *pr, uint64_t back, int final)
+progress_show(const struct progress *pr, uint64_t done, int final)
 {
 	double t = progress_elapsed(pr);
-	double rate = t > 0 ? (double)back / t : 0;
+	double rate = t > 0 ? (double)done / t : 0;
 	unsigned pct =
-	    pr->pr_total ? (unsigned)(back * 100 / pr->pr_total) : 100;
+	    pr->pr_total ? (unsigned)(done * 100 / pr->pr_total) : 100;
 
 	fprintf(stderr,
-		"\rswapoff %s: %" PRIu64 " of %" PRIu64
-		" pages (%u%%), %.0f pages/s, ",
-		pr->pr_mnt, back, pr->pr_total, pct, rate);
+		"\r%s %s: %" PRIu64 " of %" PRIu64 " %s (%u%%), %.0f %s/s, ",
+		pr->pr_what, pr->pr_mnt, done, pr->pr_total, pr->pr_unit, pct,
+		rate, pr->pr_unit);
 	if (final)
 		fprintf(stderr, "%s %.1f s\033[K\n",
 			final > 0 ? "done in" : "failed after", t);
-	else if (back > 0 && rate > 0)
+	else if (done > 0 && rate > 0)
 		fprintf(stderr, "%.0f s left\033[K",
-			(double)(pr->pr_total - back) / rate);
+			(double)(pr->pr_total - done) / rate);
 	else
 		fprintf(stderr, "time left unknown\033[K");
 	fflush(stderr);
 }
 
-static uint64_t
-progress_back(const struct progress *pr, const struct shmemfs_stats *st)
+/* A fresh sample: units done, clamped to the total; -1 if no answer. */
+static int64_t
+progress_poll(const struct progress *pr)
 {
-	uint64_t left = st->swapped_bytes / SHMEMFS_PAGE_SIZE;
+	struct shmemfs_stats st;
+	uint64_t done;
 
-	return left >= pr->pr_total ? 0 : pr->pr_total - left;
+	memset(&st, 0, sizeof(st));
+	if (ioctl(pr->pr_fd, SHMEMFS_IOC_STATS, &st) < 0)
+		return -1;
+	done = pr->pr_sample(pr, &st);
+	return (int64_t)(done > pr->pr_total ? pr->pr_total : done);
 }
 
 static void *
 progress_thread(void *arg)
 {
 	struct progress *pr = arg;
-	struct shmemfs_stats st;
 	struct timespec until;
+	int64_t done;
 
 	pthread_mutex_lock(&pr->pr_lock);
-	while (!pr->pr_done) {
+	while (!pr->pr_stop) {
 		clock_gettime(CLOCK_REALTIME, &until);
 		until.tv_nsec += PROGRESS_INTERVAL_NS;
 		if (until.tv_nsec >= 1000000000L) {
@@ -632,12 +927,12 @@ progress_thread(void *arg)
 			until.tv_nsec -= 1000000000L;
 		}
 		pthread_cond_timedwait(&pr->pr_cond, &pr->pr_lock, &until);
-		if (pr->pr_done)
+		if (pr->pr_stop)
 			break;
 		pthread_mutex_unlock(&pr->pr_lock);
-		memset(&st, 0, sizeof(st));
-		if (ioctl(pr->pr_fd, SHMEMFS_IOC_STATS, &st) == 0)
-			progress_show(pr, progress_back(pr, &st), 0);
+		done = progress_poll(pr);
+		if (done >= 0)
+			progress_show(pr, (uint64_t)done, 0);
 		pthread_mutex_lock(&pr->pr_lock);
 	}
 	pthread_mutex_unlock(&pr->pr_lock);
@@ -645,60 +940,329 @@ progress_thread(void *arg)
 }
 
 /*
+ * Show the first line and start polling, if there is work (pr_total)
+ * and a descriptor for the thread.  Without them, nothing is shown.
+ */
+static void
+progress_start(struct progress *pr)
+{
+	pr->pr_fd = -1;
+	pr->pr_running = 0;
+	pr->pr_stop = 0;
+	clock_gettime(CLOCK_MONOTONIC, &pr->pr_start);
+	if (pr->pr_total == 0)
+		return;
+	pr->pr_fd = open(pr->pr_mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (pr->pr_fd < 0)
+		return;
+	pthread_mutex_init(&pr->pr_lock, NULL);
+	pthread_cond_init(&pr->pr_cond, NULL);
+	progress_show(pr, 0, 0);
+	pr->pr_running =
+	    pthread_create(&pr->pr_thread, NULL, progress_thread, pr) == 0;
+}
+
+/* Stop polling and end the line: done, or failed with errno @err. */
+static void
+progress_finish(struct progress *pr, int err)
+{
+	int64_t done;
+
+	if (pr->pr_fd < 0)
+		return;
+	if (pr->pr_running) {
+		pthread_mutex_lock(&pr->pr_lock);
+		pr->pr_stop = 1;
+		pthread_cond_signal(&pr->pr_cond);
+		pthread_mutex_unlock(&pr->pr_lock);
+		pthread_join(pr->pr_thread, NULL);
+	}
+	done = progress_poll(pr);
+	if (done >= 0)
+		progress_show(pr, (uint64_t)done, err ? -1 : 1);
+	else
+		fputc('\n', stderr);
+	close(pr->pr_fd);
+	pr->pr_fd = -1;
+	pthread_cond_destroy(&pr->pr_cond);
+	pthread_mutex_destroy(&pr->pr_lock);
+}
+
+/* swapoff: pages back = pages in swap at the start - pages in swap now */
+static uint64_t
+swapoff_sample(const struct progress *pr, const struct shmemfs_stats *st)
+{
+	uint64_t left = st->swapped_bytes / SHMEMFS_PAGE_SIZE;
+
+	return left >= pr->pr_total ? 0 : pr->pr_total - left;
+}
+
+/*
  * `swapoff MOUNTPOINT` on a terminal: the swapoff ioctl with a progress
- * line.  Falls back to the plain ioctl if the progress cannot be set up.
+ * line.  Nothing in swap (or no stats): no line, just the ioctl.
  */
 static int
 cmd_swapoff_progress(const char *mnt)
 {
-	struct progress pr = {.pr_mnt = mnt, .pr_fd = -1};
+	struct progress pr = {
+	    .pr_what = "swapoff",
+	    .pr_mnt = mnt,
+	    .pr_unit = "pages",
+	    .pr_sample = swapoff_sample,
+	};
 	struct shmemfs_stats st;
-	pthread_t tid;
-	int fd, err = 0, thread = 0;
+	int fd, err = 0;
 
 	fd = open_mount(mnt);
 	if (fd < 0)
 		return EXIT_FAILURE;
 	memset(&st, 0, sizeof(st));
-	if (ioctl(fd, SHMEMFS_IOC_STATS, &st) == 0 && st.swapped_bytes > 0) {
+	if (ioctl(fd, SHMEMFS_IOC_STATS, &st) == 0)
 		pr.pr_total = st.swapped_bytes / SHMEMFS_PAGE_SIZE;
-		pr.pr_fd = open(mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	}
-	clock_gettime(CLOCK_MONOTONIC, &pr.pr_start);
-	pthread_mutex_init(&pr.pr_lock, NULL);
-	pthread_cond_init(&pr.pr_cond, NULL);
-	if (pr.pr_fd >= 0) {
-		progress_show(&pr, 0, 0);
-		thread = pthread_create(&tid, NULL, progress_thread, &pr) == 0;
-	}
-
+	progress_start(&pr);
 	if (ioctl(fd, SHMEMFS_IOC_SWAPOFF) < 0)
 		err = errno;
-
-	if (thread) {
-		pthread_mutex_lock(&pr.pr_lock);
-		pr.pr_done = 1;
-		pthread_cond_signal(&pr.pr_cond);
-		pthread_mutex_unlock(&pr.pr_lock);
-		pthread_join(tid, NULL);
-	}
-	if (pr.pr_fd >= 0) {
-		memset(&st, 0, sizeof(st));
-		if (ioctl(pr.pr_fd, SHMEMFS_IOC_STATS, &st) == 0)
-			progress_show(&pr, progress_back(&pr, &st),
-				      err ? -1 : 1);
-		else
-			fputc('\n', stderr);
-		close(pr.pr_fd);
-	}
-	pthread_cond_destroy(&pr.pr_cond);
-	pthread_mutex_destroy(&pr.pr_lock);
+	progress_finish(&pr, err);
 	close(fd);
 	if (err) {
 		ioctl_error(mnt, "swapoff", err);
 		return EXIT_FAILURE;
 	}
 	return EXIT_SUCCESS;
+}
+
+/* N (KiB), or N followed by k/m/g/t (bytes), as setquota and memparse. */
+static int
+parse_limit(const char *s, int kib, uint64_t *out)
+{
+	unsigned long long v;
+	char *end;
+	int shift = 0;
+
+	if (*s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno)
+		return -1;
+	switch (*end) {
+	case 'k':
+	case 'K':
+		shift = 10;
+		end++;
+		break;
+	case 'm':
+	case 'M':
+		shift = 20;
+		end++;
+		break;
+	case 'g':
+	case 'G':
+		shift = 30;
+		end++;
+		break;
+	case 't':
+	case 'T':
+		shift = 40;
+		end++;
+		break;
+	case '\0':
+		if (kib)
+			shift = 10;
+		break;
+	default:
+		return -1;
+	}
+	if (*end || (shift && v > (UINT64_MAX >> shift)))
+		return -1;
+	*out = (uint64_t)v << shift;
+	return 0;
+}
+
+static int
+cmd_quota_set(const char *mnt, int argc, char **argv)
+{
+	struct shmemfs_quota_limits ql;
+	unsigned long long id;
+	char *end;
+	int fd, i, err;
+
+	memset(&ql, 0, sizeof(ql));
+	if (argc < 3)
+		return usage_error("%s", "quota set needs user|group ID");
+	if (!strcmp(argv[0], "user"))
+		ql.ql_type = 0;
+	else if (!strcmp(argv[0], "group"))
+		ql.ql_type = 1;
+	else
+		return usage_error("quota set: '%s' is not user or group",
+				   argv[0]);
+	errno = 0;
+	id = strtoull(argv[1], &end, 10);
+	if (errno || *end || argv[1][0] < '0' || argv[1][0] > '9' ||
+	    id >= UINT32_MAX)
+		return usage_error("quota set: bad id '%s'", argv[1]);
+	ql.ql_id = (uint32_t)id;
+	for (i = 2; i < argc; i++) {
+		if (!strncmp(argv[i], "blocks=", 7) &&
+		    !parse_limit(argv[i] + 7, 1, &ql.ql_block_limit)) {
+			ql.ql_mask |= SHMEMFS_QUOTA_SET_BLOCKS;
+		} else if (!strncmp(argv[i], "inodes=", 7) &&
+			   !parse_limit(argv[i] + 7, 0, &ql.ql_inode_limit)) {
+			ql.ql_mask |= SHMEMFS_QUOTA_SET_INODES;
+		} else {
+			return usage_error("quota set: bad limit '%s'",
+					   argv[i]);
+		}
+	}
+	fd = open_mount(mnt);
+	if (fd < 0)
+		return EXIT_FAILURE;
+	if (ioctl(fd, SHMEMFS_IOC_QUOTA_SET, &ql) < 0) {
+		err = errno;
+		close(fd);
+		if (err == ESRCH)
+			fprintf(stderr,
+				"%s: %s has no %s quotas (mount it "
+				"with -o %s)\n",
+				progname, mnt, ql.ql_type ? "group" : "user",
+				ql.ql_type ? "grpquota" : "usrquota");
+		else if (err == EPERM)
+			fprintf(stderr,
+				"%s: quota set %s: %s (needs "
+				"CAP_SYS_ADMIN or the mount's owner)\n",
+				progname, mnt, strerror(err));
+		else
+			ioctl_error(mnt, "quota", err);
+		return EXIT_FAILURE;
+	}
+	close(fd);
+	return EXIT_SUCCESS;
+}
+
+static void
+print_limit(uint64_t v, int json)
+{
+	if (v || json)
+		printf("%" PRIu64, v);
+	else
+		printf("-");
+}
+
+static int
+cmd_quota_show(const char *mnt, int json)
+{
+	static const char *const names[] = {"user", "group"};
+	struct shmemfs_quota_report *qr;
+	int fd, err, t, first, shown = 0;
+	uint32_t i, types = 0;
+
+	qr = calloc(1, sizeof(*qr));
+	if (!qr)
+		return EXIT_FAILURE;
+	fd = open_mount(mnt);
+	if (fd < 0) {
+		free(qr);
+		return EXIT_FAILURE;
+	}
+	if (json)
+		printf("{");
+	else
+		printf("%-5s %10s %12s %14s %8s %11s\n", "type", "id",
+		       "used_kib", "block_limit", "inodes", "inode_limit");
+	for (t = 0; t < 2; t++) {
+		first = 1;
+		memset(qr, 0, sizeof(*qr));
+		qr->qr_type = (uint32_t)t;
+		do {
+			qr->qr_from = (uint32_t)qr->qr_next;
+			if (ioctl(fd, SHMEMFS_IOC_QUOTA_GET, qr) < 0) {
+				err = errno;
+				if (err == ESRCH)
+					break;
+				close(fd);
+				free(qr);
+				ioctl_error(mnt, "quota", err);
+				return EXIT_FAILURE;
+			}
+			types = qr->qr_types;
+			if (json && first)
+				printf("%s\n  \"%s\": [", shown++ ? "," : "",
+				       names[t]);
+			for (i = 0; i < qr->qr_count; i++) {
+				const struct shmemfs_quota *q =
+				    &qr->qr_entries[i];
+
+				if (json) {
+					printf("%s\n    {\"id\": %u, "
+					       "\"used_bytes\": %" PRIu64 ", "
+					       "\"block_limit_bytes\": ",
+					       first ? "" : ",", q->sq_id,
+					       q->sq_bytes);
+					print_limit(q->sq_block_limit, 1);
+					printf(", \"inodes\": %" PRIu64
+					       ", \"inode_limit\": ",
+					       q->sq_inodes);
+					print_limit(q->sq_inode_limit, 1);
+					printf("}");
+				} else {
+					printf("%-5s %10u %12" PRIu64 " ",
+					       names[t], q->sq_id,
+					       q->sq_bytes / 1024);
+					if (q->sq_block_limit)
+						printf("%13" PRIu64 "k",
+						       q->sq_block_limit /
+							   1024);
+					else
+						printf("%14s", "-");
+					printf(" %8" PRIu64 " ", q->sq_inodes);
+					if (q->sq_inode_limit)
+						printf("%11" PRIu64,
+						       q->sq_inode_limit);
+					else
+						printf("%11s", "-");
+					printf("\n");
+				}
+				first = 0;
+			}
+		} while (qr->qr_next);
+		if (json && (types & (1u << t)))
+			printf("%s]", first ? "" : "\n  ");
+	}
+	close(fd);
+	free(qr);
+	if (json)
+		printf("\n}\n");
+	if (!types) {
+		fprintf(stderr,
+			"%s: %s has no quotas (mount it with -o "
+			"usrquota or grpquota)\n",
+			progname, mnt);
+		return EXIT_FAILURE;
+	}
+	return EXIT_SUCCESS;
+}
+
+/* shmemctl quota MOUNTPOINT [--json] [set user|group ID ...] */
+static int
+cmd_quota(int argc, char **argv)
+{
+	int json = 0, i = 3;
+
+	if (argc < 3)
+		return usage_error("%s", "quota needs MOUNTPOINT");
+	if (argc > 3 && !strcmp(argv[3], "--json")) {
+		json = 1;
+		i = 4;
+	}
+	if (i < argc && !strcmp(argv[i], "set")) {
+		if (json)
+			return usage_error("%s", "quota set takes no --json");
+		return cmd_quota_set(argv[2], argc - i - 1, argv + i + 1);
+	}
+	if (i < argc)
+		return usage_error("unexpected argument '%s'", argv[i]);
+	return cmd_quota_show(argv[2], json);
 }
 
 /* Output that never reached its file is a failure too (e.g. disk full). */
@@ -848,8 +1412,9 @@ cmd_restart(const char *mnt)
 		err = errno;
 		close(fd);
 		if (err == EOPNOTSUPP)
-			fprintf(stderr, "%s: restart %s: this transport cannot "
-				"hand over (io_uring); the daemon serves on\n",
+			fprintf(stderr, "%s: restart %s: the io_uring transport "
+				"cannot hand over (mount with -o nouring to "
+				"restart); the daemon serves on\n",
 				progname, mnt);
 		else if (err == ENOTTY || err == ENOSYS)
 			ioctl_error(mnt, "restart", err);
@@ -914,6 +1479,8 @@ main(int argc, char **argv)
 
 	if (argc < 2)
 		return usage_error("%s", "missing command");
+	if (!strcmp(argv[1], "ipcs") || !strcmp(argv[1], "ipcrm"))
+		return finish_stdout(cmd_ipc(argc, argv));
 	cmd = argv[1];
 	if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
 		usage(stdout);
@@ -923,6 +1490,10 @@ main(int argc, char **argv)
 		printf("shmemctl %s\n", SHMEMFS_VERSION);
 		return finish_stdout(EXIT_SUCCESS);
 	}
+	if (!strcmp(cmd, "remount"))
+		return finish_stdout(cmd_remount(argc, argv));
+	if (!strcmp(cmd, "quota"))
+		return finish_stdout(cmd_quota(argc, argv));
 	if (!strcmp(cmd, "save") || !strcmp(cmd, "export") ||
 	    !strcmp(cmd, "restart"))
 		return finish_stdout(ctl_snap_main(argc, argv));
@@ -954,11 +1525,12 @@ main(int argc, char **argv)
 	}
 	if (json && prometheus)
 		return usage_error("%s", "--json and --prometheus exclude "
-				   "each other");
+					 "each other");
 	if (!mnt && !strcmp(cmd, "stats"))
-		return finish_stdout(cmd_stats_all(
-			json ? STATS_JSON :
-			prometheus ? STATS_PROMETHEUS : STATS_PLAIN));
+		return finish_stdout(cmd_stats_all(json ? STATS_JSON
+						   : prometheus
+						       ? STATS_PROMETHEUS
+						       : STATS_PLAIN));
 	if (!mnt)
 		return usage_error("%s", "missing MOUNTPOINT");
 

@@ -437,7 +437,7 @@ arc_rfail(struct arc_restore *ar, int ret, const char *why)
 static int
 arc_parent(struct arc_restore *ar, char *path, uint64_t *dirp, char **last)
 {
-	struct shmemfs_ctx ctx = {0, 0};
+	struct shmemfs_ctx ctx = {0};
 	struct shmemfs_attr attr;
 	uint64_t dir = SHMEMFS_ROOT_INO;
 	char *p = path, *slash;
@@ -527,10 +527,29 @@ arc_read_data(struct arc_restore *ar, uint64_t ino, int64_t size)
 }
 
 static int
+arc_clear_xattrs(struct arc_restore *ar, uint64_t ino)
+{
+	ssize_t n = shmemfs_listxattr(ar->ar_fs, ino, NULL, 0);
+	char *list, *p;
+	int ret = 0;
+
+	if (n <= 0)
+		return n < 0 ? arc_rfail(ar, (int)n, NULL) : 0;
+	list = malloc((size_t)n);
+	if (!list)
+		return arc_rfail(ar, -ENOMEM, NULL);
+	n = shmemfs_listxattr(ar->ar_fs, ino, list, (size_t)n);
+	for (p = list; n > 0 && p < list + n && !ret; p += strlen(p) + 1)
+		ret = shmemfs_removexattr(ar->ar_fs, ino, p);
+	free(list);
+	return ret ? arc_rfail(ar, ret, NULL) : 0;
+}
+
+static int
 arc_restore_one(struct arc_restore *ar, struct archive_entry *e)
 {
 	struct shmemfs *fs = ar->ar_fs;
-	struct shmemfs_ctx ctx = {0, 0};
+	struct shmemfs_ctx ctx = {0};
 	struct shmemfs_attr attr;
 	struct arc_times *t;
 	const char *hl = archive_entry_hardlink(e), *xname;
@@ -599,6 +618,10 @@ arc_restore_one(struct arc_restore *ar, struct archive_entry *e)
 		if (ret)
 			goto out;
 	}
+	/* The archive's xattrs, not ACLs inherited from a default ACL. */
+	ret = arc_clear_xattrs(ar, ino);
+	if (ret)
+		goto out;
 	archive_entry_xattr_reset(e);
 	while (archive_entry_xattr_next(e, &xname, &xval, &xlen) ==
 	       ARCHIVE_OK) {

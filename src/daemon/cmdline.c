@@ -33,8 +33,9 @@ cmdline_usage(const char *prog)
 	       "\n"
 	       "Mount a shmemfs (user-space tmpfs) on MOUNTPOINT.  SOURCE, as in\n"
 	       "'mount -t fuse.shmemfs SOURCE MOUNTPOINT', is the name mount tables\n"
-	       "show (default \"shmemfs\").  A FUSE mount cannot be remounted:\n"
-	       "unmount and mount again to change options.\n"
+	       "show (default \"shmemfs\").  A FUSE mount cannot be remounted by\n"
+	       "mount(8): 'shmemctl remount MOUNTPOINT OPTS' changes what tmpfs's\n"
+	       "remount changes.\n"
 	       "\n"
 	       "shmemfs options (-o OPT[,OPT...]):\n"
 	       "    -o size=N[k|m|g|%%]     limit on data blocks, resident + swapped;\n"
@@ -58,6 +59,24 @@ cmdline_usage(const char *prog)
 	       "                           shmemfs swap file, one link, ours, and\n"
 	       "                           used by no other mount)\n"
 	       "    -o swapsize=N[k|m|g]   size of the swap file\n"
+	       "    -o uring, -o nouring   serve FUSE over io_uring queues, or over\n"
+	       "                           /dev/fuse (default: io_uring when the\n"
+	       "                           kernel offers it, fuse.enable_uring=Y)\n"
+	       "    -o inode32|inode64     inode number width, as tmpfs (default:\n"
+	       "                           the host tmpfs's)\n"
+	       "    -o mpol=POLICY         accepted as tmpfs accepts it, and ignored\n"
+	       "                           (with a warning)\n"
+	       "    -o usrquota|grpquota|quota  user/group quotas, as tmpfs 6.6+\n"
+	       "                           (see shmemctl quota)\n"
+	       "    -o usrquota_block_hardlimit=N[k|m|g]  default limits of each\n"
+	       "    -o usrquota_inode_hardlimit=N[k|m|g]  user or group but root\n"
+	       "    -o grpquota_block_hardlimit=N[k|m|g]\n"
+	       "    -o grpquota_inode_hardlimit=N[k|m|g]\n"
+	       "    -o shmmax=N            largest SysV segment, bytes (shmemfs-shm;\n"
+	       "                           default: the kernel's)\n"
+	       "    -o shmall=N            pages of all SysV segments (the kernel's)\n"
+	       "    -o shmmni=N            number of SysV segments (4096, at most\n"
+	       "                           32768)\n"
 	       "    -o restore=FILE        mount the image (shmemctl save) or pax\n"
 	       "                           archive FILE; options given here apply\n"
 	       "                           over the image's\n"
@@ -90,6 +109,7 @@ struct optctx {
 	int oc_default_permissions;
 	int oc_allow_other; /* allow_other or allow_root given */
 	int oc_max_threads;
+	int oc_uring; /* -o uring 1, -o nouring 0, neither -1 */
 	struct sd_cmdline *oc_cl;
 };
 
@@ -195,6 +215,11 @@ cmdline_opt_proc(void *data, const char *arg, int key,
 		return 1;
 	if (strcmp(arg, "remount") == 0) {
 		oc->oc_remount = 1;
+		return 0;
+	}
+	/* The transport (transport.h), ours rather than the core's. */
+	if (strcmp(arg, "uring") == 0 || strcmp(arg, "nouring") == 0) {
+		oc->oc_uring = arg[0] == 'u';
 		return 0;
 	}
 	ret = cmdline_snap_opt(oc, arg);
@@ -359,6 +384,7 @@ cmdline_set_transport(struct sd_cmdline *cl, const struct optctx *oc,
 	tc->tc_max_threads = oc->oc_max_threads ? opts->max_threads
 						: (unsigned)(2 * nproc);
 	tc->tc_max_idle_threads = opts->max_idle_threads;
+	tc->tc_uring = oc->oc_uring;
 }
 
 int
@@ -373,6 +399,7 @@ sd_cmdline_parse(struct sd_cmdline *cl, int argc, char *argv[])
 	memset(&opts, 0, sizeof(opts));
 	memset(&oc, 0, sizeof(oc));
 	oc.oc_opts = &cl->cl_opts;
+	oc.oc_uring = -1;
 	oc.oc_cl = cl;
 
 	/* Our options first, so that fuse_parse_cmdline sees our fsname. */

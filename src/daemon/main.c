@@ -22,6 +22,7 @@
 int
 main(int argc, char *argv[])
 {
+	const struct sd_transport_ops *tops;
 	struct sd_transport tr;
 	struct sd_cmdline cl;
 	struct fuse_session *se;
@@ -57,6 +58,12 @@ main(int argc, char *argv[])
 		fprintf(stderr, "shmemfs: %s\n", msg);
 		goto out_free_cmdline;
 	}
+	/* tmpfs fstab lines mount; say once that the policy does nothing. */
+	if (cl.cl_opts.so_mpol)
+		fprintf(stderr,
+			"shmemfs: warning: mpol= ignored: pages are "
+			"placed by the daemon's own memory policy (run it "
+			"under numactl to choose one)\n");
 	se = sd_ops_session_new(&cl.cl_args, fs);
 	if (!se)
 		goto out_destroy_fs; /* libfuse said why */
@@ -65,14 +72,20 @@ main(int argc, char *argv[])
 	if (fuse_session_mount(se, handover >= 0 ? mountarg
 						 : cl.cl_mountpoint) != 0)
 		goto out_remove_handlers;
-	if (handover >= 0)
-		sd_restart_replay_init(se);
 	sd_restart_setup(argv, &fs, &cl);
-	err = sd_transport_start(&tr, &sd_transport_fusedev, se,
-				 &cl.cl_transport);
+	if (handover < 0) {
+		sd_bdi_relax(cl.cl_mountpoint); /* bdi.c: no FUSE write-back cap */
+		tops = sd_transport_pick(&cl.cl_transport);
+	} else {
+		/* A handover: the mount's bdi is set; only /dev/fuse adopts. */
+		tops = &sd_transport_fusedev;
+	}
+	err = sd_transport_start(&tr, tops, se, &cl.cl_transport);
+	if (err >= 0 && handover >= 0)
+		sd_restart_replay_init(se);
 	if (err < 0) {
 		fprintf(stderr, "shmemfs: cannot start the %s transport: %s\n",
-			sd_transport_fusedev.to_name, strerror(-err));
+			tops->to_name, strerror(-err));
 		goto out_unmount;
 	}
 

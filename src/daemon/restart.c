@@ -274,7 +274,13 @@ sd_restart_ioctl(fuse_req_t req)
 	int err = 0;
 
 	pthread_mutex_lock(&rs_loop.lp_lock);
-	if (!rs_loop.lp_running || !rs_init_len)
+	/*
+	 * The io_uring transport runs this loop for /dev/fuse, but its
+	 * queue threads serve most requests and cannot be stopped between
+	 * two of them: no handover while ring queues serve.
+	 */
+	if (!rs_loop.lp_running || !rs_init_len ||
+	    sd_transport_uring_queues() > 0)
 		err = EOPNOTSUPP;
 	else if (rs_loop.lp_restart)
 		err = EBUSY;
@@ -524,12 +530,12 @@ sd_restart_replay_init(struct fuse_session *se)
 {
 	unsigned char copy[RS_INIT_MAX];
 	struct fuse_in_header *in = (struct fuse_in_header *)copy;
-	struct fuse_buf buf = {.mem = copy, .size = rs_init_len};
 
 	memcpy(copy, rs_init, rs_init_len);
 	/* No request of the kernel's: the reply goes nowhere (ENOENT). */
 	in->unique = UINT64_MAX - 1;
-	fuse_session_process_buf(se, &buf);
+	/* Through the transport's channel, as a request from the kernel. */
+	sd_transport_process(se, copy, rs_init_len);
 }
 
 int

@@ -127,6 +127,11 @@ build_tree(struct shmemfs *fs)
 	for (i = SHMEMFS_ROOT_INO; i < 40; i++)
 		if (shmemfs_getattr(fs, i, &a) == 0)
 			set_times(fs, i, (long)i * 1000 + 7);
+	/* chattr flags: set last at restore, or its writes would fail. */
+	assert_int_equal(
+	    shmemfs_setflags(fs, f, SHMEMFS_FL_IMMUTABLE | SHMEMFS_FL_NODUMP),
+	    0);
+	assert_int_equal(shmemfs_setflags(fs, d, SHMEMFS_FL_APPEND), 0);
 }
 
 /* ---- comparing two mounts ------------------------------------------ */
@@ -179,6 +184,14 @@ cmp_attr(struct shmemfs *a, struct shmemfs *b, uint64_t ino)
 			 x.sa_btime.tv_nsec, (long)y.sa_btime.tv_sec,
 			 y.sa_btime.tv_nsec);
 	assert_int_equal(x.sa_generation, y.sa_generation);
+	{
+		unsigned fx = 0, fy = 0;
+
+		/* -ENOTTY for what has no flags (devices, symlinks) */
+		assert_int_equal(shmemfs_getflags(a, ino, &fx),
+				 shmemfs_getflags(b, ino, &fy));
+		assert_int_equal(fx, fy);
+	}
 }
 
 static void
