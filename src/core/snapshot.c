@@ -523,9 +523,20 @@ snap_save_live(struct shmemfs *fs, struct img_writer *w, struct pageidx *seen,
 	int ret;
 
 	for (ino = 0; (ip = node_next(fs, &ino)) != NULL; ino++) {
+		/* SysV segments and memfds (ipc.c): their table is not in
+		 * images, so a restart would lose them. */
+		if (ip->i_ipc_kind)
+			return -EBUSY;
 		if (ip == fs->sf_root || pageidx_lookup(seen, ino) ||
 		    S_ISLNK(ip->i_mode))
 			continue;
+		/*
+		 * Named, but not from the root: the internal namespace of
+		 * SysV segments and memfds, which images do not hold.  A
+		 * restart must not drop it: refuse before anything is lost.
+		 */
+		if (ip->i_nlink)
+			return -EBUSY;
 		(*ninodes)++;
 		snap_put_inode(w, 0, "", 0, 0, ip);
 		snap_put_xattrs(w, ip);

@@ -1418,6 +1418,12 @@ cmd_restart(const char *mnt)
 				progname, mnt);
 		else if (err == ENOTTY || err == ENOSYS)
 			ioctl_error(mnt, "restart", err);
+		else if (err == EBUSY)
+			fprintf(stderr, "%s: restart %s: SysV segments or "
+				"memfds are in use (their internal namespace "
+				"cannot be handed over), or a restart is "
+				"running; the daemon serves on\n",
+				progname, mnt);
 		else
 			fprintf(stderr, "%s: restart %s: %s; the old daemon "
 				"serves on\n", progname, mnt, strerror(err));

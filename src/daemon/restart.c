@@ -397,7 +397,7 @@ sd_restart_handover(struct fuse_session *se, pthread_t *tids, unsigned n,
 	}
 	ret = shmemfs_save_live(fs, memfd, err, sizeof(err));
 	if (ret)
-		goto out_resume;
+		goto out_resume; /* -EBUSY: SysV segments or memfds in use */
 	/* Its swap file must be free for the new daemon. */
 	shmemfs_destroy(fs);
 	*rs_self.rs_fsp = NULL;

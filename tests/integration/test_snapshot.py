@@ -856,3 +856,27 @@ def test_restart_on_uring_refused(mount):
     assert m.proc.poll() is None
     with open(os.path.join(m.path, "f")) as fh:
         assert fh.read() == "x"
+
+
+@restart_skip
+def test_restart_refused_with_sysv_segments(mount):
+    """SysV segments live in the daemon's IPC table, which images do not
+    hold: restart refuses (EBUSY) and the segment stays; once it is
+    removed, the restart goes through."""
+    shm = os.path.join(os.path.dirname(SHMEMFS_BIN), "shmemfs-shm")
+    if not os.access(shm, os.X_OK):
+        pytest.skip("shmemfs-shm is not built")
+    m = mount("size=16m,nouring")
+    subprocess.run([shm, m.path, "/usr/bin/python3", "-c",
+                    "import ctypes; l = ctypes.CDLL(None); "
+                    "assert l.shmget(4321, 4096, 0o1600) >= 0"], check=True)
+    r = ctl("restart", m.path, check=False)
+    assert r.returncode == 1 and "SysV" in r.stderr, r.stderr
+    assert m.proc.poll() is None
+    assert "0x000010e1" in ctl("ipcs", m.path).stdout
+    ctl("ipcrm", m.path, "-M", "4321")
+    ctl("restart", m.path)
+    assert m.proc.wait(timeout=10) == 0
+    pids = daemons_of(m.path)
+    assert m.finish() == []
+    wait_gone(pids)
