@@ -50,7 +50,7 @@ set logscale x
 set xrange [*:*]
 set format x "%g"
 set key off
-set arrow from 1, graph 0 to 1, graph 1 nohead dt 2 lw 1.5 lc rgb "#444444"
+set arrow from 1, graph 0 to 1, graph 1 nohead dt 2 lw 2 lc rgb "#c0392b" front
 lo(r) = r < 1 ? r : 1
 hi(r) = r < 1 ? 1 : r
 # horizontal bars from parity to the ratio, 0.7 high

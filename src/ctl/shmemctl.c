@@ -26,6 +26,7 @@
 #include <pwd.h>
 #include <string.h>
 #include <sys/shm.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -83,6 +84,9 @@ usage(FILE *f)
 		"       %s remount MOUNTPOINT OPTS\n"
 		"       %s quota MOUNTPOINT [--json] "
 		"[set user|group ID [blocks=N] [inodes=N]]\n"
+		"       %s save MOUNTPOINT FILE [--key KEYFILE]\n"
+		"       %s export MOUNTPOINT FILE.tar\n"
+		"       %s restart MOUNTPOINT\n"
 		"       %s --help | --version\n"
 		"\n"
 		"  stats    print the mount's counters as 'key: value' lines\n"
@@ -99,13 +103,19 @@ usage(FILE *f)
 		"           limits (usrquota/grpquota mounts), or set one\n"
 		"           id's: blocks=N in KiB (or N[k|m|g] bytes),\n"
 		"           inodes=N, 0 = no limit\n"
+		"  save     write a point-in-time image of the mount to FILE\n"
+		"           (mode 0600; sealed with KEYFILE if given); mount it\n"
+		"           with shmemfs -o restore=FILE\n"
+		"  export   write the mount as a pax archive (sparse files,\n"
+		"           xattrs)\n"
+		"  restart  hand the mount to a fresh daemon without unmounting\n"
 		"\n"
 		"       %s ipcs MOUNTPOINT [--json]\n"
 		"       %s ipcrm MOUNTPOINT -m SHMID | -M KEY\n"
 		"  ipcs     list the mount's SysV segments, as ipcs -m\n"
 		"  ipcrm    remove a segment by id or key (IPC_RMID)\n",
 		progname, progname, progname, progname, progname, progname,
-		progname, progname);
+		progname, progname, progname, progname, progname);
 }
 
 static int __attribute__((format(printf, 1, 2)))
@@ -127,7 +137,15 @@ open_mount(const char *mnt)
 {
 	int fd = open(mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
-	if (fd < 0)
+	if (fd < 0 && (errno == ENOTCONN || errno == ECONNABORTED))
+		/* The kernel's answer once the daemon is gone (kill -9, OOM). */
+		fprintf(stderr,
+			"%s: %s: transport endpoint is not connected: the "
+			"daemon died; unmount with 'fusermount3 -u %s' (with "
+			"persist=, mounting again restores the last saved "
+			"image)\n",
+			progname, mnt, mnt);
+	else if (fd < 0)
 		fprintf(stderr, "%s: %s: %s\n", progname, mnt,
 			strerror(errno));
 	return fd;
@@ -811,26 +829,35 @@ out_free:
 	return status;
 }
 
-/* ---- swapoff progress ---------------------------------------------------- */
+/* ---- progress of long work (swapoff; later save and restore) --------- */
 
 /*
  * The daemon's swapoff is one ioctl that returns when every page is
  * back.  To show progress without changing that, a thread polls the
  * stats ioctl on a descriptor of its own while the main thread sits in
- * the swapoff ioctl: swapped_bytes falls from what it was at the start
- * to 0.  The core drops its lock every batch of pages, so the polls are
- * answered during the walk.  Shown only when stderr is a terminal.
+ * the long ioctl, and turns each sample into "done of total" through
+ * pr_sample: for swapoff, swapped_bytes falling from what it was at the
+ * start to 0.  The core drops its lock every batch of pages, so the
+ * polls are answered during the walk.  Shown only when stderr is a
+ * terminal; the caller decides that.
  */
 #define PROGRESS_INTERVAL_NS 200000000L
 
 struct progress {
+	const char *pr_what; /* "swapoff" */
 	const char *pr_mnt;
-	int pr_fd;
-	uint64_t pr_total; /* pages in swap when swapoff started */
+	const char *pr_unit; /* "pages" */
+	uint64_t pr_total;   /* units of work when it started */
+	/* units done so far, from a stats sample taken now */
+	uint64_t (*pr_sample)(const struct progress *pr,
+			      const struct shmemfs_stats *st);
+	int pr_fd; /* the thread's own descriptor of the mount's root */
 	struct timespec pr_start;
-	pthread_mutex_t pr_lock;
+	pthread_t pr_thread;
+	int pr_running;
+	pthread_mutex_t pr_lock; /* protects pr_stop */
 	pthread_cond_t pr_cond;
-	int pr_done; /* set by the main thread when the ioctl returned */
+	int pr_stop; /* set when the long ioctl returned */
 };
 
 static double
@@ -848,45 +875,51 @@ progress_elapsed(const struct progress *pr)
  * -1: failed).
  */
 static void
-progress_show(const struct progress *pr, uint64_t back, int final)
+progress_show(const struct progress *pr, uint64_t done, int final)
 {
 	double t = progress_elapsed(pr);
-	double rate = t > 0 ? (double)back / t : 0;
+	double rate = t > 0 ? (double)done / t : 0;
 	unsigned pct =
-	    pr->pr_total ? (unsigned)(back * 100 / pr->pr_total) : 100;
+	    pr->pr_total ? (unsigned)(done * 100 / pr->pr_total) : 100;
 
 	fprintf(stderr,
-		"\rswapoff %s: %" PRIu64 " of %" PRIu64
-		" pages (%u%%), %.0f pages/s, ",
-		pr->pr_mnt, back, pr->pr_total, pct, rate);
+		"\r%s %s: %" PRIu64 " of %" PRIu64 " %s (%u%%), %.0f %s/s, ",
+		pr->pr_what, pr->pr_mnt, done, pr->pr_total, pr->pr_unit, pct,
+		rate, pr->pr_unit);
 	if (final)
 		fprintf(stderr, "%s %.1f s\033[K\n",
 			final > 0 ? "done in" : "failed after", t);
-	else if (back > 0 && rate > 0)
+	else if (done > 0 && rate > 0)
 		fprintf(stderr, "%.0f s left\033[K",
-			(double)(pr->pr_total - back) / rate);
+			(double)(pr->pr_total - done) / rate);
 	else
 		fprintf(stderr, "time left unknown\033[K");
 	fflush(stderr);
 }
 
-static uint64_t
-progress_back(const struct progress *pr, const struct shmemfs_stats *st)
+/* A fresh sample: units done, clamped to the total; -1 if no answer. */
+static int64_t
+progress_poll(const struct progress *pr)
 {
-	uint64_t left = st->swapped_bytes / SHMEMFS_PAGE_SIZE;
+	struct shmemfs_stats st;
+	uint64_t done;
 
-	return left >= pr->pr_total ? 0 : pr->pr_total - left;
+	memset(&st, 0, sizeof(st));
+	if (ioctl(pr->pr_fd, SHMEMFS_IOC_STATS, &st) < 0)
+		return -1;
+	done = pr->pr_sample(pr, &st);
+	return (int64_t)(done > pr->pr_total ? pr->pr_total : done);
 }
 
 static void *
 progress_thread(void *arg)
 {
 	struct progress *pr = arg;
-	struct shmemfs_stats st;
 	struct timespec until;
+	int64_t done;
 
 	pthread_mutex_lock(&pr->pr_lock);
-	while (!pr->pr_done) {
+	while (!pr->pr_stop) {
 		clock_gettime(CLOCK_REALTIME, &until);
 		until.tv_nsec += PROGRESS_INTERVAL_NS;
 		if (until.tv_nsec >= 1000000000L) {
@@ -894,12 +927,12 @@ progress_thread(void *arg)
 			until.tv_nsec -= 1000000000L;
 		}
 		pthread_cond_timedwait(&pr->pr_cond, &pr->pr_lock, &until);
-		if (pr->pr_done)
+		if (pr->pr_stop)
 			break;
 		pthread_mutex_unlock(&pr->pr_lock);
-		memset(&st, 0, sizeof(st));
-		if (ioctl(pr->pr_fd, SHMEMFS_IOC_STATS, &st) == 0)
-			progress_show(pr, progress_back(pr, &st), 0);
+		done = progress_poll(pr);
+		if (done >= 0)
+			progress_show(pr, (uint64_t)done, 0);
 		pthread_mutex_lock(&pr->pr_lock);
 	}
 	pthread_mutex_unlock(&pr->pr_lock);
@@ -907,54 +940,89 @@ progress_thread(void *arg)
 }
 
 /*
+ * Show the first line and start polling, if there is work (pr_total)
+ * and a descriptor for the thread.  Without them, nothing is shown.
+ */
+static void
+progress_start(struct progress *pr)
+{
+	pr->pr_fd = -1;
+	pr->pr_running = 0;
+	pr->pr_stop = 0;
+	clock_gettime(CLOCK_MONOTONIC, &pr->pr_start);
+	if (pr->pr_total == 0)
+		return;
+	pr->pr_fd = open(pr->pr_mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (pr->pr_fd < 0)
+		return;
+	pthread_mutex_init(&pr->pr_lock, NULL);
+	pthread_cond_init(&pr->pr_cond, NULL);
+	progress_show(pr, 0, 0);
+	pr->pr_running =
+	    pthread_create(&pr->pr_thread, NULL, progress_thread, pr) == 0;
+}
+
+/* Stop polling and end the line: done, or failed with errno @err. */
+static void
+progress_finish(struct progress *pr, int err)
+{
+	int64_t done;
+
+	if (pr->pr_fd < 0)
+		return;
+	if (pr->pr_running) {
+		pthread_mutex_lock(&pr->pr_lock);
+		pr->pr_stop = 1;
+		pthread_cond_signal(&pr->pr_cond);
+		pthread_mutex_unlock(&pr->pr_lock);
+		pthread_join(pr->pr_thread, NULL);
+	}
+	done = progress_poll(pr);
+	if (done >= 0)
+		progress_show(pr, (uint64_t)done, err ? -1 : 1);
+	else
+		fputc('\n', stderr);
+	close(pr->pr_fd);
+	pr->pr_fd = -1;
+	pthread_cond_destroy(&pr->pr_cond);
+	pthread_mutex_destroy(&pr->pr_lock);
+}
+
+/* swapoff: pages back = pages in swap at the start - pages in swap now */
+static uint64_t
+swapoff_sample(const struct progress *pr, const struct shmemfs_stats *st)
+{
+	uint64_t left = st->swapped_bytes / SHMEMFS_PAGE_SIZE;
+
+	return left >= pr->pr_total ? 0 : pr->pr_total - left;
+}
+
+/*
  * `swapoff MOUNTPOINT` on a terminal: the swapoff ioctl with a progress
- * line.  Falls back to the plain ioctl if the progress cannot be set up.
+ * line.  Nothing in swap (or no stats): no line, just the ioctl.
  */
 static int
 cmd_swapoff_progress(const char *mnt)
 {
-	struct progress pr = {.pr_mnt = mnt, .pr_fd = -1};
+	struct progress pr = {
+	    .pr_what = "swapoff",
+	    .pr_mnt = mnt,
+	    .pr_unit = "pages",
+	    .pr_sample = swapoff_sample,
+	};
 	struct shmemfs_stats st;
-	pthread_t tid;
-	int fd, err = 0, thread = 0;
+	int fd, err = 0;
 
 	fd = open_mount(mnt);
 	if (fd < 0)
 		return EXIT_FAILURE;
 	memset(&st, 0, sizeof(st));
-	if (ioctl(fd, SHMEMFS_IOC_STATS, &st) == 0 && st.swapped_bytes > 0) {
+	if (ioctl(fd, SHMEMFS_IOC_STATS, &st) == 0)
 		pr.pr_total = st.swapped_bytes / SHMEMFS_PAGE_SIZE;
-		pr.pr_fd = open(mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	}
-	clock_gettime(CLOCK_MONOTONIC, &pr.pr_start);
-	pthread_mutex_init(&pr.pr_lock, NULL);
-	pthread_cond_init(&pr.pr_cond, NULL);
-	if (pr.pr_fd >= 0) {
-		progress_show(&pr, 0, 0);
-		thread = pthread_create(&tid, NULL, progress_thread, &pr) == 0;
-	}
-
+	progress_start(&pr);
 	if (ioctl(fd, SHMEMFS_IOC_SWAPOFF) < 0)
 		err = errno;
-
-	if (thread) {
-		pthread_mutex_lock(&pr.pr_lock);
-		pr.pr_done = 1;
-		pthread_cond_signal(&pr.pr_cond);
-		pthread_mutex_unlock(&pr.pr_lock);
-		pthread_join(tid, NULL);
-	}
-	if (pr.pr_fd >= 0) {
-		memset(&st, 0, sizeof(st));
-		if (ioctl(pr.pr_fd, SHMEMFS_IOC_STATS, &st) == 0)
-			progress_show(&pr, progress_back(&pr, &st),
-				      err ? -1 : 1);
-		else
-			fputc('\n', stderr);
-		close(pr.pr_fd);
-	}
-	pthread_cond_destroy(&pr.pr_cond);
-	pthread_mutex_destroy(&pr.pr_lock);
+	progress_finish(&pr, err);
 	close(fd);
 	if (err) {
 		ioctl_error(mnt, "swapoff", err);
@@ -1209,6 +1277,205 @@ finish_stdout(int status)
 	return status;
 }
 
+/* ---- save, export: images and pax archives (snapshot.c) ---------- */
+
+/*
+ * @path made absolute for the daemon, whose working directory is /:
+ * its directory resolved, the last name kept (the file may not exist).
+ * NULL and a message if the directory cannot be resolved.
+ */
+static char *
+ctl_abspath(const char *path)
+{
+	char *dup = strdup(path), *slash, *dir, *out = NULL;
+	const char *base;
+	size_t len;
+
+	if (!dup)
+		return NULL;
+	slash = strrchr(dup, '/');
+	if (slash) {
+		*slash = '\0';
+		base = slash + 1;
+		dir = realpath(slash == dup ? "/" : dup, NULL);
+	} else {
+		base = dup;
+		dir = realpath(".", NULL);
+	}
+	if (!dir || !*base) {
+		fprintf(stderr, "%s: %s: %s\n", progname, path,
+			dir ? "not a file name" : strerror(errno));
+		goto out;
+	}
+	len = strlen(dir) + strlen(base) + 2;
+	out = malloc(len);
+	if (out)
+		snprintf(out, len, "%s/%s", strcmp(dir, "/") ? dir : "", base);
+out:
+	free(dir);
+	free(dup);
+	return out;
+}
+
+/* Is @path's directory on the mount @mfd (the daemon would write into
+ * the mount it has locked for the save)? */
+static int
+ctl_on_mount(int mfd, const char *path)
+{
+	struct stat ms, ds;
+	char *dup = strdup(path), *slash;
+	int ret = 0;
+
+	if (!dup)
+		return 0;
+	slash = strrchr(dup, '/');
+	if (slash)
+		slash[slash == dup ? 1 : 0] = '\0';
+	if (fstat(mfd, &ms) == 0 && stat(dup, &ds) == 0 &&
+	    ms.st_dev == ds.st_dev)
+		ret = 1;
+	free(dup);
+	return ret;
+}
+
+static int
+cmd_image(const char *mnt, const char *file, const char *key,
+	  unsigned long req, const char *what)
+{
+	struct shmemfs_ioc_image *ii = calloc(1, sizeof(*ii));
+	char *abs = NULL, *kabs = NULL;
+	int fd = -1, err, status = EXIT_FAILURE;
+
+	if (!ii)
+		return EXIT_FAILURE;
+	abs = ctl_abspath(file);
+	if (!abs)
+		goto out;
+	if (key) {
+		kabs = realpath(key, NULL);
+		if (!kabs) {
+			fprintf(stderr, "%s: key file %s: %s\n", progname, key,
+				strerror(errno));
+			goto out;
+		}
+	}
+	if (strlen(abs) >= sizeof(ii->ii_path) ||
+	    (kabs && strlen(kabs) >= sizeof(ii->ii_key))) {
+		fprintf(stderr, "%s: %s: %s\n", progname, file,
+			strerror(ENAMETOOLONG));
+		goto out;
+	}
+	strcpy(ii->ii_path, abs);
+	if (kabs)
+		strcpy(ii->ii_key, kabs);
+	fd = open_mount(mnt);
+	if (fd < 0)
+		goto out;
+	if (ctl_on_mount(fd, abs) || (kabs && ctl_on_mount(fd, kabs))) {
+		fprintf(stderr, "%s: %s: cannot %s into the mount itself\n",
+			progname, file, what);
+		goto out;
+	}
+	if (ioctl(fd, req, ii) < 0) {
+		err = errno;
+		if (ii->ii_msg[0])
+			fprintf(stderr, "%s: %s %s: %.*s\n", progname, what, mnt,
+				(int)sizeof(ii->ii_msg), ii->ii_msg);
+		else if (err == EPERM)
+			fprintf(stderr, "%s: %s %s: %s (the mount's owner or "
+				"CAP_SYS_ADMIN only: an image holds every "
+				"file)\n", progname, what, mnt, strerror(err));
+		else
+			ioctl_error(mnt, what, err);
+		goto out;
+	}
+	status = EXIT_SUCCESS;
+out:
+	if (fd >= 0)
+		close(fd);
+	free(abs);
+	free(kabs);
+	free(ii);
+	return status;
+}
+
+/* A new daemon for the mount; the old one serves on if it fails. */
+static int
+cmd_restart(const char *mnt)
+{
+	int fd, err;
+
+	fd = open_mount(mnt);
+	if (fd < 0)
+		return EXIT_FAILURE;
+	if (ioctl(fd, SHMEMFS_IOC_RESTART) < 0) {
+		err = errno;
+		close(fd);
+		if (err == EOPNOTSUPP)
+			fprintf(stderr, "%s: restart %s: the io_uring transport "
+				"cannot hand over (mount with -o nouring to "
+				"restart); the daemon serves on\n",
+				progname, mnt);
+		else if (err == ENOTTY || err == ENOSYS)
+			ioctl_error(mnt, "restart", err);
+		else if (err == EBUSY)
+			fprintf(stderr, "%s: restart %s: SysV segments or "
+				"memfds are in use (their internal namespace "
+				"cannot be handed over), or a restart is "
+				"running; the daemon serves on\n",
+				progname, mnt);
+		else
+			fprintf(stderr, "%s: restart %s: %s; the old daemon "
+				"serves on\n", progname, mnt, strerror(err));
+		return EXIT_FAILURE;
+	}
+	close(fd);
+	return EXIT_SUCCESS;
+}
+
+/* shmemctl save MOUNTPOINT FILE [--key KEYFILE] | export MOUNTPOINT FILE */
+static int
+ctl_snap_main(int argc, char **argv)
+{
+	const char *cmd = argv[1], *args[2] = {NULL, NULL}, *key = NULL;
+	int i, n = 0, opts_done = 0;
+
+	for (i = 2; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (opts_done || a[0] != '-' || a[1] == '\0') {
+			if (n == 2)
+				return usage_error("unexpected argument '%s'",
+						   a);
+			args[n++] = a;
+		} else if (!strcmp(a, "--")) {
+			opts_done = 1;
+		} else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+			usage(stdout);
+			return EXIT_SUCCESS;
+		} else if (!strcmp(a, "--key") && !strcmp(cmd, "save") &&
+			   i + 1 < argc) {
+			key = argv[++i];
+		} else {
+			return usage_error("unknown option '%s'", a);
+		}
+	}
+	if (n < 1)
+		return usage_error("%s", "missing MOUNTPOINT");
+	if (!strcmp(cmd, "restart")) {
+		if (n > 1)
+			return usage_error("unexpected argument '%s'", args[1]);
+		return cmd_restart(args[0]);
+	}
+	if (n < 2)
+		return usage_error("%s", "missing FILE");
+	if (!strcmp(cmd, "save"))
+		return cmd_image(args[0], args[1], key, SHMEMFS_IOC_SAVE,
+				 "save");
+	return cmd_image(args[0], args[1], NULL, SHMEMFS_IOC_EXPORT,
+			 "export");
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1233,6 +1500,9 @@ main(int argc, char **argv)
 		return finish_stdout(cmd_remount(argc, argv));
 	if (!strcmp(cmd, "quota"))
 		return finish_stdout(cmd_quota(argc, argv));
+	if (!strcmp(cmd, "save") || !strcmp(cmd, "export") ||
+	    !strcmp(cmd, "restart"))
+		return finish_stdout(ctl_snap_main(argc, argv));
 	if (strcmp(cmd, "stats") && strcmp(cmd, "swapoff") &&
 	    strcmp(cmd, "swapon"))
 		return usage_error("unknown command '%s'", cmd);

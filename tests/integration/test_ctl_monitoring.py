@@ -16,8 +16,11 @@ import time
 
 import pytest
 
-from conftest import (SHMEMCTL_BIN, SHMEMFS_BIN, WRAPPER, is_mounted,
-                      target_available, wait_for)
+import ctypes
+import ctypes.util
+
+from conftest import (SHMEMCTL_BIN, SHMEMFS_BIN, WRAPPER, in_child,
+                      is_mounted, target_available, wait_for)
 
 pytestmark = pytest.mark.shmemfs_only
 
@@ -241,6 +244,43 @@ def test_stats_every_mount_gone_after_unmount(mount):
     r = ctl("stats", "--json", check=False)
     assert m.path not in [o["mountpoint"] for o in json.loads(r.stdout)]
     _ours_only(r.stderr, [m.path])
+
+
+CLONE_NEWNS = 0x00020000
+_libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+
+
+def _without_shmemfs_mounts():
+    """In a private mount namespace: detach every fuse.shmemfs mount
+    (this namespace's copies only), then run stats in each format."""
+    if _libc.unshare(CLONE_NEWNS) != 0:
+        e = ctypes.get_errno()
+        raise OSError(e, "unshare(CLONE_NEWNS)")
+    subprocess.run(["mount", "--make-rprivate", "/"], check=True)
+    with open("/proc/self/mountinfo") as f:
+        mps = [l.split()[4] for l in f
+               if l.split(" - ")[1].split()[0] == "fuse.shmemfs"]
+    for mp in reversed(mps):
+        mp = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)),
+                    mp)
+        subprocess.run(["umount", "-l", mp], check=True)
+    return [(lambda r: (r.returncode, r.stdout, r.stderr))(
+        subprocess.run([SHMEMCTL_BIN, "stats"] + fmt, capture_output=True,
+                       text=True, timeout=TIMEOUT))
+        for fmt in ([], ["--json"], ["--prometheus"])]
+
+
+@pytest.mark.needs_root
+def test_stats_without_any_mount(mount):
+    """No shmemfs mount at all: nothing (an empty JSON array), status 0."""
+    if not os.access(SHMEMCTL_BIN, os.X_OK):
+        pytest.skip("%s is not built" % SHMEMCTL_BIN)
+    m = mount("size=1m")        # at least one to detach
+    plain, js, prom = in_child(_without_shmemfs_mounts)
+    assert plain == (0, "", "")
+    assert js[0] == 0 and json.loads(js[1]) == [] and js[2] == ""
+    assert prom == (0, "", "")
+    assert is_mounted(m.path)   # outside the namespace, still there
 
 
 # --- swapoff progress -----------------------------------------------------
