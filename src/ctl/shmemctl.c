@@ -26,6 +26,7 @@
 #include <pwd.h>
 #include <string.h>
 #include <sys/shm.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -83,6 +84,9 @@ usage(FILE *f)
 		"       %s remount MOUNTPOINT OPTS\n"
 		"       %s quota MOUNTPOINT [--json] "
 		"[set user|group ID [blocks=N] [inodes=N]]\n"
+		"       %s save MOUNTPOINT FILE [--key KEYFILE]\n"
+		"       %s export MOUNTPOINT FILE.tar\n"
+		"       %s restart MOUNTPOINT\n"
 		"       %s --help | --version\n"
 		"\n"
 		"  stats    print the mount's counters as 'key: value' lines\n"
@@ -99,13 +103,19 @@ usage(FILE *f)
 		"           limits (usrquota/grpquota mounts), or set one\n"
 		"           id's: blocks=N in KiB (or N[k|m|g] bytes),\n"
 		"           inodes=N, 0 = no limit\n"
+		"  save     write a point-in-time image of the mount to FILE\n"
+		"           (mode 0600; sealed with KEYFILE if given); mount it\n"
+		"           with shmemfs -o restore=FILE\n"
+		"  export   write the mount as a pax archive (sparse files,\n"
+		"           xattrs)\n"
+		"  restart  hand the mount to a fresh daemon without unmounting\n"
 		"\n"
 		"       %s ipcs MOUNTPOINT [--json]\n"
 		"       %s ipcrm MOUNTPOINT -m SHMID | -M KEY\n"
 		"  ipcs     list the mount's SysV segments, as ipcs -m\n"
 		"  ipcrm    remove a segment by id or key (IPC_RMID)\n",
 		progname, progname, progname, progname, progname, progname,
-		progname, progname);
+		progname, progname, progname, progname, progname);
 }
 
 static int __attribute__((format(printf, 1, 2)))
@@ -127,7 +137,15 @@ open_mount(const char *mnt)
 {
 	int fd = open(mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
-	if (fd < 0)
+	if (fd < 0 && (errno == ENOTCONN || errno == ECONNABORTED))
+		/* The kernel's answer once the daemon is gone (kill -9, OOM). */
+		fprintf(stderr,
+			"%s: %s: transport endpoint is not connected: the "
+			"daemon died; unmount with 'fusermount3 -u %s' (with "
+			"persist=, mounting again restores the last saved "
+			"image)\n",
+			progname, mnt, mnt);
+	else if (fd < 0)
 		fprintf(stderr, "%s: %s: %s\n", progname, mnt,
 			strerror(errno));
 	return fd;
@@ -1259,6 +1277,205 @@ finish_stdout(int status)
 	return status;
 }
 
+/* ---- save, export: images and pax archives (snapshot.c) ---------- */
+
+/*
+ * @path made absolute for the daemon, whose working directory is /:
+ * its directory resolved, the last name kept (the file may not exist).
+ * NULL and a message if the directory cannot be resolved.
+ */
+static char *
+ctl_abspath(const char *path)
+{
+	char *dup = strdup(path), *slash, *dir, *out = NULL;
+	const char *base;
+	size_t len;
+
+	if (!dup)
+		return NULL;
+	slash = strrchr(dup, '/');
+	if (slash) {
+		*slash = '\0';
+		base = slash + 1;
+		dir = realpath(slash == dup ? "/" : dup, NULL);
+	} else {
+		base = dup;
+		dir = realpath(".", NULL);
+	}
+	if (!dir || !*base) {
+		fprintf(stderr, "%s: %s: %s\n", progname, path,
+			dir ? "not a file name" : strerror(errno));
+		goto out;
+	}
+	len = strlen(dir) + strlen(base) + 2;
+	out = malloc(len);
+	if (out)
+		snprintf(out, len, "%s/%s", strcmp(dir, "/") ? dir : "", base);
+out:
+	free(dir);
+	free(dup);
+	return out;
+}
+
+/* Is @path's directory on the mount @mfd (the daemon would write into
+ * the mount it has locked for the save)? */
+static int
+ctl_on_mount(int mfd, const char *path)
+{
+	struct stat ms, ds;
+	char *dup = strdup(path), *slash;
+	int ret = 0;
+
+	if (!dup)
+		return 0;
+	slash = strrchr(dup, '/');
+	if (slash)
+		slash[slash == dup ? 1 : 0] = '\0';
+	if (fstat(mfd, &ms) == 0 && stat(dup, &ds) == 0 &&
+	    ms.st_dev == ds.st_dev)
+		ret = 1;
+	free(dup);
+	return ret;
+}
+
+static int
+cmd_image(const char *mnt, const char *file, const char *key,
+	  unsigned long req, const char *what)
+{
+	struct shmemfs_ioc_image *ii = calloc(1, sizeof(*ii));
+	char *abs = NULL, *kabs = NULL;
+	int fd = -1, err, status = EXIT_FAILURE;
+
+	if (!ii)
+		return EXIT_FAILURE;
+	abs = ctl_abspath(file);
+	if (!abs)
+		goto out;
+	if (key) {
+		kabs = realpath(key, NULL);
+		if (!kabs) {
+			fprintf(stderr, "%s: key file %s: %s\n", progname, key,
+				strerror(errno));
+			goto out;
+		}
+	}
+	if (strlen(abs) >= sizeof(ii->ii_path) ||
+	    (kabs && strlen(kabs) >= sizeof(ii->ii_key))) {
+		fprintf(stderr, "%s: %s: %s\n", progname, file,
+			strerror(ENAMETOOLONG));
+		goto out;
+	}
+	strcpy(ii->ii_path, abs);
+	if (kabs)
+		strcpy(ii->ii_key, kabs);
+	fd = open_mount(mnt);
+	if (fd < 0)
+		goto out;
+	if (ctl_on_mount(fd, abs) || (kabs && ctl_on_mount(fd, kabs))) {
+		fprintf(stderr, "%s: %s: cannot %s into the mount itself\n",
+			progname, file, what);
+		goto out;
+	}
+	if (ioctl(fd, req, ii) < 0) {
+		err = errno;
+		if (ii->ii_msg[0])
+			fprintf(stderr, "%s: %s %s: %.*s\n", progname, what, mnt,
+				(int)sizeof(ii->ii_msg), ii->ii_msg);
+		else if (err == EPERM)
+			fprintf(stderr, "%s: %s %s: %s (the mount's owner or "
+				"CAP_SYS_ADMIN only: an image holds every "
+				"file)\n", progname, what, mnt, strerror(err));
+		else
+			ioctl_error(mnt, what, err);
+		goto out;
+	}
+	status = EXIT_SUCCESS;
+out:
+	if (fd >= 0)
+		close(fd);
+	free(abs);
+	free(kabs);
+	free(ii);
+	return status;
+}
+
+/* A new daemon for the mount; the old one serves on if it fails. */
+static int
+cmd_restart(const char *mnt)
+{
+	int fd, err;
+
+	fd = open_mount(mnt);
+	if (fd < 0)
+		return EXIT_FAILURE;
+	if (ioctl(fd, SHMEMFS_IOC_RESTART) < 0) {
+		err = errno;
+		close(fd);
+		if (err == EOPNOTSUPP)
+			fprintf(stderr, "%s: restart %s: the io_uring transport "
+				"cannot hand over (mount with -o nouring to "
+				"restart); the daemon serves on\n",
+				progname, mnt);
+		else if (err == ENOTTY || err == ENOSYS)
+			ioctl_error(mnt, "restart", err);
+		else if (err == EBUSY)
+			fprintf(stderr, "%s: restart %s: SysV segments or "
+				"memfds are in use (their internal namespace "
+				"cannot be handed over), or a restart is "
+				"running; the daemon serves on\n",
+				progname, mnt);
+		else
+			fprintf(stderr, "%s: restart %s: %s; the old daemon "
+				"serves on\n", progname, mnt, strerror(err));
+		return EXIT_FAILURE;
+	}
+	close(fd);
+	return EXIT_SUCCESS;
+}
+
+/* shmemctl save MOUNTPOINT FILE [--key KEYFILE] | export MOUNTPOINT FILE */
+static int
+ctl_snap_main(int argc, char **argv)
+{
+	const char *cmd = argv[1], *args[2] = {NULL, NULL}, *key = NULL;
+	int i, n = 0, opts_done = 0;
+
+	for (i = 2; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (opts_done || a[0] != '-' || a[1] == '\0') {
+			if (n == 2)
+				return usage_error("unexpected argument '%s'",
+						   a);
+			args[n++] = a;
+		} else if (!strcmp(a, "--")) {
+			opts_done = 1;
+		} else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+			usage(stdout);
+			return EXIT_SUCCESS;
+		} else if (!strcmp(a, "--key") && !strcmp(cmd, "save") &&
+			   i + 1 < argc) {
+			key = argv[++i];
+		} else {
+			return usage_error("unknown option '%s'", a);
+		}
+	}
+	if (n < 1)
+		return usage_error("%s", "missing MOUNTPOINT");
+	if (!strcmp(cmd, "restart")) {
+		if (n > 1)
+			return usage_error("unexpected argument '%s'", args[1]);
+		return cmd_restart(args[0]);
+	}
+	if (n < 2)
+		return usage_error("%s", "missing FILE");
+	if (!strcmp(cmd, "save"))
+		return cmd_image(args[0], args[1], key, SHMEMFS_IOC_SAVE,
+				 "save");
+	return cmd_image(args[0], args[1], NULL, SHMEMFS_IOC_EXPORT,
+			 "export");
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1283,6 +1500,9 @@ main(int argc, char **argv)
 		return finish_stdout(cmd_remount(argc, argv));
 	if (!strcmp(cmd, "quota"))
 		return finish_stdout(cmd_quota(argc, argv));
+	if (!strcmp(cmd, "save") || !strcmp(cmd, "export") ||
+	    !strcmp(cmd, "restart"))
+		return finish_stdout(ctl_snap_main(argc, argv));
 	if (strcmp(cmd, "stats") && strcmp(cmd, "swapoff") &&
 	    strcmp(cmd, "swapon"))
 		return usage_error("unknown command '%s'", cmd);
