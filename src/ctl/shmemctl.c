@@ -23,10 +23,13 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <poll.h>
 #include <pwd.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/shm.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -746,6 +749,186 @@ still_mounted(const char *mnt)
 }
 
 /*
+ * Ask every mount at once, each from a child process of its own, and
+ * wait at most STATS_ALL_TIMEOUT_MS for all of them: one daemon that
+ * does not answer (stopped, deadlocked, crawling under a debugger) would
+ * otherwise hold the whole listing in open(2) or the ioctl for ever.  A
+ * child still waiting then is killed; the kernel waits for FUSE answers
+ * killably, so it goes.  @res[m] gets 0 (and @st[m] the stats), an
+ * errno value from open(2), QUERY_IOCTL + an errno value from the ioctl,
+ * or QUERY_TIMEOUT.  Without fork(), the mounts are asked in turn.
+ */
+#define STATS_ALL_TIMEOUT_MS 5000
+#define QUERY_IOCTL	     100000
+#define QUERY_TIMEOUT	     (-1)
+
+struct query_answer {
+	int qa_res;
+	struct shmemfs_stats qa_st;
+};
+
+static int
+query_one(const char *mnt, struct shmemfs_stats *st)
+{
+	int fd, err;
+
+	fd = open(mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return errno;
+	memset(st, 0, sizeof(*st));
+	err = ioctl(fd, SHMEMFS_IOC_STATS, st) < 0 ? QUERY_IOCTL + errno : 0;
+	close(fd);
+	return err;
+}
+
+static int
+query_elapsed_ms(const struct timespec *t0)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (int)((now.tv_sec - t0->tv_sec) * 1000 +
+		     (now.tv_nsec - t0->tv_nsec) / 1000000);
+}
+
+/*
+ * Reap the children, waiting at most a moment for killed ones: a child
+ * queued behind a stuck request on a directory lock sleeps
+ * uninterruptibly until that lock is free, and we need not wait for it
+ * (init reaps it once we are gone).
+ */
+static void
+query_reap(pid_t *pid, int nm)
+{
+	struct timespec t0, nap = { 0, 5000000L };
+	int m, left;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
+		left = 0;
+		for (m = 0; m < nm; m++) {
+			if (pid[m] <= 0)
+				continue;
+			if (waitpid(pid[m], NULL, WNOHANG) == 0)
+				left++;
+			else
+				pid[m] = -1;
+		}
+		if (left)
+			nanosleep(&nap, NULL);
+	} while (left && query_elapsed_ms(&t0) < 200);
+}
+
+static void
+query_stats_bounded(char **mnts, int nm, struct shmemfs_stats *st, int *res)
+{
+	struct query_answer *ans;
+	struct pollfd *pfd;
+	struct timespec t0;
+	size_t *got;
+	pid_t *pid;
+	int m, left = 0;
+
+	ans = calloc(nm ? nm : 1, sizeof(*ans));
+	pfd = calloc(nm ? nm : 1, sizeof(*pfd));
+	got = calloc(nm ? nm : 1, sizeof(*got));
+	pid = calloc(nm ? nm : 1, sizeof(*pid));
+	if (!ans || !pfd || !got || !pid)
+		goto out_in_turn;
+
+	for (m = 0; m < nm; m++) {
+		pfd[m].fd = -1;
+		res[m] = QUERY_TIMEOUT;
+	}
+	for (m = 0; m < nm; m++) {
+		int p[2];
+
+		if (pipe2(p, O_CLOEXEC) < 0)
+			goto out_kill;
+		fflush(NULL);
+		pid[m] = fork();
+		if (pid[m] < 0) {
+			close(p[0]);
+			close(p[1]);
+			goto out_kill;
+		}
+		if (pid[m] == 0) {
+			struct query_answer a;
+			size_t off = 0;
+			ssize_t n;
+
+			close(p[0]);
+			memset(&a, 0, sizeof(a));
+			a.qa_res = query_one(mnts[m], &a.qa_st);
+			while (off < sizeof(a)) {
+				n = write(p[1], (char *)&a + off,
+					  sizeof(a) - off);
+				if (n <= 0)
+					_exit(1);
+				off += (size_t)n;
+			}
+			_exit(0);
+		}
+		close(p[1]);
+		pfd[m].fd = p[0];
+		pfd[m].events = POLLIN;
+		left++;
+	}
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (left > 0) {
+		int wait = STATS_ALL_TIMEOUT_MS - query_elapsed_ms(&t0);
+
+		if (wait <= 0 || poll(pfd, nm, wait) == 0)
+			break;
+		for (m = 0; m < nm; m++) {
+			ssize_t n;
+
+			if (pfd[m].fd < 0 || !pfd[m].revents)
+				continue;
+			n = read(pfd[m].fd, (char *)&ans[m] + got[m],
+				 sizeof(ans[m]) - got[m]);
+			if (n > 0)
+				got[m] += (size_t)n;
+			if (n > 0 && got[m] < sizeof(ans[m]))
+				continue;
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (got[m] == sizeof(ans[m])) {
+				res[m] = ans[m].qa_res;
+				st[m] = ans[m].qa_st;
+			} else {
+				res[m] = EIO; /* the child died */
+			}
+			close(pfd[m].fd);
+			pfd[m].fd = -1;
+			left--;
+		}
+	}
+out_kill:
+	for (m = 0; m < nm; m++) {
+		if (pfd[m].fd >= 0) {
+			close(pfd[m].fd);
+			kill(pid[m], SIGKILL);
+		}
+	}
+	query_reap(pid, nm);
+	/* a fork that failed part way: ask the rest in turn */
+	for (m = 0; m < nm; m++)
+		if (pid[m] == 0 && res[m] == QUERY_TIMEOUT)
+			res[m] = query_one(mnts[m], &st[m]);
+	goto out_free;
+out_in_turn:
+	for (m = 0; m < nm; m++)
+		res[m] = query_one(mnts[m], &st[m]);
+out_free:
+	free(pid);
+	free(got);
+	free(pfd);
+	free(ans);
+}
+
+/*
  * `stats` without MOUNTPOINT: every shmemfs mount.  A mount that cannot
  * be queried is reported and makes the status 1; the rest are printed.
  */
@@ -771,19 +954,30 @@ cmd_stats_all(enum stats_format fmt)
 		status = EXIT_FAILURE;
 		goto out_free;
 	}
+	query_stats_bounded(mnts, nm, st, good);
 	for (m = 0; m < nm; m++) {
+		int res = good[m];
+
 		/*
-		 * A mount unmounted since mountinfo was read is skipped;
-		 * one still there is asked again and its error reported.
+		 * good[m] comes back as query_stats_bounded()'s answer and
+		 * leaves as 1 (print it) or 0.  A mount unmounted since
+		 * mountinfo was read is skipped; one still there has its
+		 * error reported.
 		 */
-		if (query_stats(mnts[m], &st[m], 0) == 0)
-			good[m] = 1;
-		else if (!still_mounted(mnts[m]))
+		good[m] = res == 0;
+		if (res == 0 || !still_mounted(mnts[m]))
 			continue;
-		else if (query_stats(mnts[m], &st[m], 1) == 0)
-			good[m] = 1;
+		if (res == QUERY_TIMEOUT)
+			fprintf(stderr,
+				"%s: %s: no answer from its daemon within "
+				"%d s\n",
+				progname, mnts[m], STATS_ALL_TIMEOUT_MS / 1000);
+		else if (res >= QUERY_IOCTL)
+			ioctl_error(mnts[m], "stats", res - QUERY_IOCTL);
 		else
-			status = EXIT_FAILURE;
+			fprintf(stderr, "%s: %s: %s\n", progname, mnts[m],
+				strerror(res));
+		status = EXIT_FAILURE;
 	}
 
 	if (fmt == STATS_PROMETHEUS) {
