@@ -222,7 +222,7 @@ shmemfs_lookup(struct shmemfs *fs, uint64_t parent, const char *name,
 	if (!ip || dir->i_nlink == 0)
 		goto out;
 	ip->i_nlookup++;
-	node_fill_attr(ip, out);
+	node_fill_attr_fs(fs, ip, out);
 	ret = 0;
 out:
 	UNLOCK(fs);
@@ -252,7 +252,7 @@ shmemfs_getattr(struct shmemfs *fs, uint64_t ino, struct shmemfs_attr *out)
 
 	LOCK(fs);
 	IGET_OR(fs, ip, ino, -ESTALE);
-	node_fill_attr(ip, out);
+	node_fill_attr_fs(fs, ip, out);
 	UNLOCK(fs);
 	return 0;
 }
@@ -268,7 +268,7 @@ shmemfs_setattr(struct shmemfs *fs, uint64_t ino, unsigned valid,
 	IGET_OR(fs, ip, ino, -ESTALE);
 	ret = node_setattr(fs, ip, valid, sa);
 	if (!ret && out)
-		node_fill_attr(ip, out);
+		node_fill_attr_fs(fs, ip, out);
 	UNLOCK(fs);
 	return ret;
 }
@@ -287,7 +287,7 @@ create_common(struct shmemfs *fs, const struct shmemfs_ctx *ctx,
 	if (!ret) {
 		ip->i_nlookup++;
 		if (out)
-			node_fill_attr(ip, out);
+			node_fill_attr_fs(fs, ip, out);
 	}
 	UNLOCK(fs);
 	return ret;
@@ -368,7 +368,7 @@ shmemfs_link(struct shmemfs *fs, uint64_t ino, uint64_t newparent,
 	if (!ret) {
 		ip->i_nlookup++;
 		if (out)
-			node_fill_attr(ip, out);
+			node_fill_attr_fs(fs, ip, out);
 	}
 	UNLOCK(fs);
 	return ret;
@@ -753,6 +753,10 @@ shmemfs_get_stats(struct shmemfs *fs, struct shmemfs_stats *st)
 	st->swap_used_bytes = fs->sf_swap.sw_used * SF_PAGE_SIZE;
 	st->swapouts = fs->sf_swapouts;
 	st->swapins = fs->sf_swapins;
+	st->huge_pages = fs->sf_pool.pl_huge;
+	st->huge_splits = fs->sf_pool.pl_huge_splits;
+	st->huge_collapses = fs->sf_pool.pl_huge_collapses;
+	st->huge_fallbacks = fs->sf_pool.pl_huge_fallbacks;
 	UNLOCK(fs);
 	return 0;
 }

@@ -42,6 +42,8 @@ struct shmemfs_inode {
 			uint64_t i_blocks;  /* pages charged to this inode */
 			uint64_t i_ra_next; /* swap readahead: the index a
 					     * sequential reader wants next */
+			bool i_huge_advised; /* huge=advise: the owner asked
+					      * for huge pages (shmemctl) */
 		};
 		/* S_IFCHR, S_IFBLK */
 		dev_t i_rdev;
