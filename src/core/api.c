@@ -762,6 +762,33 @@ shmemfs_get_stats(struct shmemfs *fs, struct shmemfs_stats *st)
 }
 
 int
+shmemfs_huge_advise(struct shmemfs *fs, uint64_t ino, int on)
+{
+	struct shmemfs_inode *ip;
+	int ret = -EINVAL;
+
+	LOCK(fs);
+	IGET_OR(fs, ip, ino, -ESTALE);
+	if (S_ISREG(ip->i_mode)) {
+		ip->i_huge_advised = on != 0;
+		ret = 0;
+	}
+	UNLOCK(fs);
+	return ret;
+}
+
+int64_t
+shmemfs_huge_shrink(struct shmemfs *fs)
+{
+	int64_t freed;
+
+	LOCK(fs);
+	freed = (int64_t)filemap_huge_shrink(fs);
+	UNLOCK(fs);
+	return freed;
+}
+
+int
 shmemfs_swapoff(struct shmemfs *fs)
 {
 	int ret;

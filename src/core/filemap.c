@@ -229,8 +229,63 @@ filemap_owner(struct pageidx *map)
 static void filemap_drop(struct shmemfs *fs, struct shmemfs_inode *ip,
 			 uint64_t first, uint64_t last);
 
-/* page_for_each_huge() callback: split a folio that reaches past end
- * of file and free its pages there. */
+/*
+ * Split the huge folio holding page @index.  As __split_huge_page()
+ * does for shmem, the split frees the folio's pages past end of file
+ * that no fallocate reserved (past shmem_fallocend()).  0, or -ENOMEM
+ * with the folio whole.
+ */
+static int
+filemap_split_folio(struct shmemfs *fs, struct shmemfs_inode *ip,
+		    uint64_t index)
+{
+	uint64_t start, keep = (ip->i_size + SF_PAGE_MASK) >> SF_PAGE_SHIFT;
+	unsigned order;
+	void *e = pageidx_lookup_range(&ip->i_pages, index, &start, &order);
+	int ret;
+
+	if (!e || !order)
+		return 0;
+	ret = page_split(fs, e);
+	if (ret)
+		return ret;
+	if (keep < ip->i_fallocend)
+		keep = ip->i_fallocend;
+	if (keep < start)
+		keep = start;
+	if (keep < start + SF_HUGE_PAGES)
+		filemap_drop(fs, ip, keep, start + SF_HUGE_PAGES - 1);
+	return 0;
+}
+
+/*
+ * A punch or truncate of bytes [@start, @end) splits the huge folios it
+ * cuts at either edge, as truncate_inode_partial_folio() does (even
+ * when no whole page goes); a folio that cannot be split stays whole.
+ */
+static void
+filemap_split_cut(struct shmemfs *fs, struct shmemfs_inode *ip,
+		  uint64_t start, uint64_t end)
+{
+	uint64_t edge[2] = {start >> SF_PAGE_SHIFT,
+			    (end - 1) >> SF_PAGE_SHIFT};
+	unsigned i, order;
+
+	for (i = 0; i < 2; i++) {
+		uint64_t first;
+
+		if (!pageidx_lookup_range(&ip->i_pages, edge[i], &first,
+					  &order) || !order)
+			continue;
+		if (start <= first << SF_PAGE_SHIFT &&
+		    end >= (first + SF_HUGE_PAGES) << SF_PAGE_SHIFT)
+			continue; /* wholly inside: goes whole */
+		filemap_split_folio(fs, ip, edge[i]);
+	}
+}
+
+/* page_for_each_huge() callback: split a folio that holds end of file
+ * and reaches past it (shmem_unused_huge_shrink()). */
 static void
 huge_shrink_one(struct shmemfs *fs, struct sf_page *pg, void *arg)
 {
@@ -241,7 +296,7 @@ huge_shrink_one(struct shmemfs *fs, struct sf_page *pg, void *arg)
 
 	if (eof <= pg->pg_index || eof >= pg->pg_index + SF_HUGE_PAGES)
 		return;
-	filemap_drop(fs, ip, eof, pg->pg_index + SF_HUGE_PAGES - 1);
+	filemap_split_folio(fs, ip, pg->pg_index);
 	*freed += before - ip->i_blocks;
 }
 
@@ -251,7 +306,7 @@ huge_shrink_one(struct shmemfs *fs, struct sf_page *pg, void *arg)
  * kernel runs before a large folio's charge fails).  Returns the pages
  * freed.
  */
-static uint64_t
+uint64_t
 filemap_huge_shrink(struct shmemfs *fs)
 {
 	uint64_t freed = 0;
@@ -676,6 +731,7 @@ filemap_punch(struct shmemfs *fs, struct shmemfs_inode *ip, uint64_t start,
 
 	if (start >= end)
 		return 0;
+	filemap_split_cut(fs, ip, start, end);
 	first = start >> SF_PAGE_SHIFT;
 	last = (end - 1) >> SF_PAGE_SHIFT;
 	for (idx = first;; idx = last) {
@@ -725,6 +781,7 @@ filemap_truncate(struct shmemfs *fs, struct shmemfs_inode *ip, uint64_t size)
 	 */
 	stamp = size != old;
 	if (size <= old && ip->i_blocks) {
+		filemap_split_cut(fs, ip, size, UINT64_MAX);
 		filemap_drop(fs, ip, (size + SF_PAGE_MASK) >> SF_PAGE_SHIFT,
 			     UINT64_MAX);
 		stamp = true;
@@ -902,9 +959,15 @@ filemap_fallocate(struct shmemfs *fs, struct shmemfs_inode *ip, int mode,
 		return -ENOSPC;
 	if (filemap_huge_order(fs, ip, first, end) ||
 	    filemap_huge_order(fs, ip, last, end)) {
+		uint64_t undo_fallocend = ip->i_fallocend;
+
+		if (ip->i_fallocend < last + 1)
+			ip->i_fallocend = last + 1;
 		ret = falloc_folios(fs, ip, first, last, end);
-		if (ret)
+		if (ret) {
+			ip->i_fallocend = undo_fallocend;
 			return ret;
+		}
 		goto out_size;
 	}
 	missing = last - first + 1 - count_present(ip, first, last);

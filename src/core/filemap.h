@@ -41,6 +41,7 @@ void filemap_evict(struct shmemfs *fs, struct shmemfs_inode *ip);
 int filemap_check(struct shmemfs *fs, struct shmemfs_inode *ip, char *msg,
 		  size_t len);
 uint64_t filemap_count_swapped(const struct shmemfs_inode *ip);
+uint64_t filemap_huge_shrink(struct shmemfs *fs);
 unsigned filemap_blksize(const struct shmemfs *fs,
 			 const struct shmemfs_inode *ip);
 

@@ -422,10 +422,16 @@ pageidx_store_multi(struct pageidx *pi, uint64_t index, unsigned order,
 	need = pageidx_height_for(last);
 	if (need < lv)
 		need = lv;
-	/* At most: new roots up to @need, and a path from it down to lv. */
-	nspare = (need - lv + 1) +
-		 (pi->pi_root && need > pi->pi_height ? need - pi->pi_height
-						       : 0);
+	/*
+	 * At most: new roots up to @need, and a path from the (new or old)
+	 * top down to lv.  What the walk does not use is freed.
+	 */
+	if (pi->pi_root == NULL)
+		nspare = need - lv + 1;
+	else if (need > pi->pi_height)
+		nspare = (need - pi->pi_height) + (need - lv);
+	else
+		nspare = pi->pi_height - lv;
 	assert(nspare <= PAGEIDX_MAX_NEW + 1);
 	for (i = 0; i < nspare; i++) {
 		spare[i] = sf_calloc(1, sizeof(*spare[i]));
@@ -451,8 +457,10 @@ pageidx_store_multi(struct pageidx *pi, uint64_t index, unsigned order,
 	node = pi->pi_root;
 	for (level = pi->pi_height; level > lv; level--) {
 		off = pageidx_offset(index, level);
-		if (node->pn_slots[off] == NULL)
+		if (node->pn_slots[off] == NULL) {
+			assert(used < nspare);
 			pageidx_slot_set(node, off, spare[used++]);
+		}
 		node = node->pn_slots[off];
 		assert(slot_is_node(node));
 	}

@@ -5,6 +5,7 @@
  *	shmemctl stats MOUNTPOINT [--json]
  *	shmemctl swapoff MOUNTPOINT
  *	shmemctl swapon MOUNTPOINT
+ *	shmemctl huge FILE on|off
  *
  * It opens the mount's root directory and issues the ioctls of
  * include/shmemfs_ioctl.h, which FUSE forwards to the daemon.  It sees only
@@ -74,13 +75,16 @@ usage(FILE *f)
 		"Usage: %s stats MOUNTPOINT [--json]\n"
 		"       %s swapoff MOUNTPOINT\n"
 		"       %s swapon MOUNTPOINT\n"
+		"       %s huge FILE on|off\n"
 		"       %s --help | --version\n"
 		"\n"
 		"  stats    print the mount's counters as 'key: value' lines\n"
 		"           (--json: as one JSON object)\n"
 		"  swapoff  bring every swapped page back and stop swapping\n"
-		"  swapon   start swapping again\n",
-		progname, progname, progname, progname);
+		"  swapon   start swapping again\n"
+		"  huge     ask for huge pages for FILE (huge=advise mounts;\n"
+		"           needs write permission on FILE)\n",
+		progname, progname, progname, progname, progname);
 }
 
 static int __attribute__((format(printf, 1, 2)))
@@ -197,6 +201,44 @@ cmd_swap(const char *mnt, unsigned long req, const char *what)
 	return EXIT_SUCCESS;
 }
 
+/* huge FILE on|off: SHMEMFS_IOC_HUGE_ADVISE through a descriptor open
+ * for writing, which is what makes it permission-checked like a write. */
+static int
+cmd_huge(const char *file, const char *arg)
+{
+	int32_t on;
+	int fd, err;
+
+	if (!strcmp(arg, "on"))
+		on = 1;
+	else if (!strcmp(arg, "off"))
+		on = 0;
+	else
+		return usage_error("huge: '%s' is not 'on' or 'off'", arg);
+	fd = open(file, O_WRONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	if (fd < 0) {
+		fprintf(stderr, "%s: %s: %s\n", progname, file,
+			strerror(errno));
+		return EXIT_FAILURE;
+	}
+	if (ioctl(fd, SHMEMFS_IOC_HUGE_ADVISE, &on) < 0) {
+		err = errno;
+		close(fd);
+		if (err == ENOTTY || err == ENOSYS)
+			fprintf(stderr, "%s: %s is not on a shmemfs mount\n",
+				progname, file);
+		else if (err == EINVAL)
+			fprintf(stderr, "%s: %s is not a regular file\n",
+				progname, file);
+		else
+			fprintf(stderr, "%s: huge %s: %s\n", progname, file,
+				strerror(err));
+		return EXIT_FAILURE;
+	}
+	close(fd);
+	return EXIT_SUCCESS;
+}
+
 /* Output that never reached its file is a failure too (e.g. disk full). */
 static int
 finish_stdout(int status)
@@ -225,6 +267,16 @@ main(int argc, char **argv)
 	if (!strcmp(cmd, "--version")) {
 		printf("shmemctl %s\n", SHMEMFS_VERSION);
 		return finish_stdout(EXIT_SUCCESS);
+	}
+	if (!strcmp(cmd, "huge")) {
+		if (argc == 3 && (!strcmp(argv[2], "--help") ||
+				  !strcmp(argv[2], "-h"))) {
+			usage(stdout);
+			return finish_stdout(EXIT_SUCCESS);
+		}
+		if (argc != 4)
+			return usage_error("%s", "usage: huge FILE on|off");
+		return finish_stdout(cmd_huge(argv[2], argv[3]));
 	}
 	if (strcmp(cmd, "stats") && strcmp(cmd, "swapoff") &&
 	    strcmp(cmd, "swapon"))

@@ -502,6 +502,19 @@ ops_open_truncate(fuse_req_t req, struct shmemfs *fs, fuse_ino_t ino)
 	return shmemfs_setattr(fs, ino, valid, &sa, NULL);
 }
 
+/*
+ * What a regular file's fi->fh remembers of its open: libfuse gives
+ * ioctl() the fh but not the open flags, and SHMEMFS_IOC_HUGE_ADVISE
+ * wants a descriptor open for writing.
+ */
+#define OPS_FH_WRITABLE 0x1
+
+static uint64_t
+ops_fh_flags(const struct fuse_file_info *fi)
+{
+	return (fi->flags & O_ACCMODE) != O_RDONLY ? OPS_FH_WRITABLE : 0;
+}
+
 static void
 ops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
@@ -522,6 +535,7 @@ ops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	/* All writes go through this kernel, so its page cache is valid. */
 	fi->keep_cache = 1;
+	fi->fh = ops_fh_flags(fi);
 	if (fuse_reply_open(req, fi) == -ENOENT)
 		shmemfs_release(fs, ino);
 }
@@ -550,6 +564,7 @@ ops_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 		return;
 	}
 	fi->keep_cache = 1;
+	fi->fh = ops_fh_flags(fi);
 	ops_fill_entry(&e, &attr);
 	if (fuse_reply_create(req, &e, fi) == -ENOENT) {
 		shmemfs_release(fs, e.ino);
@@ -912,6 +927,42 @@ ops_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 }
 
 /*
+ * SHMEMFS_IOC_HUGE_ADVISE on a regular file: allowed through a
+ * descriptor open for writing, as a write would be (the kernel checked
+ * the caller's write permission at open).
+ */
+static void
+ops_ioctl_huge_advise(fuse_req_t req, fuse_ino_t ino,
+		      struct fuse_file_info *fi, const void *in_buf,
+		      size_t in_bufsz)
+{
+	int32_t on;
+	int ret;
+
+	if (!fi || !(fi->fh & OPS_FH_WRITABLE)) {
+		fuse_reply_err(req, EBADF);
+		return;
+	}
+	if (in_bufsz < sizeof(on)) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	memcpy(&on, in_buf, sizeof(on));
+	if (on != 0 && on != 1) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	ret = shmemfs_huge_advise(ops_req_fs(req), ino, on);
+	if (ret < 0) {
+		fuse_reply_err(req, -ret);
+		return;
+	}
+	/* st_blksize changed behind the kernel's cached attributes. */
+	fuse_lowlevel_notify_inval_inode(ops_session, ino, -1, 0);
+	fuse_reply_ioctl(req, 0, NULL, 0);
+}
+
+/*
  * shmemctl's channel: restricted ioctls on the mount's root directory,
  * so the kernel has already sized the buffers from the _IOC encoding.
  */
@@ -930,6 +981,10 @@ ops_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
 	(void)in_bufsz;
 	if (flags & FUSE_IOCTL_COMPAT) {
 		fuse_reply_err(req, ENOSYS);
+		return;
+	}
+	if (cmd == SHMEMFS_IOC_HUGE_ADVISE) {
+		ops_ioctl_huge_advise(req, ino, fi, in_buf, in_bufsz);
 		return;
 	}
 	if (ino != FUSE_ROOT_ID) {
@@ -952,6 +1007,7 @@ ops_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
 		return;
 	case SHMEMFS_IOC_SWAPOFF:
 	case SHMEMFS_IOC_SWAPON:
+	case SHMEMFS_IOC_HUGE_SHRINK:
 		/*
 		 * swapoff(2)/swapon(2) need CAP_SYS_ADMIN; here so does our
 		 * swapoff, unless the caller owns the mount (runs as the
@@ -967,8 +1023,11 @@ ops_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
 		}
 		if (cmd == SHMEMFS_IOC_SWAPOFF)
 			ret = shmemfs_swapoff(ops_req_fs(req));
-		else
+		else if (cmd == SHMEMFS_IOC_SWAPON)
 			ret = shmemfs_swapon(ops_req_fs(req));
+		else
+			ret = shmemfs_huge_shrink(ops_req_fs(req)) < 0 ? -EIO
+								       : 0;
 		if (ret < 0)
 			fuse_reply_err(req, -ret);
 		else

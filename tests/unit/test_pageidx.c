@@ -20,6 +20,7 @@
 #include <inttypes.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -1128,6 +1129,114 @@ test_multi_check_detects(void **state)
 	pageidx_destroy(&pi, NULL, NULL);
 }
 
+/*
+ * Multi-index entries against a flat model: random small stores, folio
+ * stores, erases, splits and range erases over 64 folios' worth of
+ * indices (plus a far region), every index compared after each op.
+ */
+#define MM_SPAN (64 * 512)
+#define MM_FAR (1ull << 33)
+
+static void *mm_model[2][MM_SPAN];
+
+static void **
+mm_slot(uint64_t idx)
+{
+	return idx >= MM_FAR ? &mm_model[1][idx - MM_FAR] : &mm_model[0][idx];
+}
+
+static void
+test_multi_model(void **state)
+{
+	struct rng r = { .r_state = test_seed ^ 0x77 };
+	struct pageidx pi;
+	uint64_t op, i;
+	void *ents[512];
+
+	(void)state;
+	memset(mm_model, 0, sizeof(mm_model));
+	pageidx_init(&pi);
+	for (op = 0; op < 6000; op++) {
+		uint64_t base = rng_below(&r, 4) == 0 ? MM_FAR : 0;
+		uint64_t idx = base + rng_below(&r, MM_SPAN);
+		uint64_t f = idx & ~511ull, first, probe;
+		unsigned order, k = (unsigned)rng_below(&r, 6);
+		void *e = pageidx_lookup_range(&pi, idx, &first, &order);
+		int ret;
+
+		if (k == 0 || k == 1) { /* small store */
+			ret = pageidx_store(&pi, idx, fake_ptr(op + 1));
+			if (e && order) {
+				assert_int_equal(ret, -EEXIST);
+			} else {
+				assert_int_equal(ret, 0);
+				*mm_slot(idx) = fake_ptr(op + 1);
+			}
+		} else if (k == 2) { /* folio store */
+			probe = f;
+			bool empty = !pageidx_next(&pi, &probe) ||
+				     probe > f + 511;
+			ret = pageidx_store_multi(&pi, f, 9, fake_ptr(op + 1));
+			assert_int_equal(ret, empty ? 0 : -EEXIST);
+			if (empty)
+				for (i = 0; i < 512; i++)
+					*mm_slot(f + i) = fake_ptr(op + 1);
+		} else if (k == 3) { /* erase */
+			assert_ptr_equal(pageidx_erase(&pi, idx), e);
+			if (e)
+				for (i = 0; i < (1ull << order); i++)
+					*mm_slot(first + i) = NULL;
+		} else if (k == 4 && e && order) { /* split */
+			for (i = 0; i < 512; i++)
+				ents[i] = rng_below(&r, 3) ? fake_ptr(op * 1000 + i)
+							  : NULL;
+			assert_int_equal(pageidx_split(&pi, idx, 9, ents), 0);
+			for (i = 0; i < 512; i++)
+				*mm_slot(first + i) = ents[i];
+		} else if (k == 5) { /* range erase, whole folios */
+			uint64_t last = idx + rng_below(&r, 1500), n = 0;
+			uint64_t lo = idx, hi = last;
+
+			if (last >= base + MM_SPAN)
+				last = hi = base + MM_SPAN - 1;
+			e = pageidx_lookup_range(&pi, idx, &first, &order);
+			if (e && order)
+				lo = first;
+			e = pageidx_lookup_range(&pi, last, &first, &order);
+			if (e && order)
+				hi = first + 511;
+			for (i = lo; i <= hi; i++)
+				if (*mm_slot(i)) {
+					n++;
+					*mm_slot(i) = NULL;
+				}
+			assert_u64_equal(pageidx_erase_range(&pi, idx, last,
+							     NULL, NULL), n);
+		}
+		assert_int_equal(pageidx_check(&pi), 0);
+		for (i = 0; i < MM_SPAN; i++) {
+			assert_ptr_equal(pageidx_lookup(&pi, i), mm_model[0][i]);
+			assert_ptr_equal(pageidx_lookup(&pi, MM_FAR + i),
+					 mm_model[1][i]);
+		}
+		/* next() from a random point agrees with the model */
+		probe = base + rng_below(&r, MM_SPAN);
+		i = probe;
+		e = pageidx_next(&pi, &probe);
+		while (i < base + MM_SPAN && !*mm_slot(i))
+			i++;
+		if (i < base + MM_SPAN) {
+			assert_ptr_equal(e, *mm_slot(i));
+			assert_u64_equal(probe, i);
+		} else if (base == 0) {
+			assert_true(e == NULL || probe >= MM_FAR);
+		} else {
+			assert_null(e);
+		}
+	}
+	pageidx_destroy(&pi, NULL, NULL);
+}
+
 int
 main(void)
 {
@@ -1146,6 +1255,7 @@ main(void)
 		cmocka_unit_test(test_multi_enomem),
 		cmocka_unit_test(test_multi_index_memory),
 		cmocka_unit_test(test_multi_check_detects),
+		cmocka_unit_test(test_multi_model),
 	};
 	const char *s = getenv("PAGEIDX_SEED");
 
