@@ -459,6 +459,116 @@ filemap_falloc_folio_uptodate(struct shmemfs *fs, struct shmemfs_inode *ip,
 	}
 }
 
+static void
+collapse_free_one(void *arg, uint64_t index, void *entry)
+{
+	(void)index;
+	if (!pageidx_is_value(entry))
+		page_free(arg, entry);
+}
+
+/*
+ * Make the aligned range of SF_HUGE_PAGES pages from @first one huge
+ * folio (khugepaged's collapse): its resident pages are copied in and
+ * freed, zero pages and (with @fill) holes become zeros in it, holes
+ * charged to size=.  Nothing is done (-EBUSY) if the range holds a
+ * swapped or fallocated page, or holes without @fill; -ENOSPC,
+ * -EAGAIN or -ENOMEM if size=, mem= or the host has no room.
+ */
+static int
+filemap_collapse(struct shmemfs *fs, struct shmemfs_inode *ip, uint64_t first,
+		 bool fill)
+{
+	uint64_t idx = first, last = first + SF_HUGE_PAGES - 1, holes;
+	struct sf_page *hpg;
+	void *e;
+	int ret;
+
+	holes = SF_HUGE_PAGES;
+	while ((e = pageidx_next(&ip->i_pages, &idx)) && idx <= last) {
+		if (pageidx_is_value(e) ? !sf_is_zero(e) : page_is_huge(e))
+			return -EBUSY;
+		holes--;
+		idx++;
+	}
+	if (holes && !fill)
+		return -EBUSY;
+	if (holes && mem_charge_blocks(fs, holes))
+		return -ENOSPC;
+	ret = page_alloc_huge(fs, &ip->i_pages, first, &hpg);
+	if (ret)
+		goto out_uncharge;
+	for (idx = first; (e = pageidx_next(&ip->i_pages, &idx)) && idx <= last;
+	     idx++)
+		if (!pageidx_is_value(e))
+			memcpy(page_data(hpg, idx), ((struct sf_page *)e)->pg_data,
+			       SF_PAGE_SIZE);
+	ret = pageidx_collapse(&ip->i_pages, first, SF_HUGE_ORDER, hpg,
+			       collapse_free_one, fs);
+	if (ret) {
+		page_free(fs, hpg);
+		goto out_uncharge;
+	}
+	ip->i_blocks += holes;
+	page_count_collapse(fs);
+	return 0;
+
+out_uncharge:
+	mem_uncharge_blocks(fs, holes);
+	return ret;
+}
+
+/*
+ * FUSE cuts one write(2) into pieces (a partial first page goes alone),
+ * so a piece's end is not the write's.  huge=within_size sizes the
+ * folio for the write's first page by where the whole write ends: when
+ * a piece continues the previous one, give that page the folio it
+ * would have had, filling the rest of it as data (zeros) as tmpfs's
+ * folio would be.  Best effort: nothing changes when it cannot be had.
+ */
+static void
+filemap_regrow(struct shmemfs *fs, struct shmemfs_inode *ip, uint64_t wstart,
+	       uint64_t wend, uint64_t off)
+{
+	uint64_t s = wstart >> SF_PAGE_SHIFT, done = off >> SF_PAGE_SHIFT;
+	unsigned order = filemap_huge_order(fs, ip, s, wend);
+
+	for (; order > 0; order--) {
+		uint64_t nr = (uint64_t)1 << order, first = s & ~(nr - 1);
+		uint64_t probe = first, holes = 0, i;
+		void *e;
+
+		/* Only the pieces before may have filled it. */
+		while ((e = pageidx_next(&ip->i_pages, &probe)) &&
+		       probe < first + nr) {
+			if (probe < s || probe >= done)
+				break;
+			probe++;
+		}
+		if (e && probe < first + nr)
+			continue;
+		if (order == SF_HUGE_ORDER) {
+			filemap_collapse(fs, ip, first, true);
+			return;
+		}
+		for (i = first; i < first + nr; i++)
+			holes += !pageidx_lookup(&ip->i_pages, i);
+		if (!holes || mem_charge_blocks(fs, holes))
+			return;
+		for (i = first; i < first + nr; i++) {
+			if (pageidx_lookup(&ip->i_pages, i))
+				continue;
+			if (pageidx_store(&ip->i_pages, i, sf_mk_zero())) {
+				mem_uncharge_blocks(fs, holes);
+				return;
+			}
+			ip->i_blocks++;
+			holes--;
+		}
+		return;
+	}
+}
+
 /*
  * The resident page at @index in *@pgp, swapped in or allocated as @mode
  * asks; @write_end is where the write ends (huge=within_size looks at
@@ -580,6 +690,7 @@ filemap_write(struct shmemfs *fs, struct shmemfs_inode *ip, const void *buf,
 {
 	const char *src = buf;
 	size_t done = 0;
+	uint64_t wstart;
 	int err = 0;
 
 	if (off >= (uint64_t)SHMEMFS_MAX_FILESIZE)
@@ -594,6 +705,12 @@ filemap_write(struct shmemfs *fs, struct shmemfs_inode *ip, const void *buf,
 	 * even a write that then fails with ENOSPC moves the times. */
 	sf_now(&ip->i_mtime);
 	ip->i_ctime = ip->i_mtime;
+	wstart = off;
+	if (fs->sf_lw_ino == ip->i_ino && fs->sf_lw_end == off &&
+	    fs->sf_lw_start < off)
+		wstart = fs->sf_lw_start;
+	if (wstart < off && fs->sf_opts.so_huge == SHMEMFS_HUGE_WITHIN_SIZE)
+		filemap_regrow(fs, ip, wstart, off + size, off);
 	while (done < size) {
 		uint64_t pos = off + done;
 		size_t poff = pos & SF_PAGE_MASK;
@@ -618,6 +735,9 @@ filemap_write(struct shmemfs *fs, struct shmemfs_inode *ip, const void *buf,
 		       n);
 		done += n;
 	}
+	fs->sf_lw_ino = ip->i_ino;
+	fs->sf_lw_start = wstart;
+	fs->sf_lw_end = off + done;
 	if (!done)
 		return err;
 	if (off + done > ip->i_size)

@@ -34,6 +34,9 @@ struct shmemfs {
 	struct sf_dirent **sf_hash;     /* (dir, name) -> dirent */
 	uint64_t sf_hash_mask;          /* buckets - 1 */
 	uint64_t sf_hash_count;
+	/* filemap.c: the last write request, to see the pieces FUSE cuts
+	 * one write(2) into (huge=within_size looks at where it ends) */
+	uint64_t sf_lw_ino, sf_lw_start, sf_lw_end;
 	/* statistics: reclaim.c counts swap-outs, filemap.c swap-ins */
 	uint64_t sf_swapouts, sf_swapins;
 	/* reclaim.c: the background reclaimer (kswapd's role) */

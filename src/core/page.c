@@ -450,6 +450,12 @@ page_count_fallback(struct shmemfs *fs)
 	fs->sf_pool.pl_huge_fallbacks++;
 }
 
+void
+page_count_collapse(struct shmemfs *fs)
+{
+	fs->sf_pool.pl_huge_collapses++;
+}
+
 /*
  * Split huge folio @pg into SF_HUGE_PAGES small pages over the same
  * memory, filed in its index in its place and put in its place on the

@@ -131,6 +131,7 @@ int page_alloc_huge(struct shmemfs *fs, struct pageidx *map, uint64_t index,
 		    struct sf_page **pgp);
 int page_split(struct shmemfs *fs, struct sf_page *pg);
 void page_count_fallback(struct shmemfs *fs);
+void page_count_collapse(struct shmemfs *fs);
 void page_for_each_huge(struct shmemfs *fs,
 			void (*fn)(struct shmemfs *fs, struct sf_page *pg,
 				   void *arg),

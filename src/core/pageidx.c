@@ -481,6 +481,59 @@ out_free_spare:
 }
 
 int
+pageidx_collapse(struct pageidx *pi, uint64_t index, unsigned order,
+		 void *entry,
+		 void (*fn)(void *arg, uint64_t index, void *entry), void *arg)
+{
+	struct pageidx_node *node = pi->pi_root;
+	unsigned lv = order / PAGEIDX_SHIFT + 1, level, off, n, i, k;
+	uint64_t last = index + ((uint64_t)1 << order) - 1, probe = index;
+	uint64_t gone = 0;
+
+	/* Only entries held at level 2 (orders 6 to 11) collapse leaves. */
+	assert(lv == 2 && ((uintptr_t)entry & PAGEIDX_TAG_MASK) == 0);
+	assert((index & (((uint64_t)1 << order) - 1)) == 0);
+	if (pageidx_next(pi, &probe) == NULL || probe > last)
+		return pageidx_store_multi(pi, index, order, entry);
+	/* Something is there, so the path down to lv is all nodes. */
+	for (level = pi->pi_height; level > lv; level--) {
+		node = node->pn_slots[pageidx_offset(index, level)];
+		if (!slot_is_node(node))
+			return -EEXIST;
+	}
+	off = pageidx_offset(index, lv);
+	n = 1u << (order % PAGEIDX_SHIFT);
+	for (i = 0; i < n; i++)
+		if (node->pn_slots[off + i] &&
+		    !slot_is_node(node->pn_slots[off + i]))
+			return -EEXIST;
+
+	/* Commit. */
+	for (i = 0; i < n; i++) {
+		struct pageidx_node *leaf = node->pn_slots[off + i];
+
+		if (leaf == NULL)
+			continue;
+		for (k = 0; k < PAGEIDX_SLOTS; k++) {
+			if (leaf->pn_slots[k] == NULL)
+				continue;
+			if (fn != NULL)
+				fn(arg, index + i * PAGEIDX_SLOTS + k,
+				   leaf->pn_slots[k]);
+			gone++;
+		}
+		free(leaf);
+		pageidx_slot_clear(node, off + i);
+	}
+	pageidx_slot_set(node, off,
+			 (void *)((uintptr_t)entry | PAGEIDX_TAG_MULTI));
+	for (i = 1; i < n; i++)
+		pageidx_slot_set(node, off + i, mk_sibling(off));
+	pi->pi_count = pi->pi_count - gone + ((uint64_t)1 << order);
+	return 0;
+}
+
+int
 pageidx_split(struct pageidx *pi, uint64_t index, unsigned order,
 	      void *const *entries)
 {

@@ -96,6 +96,19 @@ void *pageidx_lookup_range(const struct pageidx *pi, uint64_t index,
 int pageidx_split(struct pageidx *pi, uint64_t index, unsigned order,
 		  void *const *entries);
 
+/*
+ * Replace whatever the aligned range of 2^@order indices from @index
+ * holds (one-index entries only) by the multi-index pointer @entry,
+ * calling @fn (if not NULL) on each entry replaced.  0, -EEXIST (a
+ * multi-index entry is there) or -ENOMEM (only when the range was
+ * empty); on error the tree is unchanged.  A range that holds something
+ * needs no allocation, so it cannot fail then.
+ */
+int pageidx_collapse(struct pageidx *pi, uint64_t index, unsigned order,
+		     void *entry,
+		     void (*fn)(void *arg, uint64_t index, void *entry),
+		     void *arg);
+
 /* Remove and return the entry at @index (NULL if it was a hole); a
  * multi-index entry goes whole. */
 void *pageidx_erase(struct pageidx *pi, uint64_t index);

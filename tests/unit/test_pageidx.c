@@ -1237,6 +1237,51 @@ test_multi_model(void **state)
 	pageidx_destroy(&pi, NULL, NULL);
 }
 
+static void
+count_cb(void *arg, uint64_t index, void *entry)
+{
+	uint64_t *n = arg;
+
+	(void)index;
+	(void)entry;
+	(*n)++;
+}
+
+static void
+test_multi_collapse(void **state)
+{
+	struct pageidx pi;
+	uint64_t n = 0, i;
+
+	(void)state;
+	pageidx_init(&pi);
+	/* Empty range: a plain store. */
+	assert_int_equal(pageidx_collapse(&pi, 512, 9, fake_ptr(1), count_cb,
+					  &n), 0);
+	assert_u64_equal(n, 0);
+	assert_ptr_equal(pageidx_lookup(&pi, 1000), fake_ptr(1));
+	/* Over a folio: refused. */
+	assert_int_equal(pageidx_collapse(&pi, 512, 9, fake_ptr(2), NULL,
+					  NULL), -EEXIST);
+	/* Over scattered small entries, with neighbours kept. */
+	assert_int_equal(pageidx_store(&pi, 1ull << 20, fake_ptr(3)), 0);
+	for (i = 0; i < 512; i += 7)
+		assert_int_equal(pageidx_store(&pi, 2048 + i, fake_ptr(i + 9)),
+				 0);
+	assert_int_equal(pageidx_store(&pi, 2047, fake_ptr(4)), 0);
+	sf_fail_after = 1; /* needs no allocation: cannot fail */
+	assert_int_equal(pageidx_collapse(&pi, 2048, 9, fake_ptr(5), count_cb,
+					  &n), 0);
+	sf_fail_after = 0;
+	assert_u64_equal(n, (511 / 7) + 1);
+	assert_int_equal(pageidx_check(&pi), 0);
+	assert_u64_equal(pi.pi_count, 512 + 1 + 512 + 1);
+	assert_ptr_equal(pageidx_lookup(&pi, 2047), fake_ptr(4));
+	assert_ptr_equal(pageidx_lookup(&pi, 2560 - 1), fake_ptr(5));
+	assert_null(pageidx_lookup(&pi, 2560));
+	pageidx_destroy(&pi, NULL, NULL);
+}
+
 int
 main(void)
 {
@@ -1256,6 +1301,7 @@ main(void)
 		cmocka_unit_test(test_multi_index_memory),
 		cmocka_unit_test(test_multi_check_detects),
 		cmocka_unit_test(test_multi_model),
+		cmocka_unit_test(test_multi_collapse),
 	};
 	const char *s = getenv("PAGEIDX_SEED");
 
