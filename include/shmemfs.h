@@ -258,6 +258,15 @@ int shmemfs_get_stats(struct shmemfs *fs, struct shmemfs_stats *st);
  * drop_caches); returns the pages freed.
  */
 int shmemfs_huge_advise(struct shmemfs *fs, uint64_t ino, int on);
+
+/*
+ * @fn (or NULL) is called, with the mount's lock held, with the number
+ * of an inode whose attributes changed without a call on it (the huge
+ * shrinker freeing its pages past end of file), so that a front end can
+ * drop its cached copy.  @fn must not call back into the mount.
+ */
+void shmemfs_set_attr_notify(struct shmemfs *fs,
+			     void (*fn)(void *arg, uint64_t ino), void *arg);
 int64_t shmemfs_huge_shrink(struct shmemfs *fs);
 
 /*

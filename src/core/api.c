@@ -777,6 +777,16 @@ shmemfs_huge_advise(struct shmemfs *fs, uint64_t ino, int on)
 	return ret;
 }
 
+void
+shmemfs_set_attr_notify(struct shmemfs *fs,
+			void (*fn)(void *arg, uint64_t ino), void *arg)
+{
+	LOCK(fs);
+	fs->sf_attr_notify = fn;
+	fs->sf_attr_notify_arg = arg;
+	UNLOCK(fs);
+}
+
 int64_t
 shmemfs_huge_shrink(struct shmemfs *fs)
 {

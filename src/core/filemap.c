@@ -298,6 +298,8 @@ huge_shrink_one(struct shmemfs *fs, struct sf_page *pg, void *arg)
 		return;
 	filemap_split_folio(fs, ip, pg->pg_index);
 	*freed += before - ip->i_blocks;
+	if (before != ip->i_blocks && fs->sf_attr_notify)
+		fs->sf_attr_notify(fs->sf_attr_notify_arg, ip->i_ino);
 }
 
 /*

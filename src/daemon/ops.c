@@ -1117,11 +1117,26 @@ static const struct fuse_lowlevel_ops ops_table = {
 	.ioctl = ops_ioctl,
 };
 
+/*
+ * The core changed an inode's attributes on its own (tmpfs's huge
+ * shrinker freed pages past end of file): the kernel's cached st_blocks
+ * must go.  Called with the mount's lock held; invalidating attributes
+ * only never waits for a request, so it cannot deadlock.
+ */
+static void
+ops_attr_changed(void *arg, uint64_t ino)
+{
+	(void)arg;
+	if (ops_session)
+		fuse_lowlevel_notify_inval_inode(ops_session, ino, -1, 0);
+}
+
 struct fuse_session *
 sd_ops_session_new(struct fuse_args *args, struct shmemfs *fs)
 {
 	ops_userns_init();
 	ops_session = fuse_session_new(args, &ops_table, sizeof(ops_table), fs);
+	shmemfs_set_attr_notify(fs, ops_attr_changed, NULL);
 	return ops_session;
 }
 
