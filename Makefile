@@ -2,7 +2,7 @@
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
 
-.PHONY: all deps build asan run test unit fuzz bench clean
+.PHONY: all deps build asan run test unit fuzz bench clean install uninstall deb
 
 FUZZ_SECONDS ?= 300
 
@@ -38,6 +38,24 @@ fuzz: deps
 bench: build
 	@bench/run.sh $(BENCH_ARGS)
 	@bench/swap.sh $(BENCH_ARGS)
+	@bench/shm.sh $(BENCH_ARGS)
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz
+	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz build-deb
+
+# Install the normal build under PREFIX (DESIGN.md "Installing"); DESTDIR
+# stages it elsewhere, as for packaging.  ldconfig runs for a real install
+# so that programs linked with libshmemfs.so find it.
+PREFIX ?= /usr/local
+install: build
+	@meson configure $(BUILD) -Dprefix=$(PREFIX) >/dev/null
+	@ninja -C $(BUILD) >/dev/null
+	@DESTDIR="$(DESTDIR)" meson install -C $(BUILD) --no-rebuild --quiet
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ]; then ldconfig; fi
+
+uninstall:
+	@ninja -C $(BUILD) uninstall
+
+# Debian packages (debian/, dpkg-buildpackage) into build-deb/, then lintian.
+deb: deps
+	@scripts/make-deb.sh build-deb

@@ -14,7 +14,8 @@
 #
 #   --quick      1 run, smaller sizes (about 1.5 minutes)
 #   --runs N     runs per workload (default 3; --quick sets 1 unless given)
-#   --out DIR    where latest.csv, latest.txt and raw.csv go
+#   --out DIR    where latest.csv, latest.txt, latest.svg (the ratios as
+#                a chart) and raw.csv go
 #                (default bench/results)
 #   --only LIST  comma list of workloads to run: 1..9 and rss
 #                (default all)
@@ -681,4 +682,7 @@ fi
 
 kill -0 "$DPID" 2>/dev/null || die "the shmemfs daemon died during the run"
 report
+# the ratio table as a chart next to the CSV (bench/plot.sh, gnuplot)
+"$BENCH_DIR/plot.sh" "$OUT/latest.csv" "$OUT/latest.svg" \
+	"shmemfs / kernel tmpfs, median of $RUNS run(s)$([ "$QUICK" = 1 ] && echo ', --quick sizes'), $(date +%F) (higher is better; 1 = parity)" >&2
 log "total time $(( $(date +%s) - T_START )) s; load average now: $(cut -d' ' -f1-3 /proc/loadavg)"

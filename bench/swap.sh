@@ -17,7 +17,8 @@
 #   --quick      B = 64 MiB, 1 run (well under 3 minutes)
 #   --runs N     runs per side (default 3; --quick sets 1 unless given)
 #   --mem MIB    the budget B (default 256; --quick 64)
-#   --out DIR    where swap.csv, swap.txt and swap-raw.csv go
+#   --out DIR    where swap.csv, swap.txt, swap.svg (chart) and
+#                swap-raw.csv go
 #                (default bench/results)
 #   --no-verify  skip the untimed cmp of the shmemfs file against the
 #                source after each run
@@ -465,4 +466,6 @@ for run in $(seq "$RUNS"); do
 done
 
 report
+"$BENCH_DIR/plot.sh" "$OUT/swap.csv" "$OUT/swap.svg" \
+	"shmemfs swap vs kernel tmpfs with host swap (ratio; 1 = parity)" >&2
 log "total time $(( $(date +%s) - T_START )) s; load average now: $(cut -d' ' -f1-3 /proc/loadavg)"

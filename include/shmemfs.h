@@ -63,6 +63,24 @@ struct shmemfs_opts {
 	enum shmemfs_huge so_huge;
 	unsigned so_noswap : 1;
 	unsigned so_ramfs : 1;   /* no limits, no swap */
+	/*
+	 * inode64: 64-bit inode numbers; inode32 (0): st_ino stays below
+	 * 2^32, wrapping past it and skipping numbers in use.  The default
+	 * is the host kernel's tmpfs default (CONFIG_TMPFS_INODE64).
+	 */
+	unsigned so_inode64 : 1;
+	unsigned so_mpol : 1;    /* mpol= given: accepted and ignored */
+	/* usrquota, grpquota (quota: both) and their default hard limits
+	 * (*_block_hardlimit= in bytes, *_inode_hardlimit=); 0: none */
+	unsigned so_usrquota : 1;
+	unsigned so_grpquota : 1;
+	uint64_t so_usrquota_bhard;
+	uint64_t so_usrquota_ihard;
+	uint64_t so_grpquota_bhard;
+	uint64_t so_grpquota_ihard;
+	uint64_t so_shmmax;      /* shmmax=: largest SysV segment, bytes */
+	uint64_t so_shmall;      /* shmall=: all segments, in pages */
+	uint64_t so_shmmni;      /* shmmni=: most segments */
 };
 
 void shmemfs_opts_init(struct shmemfs_opts *o);
@@ -109,6 +127,12 @@ void shmemfs_destroy(struct shmemfs *fs);
 struct shmemfs_ctx {
 	uid_t sc_uid;
 	gid_t sc_gid;
+	/*
+	 * The caller's umask, applied (as the VFS does) only where the
+	 * parent directory has no default ACL; 0 when the front end has
+	 * applied it already.
+	 */
+	mode_t sc_umask;
 };
 
 /* What getattr and the create calls report. */
@@ -211,6 +235,15 @@ ssize_t shmemfs_copy_file_range(struct shmemfs *fs, uint64_t ino_in,
 /* Extended attributes: user., trusted. and security. namespaces. */
 #define SHMEMFS_XATTR_CREATE  0x1 /* = XATTR_CREATE */
 #define SHMEMFS_XATTR_REPLACE 0x2 /* = XATTR_REPLACE */
+/*
+ * POSIX ACLs: system.posix_acl_access and system.posix_acl_default, in
+ * the kernel's xattr format, with tmpfs's rules (EINVAL for a malformed
+ * ACL, EACCES for a default ACL on a non-directory, the mode kept in
+ * step).  Setting an access ACL clears S_ISGID when the caller passes
+ * SHMEMFS_XATTR_KILL_SGID (it is neither in the file's group nor has
+ * CAP_FSETID, the VFS's rule); removing an absent ACL succeeds.
+ */
+#define SHMEMFS_XATTR_KILL_SGID 0x100
 int shmemfs_setxattr(struct shmemfs *fs, uint64_t ino, const char *name,
 		     const void *value, size_t size, int flags);
 /* size 0: return the length only; too small: -ERANGE. */
@@ -223,6 +256,80 @@ ssize_t shmemfs_listxattr(struct shmemfs *fs, uint64_t ino, char *list,
 ssize_t shmemfs_listxattr_user(struct shmemfs *fs, uint64_t ino, char *list,
 			       size_t size);
 int shmemfs_removexattr(struct shmemfs *fs, uint64_t ino, const char *name);
+
+/*
+ * Inode flags (chattr/lsattr), the ones tmpfs keeps; the values are
+ * FS_*_FL's.  Regular files and directories only (-ENOTTY otherwise),
+ * other flags -EOPNOTSUPP.  Who may set them (the owner; for immutable
+ * and append-only, CAP_LINUX_IMMUTABLE) is the caller's check, as it is
+ * the VFS's for tmpfs; what they forbid is enforced here: an immutable
+ * or append-only inode keeps its names, owner, mode, times and xattrs
+ * (EPERM), an immutable directory takes no new names, an append-only
+ * one loses none, and a noatime inode keeps its atime.
+ */
+#define SHMEMFS_FL_IMMUTABLE 0x00000010 /* = FS_IMMUTABLE_FL */
+#define SHMEMFS_FL_APPEND    0x00000020 /* = FS_APPEND_FL */
+#define SHMEMFS_FL_NODUMP    0x00000040 /* = FS_NODUMP_FL */
+#define SHMEMFS_FL_NOATIME   0x00000080 /* = FS_NOATIME_FL */
+#define SHMEMFS_FL_SETTABLE  0x000000f0
+int shmemfs_getflags(struct shmemfs *fs, uint64_t ino, unsigned *flags);
+int shmemfs_setflags(struct shmemfs *fs, uint64_t ino, unsigned flags);
+/*
+ * may_open()'s rules for the flags above, for open(2) flags @oflags:
+ * -EPERM for opening an immutable file for writing or with O_TRUNC, or
+ * an append-only one for writing without O_APPEND or with O_TRUNC.
+ * (Descriptors opened before the flag was set keep writing, as on
+ * tmpfs.)
+ */
+int shmemfs_may_open(struct shmemfs *fs, uint64_t ino, int oflags);
+/*
+ * setattr through an open file (ftruncate, futimens): an immutable
+ * file's size may still change then, as on tmpfs.
+ */
+#define SHMEMFS_SET_FH        (1u << 16)
+/*
+ * rename2 with a caller, for RENAME_WHITEOUT (overlayfs): the old name
+ * is left naming a new 0/0 character device (a whiteout) owned by
+ * @ctx's caller, as tmpfs does.  Not with RENAME_EXCHANGE (-EINVAL).
+ */
+#define SHMEMFS_RENAME_WHITEOUT (1u << 2) /* = RENAME_WHITEOUT */
+int shmemfs_rename2(struct shmemfs *fs, const struct shmemfs_ctx *ctx,
+		    uint64_t parent, const char *name, uint64_t newparent,
+		    const char *newname, unsigned flags);
+
+/*
+ * Quotas, as tmpfs 6.6+ with usrquota/grpquota: blocks and inodes per
+ * user (the inode's uid) and per group (its gid), EDQUOT past a hard
+ * limit (checked after size= and nr_inodes=), chown moving an inode's
+ * charge (EDQUOT if the new owner has no room).  The default limits of
+ * the mount options apply to every id but 0 on its first use.  A
+ * caller the hard limits do not bind (CAP_SYS_RESOURCE, as dquot's
+ * ignore_hardlimit()) calls shmemfs_quota_bypass(1) around its calls:
+ * the switch is per thread.  The kernel's quotactl() never reaches a
+ * FUSE daemon: these are what `shmemctl quota` uses.
+ */
+#define SHMEMFS_QUOTA_USER  1 /* bits of the enabled types */
+#define SHMEMFS_QUOTA_GROUP 2
+struct shmemfs_quota {
+	uint32_t sq_type;        /* 0 user, 1 group */
+	uint32_t sq_id;
+	uint64_t sq_bytes;       /* blocks in use, bytes */
+	uint64_t sq_block_limit; /* bytes; 0: none */
+	uint64_t sq_inodes;
+	uint64_t sq_inode_limit; /* 0: none */
+};
+#define SHMEMFS_QUOTA_SET_BLOCKS 1
+#define SHMEMFS_QUOTA_SET_INODES 2
+/* Entries of @type (0, 1; 2: both) with id >= @from, sorted: a count. */
+int shmemfs_quota_get(struct shmemfs *fs, unsigned type, uint32_t from,
+		      struct shmemfs_quota *out, size_t n);
+/* -ESRCH if quotas of @type are off. */
+int shmemfs_quota_set(struct shmemfs *fs, unsigned type, uint32_t id,
+		      unsigned mask, uint64_t block_limit,
+		      uint64_t inode_limit);
+void shmemfs_quota_bypass(int on);
+/* SHMEMFS_QUOTA_USER | SHMEMFS_QUOTA_GROUP as mounted; 0: quotas off. */
+unsigned shmemfs_quota_types(struct shmemfs *fs);
 
 int shmemfs_statfs(struct shmemfs *fs, struct statvfs *st);
 
@@ -277,6 +384,19 @@ int64_t shmemfs_huge_shrink(struct shmemfs *fs);
  */
 int shmemfs_swapoff(struct shmemfs *fs);
 int shmemfs_swapon(struct shmemfs *fs);
+
+/*
+ * Remount: apply the comma-separated options @optstr to the live mount
+ * as tmpfs's remount does: size=, nr_blocks=, nr_inodes=, huge=,
+ * inode32/inode64, noswap (only if the mount has it already), mem= and
+ * swapsize=; mode=, uid=, gid= and mpol= are accepted and ignored, as
+ * tmpfs ignores them on remount.  Refused (-EINVAL, a one-line reason
+ * in @err, nothing changed): other options, a limit on what is
+ * unlimited, a limit below current use, inode32 with numbers past 2^32
+ * handed out, mem= below what is resident unless swap can take the rest.
+ */
+int shmemfs_remount(struct shmemfs *fs, const char *optstr, char *err,
+		    size_t err_len);
 
 /*
  * Walk every in-memory structure and check the invariants (counters

@@ -58,4 +58,123 @@
 #define SHMEMFS_IOC_HUGE_ADVISE _IOW(SHMEMFS_IOC_MAGIC, 10, int32_t)
 #define SHMEMFS_IOC_HUGE_SHRINK _IO(SHMEMFS_IOC_MAGIC, 11)
 
+/*
+ * Remount (shmemctl remount): apply sr_opts as shmemfs_remount() does.
+ * Who may: as for swapoff (CAP_SYS_ADMIN in the mount's user namespace
+ * or the mount's owner), EPERM otherwise.  The ioctl itself succeeds
+ * once the caller is allowed; sr_error (a positive errno) and sr_msg
+ * (one line) then say whether the options were applied or why not;
+ * on success sr_msg may hold a warning (mpol= ignored).
+ */
+struct shmemfs_remount {
+	char sr_opts[1024]; /* in: NUL-terminated option string */
+	char sr_msg[256];   /* out: refusal or warning, or "" */
+	int32_t sr_error;   /* out: 0 applied, else an errno */
+	uint32_t sr_pad;
+};
+#define SHMEMFS_IOC_REMOUNT \
+	_IOWR(SHMEMFS_IOC_MAGIC, 30, struct shmemfs_remount)
+
+/*
+ * Quotas (shmemctl quota): the kernel's quotactl() never reaches a FUSE
+ * daemon, so usage and limits go through these.  QUOTA_GET fills up to
+ * SHMEMFS_QUOTA_BATCH entries of type qr_type (0 user, 1 group) with id
+ * >= qr_from, sorted by id; qr_next is the qr_from of the next call, 0
+ * when there are no more.  The mount's administrator (as for remount)
+ * sees every id, anyone else only their own uid and groups, as
+ * quotactl(Q_GETQUOTA) allows.  ESRCH when quotas of that type are
+ * off.  QUOTA_SET sets ql_id's hard limits (ql_mask: which), for the
+ * administrator only (EPERM), as quotactl(Q_SETQUOTA).
+ */
+#define SHMEMFS_QUOTA_BATCH 32
+struct shmemfs_quota_report {
+	uint32_t qr_type;    /* in */
+	uint32_t qr_from;    /* in */
+	uint32_t qr_count;   /* out: entries filled */
+	uint32_t qr_types;   /* out: SHMEMFS_QUOTA_USER|GROUP enabled */
+	uint64_t qr_next;    /* out: next qr_from; 0: done */
+	struct shmemfs_quota qr_entries[SHMEMFS_QUOTA_BATCH];
+};
+struct shmemfs_quota_limits {
+	uint32_t ql_type;        /* 0 user, 1 group */
+	uint32_t ql_id;
+	uint32_t ql_mask;        /* SHMEMFS_QUOTA_SET_BLOCKS|INODES */
+	uint32_t ql_pad;
+	uint64_t ql_block_limit; /* bytes; 0: none */
+	uint64_t ql_inode_limit; /* 0: none */
+};
+#define SHMEMFS_IOC_QUOTA_GET \
+	_IOWR(SHMEMFS_IOC_MAGIC, 31, struct shmemfs_quota_report)
+#define SHMEMFS_IOC_QUOTA_SET \
+	_IOW(SHMEMFS_IOC_MAGIC, 32, struct shmemfs_quota_limits)
+
+/*
+ * Shared memory (50-69; include/shmemfs_ipc.h, the preload library
+ * src/shm/ and shmemctl ipcs/ipcrm).  The daemon takes the caller's
+ * uid, gid and pid from the request and decides everything itself.
+ *
+ * SHMGET: the id as the ioctl's return value.  SHMCTL: IPC_STAT,
+ * SHM_STAT(_ANY), IPC_SET, IPC_RMID, SHM_LOCK/UNLOCK on sc_id; the
+ * return value as shmctl's.  SHMINFO: IPC_INFO and SHM_INFO at once,
+ * returning the highest index in use.  SHMLIST: up to
+ * SHMEMFS_SHMLIST_MAX segments from index sl_start on, sl_count filled.
+ * These go to the mount root.
+ */
+#include "shmemfs_ipc.h"
+
+struct shmemfs_ioc_shmget {
+	int32_t sg_key;
+	int32_t sg_flags;
+	uint64_t sg_size;
+};
+
+struct shmemfs_ioc_shmctl {
+	int32_t sc_id;
+	int32_t sc_cmd;
+	struct shmemfs_shmid_ds sc_ds;
+};
+
+#define SHMEMFS_SHMLIST_MAX 64
+struct shmemfs_ioc_shmlist {
+	int32_t sl_start;
+	int32_t sl_count;
+	struct shmemfs_shmid_ds sl_ds[SHMEMFS_SHMLIST_MAX];
+};
+
+/*
+ * MEMFD: a new memfd (mf_flags: MFD_*); mf_ino and mf_nonce make its
+ * handle, SHMEMFS_IPC_MEMFD_FMT under the mount root, which the caller
+ * opens (the first open owns it).
+ */
+struct shmemfs_ioc_memfd {
+	uint32_t mf_flags;
+	uint32_t mf_pad;
+	uint64_t mf_ino;
+	uint64_t mf_nonce;
+};
+
+/*
+ * On a regular file's descriptor: F_GET_SEALS (the seals as the return
+ * value) and F_ADD_SEALS (as_seals; as_mapped says the caller knows of
+ * a writable shared mapping; needs a descriptor open for writing).
+ */
+struct shmemfs_ioc_seals {
+	uint32_t as_seals;
+	uint32_t as_mapped;
+};
+
+#define SHMEMFS_IOC_SHMGET \
+	_IOW(SHMEMFS_IOC_MAGIC, 50, struct shmemfs_ioc_shmget)
+#define SHMEMFS_IOC_SHMCTL \
+	_IOWR(SHMEMFS_IOC_MAGIC, 51, struct shmemfs_ioc_shmctl)
+#define SHMEMFS_IOC_SHMINFO \
+	_IOR(SHMEMFS_IOC_MAGIC, 52, struct shmemfs_shminfo)
+#define SHMEMFS_IOC_SHMLIST \
+	_IOWR(SHMEMFS_IOC_MAGIC, 53, struct shmemfs_ioc_shmlist)
+#define SHMEMFS_IOC_MEMFD \
+	_IOWR(SHMEMFS_IOC_MAGIC, 54, struct shmemfs_ioc_memfd)
+#define SHMEMFS_IOC_GET_SEALS _IO(SHMEMFS_IOC_MAGIC, 55)
+#define SHMEMFS_IOC_ADD_SEALS \
+	_IOW(SHMEMFS_IOC_MAGIC, 56, struct shmemfs_ioc_seals)
+
 #endif /* SHMEMFS_IOCTL_H */

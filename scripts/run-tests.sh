@@ -10,6 +10,10 @@
 #   6. the libFuzzer corpora of the core and the option parser (clang,
 #      ASan+UBSan), as regression tests
 #   7. the concurrency test under ThreadSanitizer
+#   8. installing: man pages against --help, meson install into a
+#      DESTDIR and mount(8) with the installed tree, and the Debian
+#      packages (make deb, lintian, install, mount, purge; about a
+#      minute; SHMEMFS_SKIP_DEB=1 leaves that part out)
 #
 # Each suite's counts are added up; the exit code is non-zero if any
 # test failed or a suite could not run.
@@ -118,6 +122,8 @@ fi
 pytest_suite differential "$ASAN_BUILD" tests/diff
 script_suite "fuzz corpora (regression)" tests/fuzz/run-fuzz.sh 0
 script_suite "ThreadSanitizer concurrency" tests/fuzz/run-tsan.sh
+SHMEMFS_BUILD="$TOP/$BUILD" pytest_suite "install and packaging" "$BUILD" \
+	tests/install
 
 [ "$failed" -ne 0 ] && status=1
 echo "$passed passed, $failed failed, $skipped skipped"

@@ -12,11 +12,14 @@
 #include <stdio.h>
 #include <unistd.h>
 
+#include "acl.h"
 #include "dir.h"
 #include "filemap.h"
 #include "fs.h"
+#include "ipc.h"
 #include "node.h"
 #include "reclaim.h"
+#include "remount.h"
 #include "swapoff.h"
 #include "xattr.h"
 
@@ -54,6 +57,7 @@ fs_new(struct shmemfs **fsp, const struct shmemfs_opts *o, char *err,
 	}
 	pthread_mutex_init(&fs->sf_lock, NULL);
 	mem_init(&fs->sf_mem, o);
+	mem_quota_init(fs, o);
 	pageidx_init(&fs->sf_inodes);
 	fs->sf_next_ino = SHMEMFS_ROOT_INO;
 	fs->sf_next_generation = 1;
@@ -92,6 +96,7 @@ out_free_root:
 	free(root);
 	page_pool_destroy(&fs->sf_pool);
 out_free_hash:
+	mem_quota_fini(fs);
 	dir_hash_free(fs);
 out_free_path:
 	pthread_mutex_destroy(&fs->sf_lock);
@@ -167,9 +172,11 @@ shmemfs_destroy(struct shmemfs *fs)
 		return;
 	reclaim_stop(fs);
 	pageidx_destroy(&fs->sf_inodes, destroy_one, fs);
+	ipc_destroy(fs);
 	swap_fini(&fs->sf_swap);
 	page_pool_destroy(&fs->sf_pool);
 	dir_hash_free(fs);
+	mem_quota_fini(fs);
 	pthread_mutex_destroy(&fs->sf_lock);
 	free(fs->sf_opts.so_swap_path);
 	free(fs);
@@ -266,7 +273,9 @@ shmemfs_setattr(struct shmemfs *fs, uint64_t ino, unsigned valid,
 
 	LOCK(fs);
 	IGET_OR(fs, ip, ino, -ESTALE);
-	ret = node_setattr(fs, ip, valid, sa);
+	ret = ip->i_seals ? ipc_seal_setattr(ip, valid, sa) : 0; /* memfd */
+	if (!ret)
+		ret = node_setattr(fs, ip, valid, sa);
 	if (!ret && out)
 		node_fill_attr_fs(fs, ip, out);
 	UNLOCK(fs);
@@ -401,6 +410,64 @@ shmemfs_rmdir(struct shmemfs *fs, uint64_t parent, const char *name)
 }
 
 int
+shmemfs_rename2(struct shmemfs *fs, const struct shmemfs_ctx *ctx,
+		uint64_t parent, const char *name, uint64_t newparent,
+		const char *newname, unsigned flags)
+{
+	struct shmemfs_inode *odir, *ndir;
+	int ret;
+
+	LOCK(fs);
+	IGET_OR(fs, odir, parent, -ESTALE);
+	IGET_OR(fs, ndir, newparent, -ESTALE);
+	ret = dir_rename2(fs, ctx, odir, name, ndir, newname, flags);
+	UNLOCK(fs);
+	return ret;
+}
+
+int
+shmemfs_getflags(struct shmemfs *fs, uint64_t ino, unsigned *flags)
+{
+	struct shmemfs_inode *ip;
+	int ret = 0;
+
+	LOCK(fs);
+	IGET_OR(fs, ip, ino, -ESTALE);
+	if (!S_ISREG(ip->i_mode) && !S_ISDIR(ip->i_mode))
+		ret = -ENOTTY;
+	else
+		*flags = ip->i_flags;
+	UNLOCK(fs);
+	return ret;
+}
+
+int
+shmemfs_setflags(struct shmemfs *fs, uint64_t ino, unsigned flags)
+{
+	struct shmemfs_inode *ip;
+	int ret;
+
+	LOCK(fs);
+	IGET_OR(fs, ip, ino, -ESTALE);
+	ret = node_setflags(ip, flags);
+	UNLOCK(fs);
+	return ret;
+}
+
+int
+shmemfs_may_open(struct shmemfs *fs, uint64_t ino, int oflags)
+{
+	struct shmemfs_inode *ip;
+	int ret;
+
+	LOCK(fs);
+	IGET_OR(fs, ip, ino, -ESTALE);
+	ret = node_may_open(ip, oflags);
+	UNLOCK(fs);
+	return ret;
+}
+
+int
 shmemfs_rename(struct shmemfs *fs, uint64_t parent, const char *name,
 	       uint64_t newparent, const char *newname, unsigned flags)
 {
@@ -501,8 +568,18 @@ shmemfs_write(struct shmemfs *fs, uint64_t ino, const void *buf, size_t size,
 	LOCK(fs);
 	IGET_OR(fs, ip, ino, -ESTALE);
 	ret = check_regular(ip);
-	if (!ret)
+	if (!ret && ip->i_seals) { /* memfd seals (ipc.c) */
+		ret = ipc_seal_write(ip, (uint64_t)off, size);
+		if (ret > 0)
+			size = (size_t)ret;
+		if (ret >= 0)
+			ret = 0;
+	}
+	if (!ret) {
+		mem_quota_bind(fs, ip->i_uid, ip->i_gid);
 		ret = filemap_write(fs, ip, buf, size, (uint64_t)off);
+		mem_quota_unbind(fs);
+	}
 	UNLOCK(fs);
 	return ret;
 }
@@ -530,8 +607,18 @@ shmemfs_fallocate(struct shmemfs *fs, uint64_t ino, int mode, int64_t off,
 		ret = -EISDIR;
 	else if (!S_ISREG(ip->i_mode))
 		ret = -ENODEV;
-	else
+	else if (ip->i_seals &&
+		 (ret = ipc_seal_fallocate(ip, mode, off, len)) < 0)
+		; /* memfd seals (ipc.c) */
+	else if ((ip->i_flags & SHMEMFS_FL_IMMUTABLE) ||
+		 ((ip->i_flags & SHMEMFS_FL_APPEND) &&
+		  (mode & SHMEMFS_FALLOC_PUNCH_HOLE)))
+		ret = -EPERM; /* vfs_fallocate() */
+	else {
+		mem_quota_bind(fs, ip->i_uid, ip->i_gid);
 		ret = filemap_fallocate(fs, ip, mode, off, len);
+		mem_quota_unbind(fs);
+	}
 	UNLOCK(fs);
 	return ret;
 }
@@ -607,8 +694,10 @@ shmemfs_copy_file_range(struct shmemfs *fs, uint64_t ino_in, int64_t off_in,
 			ret = r;
 			break;
 		}
+		mem_quota_bind(fs, out->i_uid, out->i_gid);
 		w = r > 0 ? filemap_write(fs, out, buf, (size_t)r,
 					  (uint64_t)off_out + done) : 0;
+		mem_quota_unbind(fs);
 		UNLOCK(fs);
 		if (w < 0) {
 			ret = w;
@@ -631,7 +720,13 @@ shmemfs_setxattr(struct shmemfs *fs, uint64_t ino, const char *name,
 
 	LOCK(fs);
 	IGET_OR(fs, ip, ino, -ESTALE);
-	ret = xattr_set(fs, ip, name, value, size, flags);
+	if (sf_is_locked(ip))
+		ret = -EPERM; /* xattr_permission() */
+	else if (acl_type(name))
+		ret = acl_set(fs, ip, name, value, size,
+			      flags & SHMEMFS_XATTR_KILL_SGID);
+	else
+		ret = xattr_set(fs, ip, name, value, size, flags);
 	UNLOCK(fs);
 	return ret;
 }
@@ -685,7 +780,12 @@ shmemfs_removexattr(struct shmemfs *fs, uint64_t ino, const char *name)
 
 	LOCK(fs);
 	IGET_OR(fs, ip, ino, -ESTALE);
-	ret = xattr_remove(fs, ip, name);
+	if (sf_is_locked(ip))
+		ret = -EPERM;
+	else if (acl_type(name))
+		ret = acl_remove(fs, ip, name);
+	else
+		ret = xattr_remove(fs, ip, name);
 	UNLOCK(fs);
 	return ret;
 }
@@ -810,6 +910,55 @@ shmemfs_swapoff(struct shmemfs *fs)
 }
 
 int
+shmemfs_remount(struct shmemfs *fs, const char *optstr, char *err,
+		size_t err_len)
+{
+	int ret;
+
+	LOCK(fs);
+	ret = remount_apply(fs, optstr, err, err_len);
+	UNLOCK(fs);
+	return ret;
+}
+
+int
+shmemfs_quota_get(struct shmemfs *fs, unsigned type, uint32_t from,
+		  struct shmemfs_quota *out, size_t n)
+{
+	int ret;
+
+	LOCK(fs);
+	ret = mem_quota_list(fs, type, from, out, n);
+	UNLOCK(fs);
+	return ret;
+}
+
+unsigned
+shmemfs_quota_types(struct shmemfs *fs)
+{
+	unsigned t;
+
+	LOCK(fs);
+	t = fs->sf_mem.sm_qtypes;
+	UNLOCK(fs);
+	return t;
+}
+
+int
+shmemfs_quota_set(struct shmemfs *fs, unsigned type, uint32_t id, unsigned mask,
+		  uint64_t block_limit, uint64_t inode_limit)
+{
+	int ret;
+
+	if (mask & ~(SHMEMFS_QUOTA_SET_BLOCKS | SHMEMFS_QUOTA_SET_INODES))
+		return -EINVAL;
+	LOCK(fs);
+	ret = mem_quota_set(fs, type, id, mask, block_limit, inode_limit);
+	UNLOCK(fs);
+	return ret;
+}
+
+int
 shmemfs_swapon(struct shmemfs *fs)
 {
 	int ret;
@@ -833,6 +982,44 @@ check_memory(struct shmemfs *fs, uint64_t swapped, char *msg, size_t len)
 			 (unsigned long long)swapped,
 			 (unsigned long long)swap_used(&fs->sf_swap));
 		return -EUCLEAN;
+	}
+	return 0;
+}
+
+/*
+ * Quota invariant: each entry's usage is the sum over the inodes its id
+ * owns (blocks: i_blocks of those with pages).  => sf_lock held.
+ */
+static int
+check_quota(struct shmemfs *fs, char *msg, size_t len)
+{
+	struct sf_qentry *qe;
+	uint64_t cursor = 0;
+
+	while ((qe = mem_quota_next(fs, &cursor))) {
+		uint64_t ino = 0, blocks = 0, inodes = 0;
+		struct shmemfs_inode *ip;
+
+		while ((ip = pageidx_next(&fs->sf_inodes, &ino))) {
+			uint32_t id = qe->qe_type ? ip->i_gid : ip->i_uid;
+
+			if (id == qe->qe_id) {
+				inodes++;
+				blocks += sf_has_pages(ip) ? ip->i_blocks : 0;
+			}
+			ino++;
+		}
+		if (blocks != qe->qe_blocks || inodes != qe->qe_inodes) {
+			snprintf(msg, len,
+				 "quota %s %u: blocks %llu/%llu "
+				 "inodes %llu/%llu",
+				 qe->qe_type ? "group" : "user", qe->qe_id,
+				 (unsigned long long)blocks,
+				 (unsigned long long)qe->qe_blocks,
+				 (unsigned long long)inodes,
+				 (unsigned long long)qe->qe_inodes);
+			return -EUCLEAN;
+		}
 	}
 	return 0;
 }
@@ -893,6 +1080,9 @@ shmemfs_check(struct shmemfs *fs, char *msg, size_t len)
 		goto out;
 	}
 	ret = check_memory(fs, swapped, msg, len);
+	if (ret)
+		goto out;
+	ret = check_quota(fs, msg, len);
 	if (ret)
 		goto out;
 	ret = dir_check(fs, msg, len);

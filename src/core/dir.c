@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <stdio.h>
 
+#include "acl.h"
 #include "dir.h"
 #include "filemap.h"
 #include "fs.h"
@@ -216,7 +217,16 @@ dir_may_create(struct shmemfs *fs, struct shmemfs_inode *dir,
 		return -ENOENT;
 	if (dir_find(fs, dir, name, *lenp))
 		return -EEXIST;
+	if (dir->i_flags & SHMEMFS_FL_IMMUTABLE)
+		return -EPERM;
 	return 0;
+}
+
+/* may_delete()'s flag rule: the directory nor the victim locked. */
+static int
+dir_may_delete(const struct shmemfs_inode *dir, const struct shmemfs_inode *ip)
+{
+	return sf_is_locked(dir) || sf_is_locked(ip) ? -EPERM : 0;
 }
 
 /* Set up the body of a new symlink: inline if short, else in page 0. */
@@ -235,7 +245,9 @@ symlink_init(struct shmemfs *fs, struct shmemfs_inode *ip, const char *target,
 		return 0;
 	}
 	pageidx_init(&ip->i_pages);
+	mem_quota_bind(fs, ip->i_uid, ip->i_gid);
 	n = filemap_write(fs, ip, target, tlen, 0);
+	mem_quota_unbind(fs);
 	if (n < 0)
 		return (int)n;
 	ip->i_mtime = ip->i_ctime = ip->i_btime;
@@ -294,6 +306,9 @@ dir_create(struct shmemfs *fs, const struct shmemfs_ctx *ctx,
 		if (ret)
 			goto out_put;
 	}
+	ret = acl_inherit(fs, dir, ip, ctx->sc_umask);
+	if (ret)
+		goto out_put;
 	ret = dir_add(fs, dir, name, len, ip);
 	if (ret)
 		goto out_put;
@@ -323,7 +338,7 @@ dir_link(struct shmemfs *fs, struct shmemfs_inode *ip,
 	ret = dir_may_create(fs, dir, name, &len);
 	if (ret)
 		return ret;
-	if (S_ISDIR(ip->i_mode))
+	if (S_ISDIR(ip->i_mode) || sf_is_locked(ip))
 		return -EPERM;
 	if (ip->i_nlink == 0)
 		return -ENOENT;
@@ -362,6 +377,9 @@ dir_unlink(struct shmemfs *fs, struct shmemfs_inode *dir, const char *name,
 	if (!de)
 		return -ENOENT;
 	ip = de->d_inode;
+	ret = dir_may_delete(dir, ip);
+	if (ret)
+		return ret;
 	if (rmdir && !S_ISDIR(ip->i_mode))
 		return -ENOTDIR;
 	if (!rmdir && S_ISDIR(ip->i_mode))
@@ -418,16 +436,58 @@ int
 dir_rename(struct shmemfs *fs, struct shmemfs_inode *odir, const char *oname,
 	   struct shmemfs_inode *ndir, const char *nname, unsigned flags)
 {
-	struct shmemfs_inode *src, *tgt;
+	return dir_rename2(fs, NULL, odir, oname, ndir, nname, flags);
+}
+
+/*
+ * shmem_whiteout(): a 0/0 character device owned by the caller, made as
+ * mknod makes one (so a default ACL of @dir applies), not yet linked.
+ */
+static int
+dir_new_whiteout(struct shmemfs *fs, const struct shmemfs_ctx *ctx,
+		 struct shmemfs_inode *dir, struct shmemfs_inode **ipp)
+{
+	struct shmemfs_inode *ip;
+	gid_t gid = dir->i_mode & S_ISGID ? dir->i_gid : ctx->sc_gid;
+	int ret;
+
+	ret = node_new(fs, S_IFCHR, ctx->sc_uid, gid, 0, &ip);
+	if (ret)
+		return ret;
+	ret = acl_inherit(fs, dir, ip, 0);
+	if (ret) {
+		node_put(fs, ip);
+		return ret;
+	}
+	*ipp = ip;
+	return 0;
+}
+
+/*
+ * rename2 with RENAME_WHITEOUT too (@ctx: its owner).  The whiteout is
+ * made once every check has passed and before anything moves, so a
+ * failure to make it changes nothing; it then takes over the old name's
+ * dirent, which cannot fail.
+ */
+int
+dir_rename2(struct shmemfs *fs, const struct shmemfs_ctx *ctx,
+	    struct shmemfs_inode *odir, const char *oname,
+	    struct shmemfs_inode *ndir, const char *nname, unsigned flags)
+{
+	struct shmemfs_inode *src, *tgt, *wh = NULL;
 	struct sf_dirent *ode, *nde;
 	size_t olen, nlen;
 	bool sdir;
 	int ret;
 
-	if (flags & ~(SHMEMFS_RENAME_NOREPLACE | SHMEMFS_RENAME_EXCHANGE))
+	if (flags & ~(SHMEMFS_RENAME_NOREPLACE | SHMEMFS_RENAME_EXCHANGE |
+		      SHMEMFS_RENAME_WHITEOUT))
 		return -EINVAL;
 	if ((flags & SHMEMFS_RENAME_NOREPLACE) &&
 	    (flags & SHMEMFS_RENAME_EXCHANGE))
+		return -EINVAL;
+	if ((flags & SHMEMFS_RENAME_WHITEOUT) &&
+	    ((flags & SHMEMFS_RENAME_EXCHANGE) || !ctx))
 		return -EINVAL;
 	if (!S_ISDIR(odir->i_mode) || !S_ISDIR(ndir->i_mode))
 		return -ENOTDIR;
@@ -459,6 +519,13 @@ dir_rename(struct shmemfs *fs, struct shmemfs_inode *odir, const char *oname,
 		return (flags & SHMEMFS_RENAME_EXCHANGE) ? -EINVAL : -ENOTEMPTY;
 	if (src == tgt)
 		return 0;
+	ret = dir_may_delete(odir, src);
+	if (!ret && tgt)
+		ret = dir_may_delete(ndir, tgt);
+	else if (!ret && (ndir->i_flags & SHMEMFS_FL_IMMUTABLE))
+		ret = -EPERM;
+	if (ret)
+		return ret;
 	if (flags & SHMEMFS_RENAME_EXCHANGE) {
 		rename_exchange(ode, nde);
 		return 0;
@@ -470,14 +537,30 @@ dir_rename(struct shmemfs *fs, struct shmemfs_inode *odir, const char *oname,
 			return -EISDIR;
 		if (S_ISDIR(tgt->i_mode) && tgt->i_nentries)
 			return -ENOTEMPTY;
+	}
+	if (flags & SHMEMFS_RENAME_WHITEOUT) {
+		ret = dir_new_whiteout(fs, ctx, odir, &wh);
+		if (ret)
+			return ret;
+	}
+	if (tgt) {
 		/* The target's name stays; it now names src. */
 		nde->d_inode = src;
 	} else {
 		ret = dir_add(fs, ndir, nname, nlen, src);
-		if (ret)
+		if (ret) {
+			if (wh)
+				node_put(fs, wh);
 			return ret;
+		}
 	}
-	dir_remove(fs, ode);
+	if (wh) {
+		/* The old name stays; it now names the whiteout. */
+		ode->d_inode = wh;
+		wh->i_nlink = 1;
+	} else {
+		dir_remove(fs, ode);
+	}
 	if (sdir) {
 		src->i_parent = ndir;
 		odir->i_nlink--;

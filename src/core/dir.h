@@ -42,6 +42,9 @@ int dir_unlink(struct shmemfs *fs, struct shmemfs_inode *dir,
 int dir_rename(struct shmemfs *fs, struct shmemfs_inode *odir,
 	       const char *oname, struct shmemfs_inode *ndir,
 	       const char *nname, unsigned flags);
+int dir_rename2(struct shmemfs *fs, const struct shmemfs_ctx *ctx,
+		struct shmemfs_inode *odir, const char *oname,
+		struct shmemfs_inode *ndir, const char *nname, unsigned flags);
 int dir_readdir(struct shmemfs *fs, struct shmemfs_inode *dir,
 		uint64_t cookie, int plus, shmemfs_filldir_t fn, void *arg);
 void dir_destroy_entries(struct shmemfs *fs, struct shmemfs_inode *dir);

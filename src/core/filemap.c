@@ -321,10 +321,10 @@ filemap_huge_shrink(struct shmemfs *fs)
 static int
 filemap_charge_folio(struct shmemfs *fs, uint64_t nr)
 {
-	if (!mem_charge_blocks(fs, nr))
-		return 0;
-	if (nr == 1 || !filemap_huge_shrink(fs))
-		return -ENOSPC;
+	int ret = mem_charge_blocks(fs, nr);
+
+	if (ret != -ENOSPC || nr == 1 || !filemap_huge_shrink(fs))
+		return ret; /* 0, -ENOSPC, or the owner's quota: -EDQUOT */
 	return mem_charge_blocks(fs, nr);
 }
 

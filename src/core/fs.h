@@ -47,6 +47,10 @@ struct shmemfs {
 	pthread_cond_t sf_kswapd_wake;
 	bool sf_kswapd_running;
 	bool sf_kswapd_stop;
+	/* ipc.c: the SysV IPC table, allocated at the first shmget */
+	struct sf_ipc *sf_ipc;
+	unsigned char sf_ipc_key[16];   /* memfd handles' SipHash key */
+	bool sf_ipc_key_set;
 };
 
 /* api.c: give the mount a swap device (unit tests attach their own). */

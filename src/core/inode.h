@@ -33,6 +33,11 @@ struct shmemfs_inode {
 	uint64_t i_size;
 	struct timespec i_atime, i_mtime, i_ctime, i_btime;
 	struct sf_xattr *i_xattrs;  /* xattr.c */
+	uint32_t i_flags;           /* SHMEMFS_FL_* (chattr): node.c */
+	/* ipc.c: what kind of internal inode (SF_IPC_*), and the F_SEAL_*
+	 * seals of a memfd (files of the tree report F_SEAL_SEAL). */
+	uint8_t i_ipc_kind;
+	uint32_t i_seals;
 	/* What only one kind of inode needs shares the space (per-file
 	 * memory is a goal: bench/). */
 	union {
@@ -67,6 +72,13 @@ static inline bool
 sf_is_long_symlink(const struct shmemfs_inode *ip)
 {
 	return S_ISLNK(ip->i_mode) && ip->i_size >= SF_SHORT_SYMLINK_LEN;
+}
+
+/* IS_IMMUTABLE() || IS_APPEND(): no name, owner, mode or xattr change. */
+static inline bool
+sf_is_locked(const struct shmemfs_inode *ip)
+{
+	return ip->i_flags & (SHMEMFS_FL_IMMUTABLE | SHMEMFS_FL_APPEND);
 }
 
 static inline bool

@@ -3,17 +3,41 @@
  * node.c - inodes: creation, the inode table, attributes, freeing.
  *
  * The inode table is a pageidx keyed by inode number.  Numbers come from
- * a 64-bit counter and are never reused within a mount, so a stale
- * number from the front end finds nothing instead of a stranger.
+ * a 64-bit counter and, with inode64, are never reused within a mount,
+ * so a stale number from the front end finds nothing instead of a
+ * stranger.  With inode32 (tmpfs's meaning) the counter wraps from 2^32
+ * back to 1 as shmem_reserve_inode() does, and, unlike tmpfs, skips the
+ * numbers still in use, since ours key the table; the generation tells a
+ * reused number's inodes apart.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 
+#include "acl.h"
 #include "dir.h"
 #include "filemap.h"
 #include "fs.h"
 #include "node.h"
 #include "xattr.h"
+
+/* The next free inode number; 0 if inode32 has none left. */
+static uint64_t
+node_next_ino(struct shmemfs *fs)
+{
+	uint64_t ino = fs->sf_next_ino, tries = 0;
+	bool wrap = !fs->sf_opts.so_inode64;
+
+	for (;;) {
+		if (wrap && ino > UINT32_MAX)
+			ino = 1;
+		if (ino && !pageidx_lookup(&fs->sf_inodes, ino))
+			return ino;
+		if (++tries > UINT32_MAX)
+			return 0;
+		ino++;
+	}
+}
 
 /*
  * Allocate an inode and give it a number.  The caller links it into a
@@ -29,14 +53,22 @@ node_new(struct shmemfs *fs, mode_t mode, uid_t uid, gid_t gid, dev_t rdev,
 	ret = mem_charge_inode(fs);
 	if (ret)
 		return ret;
+	/* dquot_alloc_inode() after shmem_reserve_inode(): EDQUOT */
+	ret = mem_quota_charge_inode(fs, uid, gid);
+	if (ret)
+		goto out_uncharge;
 	ret = -ENOMEM;
 	ip = sf_calloc(1, sizeof(*ip));
 	if (!ip)
-		goto out_uncharge;
-	ip->i_ino = fs->sf_next_ino;
+		goto out_unquota;
+	ip->i_ino = node_next_ino(fs);
+	ret = -ENOSPC;
+	if (!ip->i_ino)
+		goto out_free;
+	ret = -ENOMEM;
 	if (pageidx_store(&fs->sf_inodes, ip->i_ino, ip))
 		goto out_free;
-	fs->sf_next_ino++;
+	fs->sf_next_ino = ip->i_ino + 1;
 	ip->i_generation = fs->sf_next_generation++;
 	ip->i_mode = mode;
 	ip->i_uid = uid;
@@ -57,6 +89,8 @@ node_new(struct shmemfs *fs, mode_t mode, uid_t uid, gid_t gid, dev_t rdev,
 
 out_free:
 	free(ip);
+out_unquota:
+	mem_quota_uncharge_inode(fs, uid, gid);
 out_uncharge:
 	mem_uncharge_inode(fs);
 	return ret;
@@ -66,9 +100,11 @@ out_uncharge:
 void
 node_free_contents(struct shmemfs *fs, struct shmemfs_inode *ip)
 {
-	if (sf_has_pages(ip))
+	if (sf_has_pages(ip)) {
+		mem_quota_bind(fs, ip->i_uid, ip->i_gid);
 		filemap_evict(fs, ip);
-	else if (S_ISLNK(ip->i_mode))
+		mem_quota_unbind(fs);
+	} else if (S_ISLNK(ip->i_mode))
 		free(ip->i_link);
 	else if (S_ISDIR(ip->i_mode))
 		dir_destroy_entries(fs, ip);
@@ -81,6 +117,7 @@ node_free(struct shmemfs *fs, struct shmemfs_inode *ip)
 	SF_ASSERT(ip != fs->sf_root);
 	node_free_contents(fs, ip);
 	pageidx_erase(&fs->sf_inodes, ip->i_ino);
+	mem_quota_uncharge_inode(fs, ip->i_uid, ip->i_gid);
 	free(ip);
 	mem_uncharge_inode(fs);
 }
@@ -156,11 +193,75 @@ node_touch_atime(struct shmemfs_inode *ip)
 {
 	struct timespec now;
 
+	if (ip->i_flags & SHMEMFS_FL_NOATIME)
+		return;
 	sf_now(&now);
 	if (ts_before_or_eq(&ip->i_atime, &ip->i_mtime) ||
 	    ts_before_or_eq(&ip->i_atime, &ip->i_ctime) ||
 	    now.tv_sec - ip->i_atime.tv_sec >= 24 * 3600)
 		ip->i_atime = now;
+}
+
+/*
+ * What notify_change() and the truncate calls refuse for the inode
+ * flags: owner, mode and explicit times of an immutable or append-only
+ * inode; "now" times of an immutable one (they need write access); the
+ * size of an append-only one, and of an immutable one except through a
+ * descriptor opened before (SHMEMFS_SET_FH).  The times a truncate sets
+ * come with it and are not checked apart.
+ */
+static int
+node_may_setattr(const struct shmemfs_inode *ip, unsigned valid)
+{
+	bool explicit_times =
+	    ((valid & SHMEMFS_SET_ATIME) && !(valid & SHMEMFS_SET_ATIME_NOW)) ||
+	    ((valid & SHMEMFS_SET_MTIME) && !(valid & SHMEMFS_SET_MTIME_NOW));
+
+	if (!ip->i_flags)
+		return 0;
+	if (sf_is_locked(ip) &&
+	    ((valid & (SHMEMFS_SET_MODE | SHMEMFS_SET_UID | SHMEMFS_SET_GID)) ||
+	     explicit_times))
+		return -EPERM;
+	if (valid & SHMEMFS_SET_SIZE) {
+		if (ip->i_flags & SHMEMFS_FL_APPEND)
+			return -EPERM;
+		if ((ip->i_flags & SHMEMFS_FL_IMMUTABLE) &&
+		    !(valid & SHMEMFS_SET_FH))
+			return -EPERM;
+		return 0;
+	}
+	if ((ip->i_flags & SHMEMFS_FL_IMMUTABLE) &&
+	    (valid & (SHMEMFS_SET_ATIME_NOW | SHMEMFS_SET_MTIME_NOW)))
+		return -EPERM;
+	return 0;
+}
+
+/* shmem_fileattr_set(): the flags tmpfs keeps, on files and dirs. */
+int
+node_setflags(struct shmemfs_inode *ip, unsigned flags)
+{
+	if (!S_ISREG(ip->i_mode) && !S_ISDIR(ip->i_mode))
+		return -ENOTTY;
+	if (flags & ~SHMEMFS_FL_SETTABLE)
+		return -EOPNOTSUPP;
+	ip->i_flags = flags;
+	sf_now(&ip->i_ctime);
+	return 0;
+}
+
+/* may_open(): see shmemfs_may_open(). */
+int
+node_may_open(const struct shmemfs_inode *ip, int oflags)
+{
+	bool write = (oflags & O_ACCMODE) != O_RDONLY;
+
+	if (ip->i_flags & SHMEMFS_FL_IMMUTABLE && (write || oflags & O_TRUNC))
+		return -EPERM;
+	if (ip->i_flags & SHMEMFS_FL_APPEND &&
+	    ((write && !(oflags & O_APPEND)) || oflags & O_TRUNC))
+		return -EPERM;
+	return 0;
 }
 
 /*
@@ -174,6 +275,26 @@ node_setattr(struct shmemfs *fs, struct shmemfs_inode *ip, unsigned valid,
 	struct timespec now;
 	int ret;
 
+	ret = node_may_setattr(ip, valid);
+	if (ret)
+		return ret;
+	valid &= ~SHMEMFS_SET_FH;
+	/*
+	 * chown moves the quota charge first (dquot_transfer() in
+	 * shmem_setattr()), and the ids with it, so that the truncate
+	 * below uncharges the owner that now holds the blocks.
+	 */
+	if (valid & (SHMEMFS_SET_UID | SHMEMFS_SET_GID)) {
+		uid_t nuid = valid & SHMEMFS_SET_UID ? sa->ss_uid : ip->i_uid;
+		gid_t ngid = valid & SHMEMFS_SET_GID ? sa->ss_gid : ip->i_gid;
+
+		ret = mem_quota_transfer(fs, ip->i_uid, ip->i_gid, nuid, ngid,
+					 sf_has_pages(ip) ? ip->i_blocks : 0);
+		if (ret)
+			return ret;
+		ip->i_uid = nuid;
+		ip->i_gid = ngid;
+	}
 	if (valid & SHMEMFS_SET_SIZE) {
 		if (S_ISDIR(ip->i_mode))
 			return -EISDIR;
@@ -181,13 +302,17 @@ node_setattr(struct shmemfs *fs, struct shmemfs_inode *ip, unsigned valid,
 			return -EINVAL;
 		if (sa->ss_size > (uint64_t)SHMEMFS_MAX_FILESIZE)
 			return -EFBIG;
+		mem_quota_bind(fs, ip->i_uid, ip->i_gid);
 		ret = filemap_truncate(fs, ip, sa->ss_size);
+		mem_quota_unbind(fs);
 		if (ret)
 			return ret;
 	}
 	sf_now(&now);
-	if (valid & SHMEMFS_SET_MODE)
+	if (valid & SHMEMFS_SET_MODE) {
 		ip->i_mode = (ip->i_mode & S_IFMT) | (sa->ss_mode & 07777);
+		acl_chmod(ip);
+	}
 	if (valid & SHMEMFS_SET_UID)
 		ip->i_uid = sa->ss_uid;
 	if (valid & SHMEMFS_SET_GID)

@@ -26,5 +26,7 @@ void node_fill_attr_fs(const struct shmemfs *fs,
 int node_setattr(struct shmemfs *fs, struct shmemfs_inode *ip, unsigned valid,
 		 const struct shmemfs_setattr *sa);
 void node_touch_atime(struct shmemfs_inode *ip);
+int node_setflags(struct shmemfs_inode *ip, unsigned flags);
+int node_may_open(const struct shmemfs_inode *ip, int oflags);
 
 #endif /* SHMEMFS_NODE_H */

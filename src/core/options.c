@@ -26,6 +26,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,6 +53,19 @@ enum opt_id {
 	OPT_MEM,
 	OPT_SWAP,
 	OPT_SWAPSIZE,
+	OPT_INODE32,
+	OPT_INODE64,
+	OPT_MPOL,
+	OPT_QUOTA,
+	OPT_USRQUOTA,
+	OPT_GRPQUOTA,
+	OPT_USR_BHARD,
+	OPT_USR_IHARD,
+	OPT_GRP_BHARD,
+	OPT_GRP_IHARD,
+	OPT_SHMMAX,
+	OPT_SHMALL,
+	OPT_SHMMNI,
 };
 
 #define OPT_FLAG 0x1 /* takes no value; others require "=value" */
@@ -75,6 +89,19 @@ static const struct opt_spec opt_table[] = {
 	{ "mem",       OPT_MEM,       0 },
 	{ "swap",      OPT_SWAP,      0 },
 	{ "swapsize",  OPT_SWAPSIZE,  0 },
+	{ "inode32",   OPT_INODE32,   OPT_FLAG },
+	{ "inode64",   OPT_INODE64,   OPT_FLAG },
+	{ "mpol",      OPT_MPOL,      0 },
+	{ "quota",     OPT_QUOTA,     OPT_FLAG },
+	{ "usrquota",  OPT_USRQUOTA,  OPT_FLAG },
+	{ "grpquota",  OPT_GRPQUOTA,  OPT_FLAG },
+	{ "usrquota_block_hardlimit", OPT_USR_BHARD, 0 },
+	{ "usrquota_inode_hardlimit", OPT_USR_IHARD, 0 },
+	{ "grpquota_block_hardlimit", OPT_GRP_BHARD, 0 },
+	{ "grpquota_inode_hardlimit", OPT_GRP_IHARD, 0 },
+	{ "shmmax",    OPT_SHMMAX,    0 },
+	{ "shmall",    OPT_SHMALL,    0 },
+	{ "shmmni",    OPT_SHMMNI,    0 },
 };
 
 /*
@@ -370,6 +397,145 @@ opt_set_swap_path(struct opt_parse *op, const char *name, const char *value)
 	return 0;
 }
 
+/*
+ * Is node @n one with memory?  /sys/devices/system/node/has_memory is
+ * a list like "0-1,3"; without it, node 0 only.
+ */
+static bool
+opt_node_has_memory(unsigned long n)
+{
+	char buf[256], *p;
+	unsigned long a, b;
+	FILE *f;
+	bool ok = false;
+
+	f = fopen("/sys/devices/system/node/has_memory", "re");
+	if (!f)
+		return n == 0;
+	if (!fgets(buf, sizeof(buf), f))
+		buf[0] = '\0';
+	fclose(f);
+	for (p = buf; *p && *p != '\n';) {
+		a = strtoul(p, &p, 10);
+		b = a;
+		if (*p == '-')
+			b = strtoul(p + 1, &p, 10);
+		if (n >= a && n <= b)
+			ok = true;
+		if (*p != ',')
+			break;
+		p++;
+	}
+	return ok;
+}
+
+/*
+ * mpol=MODE[=static|=relative][:NODELIST], as mpol_parse_str() takes
+ * it: we cannot place pages by NUMA policy (the daemon's own policy
+ * decides), but an fstab line written for tmpfs should mount, so a
+ * policy tmpfs would accept is accepted and one it would refuse is
+ * refused.  NODELIST: numbers and ranges ("0", "0-1") of nodes with
+ * memory.
+ */
+static bool
+opt_mpol_valid(const char *value)
+{
+	static const char *const modes[] = {
+		"default", "prefer", "bind", "interleave", "local",
+		"weighted-interleave", "prefer-many",
+	};
+	char mode[32], *flags, *nodes, *p;
+	bool have_nodes, ok = false;
+	unsigned long a, b;
+	size_t i;
+
+	if (strlen(value) >= sizeof(mode))
+		return false;
+	strcpy(mode, value);
+	nodes = strchr(mode, ':');
+	if (nodes)
+		*nodes++ = '\0';
+	flags = strchr(mode, '=');
+	if (flags) {
+		*flags++ = '\0';
+		if (strcmp(flags, "static") && strcmp(flags, "relative"))
+			return false;
+	}
+	for (i = 0; i < sizeof(modes) / sizeof(modes[0]); i++)
+		if (!strcmp(mode, modes[i]))
+			ok = true;
+	if (!ok)
+		return false;
+	have_nodes = nodes && *nodes;
+	if (have_nodes) {
+		for (p = nodes; *p;) {
+			if (*p < '0' || *p > '9')
+				return false;
+			a = strtoul(p, &p, 10);
+			b = a;
+			if (*p == '-') {
+				if (p[1] < '0' || p[1] > '9')
+					return false;
+				b = strtoul(p + 1, &p, 10);
+			}
+			if (*p || b < a || b > 1023)
+				return false;
+			for (; a <= b; a++)
+				if (!opt_node_has_memory(a))
+					return false;
+		}
+	}
+	/* default and local take no nodes; prefer one; bind needs some */
+	if (!strcmp(mode, "default") || !strcmp(mode, "local"))
+		return !have_nodes && !flags;
+	if (!strcmp(mode, "bind") || !strcmp(mode, "prefer-many"))
+		return have_nodes;
+	if (!strcmp(mode, "prefer"))
+		return !have_nodes || !strpbrk(nodes, "-");
+	return true;
+}
+
+/*
+ * The host's tmpfs default for inode32/inode64 (CONFIG_TMPFS_INODE64),
+ * read off the tmpfs mounts the kernel shows: its show_options() always
+ * names inode32 or inode64 when the config is on, and names only
+ * inode64 (never inode32) when it is off.  So a tmpfs showing neither
+ * means "off", one showing inode32 means "on", and with only inode64
+ * shown or no tmpfs to look at we take the more common mounts (made
+ * with defaults) to mean "on" and the Kconfig default "off".
+ */
+static bool
+opt_host_inode64(void)
+{
+	bool neither = false, i32 = false, i64 = false;
+	char line[4096];
+	FILE *f;
+
+	f = fopen("/proc/self/mountinfo", "re");
+	if (!f)
+		return false;
+	while (fgets(line, sizeof(line), f)) {
+		char *sep = strstr(line, " - tmpfs ");
+		char *opts;
+
+		if (!sep)
+			continue;
+		opts = strrchr(sep, ' ');
+		if (!opts)
+			continue;
+		if (strstr(opts, ",inode32"))
+			i32 = true;
+		else if (strstr(opts, ",inode64"))
+			i64 = true;
+		else
+			neither = true;
+	}
+	fclose(f);
+	if (neither)
+		return false;
+	return i32 || i64;
+}
+
 /* Apply one non-empty item, NUL-terminated and writable, to op_new. */
 static int
 opt_parse_one(struct opt_parse *op, char *item)
@@ -490,6 +656,65 @@ opt_parse_one(struct opt_parse *op, char *item)
 			return ret;
 		o->so_swap_bytes = v;
 		break;
+	case OPT_INODE32:
+	case OPT_INODE64:
+		o->so_inode64 = spec->os_id == OPT_INODE64;
+		break;
+	case OPT_MPOL:
+		if (!opt_mpol_valid(value))
+			return opt_bad_value(op, item, value, NULL);
+		o->so_mpol = 1;
+		break;
+	case OPT_QUOTA:
+		o->so_usrquota = o->so_grpquota = 1;
+		break;
+	case OPT_USRQUOTA:
+		o->so_usrquota = 1;
+		break;
+	case OPT_GRPQUOTA:
+		o->so_grpquota = 1;
+		break;
+	case OPT_USR_BHARD:
+	case OPT_USR_IHARD:
+	case OPT_GRP_BHARD:
+	case OPT_GRP_IHARD:
+		/*
+		 * shmem_parse_one(): memparse(), no '%', and 0 is a bad
+		 * value (a limit of nothing is not "no limit" here).
+		 */
+		ret = opt_parse_bytes(op, item, value, 0, &v);
+		if (ret)
+			return ret;
+		if (!v)
+			return opt_bad_value(op, item, value, "must be > 0");
+		if (v > (uint64_t)INT64_MAX)
+			return opt_bad_value(op, item, value, "too large");
+		if (spec->os_id == OPT_USR_BHARD)
+			o->so_usrquota_bhard = v;
+		else if (spec->os_id == OPT_USR_IHARD)
+			o->so_usrquota_ihard = v;
+		else if (spec->os_id == OPT_GRP_BHARD)
+			o->so_grpquota_bhard = v;
+		else
+			o->so_grpquota_ihard = v;
+		break;
+	case OPT_SHMMAX:
+	case OPT_SHMALL:
+	case OPT_SHMMNI:
+		/* The kernel's sysctls: shmmni at most IPCMNI (32768). */
+		ret = opt_parse_count(op, item, value,
+				      spec->os_id == OPT_SHMMNI ? 32768
+								: UINT64_MAX,
+				      &v);
+		if (ret)
+			return ret;
+		if (spec->os_id == OPT_SHMMAX)
+			o->so_shmmax = v;
+		else if (spec->os_id == OPT_SHMALL)
+			o->so_shmall = v;
+		else
+			o->so_shmmni = v;
+		break;
 	}
 	return 0;
 }
@@ -509,6 +734,11 @@ shmemfs_opts_init(struct shmemfs_opts *o)
 	o->so_uid = geteuid();
 	o->so_gid = getegid();
 	o->so_huge = SHMEMFS_HUGE_NEVER;
+	o->so_inode64 = opt_host_inode64();
+	/* The kernel's SysV defaults (include/uapi/linux/shm.h). */
+	o->so_shmmax = UINT64_MAX - (1ull << 24);
+	o->so_shmall = UINT64_MAX - (1ull << 24);
+	o->so_shmmni = 4096;
 }
 
 int

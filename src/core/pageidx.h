@@ -41,6 +41,7 @@ struct pageidx {
 	struct pageidx_node *pi_root; /* NULL when empty */
 	unsigned pi_height;           /* levels below and including root */
 	uint64_t pi_count;            /* present entries */
+	bool pi_unevictable;          /* SHM_LOCK: reclaim skips its pages */
 };
 
 static inline void *

@@ -105,6 +105,8 @@ reclaim_pages(struct shmemfs *fs, uint64_t nr)
 	while (freed < nr && (pg = page_clock_next(fs, &scan))) {
 		int ret;
 
+		if (pg->pg_map->pi_unevictable) /* SHM_LOCK (ipc.c) */
+			continue;
 		if (page_is_huge(pg)) {
 			/*
 			 * A cold huge folio goes to swap as 512 pages: split

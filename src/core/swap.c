@@ -515,3 +515,62 @@ swap_read_page(struct sf_swap *sw, uint64_t slot, void *page)
 		return -EIO;
 	return 0;
 }
+
+/*
+ * Remount swapsize=: @nslots slots from now on.  Growing reallocates the
+ * maps (the file grows as new slots are written); shrinking is refused
+ * with -EBUSY while a slot past the new end holds a page, and forgets
+ * the backing of the slots cut off (the file is not shrunk, as at
+ * mount).  Nothing changes on failure.
+ */
+int
+swap_resize(struct sf_swap *sw, uint64_t nslots)
+{
+	uint64_t oldw = (sw->sw_nslots + 63) / 64, neww = (nslots + 63) / 64;
+	uint64_t *bitmap, *backed, s;
+	struct sf_slotmeta *meta;
+
+	if (!sw->sw_ops)
+		return -EINVAL;
+	for (s = nslots; s < sw->sw_nslots; s++)
+		if (swap_slot_in_use(sw, s))
+			return -EBUSY;
+	if (nslots > sw->sw_nslots) {
+		bitmap = sf_calloc(neww, sizeof(uint64_t));
+		backed = sf_calloc(neww, sizeof(uint64_t));
+		meta = sf_calloc(nslots, sizeof(*meta));
+		if (!bitmap || !backed || !meta) {
+			free(bitmap);
+			free(backed);
+			free(meta);
+			return -ENOMEM;
+		}
+		memcpy(bitmap, sw->sw_bitmap, oldw * sizeof(uint64_t));
+		memcpy(backed, sw->sw_backed, oldw * sizeof(uint64_t));
+		memcpy(meta, sw->sw_meta, sw->sw_nslots * sizeof(*meta));
+		free(sw->sw_bitmap);
+		free(sw->sw_backed);
+		free(sw->sw_meta);
+		sw->sw_bitmap = bitmap;
+		sw->sw_backed = backed;
+		sw->sw_meta = meta;
+	} else {
+		for (s = nslots; s < sw->sw_nslots; s++) {
+			if (swap_slot_backed(sw, s)) {
+				sw->sw_backed[s / 64] &= ~(1ull << (s % 64));
+				sw->sw_backed_free--;
+			}
+		}
+	}
+	/*
+	 * The old last word may have free slots past the old end that
+	 * exist now: the hints must not be above it.  (Words below a hint
+	 * still hold no free slot either way.)
+	 */
+	if (oldw && sw->sw_free_hint > oldw - 1)
+		sw->sw_free_hint = oldw - 1;
+	if (oldw && sw->sw_bfree_hint > oldw - 1)
+		sw->sw_bfree_hint = oldw - 1;
+	sw->sw_nslots = nslots;
+	return 0;
+}

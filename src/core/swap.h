@@ -63,6 +63,7 @@ bool swap_slot_in_use(const struct sf_swap *sw, uint64_t slot);
 void swap_slot_free(struct sf_swap *sw, uint64_t slot);
 int swap_write_page(struct sf_swap *sw, uint64_t slot, const void *page);
 int swap_read_page(struct sf_swap *sw, uint64_t slot, void *page);
+int swap_resize(struct sf_swap *sw, uint64_t nslots);
 
 /* A device is attached. */
 static inline bool

@@ -16,6 +16,7 @@
  */
 #include <errno.h>
 
+#include "acl.h"
 #include "fs.h"
 #include "xattr.h"
 
@@ -32,6 +33,9 @@ xattr_check_name(const struct shmemfs_inode *ip, const char *name,
 
 	if (len == 0 || len > SHMEMFS_XATTR_NAME_MAX)
 		return -ERANGE;
+	/* system.*: the two POSIX ACLs only (acl.c gives them meaning) */
+	if (acl_type(name))
+		return 0;
 	for (i = 0; i < sizeof(xattr_prefixes) / sizeof(*xattr_prefixes);
 	     i++) {
 		size_t plen = strlen(xattr_prefixes[i]);
@@ -47,9 +51,12 @@ xattr_check_name(const struct shmemfs_inode *ip, const char *name,
 	return -EOPNOTSUPP;
 }
 
+/* ACLs cost nothing: tmpfs keeps them in the inode, not as xattrs. */
 static uint64_t
 space_of(const char *name, size_t size)
 {
+	if (!strncmp(name, "system.", 7))
+		return 0;
 	return 40 + size + strlen(name);
 }
 
@@ -146,24 +153,32 @@ xattr_get(struct shmemfs_inode *ip, const char *name, void *value,
 	return (ssize_t)(*pp)->x_size;
 }
 
-/* With !@trusted (an unprivileged caller), trusted.* names are hidden. */
+/*
+ * With !@trusted (an unprivileged caller), trusted.* names are hidden.
+ * The ACLs come first, as simple_xattr_list() lists them.
+ */
 ssize_t
 xattr_list(struct shmemfs_inode *ip, char *list, size_t size, bool trusted)
 {
 	struct sf_xattr *x;
 	size_t total = 0;
+	int pass;
 
-	for (x = ip->i_xattrs; x; x = x->x_next) {
-		size_t n = strlen(x->x_name) + 1;
+	for (pass = 0; pass < 2; pass++) {
+		for (x = ip->i_xattrs; x; x = x->x_next) {
+			size_t n = strlen(x->x_name) + 1;
 
-		if (!trusted && !strncmp(x->x_name, "trusted.", 8))
-			continue;
-		if (size) {
-			if (total + n > size)
-				return -ERANGE;
-			memcpy(list + total, x->x_name, n);
+			if (!trusted && !strncmp(x->x_name, "trusted.", 8))
+				continue;
+			if ((pass == 0) != (acl_type(x->x_name) != 0))
+				continue;
+			if (size) {
+				if (total + n > size)
+					return -ERANGE;
+				memcpy(list + total, x->x_name, n);
+			}
+			total += n;
 		}
-		total += n;
 	}
 	return (ssize_t)total;
 }
@@ -214,4 +229,14 @@ xattr_space(const struct shmemfs_inode *ip)
 	for (x = ip->i_xattrs; x; x = x->x_next)
 		n += space_of(x->x_name, x->x_size);
 	return n;
+}
+
+/* The attribute @name of @ip, or NULL (acl.c reads and edits in place). */
+struct sf_xattr *
+xattr_lookup(struct shmemfs_inode *ip, const char *name)
+{
+	bool found;
+	struct sf_xattr **pp = xattr_find(ip, name, &found);
+
+	return found ? *pp : NULL;
 }

@@ -30,5 +30,6 @@ int xattr_remove(struct shmemfs *fs, struct shmemfs_inode *ip,
 		 const char *name);
 void xattr_free_all(struct shmemfs *fs, struct shmemfs_inode *ip);
 uint64_t xattr_space(const struct shmemfs_inode *ip);
+struct sf_xattr *xattr_lookup(struct shmemfs_inode *ip, const char *name);
 
 #endif /* SHMEMFS_XATTR_H */

@@ -16,6 +16,7 @@
 #define SD_DAEMON_H
 
 #include <fuse_lowlevel.h>
+#include <stdbool.h>
 
 #include "shmemfs.h"
 
@@ -33,6 +34,28 @@ struct fuse_session *sd_ops_session_new(struct fuse_args *args,
 					struct shmemfs *fs);
 /* Destroy a session from sd_ops_session_new(), after it is unmounted. */
 void sd_ops_session_destroy(struct fuse_session *se);
+
+/* Does the caller of @req have CAP_* @cap_bit in the mount's userns? */
+int sd_caller_has_cap(fuse_req_t req, unsigned cap_bit);
+
+/* ---- ipcops.c: shared memory (include/shmemfs_ipc.h) --------------- */
+
+/* Is @name under @parent a handle name (SHMEMFS_IPC_PREFIX in root)? */
+bool sd_ipc_reserved(fuse_ino_t parent, const char *name);
+/* Reply to the lookup of a handle. */
+void sd_ipc_lookup(fuse_req_t req, fuse_ino_t parent, const char *name);
+/* Every open: a SysV attach is checked and counted; 0 or -errno. */
+int sd_ipc_open(fuse_req_t req, fuse_ino_t ino, int flags);
+/* Every release (in place of shmemfs_release()). */
+void sd_ipc_release(fuse_req_t req, fuse_ino_t ino);
+/* The shared-memory ioctls: 1 if @cmd was one (and replied), else 0. */
+int sd_ipc_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned cmd, uint64_t fh,
+		 const void *in, size_t in_size, size_t out_size);
+
+/* ---- bdi.c ---------------------------------------------------------- */
+
+/* As root: ordinary dirty limits for the mount's backing device. */
+void sd_bdi_relax(const char *mountpoint);
 
 /* ---- daemonize.c -------------------------------------------------- */
 

@@ -45,6 +45,12 @@ main(int argc, char *argv[])
 		fprintf(stderr, "shmemfs: %s\n", msg);
 		goto out_free_cmdline;
 	}
+	/* tmpfs fstab lines mount; say once that the policy does nothing. */
+	if (cl.cl_opts.so_mpol)
+		fprintf(stderr,
+			"shmemfs: warning: mpol= ignored: pages are "
+			"placed by the daemon's own memory policy (run it "
+			"under numactl to choose one)\n");
 	se = sd_ops_session_new(&cl.cl_args, fs);
 	if (!se)
 		goto out_destroy_fs; /* libfuse said why */
@@ -52,6 +58,7 @@ main(int argc, char *argv[])
 		goto out_destroy_session;
 	if (fuse_session_mount(se, cl.cl_mountpoint) != 0)
 		goto out_remove_handlers;
+	sd_bdi_relax(cl.cl_mountpoint); /* bdi.c: no FUSE write-back cap */
 	err = sd_transport_start(&tr, &sd_transport_fusedev, se,
 				 &cl.cl_transport);
 	if (err < 0) {

@@ -29,6 +29,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/capability.h>
+#include <linux/fs.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +38,7 @@
 #include <unistd.h>
 
 #include "shmemfs_ioctl.h"
+#include "shmemfs_ipc.h"
 #include "daemon.h"
 
 /*
@@ -52,6 +54,25 @@
 #define OPS_ENTRY_TIMEOUT 3600.0
 #define OPS_ATTR_TIMEOUT  3600.0
 #define OPS_MAX_WRITE     (1024 * 1024)
+
+static int ops_caller_has_cap(fuse_req_t req, unsigned cap_bit);
+
+/*
+ * Quotas: a caller with CAP_SYS_RESOURCE is not held to the hard limits
+ * (dquot's ignore_hardlimit()).  Asking /proc costs, so it is asked only
+ * once a call has failed with EDQUOT, and the call is made again with
+ * the limits off for this thread.
+ */
+#define OPS_QUOTA_RETRY(req, ret, call)                                        \
+	do {                                                                   \
+		(ret) = (call);                                                \
+		if ((ret) == -EDQUOT &&                                        \
+		    ops_caller_has_cap((req), CAP_SYS_RESOURCE)) {             \
+			shmemfs_quota_bypass(1);                               \
+			(ret) = (call);                                        \
+			shmemfs_quota_bypass(0);                               \
+		}                                                              \
+	} while (0)
 
 /* For notifications to the kernel from inside a request. */
 static struct fuse_session *ops_session;
@@ -69,6 +90,8 @@ ops_req_ctx(fuse_req_t req, struct shmemfs_ctx *ctx)
 
 	ctx->sc_uid = fc->uid;
 	ctx->sc_gid = fc->gid;
+	/* With DONT_MASK the kernel leaves the umask to us (ACLs). */
+	ctx->sc_umask = fc->umask;
 }
 
 static void
@@ -108,6 +131,10 @@ ops_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct shmemfs_attr attr;
 	int ret;
 
+	if (sd_ipc_reserved(parent, name)) { /* ipcops.c: a handle */
+		sd_ipc_lookup(req, parent, name);
+		return;
+	}
 	ret = shmemfs_lookup(ops_req_fs(req), parent, name, &attr);
 	if (ret == -ENOENT) {
 		/* Negative entry: lets the kernel cache the miss. */
@@ -202,10 +229,11 @@ static const struct ops_flag ops_setattr_map[] = {
 	{ FUSE_SET_ATTR_CTIME,     SHMEMFS_SET_CTIME },
 };
 
-/* RENAME_WHITEOUT (overlayfs) is not supported. */
+/* RENAME_WHITEOUT: overlayfs's whiteouts, as tmpfs makes them. */
 static const struct ops_flag ops_rename_map[] = {
 	{ RENAME_NOREPLACE, SHMEMFS_RENAME_NOREPLACE },
 	{ RENAME_EXCHANGE,  SHMEMFS_RENAME_EXCHANGE },
+	{ RENAME_WHITEOUT,  SHMEMFS_RENAME_WHITEOUT },
 };
 
 /* tmpfs supports exactly these two; everything else as tmpfs. */
@@ -249,12 +277,16 @@ ops_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *st, int to_set,
 	if ((to_set & FUSE_SET_ATTR_SIZE) && fi &&
 	    !(to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW)))
 		valid |= SHMEMFS_SET_MTIME_NOW;
+	/* ftruncate() of an immutable file opened before: allowed. */
+	if (fi)
+		valid |= SHMEMFS_SET_FH;
 	if ((to_set & FUSE_SET_ATTR_SIZE) && st->st_size < 0) {
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
 
-	ret = shmemfs_setattr(ops_req_fs(req), ino, valid, &sa, &attr);
+	OPS_QUOTA_RETRY(
+	    req, ret, shmemfs_setattr(ops_req_fs(req), ino, valid, &sa, &attr));
 	if (ret < 0)
 		fuse_reply_err(req, -ret);
 	else
@@ -284,9 +316,14 @@ ops_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	struct shmemfs_attr attr;
 	int ret;
 
+	if (sd_ipc_reserved(parent, name)) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
 	ops_req_ctx(req, &ctx);
-	ret = shmemfs_mknod(ops_req_fs(req), &ctx, parent, name, mode, rdev,
-			    &attr);
+	OPS_QUOTA_RETRY(req, ret,
+			shmemfs_mknod(ops_req_fs(req), &ctx, parent, name, mode,
+				      rdev, &attr));
 	ops_reply_entry(req, ret, &attr);
 }
 
@@ -297,10 +334,15 @@ ops_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 	struct shmemfs_attr attr;
 	int ret;
 
+	if (sd_ipc_reserved(parent, name)) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
 	/* The kernel sends the permission bits only. */
 	ops_req_ctx(req, &ctx);
-	ret = shmemfs_mkdir(ops_req_fs(req), &ctx, parent, name,
-			    S_IFDIR | (mode & 07777), &attr);
+	OPS_QUOTA_RETRY(req, ret,
+			shmemfs_mkdir(ops_req_fs(req), &ctx, parent, name,
+				      S_IFDIR | (mode & 07777), &attr));
 	ops_reply_entry(req, ret, &attr);
 }
 
@@ -312,9 +354,14 @@ ops_symlink(fuse_req_t req, const char *target, fuse_ino_t parent,
 	struct shmemfs_attr attr;
 	int ret;
 
+	if (sd_ipc_reserved(parent, name)) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
 	ops_req_ctx(req, &ctx);
-	ret = shmemfs_symlink(ops_req_fs(req), &ctx, parent, name, target,
-			      &attr);
+	OPS_QUOTA_RETRY(req, ret,
+			shmemfs_symlink(ops_req_fs(req), &ctx, parent, name,
+					target, &attr));
 	ops_reply_entry(req, ret, &attr);
 }
 
@@ -325,6 +372,10 @@ ops_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 	struct shmemfs_attr attr;
 	int ret;
 
+	if (sd_ipc_reserved(newparent, newname)) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
 	ret = shmemfs_link(ops_req_fs(req), ino, newparent, newname, &attr);
 	ops_reply_entry(req, ret, &attr);
 }
@@ -345,6 +396,7 @@ static void
 ops_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	   fuse_ino_t newparent, const char *newname, unsigned int flags)
 {
+	struct shmemfs_ctx ctx;
 	unsigned sflags;
 
 	if (ops_map_flags(flags, ops_rename_map, OPS_NELEM(ops_rename_map),
@@ -352,8 +404,18 @@ ops_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	fuse_reply_err(req, -shmemfs_rename(ops_req_fs(req), parent, name,
-					    newparent, newname, sflags));
+	if (sd_ipc_reserved(newparent, newname)) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	/* The kernel has checked CAP_MKNOD for a whiteout (vfs_rename()). */
+	int ret;
+
+	ops_req_ctx(req, &ctx);
+	OPS_QUOTA_RETRY(req, ret,
+			shmemfs_rename2(ops_req_fs(req), &ctx, parent, name,
+					newparent, newname, sflags));
+	fuse_reply_err(req, -ret);
 }
 
 /* ---- Files -------------------------------------------------------- */
@@ -473,6 +535,13 @@ out_close:
 	return ret;
 }
 
+/* ops_caller_has_cap() for the other files of the daemon (ipcops.c). */
+int
+sd_caller_has_cap(fuse_req_t req, unsigned cap_bit)
+{
+	return ops_caller_has_cap(req, cap_bit);
+}
+
 /*
  * open(O_TRUNC) of an existing file, done here (atomic_o_trunc) because
  * that is the only way to tell it from truncate(2): tmpfs stamps mtime
@@ -502,25 +571,22 @@ ops_open_truncate(fuse_req_t req, struct shmemfs *fs, fuse_ino_t ino)
 	return shmemfs_setattr(fs, ino, valid, &sa, NULL);
 }
 
-/*
- * What a regular file's fi->fh remembers of its open: libfuse gives
- * ioctl() the fh but not the open flags, and SHMEMFS_IOC_HUGE_ADVISE
- * wants a descriptor open for writing.
- */
-#define OPS_FH_WRITABLE 0x1
-
-static uint64_t
-ops_fh_flags(const struct fuse_file_info *fi)
-{
-	return (fi->flags & O_ACCMODE) != O_RDONLY ? OPS_FH_WRITABLE : 0;
-}
-
 static void
 ops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct shmemfs *fs = ops_req_fs(req);
 	int ret;
 
+	/*
+	 * The kernel knows nothing of our inode flags (FUSE has no
+	 * S_IMMUTABLE/S_APPEND in its attributes): may_open()'s rules for
+	 * them are ours.
+	 */
+	ret = shmemfs_may_open(fs, ino, fi->flags);
+	if (ret < 0) {
+		fuse_reply_err(req, -ret);
+		return;
+	}
 	if (fi->flags & O_TRUNC) {
 		ret = ops_open_truncate(req, fs, ino);
 		if (ret < 0) {
@@ -528,16 +594,17 @@ ops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			return;
 		}
 	}
-	ret = shmemfs_open(fs, ino);
+	/* ipcops.c: a SysV attach is checked and counted here */
+	ret = sd_ipc_open(req, ino, fi->flags);
 	if (ret < 0) {
 		fuse_reply_err(req, -ret);
 		return;
 	}
 	/* All writes go through this kernel, so its page cache is valid. */
 	fi->keep_cache = 1;
-	fi->fh = ops_fh_flags(fi);
+	fi->fh = (uint64_t)(unsigned)fi->flags; /* for F_ADD_SEALS */
 	if (fuse_reply_open(req, fi) == -ENOENT)
-		shmemfs_release(fs, ino);
+		sd_ipc_release(req, ino);
 }
 
 static void
@@ -550,9 +617,14 @@ ops_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	struct shmemfs_attr attr;
 	int ret;
 
+	if (sd_ipc_reserved(parent, name)) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
 	ops_req_ctx(req, &ctx);
-	ret = shmemfs_mknod(fs, &ctx, parent, name, S_IFREG | (mode & 07777), 0,
-			    &attr);
+	OPS_QUOTA_RETRY(req, ret,
+			shmemfs_mknod(fs, &ctx, parent, name,
+				      S_IFREG | (mode & 07777), 0, &attr));
 	if (ret < 0) {
 		fuse_reply_err(req, -ret);
 		return;
@@ -564,7 +636,7 @@ ops_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 		return;
 	}
 	fi->keep_cache = 1;
-	fi->fh = ops_fh_flags(fi);
+	fi->fh = (uint64_t)(unsigned)fi->flags; /* for F_ADD_SEALS */
 	ops_fill_entry(&e, &attr);
 	if (fuse_reply_create(req, &e, fi) == -ENOENT) {
 		shmemfs_release(fs, e.ino);
@@ -609,8 +681,15 @@ ops_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 {
 	ssize_t ret;
 
-	(void)fi;
-	ret = shmemfs_write(ops_req_fs(req), ino, buf, size, off);
+	/* Write-back of a shared mapping: seals treat it apart. */
+	if (fi->writepage)
+		OPS_QUOTA_RETRY(req, ret,
+				shmemfs_write_mapped(ops_req_fs(req), ino, buf,
+						     size, off));
+	else
+		OPS_QUOTA_RETRY(req, ret,
+				shmemfs_write(ops_req_fs(req), ino, buf, size,
+					      off));
 	ops_reply_count(req, ret);
 }
 
@@ -618,7 +697,7 @@ static void
 ops_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)fi;
-	shmemfs_release(ops_req_fs(req), ino);
+	sd_ipc_release(req, ino); /* ipcops.c: a SysV detach */
 	fuse_reply_err(req, 0);
 }
 
@@ -646,8 +725,9 @@ ops_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
 		fuse_reply_err(req, EOPNOTSUPP);
 		return;
 	}
-	ret = shmemfs_fallocate(ops_req_fs(req), ino, (int)smode, offset,
-				length);
+	OPS_QUOTA_RETRY(req, ret,
+			shmemfs_fallocate(ops_req_fs(req), ino, (int)smode,
+					  offset, length));
 	fuse_reply_err(req, -ret);
 }
 
@@ -687,8 +767,9 @@ ops_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	ret = shmemfs_copy_file_range(ops_req_fs(req), ino_in, off_in, ino_out,
-				      off_out, len);
+	OPS_QUOTA_RETRY(req, ret,
+			shmemfs_copy_file_range(ops_req_fs(req), ino_in, off_in,
+						ino_out, off_out, len));
 	/*
 	 * A copy that fails after reaching the destination (ENOSPC, EIO)
 	 * has stamped its times, as tmpfs does, but the kernel keeps its
@@ -854,6 +935,49 @@ ops_statfs(fuse_req_t req, fuse_ino_t ino)
 		fuse_reply_statfs(req, &st);
 }
 
+/*
+ * Is the caller in group @gid (its fsgid or a supplementary group)?
+ * Unreadable groups count as "no" (fail closed: S_ISGID is cleared).
+ */
+static int
+ops_caller_in_group(fuse_req_t req, gid_t gid)
+{
+	gid_t groups[256];
+	int i, n;
+
+	if (fuse_req_ctx(req)->gid == gid)
+		return 1;
+	n = fuse_req_getgroups(req, (int)OPS_NELEM(groups), groups);
+	if (n > (int)OPS_NELEM(groups))
+		n = (int)OPS_NELEM(groups);
+	for (i = 0; i < n; i++)
+		if (groups[i] == gid)
+			return 1;
+	return 0;
+}
+
+/*
+ * Setting an access ACL rewrites the mode; as posix_acl_update_mode()
+ * does for tmpfs, S_ISGID goes unless the caller is in the file's group
+ * or has CAP_FSETID.  The kernel's FUSE layer leaves this to us (its
+ * FUSE_SETXATTR_ACL_KILL_SGID does not reach a libfuse 3.14 daemon).
+ */
+static unsigned
+ops_acl_kill_sgid(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	struct shmemfs_attr attr;
+
+	if (strcmp(name, "system.posix_acl_access"))
+		return 0;
+	if (shmemfs_getattr(ops_req_fs(req), ino, &attr) < 0 ||
+	    !(attr.sa_st.st_mode & S_ISGID))
+		return 0;
+	if (ops_caller_in_group(req, attr.sa_st.st_gid) ||
+	    ops_caller_has_cap(req, CAP_FSETID))
+		return 0;
+	return SHMEMFS_XATTR_KILL_SGID;
+}
+
 static void
 ops_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	     const char *value, size_t size, int flags)
@@ -865,6 +989,7 @@ ops_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
+	sflags |= ops_acl_kill_sgid(req, ino, name);
 	fuse_reply_err(req, -shmemfs_setxattr(ops_req_fs(req), ino, name, value,
 					      size, (int)sflags));
 }
@@ -939,7 +1064,7 @@ ops_ioctl_huge_advise(fuse_req_t req, fuse_ino_t ino,
 	int32_t on;
 	int ret;
 
-	if (!fi || !(fi->fh & OPS_FH_WRITABLE)) {
+	if (!fi || (fi->fh & O_ACCMODE) == O_RDONLY) {
 		fuse_reply_err(req, EBADF);
 		return;
 	}
@@ -963,6 +1088,282 @@ ops_ioctl_huge_advise(fuse_req_t req, fuse_ino_t ino,
 }
 
 /*
+ * chattr/lsattr.  The kernel turns FS_IOC_GETFLAGS/SETFLAGS and
+ * FS_IOC_FSGETXATTR/FSSETXATTR on any regular file or directory into
+ * ioctls of its own making (fuse_fileattr_get/set: restricted, an int
+ * or a struct fsxattr both ways, on a file it opens for the purpose),
+ * after vfs_fileattr_set() has checked that the caller owns the file or
+ * has CAP_FOWNER, and has CAP_LINUX_IMMUTABLE (in the initial user
+ * namespace) to change immutable or append-only.  We check both again
+ * in the mount's namespace, as for our other capabilities: a daemon
+ * must not trust that only this kernel path reaches it.
+ */
+#define OPS_XFLAG_MAP(X)                                                       \
+	X(FS_XFLAG_IMMUTABLE, SHMEMFS_FL_IMMUTABLE)                            \
+	X(FS_XFLAG_APPEND, SHMEMFS_FL_APPEND)                                  \
+	X(FS_XFLAG_NODUMP, SHMEMFS_FL_NODUMP)                                  \
+	X(FS_XFLAG_NOATIME, SHMEMFS_FL_NOATIME)
+
+static unsigned
+ops_flags_to_xflags(unsigned flags)
+{
+	unsigned x = 0;
+#define TO_X(xf, fl)                                                           \
+	if (flags & (fl))                                                      \
+		x |= (xf);
+	OPS_XFLAG_MAP(TO_X)
+#undef TO_X
+	return x;
+}
+
+/* -1 for xflags tmpfs does not keep (EOPNOTSUPP). */
+static long
+ops_xflags_to_flags(unsigned x)
+{
+	unsigned flags = 0;
+#define FROM_X(xf, fl)                                                         \
+	if (x & (xf)) {                                                        \
+		flags |= (fl);                                                 \
+		x &= ~(unsigned)(xf);                                          \
+	}
+	OPS_XFLAG_MAP(FROM_X)
+#undef FROM_X
+	return x ? -1 : (long)flags;
+}
+
+static int
+ops_may_setflags(fuse_req_t req, fuse_ino_t ino, unsigned flags)
+{
+	const unsigned locks = SHMEMFS_FL_IMMUTABLE | SHMEMFS_FL_APPEND;
+	struct shmemfs *fs = ops_req_fs(req);
+	struct shmemfs_attr attr;
+	unsigned old;
+	int ret;
+
+	ret = shmemfs_getflags(fs, ino, &old);
+	if (ret == 0)
+		ret = shmemfs_getattr(fs, ino, &attr);
+	if (ret < 0)
+		return ret;
+	if (attr.sa_st.st_uid != fuse_req_ctx(req)->uid &&
+	    !ops_caller_has_cap(req, CAP_FOWNER))
+		return -EPERM;
+	if (((old ^ flags) & locks) &&
+	    !ops_caller_has_cap(req, CAP_LINUX_IMMUTABLE))
+		return -EPERM;
+	return 0;
+}
+
+static void
+ops_fileattr_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd,
+		   const void *in_buf, size_t in_bufsz, size_t out_bufsz)
+{
+	struct shmemfs *fs = ops_req_fs(req);
+	struct fsxattr fx;
+	unsigned flags;
+	long lf;
+	int iflags, ret;
+
+	switch (cmd) {
+	case FS_IOC_GETFLAGS:
+		if (out_bufsz < sizeof(int)) {
+			fuse_reply_err(req, EINVAL);
+			return;
+		}
+		ret = shmemfs_getflags(fs, ino, &flags);
+		if (ret < 0)
+			break;
+		iflags = (int)flags;
+		fuse_reply_ioctl(req, 0, &iflags, sizeof(iflags));
+		return;
+	case FS_IOC_FSGETXATTR:
+		if (out_bufsz < sizeof(fx)) {
+			fuse_reply_err(req, EINVAL);
+			return;
+		}
+		ret = shmemfs_getflags(fs, ino, &flags);
+		if (ret < 0)
+			break;
+		memset(&fx, 0, sizeof(fx));
+		fx.fsx_xflags = ops_flags_to_xflags(flags);
+		fuse_reply_ioctl(req, 0, &fx, sizeof(fx));
+		return;
+	case FS_IOC_SETFLAGS:
+		if (in_bufsz < sizeof(int)) {
+			fuse_reply_err(req, EINVAL);
+			return;
+		}
+		memcpy(&iflags, in_buf, sizeof(iflags));
+		flags = (unsigned)iflags;
+		goto set;
+	case FS_IOC_FSSETXATTR:
+		if (in_bufsz < sizeof(fx)) {
+			fuse_reply_err(req, EINVAL);
+			return;
+		}
+		memcpy(&fx, in_buf, sizeof(fx));
+		lf = ops_xflags_to_flags(fx.fsx_xflags);
+		/* fileattr_has_fsx(): tmpfs keeps no extent size, project */
+		if (lf < 0 || fx.fsx_extsize || fx.fsx_projid ||
+		    fx.fsx_cowextsize) {
+			ret = -EOPNOTSUPP;
+			break;
+		}
+		flags = (unsigned)lf;
+		goto set;
+	default:
+		ret = -ENOTTY;
+		break;
+	}
+	fuse_reply_err(req, -ret);
+	return;
+set:
+	ret = ops_may_setflags(req, ino, flags);
+	if (ret == 0)
+		ret = shmemfs_setflags(fs, ino, flags);
+	if (ret < 0)
+		fuse_reply_err(req, -ret);
+	else
+		fuse_reply_ioctl(req, 0, NULL, 0);
+}
+
+/*
+ * The mount's administrator: CAP_SYS_ADMIN in the mount's user
+ * namespace, or the mount's owner (the daemon's user, unless that is
+ * root: uid 0 alone is also root of a child user namespace).  As for
+ * swapoff below.
+ */
+static int
+ops_caller_is_admin(fuse_req_t req)
+{
+	uid_t caller = fuse_req_ctx(req)->uid;
+
+	return (caller == getuid() && caller != 0) ||
+	       ops_caller_has_cap(req, CAP_SYS_ADMIN);
+}
+
+static void
+ops_remount_ioctl(fuse_req_t req, const void *in_buf, size_t in_bufsz,
+		  size_t out_bufsz)
+{
+	struct shmemfs_remount *rm;
+	int ret;
+
+	if (in_bufsz < sizeof(*rm) || out_bufsz < sizeof(*rm)) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	if (!ops_caller_is_admin(req)) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	rm = malloc(sizeof(*rm));
+	if (!rm) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	memcpy(rm, in_buf, sizeof(*rm));
+	rm->sr_opts[sizeof(rm->sr_opts) - 1] = '\0';
+	rm->sr_msg[0] = '\0';
+	ret = shmemfs_remount(ops_req_fs(req), rm->sr_opts, rm->sr_msg,
+			      sizeof(rm->sr_msg));
+	rm->sr_error = -ret;
+	if (!ret && strstr(rm->sr_opts, "mpol="))
+		snprintf(rm->sr_msg, sizeof(rm->sr_msg),
+			 "warning: mpol= ignored: pages are placed by the "
+			 "daemon's own memory policy");
+	fuse_reply_ioctl(req, 0, rm, sizeof(*rm));
+	free(rm);
+}
+
+/* May the caller see quota entry @q (its own uid or one of its groups)? */
+static int
+ops_quota_visible(fuse_req_t req, const struct shmemfs_quota *q)
+{
+	if (q->sq_type == 0)
+		return q->sq_id == fuse_req_ctx(req)->uid;
+	return ops_caller_in_group(req, q->sq_id);
+}
+
+static void
+ops_quota_get_ioctl(fuse_req_t req, const void *in_buf, size_t in_bufsz,
+		    size_t out_bufsz)
+{
+	struct shmemfs *fs = ops_req_fs(req);
+	struct shmemfs_quota_report *qr;
+	int admin, n, i, k = 0;
+
+	if (in_bufsz < sizeof(*qr) || out_bufsz < sizeof(*qr)) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	qr = malloc(sizeof(*qr));
+	if (!qr) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	memcpy(qr, in_buf, sizeof(*qr));
+	qr->qr_types = shmemfs_quota_types(fs);
+	if (qr->qr_type > 1 || !(qr->qr_types & (1u << qr->qr_type))) {
+		free(qr);
+		fuse_reply_err(req, ESRCH);
+		return;
+	}
+	n = shmemfs_quota_get(fs, qr->qr_type, qr->qr_from, qr->qr_entries,
+			      SHMEMFS_QUOTA_BATCH);
+	if (n < 0) {
+		free(qr);
+		fuse_reply_err(req, -n);
+		return;
+	}
+	qr->qr_next = n == SHMEMFS_QUOTA_BATCH
+			  ? (uint64_t)qr->qr_entries[n - 1].sq_id + 1
+			  : 0;
+	if (qr->qr_next > UINT32_MAX)
+		qr->qr_next = 0;
+	admin = ops_caller_is_admin(req);
+	for (i = 0; i < n; i++)
+		if (admin || ops_quota_visible(req, &qr->qr_entries[i]))
+			qr->qr_entries[k++] = qr->qr_entries[i];
+	qr->qr_count = (uint32_t)k;
+	memset(&qr->qr_entries[k], 0,
+	       (SHMEMFS_QUOTA_BATCH - k) * sizeof(qr->qr_entries[0]));
+	fuse_reply_ioctl(req, 0, qr, sizeof(*qr));
+	free(qr);
+}
+
+static void
+ops_quota_set_ioctl(fuse_req_t req, const void *in_buf, size_t in_bufsz)
+{
+	struct shmemfs_quota_limits ql;
+	int ret;
+
+	if (in_bufsz < sizeof(ql)) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	if (!ops_caller_is_admin(req)) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	memcpy(&ql, in_buf, sizeof(ql));
+	ret =
+	    shmemfs_quota_set(ops_req_fs(req), ql.ql_type, ql.ql_id, ql.ql_mask,
+			      ql.ql_block_limit, ql.ql_inode_limit);
+	if (ret < 0)
+		fuse_reply_err(req, -ret);
+	else
+		fuse_reply_ioctl(req, 0, NULL, 0);
+}
+
+static int
+ops_is_fileattr_cmd(unsigned int cmd)
+{
+	return cmd == FS_IOC_GETFLAGS || cmd == FS_IOC_SETFLAGS ||
+	       cmd == FS_IOC_FSGETXATTR || cmd == FS_IOC_FSSETXATTR;
+}
+
+/*
  * shmemctl's channel: restricted ioctls on the mount's root directory,
  * so the kernel has already sized the buffers from the _IOC encoding.
  */
@@ -976,15 +1377,20 @@ ops_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
 	int ret;
 
 	(void)arg;
-	(void)fi;
-	(void)in_buf;
-	(void)in_bufsz;
 	if (flags & FUSE_IOCTL_COMPAT) {
 		fuse_reply_err(req, ENOSYS);
 		return;
 	}
 	if (cmd == SHMEMFS_IOC_HUGE_ADVISE) {
 		ops_ioctl_huge_advise(req, ino, fi, in_buf, in_bufsz);
+		return;
+	}
+	/* Shared memory (ipcops.c): seals on files, the rest on the root */
+	if (sd_ipc_ioctl(req, ino, cmd, fi ? fi->fh : 0, in_buf, in_bufsz,
+			 out_bufsz))
+		return;
+	if (ops_is_fileattr_cmd(cmd)) {
+		ops_fileattr_ioctl(req, ino, cmd, in_buf, in_bufsz, out_bufsz);
 		return;
 	}
 	if (ino != FUSE_ROOT_ID) {
@@ -1004,6 +1410,15 @@ ops_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
 			fuse_reply_err(req, -ret);
 		else
 			fuse_reply_ioctl(req, 0, &st, sizeof(st));
+		return;
+	case SHMEMFS_IOC_REMOUNT:
+		ops_remount_ioctl(req, in_buf, in_bufsz, out_bufsz);
+		return;
+	case SHMEMFS_IOC_QUOTA_GET:
+		ops_quota_get_ioctl(req, in_buf, in_bufsz, out_bufsz);
+		return;
+	case SHMEMFS_IOC_QUOTA_SET:
+		ops_quota_set_ioctl(req, in_buf, in_bufsz);
 		return;
 	case SHMEMFS_IOC_SWAPOFF:
 	case SHMEMFS_IOC_SWAPON:
@@ -1069,6 +1484,15 @@ ops_init(void *userdata, struct fuse_conn_info *conn)
 	 * - No writeback cache (yet), no splice, no NFS export.
 	 */
 	ops_want_if_capable(conn, FUSE_CAP_ATOMIC_O_TRUNC);
+	/*
+	 * POSIX ACLs as tmpfs: the kernel enforces them (it turns
+	 * default_permissions on with them) and leaves storing,
+	 * validating, mode sync and inheritance to us; DONT_MASK makes it
+	 * pass the umask instead of applying it, since a default ACL
+	 * replaces the umask.
+	 */
+	ops_want_if_capable(conn, FUSE_CAP_POSIX_ACL);
+	ops_want_if_capable(conn, FUSE_CAP_DONT_MASK);
 	conn->want &= ~(FUSE_CAP_HANDLE_KILLPRIV |
 			FUSE_CAP_WRITEBACK_CACHE | FUSE_CAP_EXPORT_SUPPORT |
 			FUSE_CAP_SPLICE_READ | FUSE_CAP_SPLICE_WRITE |
