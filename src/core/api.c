@@ -519,6 +519,7 @@ shmemfs_release(struct shmemfs *fs, uint64_t ino)
 		SF_ASSERT(ip->i_nopen > 0);
 		if (ip->i_nopen)
 			ip->i_nopen--;
+		filemap_last_close(fs, ip);
 		node_put(fs, ip);
 	}
 	UNLOCK(fs);

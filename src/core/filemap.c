@@ -495,6 +495,9 @@ filemap_collapse(struct shmemfs *fs, struct shmemfs_inode *ip, uint64_t first,
 	}
 	if (holes && !fill)
 		return -EBUSY;
+	/* The folio and the pages it replaces are resident at once. */
+	if (!fill && !mem_resident_fits(fs, SF_HUGE_PAGES))
+		return -EAGAIN;
 	if (holes && mem_charge_blocks(fs, holes))
 		return -ENOSPC;
 	ret = page_alloc_huge(fs, &ip->i_pages, first, &hpg);
@@ -518,6 +521,60 @@ filemap_collapse(struct shmemfs *fs, struct shmemfs_inode *ip, uint64_t first,
 out_uncharge:
 	mem_uncharge_blocks(fs, holes);
 	return ret;
+}
+
+/*
+ * khugepaged's pass over one file, bounded: turn back into 2 MiB folios
+ * up to @budget aligned ranges that hold 512 resident small pages (as
+ * after a swap-in) where huge= allows a folio, looking at no more than
+ * 8 * @budget ranges.  Only ranges wholly inside the file: a folio
+ * reaching past end of file would be trimmed by a later split where the
+ * small pages tmpfs has there would stay.  Returns the folios made.
+ */
+unsigned
+filemap_collapse_inode(struct shmemfs *fs, struct shmemfs_inode *ip,
+		       unsigned budget)
+{
+	uint64_t eof = ip->i_size >> SF_PAGE_SHIFT, idx = 0, first, start;
+	unsigned looked = 0, made = 0, order;
+	void *e;
+
+	if (!S_ISREG(ip->i_mode) || ip->i_blocks < SF_HUGE_PAGES)
+		return 0;
+	while (made < budget && looked < 8 * budget &&
+	       (e = pageidx_next(&ip->i_pages, &idx))) {
+		first = idx & ~(uint64_t)(SF_HUGE_PAGES - 1);
+		if (first + SF_HUGE_PAGES > eof)
+			break;
+		pageidx_lookup_range(&ip->i_pages, idx, &start, &order);
+		looked++;
+		if (!order && filemap_huge_order(fs, ip, first, 0) ==
+				      SF_HUGE_ORDER) {
+			uint64_t probe = first, n = 0;
+
+			while ((e = pageidx_next(&ip->i_pages, &probe)) &&
+			       probe < first + SF_HUGE_PAGES &&
+			       !pageidx_is_value(e)) {
+				n++;
+				probe++;
+			}
+			if (n == SF_HUGE_PAGES &&
+			    !filemap_collapse(fs, ip, first, false))
+				made++;
+		}
+		idx = first + SF_HUGE_PAGES;
+	}
+	return made;
+}
+
+/* The last open of @ip closed: khugepaged's pass over it, bounded, so
+ * pages swapped back in become folios again where huge= allows. */
+void
+filemap_last_close(struct shmemfs *fs, struct shmemfs_inode *ip)
+{
+	if (!ip->i_nopen && ip->i_nlink &&
+	    fs->sf_opts.so_huge != SHMEMFS_HUGE_NEVER)
+		filemap_collapse_inode(fs, ip, 4);
 }
 
 /*

@@ -86,7 +86,7 @@ partial_del(struct sf_pool *pl, struct sf_chunk *ck)
 }
 
 static struct sf_chunk *
-chunk_new(struct sf_pool *pl)
+chunk_new(struct sf_pool *pl, bool huge)
 {
 	struct sf_chunk *ck = sf_malloc(sizeof(*ck));
 	char *raw, *base;
@@ -105,14 +105,18 @@ chunk_new(struct sf_pool *pl)
 	if (head)
 		munmap(raw, head);
 	munmap(base + CHUNK_SIZE, CHUNK_SIZE - head);
-	/* Ask the host for one transparent huge page behind the chunk
-	 * (THP is usually in madvise mode) and fault it in with one call:
-	 * one fault instead of 512 is most of the cost of a fresh page in a
-	 * paravirtualised guest (bench/).  Releasing a run of free pages
-	 * later (chunk_trim()) makes the host split it, which costs less
-	 * than 512 faults did.  Both are best effort: without THP, or on
-	 * an old kernel (EINVAL), pages fault in one by one. */
-	madvise(base, CHUNK_SIZE, MADV_HUGEPAGE);
+	/*
+	 * A huge folio's chunk asks the host for one transparent huge page
+	 * (THP is usually in madvise mode).  A chunk for small pages does
+	 * not: measured in this paravirtualised guest under load (README,
+	 * Huge pages), a fresh host huge page took from 1 to 20 ms to
+	 * clear, so small pages' writes ran at a bimodal 80-1400 MB/s
+	 * against a steady 400-650 with 4 KiB pages; and small pages come
+	 * and go one by one, which would split it anyway.  Either way the
+	 * chunk is faulted in with one call (best effort: an old kernel
+	 * says EINVAL and the pages fault in one by one).
+	 */
+	madvise(base, CHUNK_SIZE, huge ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
 	madvise(base, CHUNK_SIZE, MADV_POPULATE_WRITE);
 	if (pageidx_store(&pl->pl_chunks, (uintptr_t)base >> CHUNK_SHIFT,
 			  ck))
@@ -164,7 +168,7 @@ pool_alloc(struct sf_pool *pl, void **datap)
 	if (sf_fail_after > 0 && sf_should_fail())
 		return -ENOMEM;
 	if (!ck) {
-		ck = chunk_new(pl);
+		ck = chunk_new(pl, false);
 		if (!ck)
 			return -ENOMEM;
 	}
@@ -200,7 +204,7 @@ pool_alloc_chunk(struct sf_pool *pl, void **datap)
 
 	if (sf_fail_after > 0 && sf_should_fail())
 		return -ENOMEM;
-	ck = chunk_new(pl);
+	ck = chunk_new(pl, true);
 	if (!ck)
 		return -ENOMEM;
 	if (!pl->pl_no_collapse &&

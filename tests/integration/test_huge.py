@@ -331,3 +331,39 @@ def test_huge_folios_through_swap(mount, tmp_path):
             g.update(b)
     assert g.hexdigest() == h.hexdigest()
     assert blocks(p) == 24 * 2048
+
+
+@pytest.mark.shmemfs_only
+def test_collapse_after_swapin(mount, tmp_path):
+    """Pages brought back from swap are small pages; when the file is
+    closed, fully resident 2 MiB ranges inside it become folios again
+    (khugepaged's collapse, bounded per close)."""
+    swap = str(tmp_path / "swap")
+    m = mount(["huge=always", "size=64m", "mem=16m", "swap=" + swap,
+               "swapsize=64m"])
+    p = os.path.join(m.path, "d")
+    data = [hashlib.shake_256(b"c%d" % i).digest(MiB) for i in range(24)]
+    with open(p, "wb") as f:
+        for b in data:
+            f.write(b)
+    st = stats(m.path)
+    assert st["swapouts"] > 0 and st["huge_splits"] > 0, st
+    os.truncate(p, 4 * MiB)
+    fd = os.open(p, os.O_RDONLY)
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        assert os.pread(fd, 4 * MiB, 0) == b"".join(data[:4])
+    finally:
+        os.close(fd)
+    # the release reaches the daemon after close() returns
+    assert wait_for(lambda: stats(m.path)["huge_collapses"] >= 1), \
+        stats(m.path)
+    st = stats(m.path)
+    assert st["huge_pages"] >= 1 and st["swapins"] > 0, st
+    assert blocks(p) == 4 * MiB // 512
+    fd = os.open(p, os.O_RDONLY)
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        assert os.pread(fd, 4 * MiB, 0) == b"".join(data[:4])
+    finally:
+        os.close(fd)
