@@ -38,6 +38,7 @@ fuzz: deps
 bench: build
 	@bench/run.sh $(BENCH_ARGS)
 	@bench/swap.sh $(BENCH_ARGS)
+	@bench/transports.sh $(BENCH_ARGS)
 	@bench/shm.sh $(BENCH_ARGS)
 
 clean:

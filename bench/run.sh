@@ -21,6 +21,9 @@
 #                (default all)
 #   --perf       also profile the daemon (perf record -g) during a
 #                sequential write and a create phase; reports in DIR
+#   --mount-opts OPTS  more shmemfs mount options (e.g. uring, nouring:
+#                the FUSE transport; bench/transports.sh runs both)
+#   --tag TAG    appended to every row label (e.g. " [uring]")
 #
 # Needs root (mount, drop_caches).  Installs fio (and perf with --perf)
 # with apt-get if missing, and builds with `make build`.
@@ -49,12 +52,16 @@ BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 ONLY="1,2,3,4,5,6,7,8,9,rss"
 PERF=0
+XOPTS=""
+TAG=""
 
 extra_arg() {
 	case "$1" in
 	--only) need_value "$@"; ONLY=$2; NSHIFT=2 ;;
 	--only=*) ONLY=${1#--only=} ;;
 	--perf) PERF=1 ;;
+	--mount-opts) need_value "$@"; XOPTS=",$2"; NSHIFT=2 ;;
+	--tag) need_value "$@"; TAG=$2; NSHIFT=2 ;;
 	*) return 1 ;;
 	esac
 }
@@ -98,7 +105,7 @@ declare -a ROWS=()
 declare -A UNIT=() KIND=() VALS=()
 
 row() { # row LABEL UNIT KIND
-	local k=$1
+	local k=$1$TAG
 	if [ -z "${UNIT[$k]+x}" ]; then
 		ROWS+=("$k")
 		UNIT[$k]=$2
@@ -107,7 +114,7 @@ row() { # row LABEL UNIT KIND
 }
 
 add() { # add LABEL SIDE RUN VALUE
-	local k=$1 side=$2 run=$3 v=$4
+	local k=$1$TAG side=$2 run=$3 v=$4
 	case "$v" in
 	''|*[!0-9.e+-]*) die "bad value '$v' for '$k' ($side)" ;;
 	esac
@@ -238,7 +245,7 @@ MNT_T="$WORK/tmpfs"
 MNT_S="$WORK/shmemfs"
 SCRATCH="$WORK/scratch"
 mount_tmpfs "$MNT_T" "size=$MOUNT_SIZE"
-mount_shmemfs "$MNT_S" "size=$MOUNT_SIZE"
+mount_shmemfs "$MNT_S" "size=$MOUNT_SIZE$XOPTS"
 DPID=$SHMEMFS_PID
 mount_tmpfs "$SCRATCH" "size=$MOUNT_SIZE"
 
@@ -251,7 +258,7 @@ remount_main() {
 	umount_shmemfs "$MNT_S"
 	umount_tmpfs "$MNT_T"
 	mount_tmpfs "$MNT_T" "size=$MOUNT_SIZE"
-	mount_shmemfs "$MNT_S" "size=$MOUNT_SIZE"
+	mount_shmemfs "$MNT_S" "size=$MOUNT_SIZE$XOPTS"
 	DPID=$SHMEMFS_PID
 	log "    remounted; shmemfs daemon pid $DPID"
 }
@@ -648,7 +655,7 @@ if selected rss; then
 	row "$K3" B lo
 	# shmemfs: daemon VmRSS and kernel slab (FUSE inodes, dentries)
 	d="$WORK/rss-shmemfs"
-	mount_shmemfs "$d" "size=$MOUNT_SIZE"
+	mount_shmemfs "$d" "size=$MOUNT_SIZE$XOPTS"
 	pid=$SHMEMFS_PID
 	drop_caches 3
 	rss0=$(vmrss_kb "$pid")

@@ -18,6 +18,25 @@ _shmemctl_verbs()
 		}'
 }
 
+# -o option names of `shmemfs --help` (its own section), "NAME=" for
+# those that take a value; shmemfs is looked for beside shmemctl first.
+_shmemctl_fs_options()
+{
+	local fs=shmemfs
+	[[ $1 == */* && -x ${1%/*}/shmemfs ]] && fs=${1%/*}/shmemfs
+	"$fs" --help 2>/dev/null | awk '
+		/^FUSE options:/ { exit }
+		{
+			while (match($0, /-o [a-z0-9_]+([|][a-z0-9_]+)*=?/)) {
+				o = substr($0, RSTART + 3, RLENGTH - 3)
+				$0 = substr($0, RSTART + RLENGTH)
+				n = split(o, v, "|")
+				for (i = 1; i <= n; i++)
+					print v[i]
+			}
+		}'
+}
+
 _shmemctl_mounts()
 {
 	# field 5 is the mount point (octal escapes for blanks), then the
@@ -51,6 +70,30 @@ _shmemctl()
 		;;
 	esac
 	case "$verb" in
+	remount)
+		if [[ $cword -eq 3 ]]; then
+			# the last item of a comma-separated list
+			local head="" item="$cur"
+			if [[ $cur == *,* ]]; then
+				head="${cur%,*},"
+				item="${cur##*,}"
+			fi
+			COMPREPLY=($(compgen -P "$head" -W "$(_shmemctl_fs_options "${words[0]}")" -- "$item"))
+			[[ ${COMPREPLY[0]-} == *= ]] && compopt -o nospace 2>/dev/null
+			return
+		fi
+		;;
+	quota)
+		case $cword in
+		3) COMPREPLY=($(compgen -W "set --json" -- "$cur")) ;;
+		4) [[ $prev == set ]] && COMPREPLY=($(compgen -W "user group" -- "$cur")) ;;
+		6 | 7)
+			COMPREPLY=($(compgen -W "blocks= inodes=" -- "$cur"))
+			compopt -o nospace 2>/dev/null
+			;;
+		esac
+		[[ $cword -ge 3 ]] && return
+		;;
 	huge)
 		if [[ $cword -eq 3 ]]; then
 			COMPREPLY=($(compgen -W "on off" -- "$cur"))

@@ -186,6 +186,16 @@ int shmemfs_readlink(struct shmemfs *fs, uint64_t ino, char *buf,
 		     size_t size);
 int shmemfs_link(struct shmemfs *fs, uint64_t ino, uint64_t newparent,
 		 const char *newname, struct shmemfs_attr *out);
+/*
+ * O_TMPFILE: a regular file with no name, nlink 0, counted like any
+ * inode, born open (one lookup reference and one open reference: give
+ * them back with shmemfs_forget(.., 1) and shmemfs_release()); shmemfs_link() may name it unless SHMEMFS_TMPFILE_EXCL.
+ * @parent lends its setgid group.
+ */
+#define SHMEMFS_TMPFILE_EXCL (1u << 0) /* O_EXCL: never linkable */
+int shmemfs_tmpfile(struct shmemfs *fs, const struct shmemfs_ctx *ctx,
+		    uint64_t parent, mode_t mode, unsigned flags,
+		    struct shmemfs_attr *out);
 int shmemfs_unlink(struct shmemfs *fs, uint64_t parent, const char *name);
 int shmemfs_rmdir(struct shmemfs *fs, uint64_t parent, const char *name);
 #define SHMEMFS_RENAME_NOREPLACE (1u << 0) /* = RENAME_NOREPLACE */

@@ -5,7 +5,8 @@ PKGS="libfuse3-dev fuse3 meson ninja-build pkg-config gcc libcmocka-dev
 libsodium-dev clang-14 libclang-rt-14-dev
 python3 python3-pytest attr valgrind acl e2fsprogs
 man-db debhelper lintian build-essential bash-completion gnuplot-nox
-strace util-linux postgresql"
+strace util-linux postgresql
+liburing-dev"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||

@@ -3,7 +3,10 @@
 #
 #   1. unit tests (cmocka, no FUSE) in the normal build
 #   2. the same unit tests under AddressSanitizer + UBSan
-#   3. integration tests (pytest) against the ASan+UBSan daemon
+#   3. integration tests (pytest) against the ASan+UBSan daemon, over
+#      /dev/fuse (-o nouring), then again over FUSE's io_uring queues
+#      (-o uring, with fuse.enable_uring set for the pass and restored;
+#      skipped, saying why, on a kernel without it)
 #   4. the integration tests again against the normal-build daemon run
 #      under valgrind (memcheck)
 #   5. differential tests against kernel tmpfs (pytest), ASan+UBSan daemon
@@ -28,7 +31,10 @@ failed=0
 skipped=0
 status=0
 LOG=$(mktemp -d)
-trap 'rm -rf "$LOG"' EXIT
+URING_PARAM=/sys/module/fuse/parameters/enable_uring
+uring_old=""
+# the io_uring pass sets fuse.enable_uring; put it back however we end
+trap 'rm -rf "$LOG"; [ -n "$uring_old" ] && echo "$uring_old" > "$URING_PARAM"' EXIT
 
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
@@ -108,9 +114,24 @@ VALGRIND="$VALGRIND --errors-for-leak-kinds=definite -q"
 
 meson_suite "$BUILD" release
 meson_suite "$ASAN_BUILD" asan
-pytest_suite integration "$ASAN_BUILD" tests/integration
+SHMEMFS_TRANSPORT=nouring \
+	pytest_suite integration "$ASAN_BUILD" tests/integration
+if [ -w "$URING_PARAM" ]; then
+	uring_old=$(cat "$URING_PARAM")
+	echo Y > "$URING_PARAM"
+	SHMEMFS_TRANSPORT=uring \
+		pytest_suite "integration over io_uring" "$ASAN_BUILD" \
+		tests/integration
+	echo "$uring_old" > "$URING_PARAM"
+	uring_old=""
+else
+	echo "=== integration over io_uring"
+	echo "skipped: this kernel has no FUSE over io_uring" \
+		"($URING_PARAM missing or not writable)"
+	skipped=$((skipped + 1))
+fi
 if command -v valgrind >/dev/null; then
-	SHMEMFS_WRAPPER="$VALGRIND" \
+	SHMEMFS_WRAPPER="$VALGRIND" SHMEMFS_TRANSPORT=nouring \
 		pytest_suite "integration under valgrind" "$BUILD" \
 		tests/integration
 else

@@ -383,6 +383,30 @@ shmemfs_link(struct shmemfs *fs, uint64_t ino, uint64_t newparent,
 	return ret;
 }
 
+int
+shmemfs_tmpfile(struct shmemfs *fs, const struct shmemfs_ctx *ctx,
+		uint64_t parent, mode_t mode, unsigned flags,
+		struct shmemfs_attr *out)
+{
+	struct shmemfs_inode *dir, *ip;
+	int ret;
+
+	LOCK(fs);
+	IGET_OR(fs, dir, parent, -ESTALE);
+	ret = dir_tmpfile(fs, ctx, dir, mode,
+			  !(flags & SHMEMFS_TMPFILE_EXCL), &ip);
+	if (!ret) {
+		/* A lookup reference, as every entry handed out, and an
+		 * open one: the file is open from birth. */
+		ip->i_nlookup++;
+		ip->i_nopen++;
+		if (out)
+			node_fill_attr(ip, out);
+	}
+	UNLOCK(fs);
+	return ret;
+}
+
 static int
 unlink_common(struct shmemfs *fs, uint64_t parent, const char *name,
 	      bool rmdir)

@@ -333,6 +333,7 @@ dir_link(struct shmemfs *fs, struct shmemfs_inode *ip,
 	 struct shmemfs_inode *dir, const char *name)
 {
 	size_t len;
+	bool extra;
 	int ret;
 
 	ret = dir_may_create(fs, dir, name, &len);
@@ -340,20 +341,61 @@ dir_link(struct shmemfs *fs, struct shmemfs_inode *ip,
 		return ret;
 	if (S_ISDIR(ip->i_mode) || sf_is_locked(ip))
 		return -EPERM;
-	if (ip->i_nlink == 0)
+	if (ip->i_nlink == 0 && !ip->i_linkable)
 		return -ENOENT;
-	/* Each extra name costs inode space, as in tmpfs. */
-	ret = mem_charge_ispace(fs, SF_BOGO_INODE_SIZE);
-	if (ret)
-		return ret;
+	/* Each extra name costs inode space, as in tmpfs; the first name
+	 * of an O_TMPFILE inode shares the inode's, as shmem_link() has it. */
+	extra = ip->i_nlink > 0;
+	if (extra) {
+		ret = mem_charge_ispace(fs, SF_BOGO_INODE_SIZE);
+		if (ret)
+			return ret;
+	}
 	ret = dir_add(fs, dir, name, len, ip);
 	if (ret) {
-		mem_uncharge_ispace(fs, SF_BOGO_INODE_SIZE);
+		if (extra)
+			mem_uncharge_ispace(fs, SF_BOGO_INODE_SIZE);
 		return ret;
 	}
 	ip->i_nlink++;
+	ip->i_linkable = false; /* as vfs_link() clears I_LINKABLE */
 	sf_now(&ip->i_ctime);
 	dir_touch(dir);
+	return 0;
+}
+
+/*
+ * O_TMPFILE (shmem_tmpfile): a regular file with no name in @dir, born
+ * with nlink 0, counted like any inode, alive while opened or looked up;
+ * @linkable unless O_EXCL.  @dir only lends its setgid group; its times
+ * stay, as tmpfs leaves them.
+ */
+int
+dir_tmpfile(struct shmemfs *fs, const struct shmemfs_ctx *ctx,
+	    struct shmemfs_inode *dir, mode_t mode, bool linkable,
+	    struct shmemfs_inode **ipp)
+{
+	struct shmemfs_inode *ip;
+	gid_t gid;
+	int ret;
+
+	/* No check that @dir still has a name: tmpfs makes unnamed files
+	 * in a removed directory too. */
+	if (!S_ISDIR(dir->i_mode))
+		return -ENOTDIR;
+	gid = dir->i_mode & S_ISGID ? dir->i_gid : ctx->sc_gid;
+	ret = node_new(fs, S_IFREG | (mode & 07777), ctx->sc_uid, gid, 0, &ip);
+	if (ret)
+		return ret;
+	/* the umask or the default ACL, as shmem_tmpfile()'s
+	 * simple_acl_create() */
+	ret = acl_inherit(fs, dir, ip, ctx->sc_umask);
+	if (ret) {
+		node_put(fs, ip);
+		return ret;
+	}
+	ip->i_linkable = linkable;
+	*ipp = ip;
 	return 0;
 }
 

@@ -35,6 +35,9 @@ void dir_remove(struct shmemfs *fs, struct sf_dirent *de);
 int dir_create(struct shmemfs *fs, const struct shmemfs_ctx *ctx,
 	       struct shmemfs_inode *dir, const char *name, mode_t mode,
 	       dev_t rdev, const char *target, struct shmemfs_inode **ipp);
+int dir_tmpfile(struct shmemfs *fs, const struct shmemfs_ctx *ctx,
+		struct shmemfs_inode *dir, mode_t mode, bool linkable,
+		struct shmemfs_inode **ipp);
 int dir_link(struct shmemfs *fs, struct shmemfs_inode *ip,
 	     struct shmemfs_inode *dir, const char *name);
 int dir_unlink(struct shmemfs *fs, struct shmemfs_inode *dir,

@@ -29,6 +29,9 @@ struct shmemfs_inode {
 	gid_t i_gid;
 	uint32_t i_nlink;
 	uint32_t i_nopen;
+	bool i_linkable; /* O_TMPFILE without O_EXCL, not yet linked: link
+			  * may name it at nlink 0 (the VFS's I_LINKABLE);
+			  * in what was padding */
 	uint64_t i_nlookup;
 	uint64_t i_size;
 	struct timespec i_atime, i_mtime, i_ctime, i_btime;

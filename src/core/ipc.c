@@ -403,7 +403,10 @@ ipc_shm_destroy(struct shmemfs *fs, struct sf_shmseg *ss)
 	ip->i_pages.pi_unevictable = false;
 	if (ip->i_nopen == 0) {
 		ip->i_seals = 0;
+		/* the freed blocks leave the owner's quota (mem.c) */
+		mem_quota_bind(fs, ip->i_uid, ip->i_gid);
 		(void)filemap_truncate(fs, ip, 0);
+		mem_quota_unbind(fs);
 	}
 	SF_ASSERT(ip->i_nlookup > 0);
 	ip->i_nlookup--;

@@ -277,6 +277,9 @@ mem_resident_max(const struct shmemfs *fs)
 
 /* Set by shmemfs_quota_bypass() for the calls of this thread only. */
 static __thread bool mem_quota_bypassed;
+/* The block owner this thread has bound (mem_quota_bind()), if any. */
+static __thread bool mem_quota_bound;
+static __thread uint32_t mem_quota_owner[2];
 
 void
 shmemfs_quota_bypass(int on)
@@ -441,15 +444,17 @@ quncharge(struct sf_mem *m, const uint32_t ids[2], uint64_t pages,
 void
 mem_quota_bind(struct shmemfs *fs, uid_t uid, gid_t gid)
 {
-	fs->sf_mem.sm_qbound = true;
-	fs->sf_mem.sm_qowner[0] = uid;
-	fs->sf_mem.sm_qowner[1] = gid;
+	(void)fs;
+	mem_quota_bound = true;
+	mem_quota_owner[0] = uid;
+	mem_quota_owner[1] = gid;
 }
 
 void
 mem_quota_unbind(struct shmemfs *fs)
 {
-	fs->sf_mem.sm_qbound = false;
+	(void)fs;
+	mem_quota_bound = false;
 }
 
 /* Called by mem_charge_blocks() once size= has room. */
@@ -458,9 +463,9 @@ mem_quota_charge_blocks(struct shmemfs *fs, uint64_t pages)
 {
 	struct sf_mem *m = &fs->sf_mem;
 
-	if (!m->sm_qtypes || !m->sm_qbound)
+	if (!m->sm_qtypes || !mem_quota_bound)
 		return 0;
-	return qcharge(m, m->sm_qowner, pages, 0);
+	return qcharge(m, mem_quota_owner, pages, 0);
 }
 
 static void
@@ -468,8 +473,8 @@ mem_quota_uncharge_blocks(struct shmemfs *fs, uint64_t pages)
 {
 	struct sf_mem *m = &fs->sf_mem;
 
-	if (m->sm_qtypes && m->sm_qbound)
-		quncharge(m, m->sm_qowner, pages, 0);
+	if (m->sm_qtypes && mem_quota_bound)
+		quncharge(m, mem_quota_owner, pages, 0);
 }
 
 int

@@ -35,18 +35,18 @@ struct sf_mem {
 	/*
 	 * Quotas (usrquota, grpquota), as tmpfs 6.6+ keeps them through
 	 * dquot: per user and per group, blocks and inodes used and hard
-	 * limits.  Blocks are charged to the owner "bound" by the caller
-	 * (mem_quota_bind(): the inode whose pages are being charged),
-	 * inodes to the ids passed.  sm_qtypes 0: quotas off, and none of
-	 * this costs anything.
+	 * limits.  Blocks are charged to the owner "bound" by the calling
+	 * thread (mem_quota_bind(): the inode whose pages are being
+	 * charged; per thread, so a reclaimer or any other thread that
+	 * changes blocks unbound charges no one), inodes to the ids
+	 * passed.  sm_qtypes 0: quotas off, and none of this costs
+	 * anything.
 	 */
 	unsigned sm_qtypes;                /* SHMEMFS_QUOTA_USER/GROUP bits */
 	uint64_t sm_qdef_bhard[2];         /* default limits, bytes; 0: none */
 	uint64_t sm_qdef_ihard[2];
 	struct sf_qentry **sm_qhash;       /* (type, id) -> entry */
 	uint64_t sm_qcount;                /* entries */
-	bool sm_qbound;                    /* a block owner is bound */
-	uint32_t sm_qowner[2];             /* its uid, gid */
 };
 
 /* One quota entry: what an id uses and may use. */

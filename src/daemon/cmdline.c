@@ -59,6 +59,9 @@ cmdline_usage(const char *prog)
 	       "                           shmemfs swap file, one link, ours, and\n"
 	       "                           used by no other mount)\n"
 	       "    -o swapsize=N[k|m|g]   size of the swap file\n"
+	       "    -o uring, -o nouring   serve FUSE over io_uring queues, or over\n"
+	       "                           /dev/fuse (default: io_uring when the\n"
+	       "                           kernel offers it, fuse.enable_uring=Y)\n"
 	       "    -o inode32|inode64     inode number width, as tmpfs (default:\n"
 	       "                           the host tmpfs's)\n"
 	       "    -o mpol=POLICY         accepted as tmpfs accepts it, and ignored\n"
@@ -99,6 +102,7 @@ struct optctx {
 	int oc_default_permissions;
 	int oc_allow_other; /* allow_other or allow_root given */
 	int oc_max_threads;
+	int oc_uring; /* -o uring 1, -o nouring 0, neither -1 */
 };
 
 static int
@@ -133,6 +137,11 @@ cmdline_opt_proc(void *data, const char *arg, int key,
 		return 1;
 	if (strcmp(arg, "remount") == 0) {
 		oc->oc_remount = 1;
+		return 0;
+	}
+	/* The transport (transport.h), ours rather than the core's. */
+	if (strcmp(arg, "uring") == 0 || strcmp(arg, "nouring") == 0) {
+		oc->oc_uring = arg[0] == 'u';
 		return 0;
 	}
 
@@ -294,6 +303,7 @@ cmdline_set_transport(struct sd_cmdline *cl, const struct optctx *oc,
 	tc->tc_max_threads = oc->oc_max_threads ? opts->max_threads
 						: (unsigned)(2 * nproc);
 	tc->tc_max_idle_threads = opts->max_idle_threads;
+	tc->tc_uring = oc->oc_uring;
 }
 
 int
@@ -308,6 +318,7 @@ sd_cmdline_parse(struct sd_cmdline *cl, int argc, char *argv[])
 	memset(&opts, 0, sizeof(opts));
 	memset(&oc, 0, sizeof(oc));
 	oc.oc_opts = &cl->cl_opts;
+	oc.oc_uring = -1;
 
 	/* Our options first, so that fuse_parse_cmdline sees our fsname. */
 	if (fuse_opt_parse(&cl->cl_args, &oc, NULL, cmdline_opt_proc) < 0)

@@ -35,6 +35,21 @@ struct fuse_session *sd_ops_session_new(struct fuse_args *args,
 /* Destroy a session from sd_ops_session_new(), after it is unmounted. */
 void sd_ops_session_destroy(struct fuse_session *se);
 
+/*
+ * FUSE_TMPFILE, which libfuse 3.14 cannot decode (transport.c decodes
+ * it and encodes the reply): an unnamed regular file in @parent, open,
+ * @umask applied unless @parent has a default ACL (the kernel leaves
+ * both to us when ACLs are negotiated),
+ * with one lookup reference, linkable unless @flags has O_EXCL.  0 and
+ * its attributes, or -errno.  If the reply cannot be delivered,
+ * sd_ops_tmpfile_undo() gives back what the kernel never got.
+ */
+#define SD_ATTR_TIMEOUT 3600 /* seconds, ops.c's OPS_ATTR_TIMEOUT */
+int sd_ops_tmpfile(struct shmemfs *fs, uid_t uid, gid_t gid, mode_t umask,
+		   uint64_t parent, mode_t mode, int flags,
+		   struct shmemfs_attr *attr);
+void sd_ops_tmpfile_undo(struct shmemfs *fs, uint64_t ino);
+
 /* Does the caller of @req have CAP_* @cap_bit in the mount's userns? */
 int sd_caller_has_cap(fuse_req_t req, unsigned cap_bit);
 

@@ -20,6 +20,7 @@
 int
 main(int argc, char *argv[])
 {
+	const struct sd_transport_ops *tops;
 	struct sd_transport tr;
 	struct sd_cmdline cl;
 	struct fuse_session *se;
@@ -59,11 +60,11 @@ main(int argc, char *argv[])
 	if (fuse_session_mount(se, cl.cl_mountpoint) != 0)
 		goto out_remove_handlers;
 	sd_bdi_relax(cl.cl_mountpoint); /* bdi.c: no FUSE write-back cap */
-	err = sd_transport_start(&tr, &sd_transport_fusedev, se,
-				 &cl.cl_transport);
+	tops = sd_transport_pick(&cl.cl_transport);
+	err = sd_transport_start(&tr, tops, se, &cl.cl_transport);
 	if (err < 0) {
 		fprintf(stderr, "shmemfs: cannot start the %s transport: %s\n",
-			sd_transport_fusedev.to_name, strerror(-err));
+			tops->to_name, strerror(-err));
 		goto out_unmount;
 	}
 

@@ -40,6 +40,7 @@
 #include "shmemfs_ioctl.h"
 #include "shmemfs_ipc.h"
 #include "daemon.h"
+#include "transport.h"
 
 /*
  * How long the kernel may cache names (also negative ones) and attrs.
@@ -649,10 +650,12 @@ ops_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	 struct fuse_file_info *fi)
 {
 	ssize_t ret;
-	char *buf;
+	char *buf, *inplace;
 
 	(void)fi;
-	buf = malloc(size ? size : 1);
+	/* Over the ring, straight into the reply's place: one copy less. */
+	inplace = sd_transport_reply_buf(size);
+	buf = inplace ? inplace : malloc(size ? size : 1);
 	if (!buf) {
 		fuse_reply_err(req, ENOMEM);
 		return;
@@ -662,7 +665,8 @@ ops_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_err(req, (int)-ret);
 	else
 		fuse_reply_buf(req, buf, (size_t)ret);
-	free(buf);
+	if (!inplace)
+		free(buf);
 }
 
 /* Reply to write and copy_file_range: a byte count or -errno. */
@@ -1406,6 +1410,7 @@ ops_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
 		}
 		memset(&st, 0, sizeof(st));
 		ret = shmemfs_get_stats(ops_req_fs(req), &st);
+		st.uring_queues = sd_transport_uring_queues();
 		if (ret < 0)
 			fuse_reply_err(req, -ret);
 		else
@@ -1569,4 +1574,25 @@ sd_ops_session_destroy(struct fuse_session *se)
 {
 	ops_session = NULL;
 	fuse_session_destroy(se);
+}
+
+/* ---- FUSE_TMPFILE (decoded in transport.c) ------------------------ */
+
+int
+sd_ops_tmpfile(struct shmemfs *fs, uid_t uid, gid_t gid, mode_t umask,
+	       uint64_t parent, mode_t mode, int flags,
+	       struct shmemfs_attr *attr)
+{
+	struct shmemfs_ctx ctx = {
+		.sc_uid = uid, .sc_gid = gid, .sc_umask = umask};
+
+	return shmemfs_tmpfile(fs, &ctx, parent, mode,
+			       flags & O_EXCL ? SHMEMFS_TMPFILE_EXCL : 0, attr);
+}
+
+void
+sd_ops_tmpfile_undo(struct shmemfs *fs, uint64_t ino)
+{
+	shmemfs_release(fs, ino);
+	shmemfs_forget(fs, ino, 1);
 }

@@ -8,28 +8,27 @@
  * its /dev/fuse fd, its signal handlers, mount and unmount) belongs to
  * main.c; the transport only moves requests.
  *
- * Today there is one, sd_transport_fusedev: worker threads read
- * /dev/fuse and write the replies to it (fuse_session_loop(), or
- * fuse_session_loop_mt() with a libfuse-managed pool).  The next is the
- * FUSE io_uring channel (issue 11), chosen by -o uring / -o nouring.
- * It is meant to slot in as a second struct sd_transport_ops, in a file
- * of its own, with nothing above it changing:
+ * There are two, chosen by sd_transport_pick() from -o uring/nouring:
+ * - sd_transport_fusedev: worker threads read /dev/fuse and write the
+ *   replies to it (fuse_session_loop(), or fuse_session_loop_mt() with a
+ *   libfuse-managed pool);
+ * - sd_transport_uring (transport_uring.c): one io_uring queue per CPU
+ *   whose threads hand each request to the session
+ *   (sd_transport_process(), i.e. libfuse's decoder) and commit the
+ *   reply in the same ring entry, plus the fusedev loop for what the
+ *   kernel still sends on /dev/fuse (INIT, FORGET, INTERRUPT).
+ * Under both, sd_transport_start() installs the channel (below) on the
+ * session's fd with fuse_session_custom_io().
  *
- * - to_start sets up one queue per CPU (a ring, its request buffers, a
- *   thread pinned to the CPU): everything that can fail, while errors
- *   still reach the terminal.  It cannot register yet: the kernel
- *   accepts FUSE_IO_URING_CMD_REGISTER only after FUSE_INIT, which still
- *   arrives on /dev/fuse (and ops.c must ask for FUSE_OVER_IO_URING in
- *   it, from a flag the transport config will carry).
- * - to_run serves /dev/fuse until INIT is answered, then registers each
- *   queue's entries and loops on FUSE_IO_URING_CMD_COMMIT_AND_FETCH,
- *   handing each request to the session (fuse_session_process_buf())
- *   and committing its reply in the same ring entry; /dev/fuse keeps
- *   what the kernel still sends there.  It returns when the session
- *   exits (unmount, or the signal handlers' fuse_session_exit()).
- * - to_stop joins the queue threads and frees the rings.
- * Whether a kernel without the ring falls back to fusedev or fails is
- * for -o uring / -o nouring to say, in cmdline.c, not for this interface.
+ * For whoever hands the /dev/fuse fd to a new daemon (live restart):
+ * everything a transport needs is the session and its fd, taken in
+ * to_start; nothing is cached elsewhere.  The ring's commands are
+ * bound to the fd and end when the ring is closed (to_stop), so the old
+ * daemon stops its transport before handing over and the new one starts
+ * its own on the same fd.  The kernel does not repeat FUSE_INIT for the
+ * new daemon: a ring can then only be registered if the connection
+ * already negotiated it (the old daemon knows: sd_transport_uring_queues()
+ * > 0), and the new daemon says so with sd_transport_init_known().
  *
  * Life cycle, as main.c drives it, each step once, in order:
  *   sd_transport_start  after fuse_session_mount(), before the daemon
@@ -54,6 +53,8 @@ struct sd_transport_config {
 	int tc_clone_fd;		/* -o clone_fd: an fd per thread */
 	unsigned tc_max_threads;	/* worker threads, at most */
 	unsigned tc_max_idle_threads;	/* UINT_MAX: libfuse's default */
+	int tc_uring;			/* -o uring 1, -o nouring 0, else -1 */
+	unsigned tc_uring_depth;	/* ring entries per queue, 0: ours */
 };
 
 struct sd_transport;
@@ -75,6 +76,73 @@ struct sd_transport {
 
 /* /dev/fuse, read by libfuse's session loops. */
 extern const struct sd_transport_ops sd_transport_fusedev;
+/* FUSE over io_uring, with /dev/fuse for what the ring does not carry. */
+extern const struct sd_transport_ops sd_transport_uring;
+
+/*
+ * Which transport @config asks for, given what the kernel offers:
+ * -o nouring is fusedev, and so is -s (one thread) without -o uring;
+ * -o uring and the default are the ring when
+ * sd_transport_uring_available() says so, else fusedev (after one line
+ * on stderr if -o uring was explicit).
+ */
+const struct sd_transport_ops *
+sd_transport_pick(const struct sd_transport_config *config);
+/* 1 if this kernel and its fuse.enable_uring offer the ring, else 0. */
+int sd_transport_uring_available(void);
+/* Ring queues serving requests now (shmemctl stats uring_queues). */
+unsigned sd_transport_uring_queues(void);
+
+/*
+ * The channel under both transports.  Every request and reply passes
+ * through it (libfuse's fuse_session_custom_io(), installed by
+ * sd_transport_start), for three things libfuse 3.14 cannot do:
+ * - FUSE_TMPFILE, an opcode libfuse would answer ENOSYS, is answered
+ *   here (ops.c does the work) before libfuse's decoder sees it;
+ * - the FUSE_INIT reply gets FUSE_OVER_IO_URING when the ring transport
+ *   asked for it and the kernel offered it, and the ring learns when
+ *   INIT is done (it may register only then);
+ * - a reply goes to the ring entry its request came from when the
+ *   replying thread is serving one (struct sd_reply_sink), else to the
+ *   fd.
+ */
+struct sd_reply_sink {
+	uint64_t rs_unique; /* the request being served */
+	/* Take the reply (iov[0] the fuse_out_header): bytes, or -1/errno */
+	ssize_t (*rs_write)(struct sd_reply_sink *rs, const struct iovec *iov,
+			    int count);
+	int rs_done; /* set once the reply is taken */
+	/* Where the reply's data will be copied to, and its room: a reply
+	 * built there in place is not copied again (NULL: none). */
+	void *rs_buf;
+	size_t rs_room;
+};
+/*
+ * A buffer of @size bytes to build this thread's reply data in, if its
+ * reply goes somewhere that can take it in place (a ring entry's
+ * payload); NULL otherwise.  Valid until the reply is sent.
+ */
+void *sd_transport_reply_buf(size_t size);
+/* Replies of this thread's requests go to @rs until set to NULL. */
+void sd_transport_set_sink(struct sd_reply_sink *rs);
+/*
+ * Serve one request already in memory (@buf, @len bytes from its
+ * fuse_in_header on): FUSE_TMPFILE here, everything else by libfuse.
+ */
+void sd_transport_process(struct fuse_session *se, void *buf, size_t len);
+/*
+ * For the ring: ask for FUSE_OVER_IO_URING in the INIT reply, and be
+ * called once INIT is answered, with 1 if the ring was agreed, else 0.
+ * NULL @cb withdraws the wish.
+ */
+void sd_transport_want_uring(void (*cb)(void *arg, int agreed), void *arg);
+/*
+ * For a daemon that takes over a connection whose INIT another daemon
+ * answered: INIT will not come again, so say what it settled (1: the
+ * ring was agreed) and the ring transport registers, or serves
+ * /dev/fuse only.
+ */
+void sd_transport_init_known(int uring_agreed);
 
 int sd_transport_start(struct sd_transport *tr,
 		       const struct sd_transport_ops *ops,

@@ -9,6 +9,7 @@ length of the test and purges them afterwards; it is skipped if any of
 them was installed before (so it never removes what it did not
 install), without root, or with SHMEMFS_SKIP_DEB=1."""
 
+import fcntl
 import os
 import shutil
 import subprocess
@@ -16,7 +17,7 @@ import tempfile
 
 import pytest
 
-from conftest import REPO
+from conftest import BUILD, REPO
 from test_install import (PROGRAM, _daemons, _in_private_namespace,
                           _mounted, _wait, run)
 
@@ -73,11 +74,16 @@ def test_package_contents(debs):
               "./usr/share/man/man1/shmemfs-shm.1.gz",
               "./usr/share/bash-completion/completions/shmemctl"):
         assert f in c, f
+    # shmemfs-shm and its preload library, once they are built
+    if os.path.exists(os.path.join(BUILD, "shmemfs-shm")):
+        assert "./usr/bin/shmemfs-shm" in c
+        assert "/libshmemfs-shm.so" in c
     c = _contents(deb["libshmemfs0"])
     assert "/libshmemfs.so.0" in c
     c = _contents(deb["libshmemfs-dev"])
-    for f in ("./usr/include/shmemfs.h", "./usr/include/shmemfs_ioctl.h",
-              "/libshmemfs.a", "/pkgconfig/shmemfs.pc",
+    for h in os.listdir(os.path.join(REPO, "include")):
+        assert "./usr/include/" + h in c, h
+    for f in ("/libshmemfs.a", "/pkgconfig/shmemfs.pc",
               "./usr/share/man/man3/libshmemfs.3.gz"):
         assert f in c, f
 
@@ -107,7 +113,20 @@ def _scenario_deb(mp):
     return seen
 
 
-def test_install_mount_purge(debs, tmp_path):
+LOCK = "/run/lock/shmemfs-deb-test.lock"
+
+
+@pytest.fixture
+def machine_lock():
+    """One install-mount-purge at a time on the machine: two test runs
+    side by side (several worktrees) would purge each other's packages."""
+    os.makedirs(os.path.dirname(LOCK), exist_ok=True)
+    with open(LOCK, "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        yield
+
+
+def test_install_mount_purge(debs, tmp_path, machine_lock):
     if os.geteuid() != 0:
         pytest.skip("needs root to install packages")
     before = [p for p in PACKAGES if installed_version(p)]

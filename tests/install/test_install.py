@@ -122,6 +122,9 @@ def test_every_file_installed(installed):
     # shmemfs-shm and its preload library, once they are built
     if os.path.exists(os.path.join(BUILD, "shmemfs-shm")):
         want.append("bin/shmemfs-shm")
+    # every public header (one includes the others)
+    want += ["include/" + h for h in sorted(os.listdir(
+        os.path.join(REPO, "include"))) if h.endswith(".h")]
     missing = [w for w in want if not os.path.exists(os.path.join(root, w))]
     assert not missing, "not installed under %s: %s" % (root, missing)
     for lib in ("libshmemfs.so", "libshmemfs.so.0", "libshmemfs.a"):
@@ -155,6 +158,19 @@ def test_build_against_installed_library(installed, tmp_path):
     assert installed["libdir"] + "/libshmemfs.so.0" in ldd, ldd
     out = run([exe], env=env).stdout.split()
     assert out == [str(1 << 20), "3", "1"]
+
+
+def test_each_header_alone(installed, tmp_path):
+    """Each installed header compiles on its own with the pkg-config
+    flags: whatever it includes is installed too."""
+    flags = pkg_config(installed, "--cflags")
+    inc = os.path.join(installed["root"], "include")
+    for h in sorted(os.listdir(inc)):
+        if not h.startswith("shmemfs"):
+            continue
+        src = tmp_path / ("only_%s.c" % h[:-2])
+        src.write_text("#include <%s>\nint main(void) { return 0; }\n" % h)
+        run(["cc", "-Wall", "-Werror", "-fsyntax-only", str(src)] + flags)
 
 
 def test_build_against_static_library(installed, tmp_path):
@@ -208,7 +224,7 @@ def test_bash_completion(installed):
         script = (
             'source %s; source %s; COMP_WORDS=(%s); '
             'COMP_CWORD=%d; COMP_LINE="${COMP_WORDS[*]}"; '
-            'COMP_POINT=${#COMP_LINE}; _shmemctl; '
+            'COMP_POINT=${#COMP_LINE}; _shmemctl 2>/dev/null; '
             'printf "%%s\\n" "${COMPREPLY[@]}"' %
             (comp, ours, " ".join("'%s'" % w for w in (ctl,) + words),
              len(words)))
@@ -217,6 +233,12 @@ def test_bash_completion(installed):
     assert complete("st") == {"stats"}
     assert complete("stats", "--p") == {"--prometheus"}
     assert complete("stats", "--") >= {"--json", "--prometheus"}
+    # remount: the option names of the installed shmemfs --help, the
+    # last item of a comma-separated list
+    assert complete("remount", "/mnt", "si") == {"size="}
+    assert complete("remount", "/mnt", "size=1g,nr_") == \
+        {"size=1g,nr_blocks=", "size=1g,nr_inodes="}
+    assert "noswap" in complete("remount", "/mnt", "")
 
 
 # --- mount(8) with the installed binaries --------------------------------
@@ -366,3 +388,116 @@ def test_mount_t_fuse_shmemfs_installed(installed, tmp_path):
     assert seen["umount"][0] == 0 and seen["umount_gone"], seen
     assert seen["fstab_umount"][0] == 0 and seen["fstab_umount_gone"], seen
     assert not _mounted(mp) and not _mounted(mp2)
+
+
+# --- `make install` for real, as on a fresh machine ------------------------
+
+def _scenario_make_install(build, work, mp):
+    """In a private mount namespace, with a tmpfs on /usr/local and an
+    overlay on /etc (ldconfig writes /etc/ld.so.cache): `make install`
+    as on a fresh machine, then what the issue's "done when" asks."""
+    seen = {}
+    run(["mount", "--make-rprivate", "/"])
+    os.makedirs(os.path.join(work, "upper"))
+    os.makedirs(os.path.join(work, "work"))
+    run(["mount", "-t", "overlay", "overlay", "-o",
+         "lowerdir=/etc,upperdir=%s/upper,workdir=%s/work" % (work, work),
+         "/etc"])
+    run(["mount", "-t", "tmpfs", "-o", "mode=0755", "tmpfs", "/usr/local"])
+    try:
+        r = run(["make", "-C", REPO, "install", "BUILD=" + build],
+                check=False)
+        seen["install"] = [r.returncode, r.stderr]
+        # pkg-config and the dynamic linker find the library, with no
+        # PKG_CONFIG_PATH or LD_LIBRARY_PATH
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("PKG_CONFIG", "LD_LIBRARY"))}
+        r = run(["pkg-config", "--cflags", "--libs", "shmemfs"],
+                check=False, env=env)
+        seen["pkg_config"] = r.stdout.split()
+        src = os.path.join(work, "prog.c")
+        with open(src, "w") as f:
+            f.write(PROGRAM)
+        exe = os.path.join(work, "prog")
+        r = run(["cc", "-o", exe, src] + seen["pkg_config"], check=False,
+                env=env)
+        seen["cc"] = r.returncode
+        if r.returncode == 0:
+            seen["prog"] = run([exe], check=False, env=env).stdout.split()
+        r = run(["man", "-w", "shmemfs"], check=False, env=env)
+        seen["man"] = os.path.realpath(r.stdout.strip())
+        # mount(8) through mount.fuse3 finds the installed daemon
+        r = run(["mount", "-t", "fuse.shmemfs", "shmemfs", mp, "-o",
+                 "size=1g"], check=False)
+        seen["mount"] = [r.returncode, r.stdout + r.stderr]
+        seen["type"] = _mounted(mp)
+        if seen["type"]:
+            st = os.statvfs(mp)
+            seen["bytes"] = st.f_blocks * st.f_frsize
+            seen["exe"] = [os.readlink("/proc/%d/exe" % p)
+                           for p in _daemons(mp)]
+            r = run(["umount", mp], check=False)
+            seen["umount"] = r.returncode
+            seen["gone"] = _wait(lambda: not _mounted(mp) and
+                                 not _daemons(mp))
+        r = run(["make", "-C", REPO, "uninstall", "BUILD=" + build],
+                check=False)
+        seen["uninstall"] = r.returncode
+        seen["left"] = sorted(
+            os.path.relpath(os.path.join(d, f), "/usr/local")
+            for d, _, files in os.walk("/usr/local") for f in files)
+    finally:
+        if _mounted(mp):
+            run(["umount", "-l", mp], check=False)
+        for pid in _daemons(mp):
+            os.kill(pid, signal.SIGKILL)
+    return seen
+
+
+def _ld_cache():
+    try:
+        with open("/etc/ld.so.cache", "rb") as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def test_make_install_for_real(tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("needs root (mount namespaces, mount(8))")
+    if not os.path.exists("/dev/fuse"):
+        pytest.skip("no /dev/fuse")
+    if not (os.path.exists("/sbin/mount.fuse3") or
+            shutil.which("mount.fuse3")):
+        pytest.skip("mount.fuse3 is not installed")
+    if not os.path.exists(os.path.join(BUILD, "build.ninja")):
+        pytest.skip("%s is not a meson build directory" % BUILD)
+    opts = json.loads(run(["meson", "introspect", "--buildoptions",
+                           BUILD]).stdout)
+    prefix = [o["value"] for o in opts if o["name"] == "prefix"][0]
+    cache_before = _ld_cache()
+    base = tempfile.mkdtemp(prefix="shmemfs-mkinst-")
+    os.chmod(base, 0o755)
+    mp = os.path.join(base, "m")
+    os.mkdir(mp)
+    try:
+        seen = _in_private_namespace(_scenario_make_install,
+                                     os.path.abspath(BUILD), str(tmp_path),
+                                     mp)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+        if prefix != "/usr/local":   # make install set it; put it back
+            run(["meson", "configure", BUILD, "-Dprefix=" + prefix])
+    assert seen["install"][0] == 0, seen["install"]
+    assert "-I/usr/local/include" in seen["pkg_config"], seen
+    assert "-lshmemfs" in seen["pkg_config"]
+    assert seen["cc"] == 0 and seen["prog"] == [str(1 << 20), "3", "1"]
+    assert seen["man"] == "/usr/local/share/man/man8/shmemfs.8"
+    assert seen["mount"] == [0, ""], seen
+    assert seen["type"] == "fuse.shmemfs" and seen["bytes"] == GiB
+    assert seen["exe"] == ["/usr/local/bin/shmemfs"], seen
+    assert seen["umount"] == 0 and seen["gone"]
+    assert seen["uninstall"] == 0
+    assert seen["left"] == [], seen["left"]
+    # ldconfig ran in the namespace only
+    assert _ld_cache() == cache_before

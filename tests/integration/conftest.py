@@ -20,6 +20,9 @@ Other knobs:
   SHMEMFS_WRAPPER    command prefix for the daemon, e.g.
                      "valgrind -q --error-exitcode=99"
   SHMEMFS_MOUNT_TIMEOUT  seconds to wait for the mount to appear (10)
+  SHMEMFS_TRANSPORT  "uring" or "nouring": added to every daemon's -o
+                     (scripts/run-tests.sh runs the suite on both FUSE
+                     transports); a test's own uring/nouring wins
 
 Fixtures:
   mnt      a mounted directory (str).  Options come from
@@ -67,6 +70,7 @@ SHMEMCTL_BIN = os.environ.get("SHMEMCTL_BIN",
                               os.path.join(REPO, "build", "shmemctl"))
 WRAPPER = shlex.split(os.environ.get("SHMEMFS_WRAPPER", ""))
 MOUNT_TIMEOUT = float(os.environ.get("SHMEMFS_MOUNT_TIMEOUT", "10"))
+TRANSPORT = os.environ.get("SHMEMFS_TRANSPORT", "")
 EXIT_TIMEOUT = 10.0
 
 NOBODY = 65534          # uid/gid used for the unprivileged checks
@@ -222,6 +226,8 @@ class Mount:
     # -- shmemfs daemon ----------------------------------------------------
     def daemon_cmd(self):
         opts = (["allow_other"] if fuse_allow_other_ok() else []) + self.opts
+        if TRANSPORT and "uring" not in opts and "nouring" not in opts:
+            opts.append(TRANSPORT)
         return WRAPPER + [SHMEMFS_BIN, "-f", "-o", ",".join(opts), self.path]
 
     def _start_daemon(self):

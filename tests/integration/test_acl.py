@@ -95,6 +95,10 @@ MALFORMED = {
 
 @pytest.mark.parametrize("what", sorted(MALFORMED))
 def test_malformed_acl_einval(mnt, ktmpfs, what):
+    """What the user sees.  The kernel's VFS validates an ACL before a
+    FUSE daemon gets it, so this passes against any daemon; the core's
+    own validation (for programs embedding libshmemfs, and a daemon
+    that must not trust its one caller) is test_parity.c's."""
     for root in (ktmpfs, mnt):
         p = os.path.join(root, "f")
         open(p, "w").close()

@@ -470,6 +470,16 @@ test_alloc_failures(void **state)
 		assert_true(r == 0 || r == -ENOMEM);
 		r = shmemfs_setxattr(fs, 2, "user.x", "v", 1, 0);
 		assert_true(r == 0 || r == -ENOMEM);
+		r = shmemfs_tmpfile(fs, &ctx, 1, 0600, 0, &a);
+		assert_true(r == 0 || r == -ENOMEM);
+		if (r == 0) {
+			uint64_t t = a.sa_st.st_ino;
+
+			r = shmemfs_link(fs, t, 1, "t", &a);
+			assert_true(r == 0 || r == -ENOMEM);
+			shmemfs_release(fs, t);
+			shmemfs_forget(fs, t, r == 0 ? 2 : 1);
+		}
 		sf_fail_after = 0;
 		check(fs);
 		shmemfs_destroy(fs);
@@ -556,6 +566,64 @@ test_setgid_inherit(void **state)
 	shmemfs_destroy(fs);
 }
 
+/*
+ * O_TMPFILE: no name, nlink 0, counted, freed at the last release and
+ * forget unless linked; linkable once unless SHMEMFS_TMPFILE_EXCL.
+ */
+static void
+test_tmpfile(void **state)
+{
+	struct shmemfs *fs = mkfs("nr_inodes=4");
+	struct shmemfs_stats s;
+	struct shmemfs_attr a, b;
+	uint64_t t, x, f;
+
+	(void)state;
+	f = mkfile(fs, 1, "f");
+	assert_int_equal(shmemfs_tmpfile(fs, &ctx, f, 0600, 0, &a), -ENOTDIR);
+	assert_int_equal(shmemfs_tmpfile(fs, &ctx, 1, 0640, 0, &a), 0);
+	t = a.sa_st.st_ino;
+	assert_true(S_ISREG(a.sa_st.st_mode));
+	assert_int_equal(a.sa_st.st_mode & 07777, 0640);
+	assert_int_equal(a.sa_st.st_nlink, 0);
+	assert_int_equal(st_of(fs, 1).st_size, 40 + 20); /* only "f" */
+	memset(&s, 0, sizeof(s));
+	shmemfs_get_stats(fs, &s);
+	assert_int_equal(s.inodes_used, 3);
+	assert_int_equal(shmemfs_write(fs, t, "data", 4, 8192), 4);
+	assert_int_equal(st_of(fs, t).st_blocks, 8);
+	check(fs);
+
+	/* O_EXCL: never linkable */
+	assert_int_equal(shmemfs_tmpfile(fs, &ctx, 1, 0600,
+					 SHMEMFS_TMPFILE_EXCL, &b), 0);
+	x = b.sa_st.st_ino;
+	assert_int_equal(shmemfs_link(fs, x, 1, "x", &b), -ENOENT);
+	/* the inode limit counts unnamed files too */
+	assert_int_equal(shmemfs_tmpfile(fs, &ctx, 1, 0600, 0, &b), -ENOSPC);
+	shmemfs_release(fs, x);
+	shmemfs_forget(fs, x, 1);
+	assert_int_equal(shmemfs_getattr(fs, x, &b), -ESTALE);
+
+	/* linkable once: named, unnamed again, then not linkable */
+	assert_int_equal(shmemfs_link(fs, t, 1, "t", &b), 0);
+	assert_int_equal(b.sa_st.st_nlink, 1);
+	assert_int_equal(shmemfs_lookup(fs, 1, "t", &b), 0);
+	assert_int_equal(b.sa_st.st_ino, t);
+	assert_int_equal(shmemfs_unlink(fs, 1, "t"), 0);
+	assert_int_equal(shmemfs_link(fs, t, 1, "t2", &b), -ENOENT);
+	check(fs);
+	shmemfs_release(fs, t);
+	shmemfs_forget(fs, t, 3); /* tmpfile, link, lookup */
+	assert_int_equal(shmemfs_getattr(fs, t, &b), -ESTALE);
+	memset(&s, 0, sizeof(s));
+	shmemfs_get_stats(fs, &s);
+	assert_int_equal(s.inodes_used, 2);
+	assert_int_equal(s.used_bytes, 0);
+	check(fs);
+	shmemfs_destroy(fs);
+}
+
 int
 main(void)
 {
@@ -574,6 +642,7 @@ main(void)
 		cmocka_unit_test(test_setgid_inherit),
 		cmocka_unit_test(test_inode_space),
 		cmocka_unit_test(test_fallocate_twice),
+		cmocka_unit_test(test_tmpfile),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

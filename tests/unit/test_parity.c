@@ -19,6 +19,9 @@
 #include "fs.h"
 #include "helpers.h"
 #include "swap.h"
+#include "shmemfs_ipc.h"
+#include <sys/ipc.h>
+#include <sys/shm.h>
 
 #define ACC "system.posix_acl_access"
 #define DEF "system.posix_acl_default"
@@ -677,6 +680,65 @@ test_quota_options_and_failures(void **state)
 	}
 }
 
+static bool
+q_in_group(const struct shmemfs_cred *cr, gid_t gid)
+{
+	(void)cr;
+	(void)gid;
+	return false;
+}
+
+static bool
+q_capable(const struct shmemfs_cred *cr, unsigned cap)
+{
+	(void)cr;
+	(void)cap;
+	return false;
+}
+
+static uint64_t
+q_memlock(const struct shmemfs_cred *cr)
+{
+	(void)cr;
+	return 65536;
+}
+
+/*
+ * A SysV segment's inode belongs to root in the internal namespace, and
+ * its pages are charged there and go back when it is removed (the
+ * kernel keeps segments on shm_mnt, outside every quota: see README).
+ */
+static void
+test_quota_ipc(void **state)
+{
+	struct shmemfs *fs = mkfs("usrquota");
+	struct shmemfs_cred me = {
+	    .cr_uid = 7,
+	    .cr_gid = 8,
+	    .cr_pid = 42,
+	    .cr_in_group = q_in_group,
+	    .cr_capable = q_capable,
+	    .cr_memlock = q_memlock,
+	};
+	static char buf[3 * 4096];
+	struct shmemfs_attr a;
+	int id;
+
+	(void)state;
+	id = shmemfs_shm_get(fs, &me, 5, sizeof(buf), IPC_CREAT | 0600);
+	assert_true(id >= 0);
+	assert_int_equal(shmemfs_shm_lookup(fs, id, &a), 0);
+	assert_int_equal(shmemfs_write(fs, a.sa_st.st_ino, buf, sizeof(buf), 0),
+			 (ssize_t)sizeof(buf));
+	shmemfs_forget(fs, a.sa_st.st_ino, 1);
+	assert_int_equal(quota_of(fs, 0, a.sa_st.st_uid).sq_bytes, sizeof(buf));
+	check(fs);
+	assert_int_equal(shmemfs_shm_ctl(fs, &me, id, IPC_RMID, NULL), 0);
+	assert_int_equal(quota_of(fs, 0, a.sa_st.st_uid).sq_bytes, 0);
+	check(fs);
+	shmemfs_destroy(fs);
+}
+
 int
 main(void)
 {
@@ -693,6 +755,7 @@ main(void)
 	    cmocka_unit_test(test_swap_resize),
 	    cmocka_unit_test(test_quota),
 	    cmocka_unit_test(test_quota_options_and_failures),
+	    cmocka_unit_test(test_quota_ipc),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
