@@ -40,6 +40,7 @@ bench: build
 	@bench/swap.sh $(BENCH_ARGS)
 	@bench/transports.sh $(BENCH_ARGS)
 	@bench/shm.sh $(BENCH_ARGS)
+	@bench/pg.sh $(BENCH_ARGS)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz build-deb

@@ -415,6 +415,49 @@ int shmemfs_remount(struct shmemfs *fs, const char *optstr, char *err,
  */
 int shmemfs_check(struct shmemfs *fs, char *msg, size_t msg_len);
 
+/*
+ * Snapshots (snapshot.c).  An image is the whole mount at one instant:
+ * every inode with its number, generation, owner, mode, four timestamps
+ * and xattrs, data with holes and fallocated extents, hard links, and
+ * the mount's options and counters.  It is made of checksummed blocks,
+ * optionally sealed (ChaCha20-Poly1305) under a key file.
+ *
+ * shmemfs_save() writes an image to @fd, holding the mount's lock for
+ * the walk (the pause is the time to copy the data to @fd); swapped
+ * pages are read from swap one at a time, not swapped in.
+ * shmemfs_save_file() does it the safe way: a temporary file of mode
+ * 0600 beside @path, fsync, rename over @path, fsync of the directory,
+ * so a crash leaves the old image.  @key (32 bytes from
+ * shmemfs_image_key_read(), or NULL) seals the image.
+ *
+ * shmemfs_image_opts() reads the options saved in an image into @o
+ * (initialized by the caller; a front end applies its own -o over them).
+ * shmemfs_restore() mounts an image with options @o: a new mount, or
+ * an error with one line in @err naming where the image is damaged
+ * (block and byte offset), -ENOKEY for a sealed image without a key,
+ * -EBADMSG for a wrong key or a failed checksum; nothing is half
+ * restored.
+ */
+#define SHMEMFS_IMAGE_MAGIC "SHMFSIMG" /* an image's first 8 bytes */
+int shmemfs_image_key_read(const char *path, unsigned char key[32],
+			   char *err, size_t err_len);
+int shmemfs_save(struct shmemfs *fs, int fd, const unsigned char *key,
+		 char *err, size_t err_len);
+/*
+ * The state a new daemon takes over at a live restart: an image that
+ * also holds unlinked inodes still open or looked up, every lookup and
+ * open count and the directory cookies (so open files, FUSE node ids and
+ * readdir positions stay valid).  Restored by shmemfs_restore().
+ */
+int shmemfs_save_live(struct shmemfs *fs, int fd, char *err, size_t err_len);
+int shmemfs_save_file(struct shmemfs *fs, const char *path,
+		      const unsigned char *key, char *err, size_t err_len);
+int shmemfs_image_opts(int fd, const unsigned char *key,
+		       struct shmemfs_opts *o, char *err, size_t err_len);
+int shmemfs_restore(struct shmemfs **fsp, const struct shmemfs_opts *o,
+		    int fd, const unsigned char *key, char *err,
+		    size_t err_len);
+
 #ifdef __cplusplus
 }
 #endif

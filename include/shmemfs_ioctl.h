@@ -59,6 +59,39 @@
 #define SHMEMFS_IOC_HUGE_SHRINK _IO(SHMEMFS_IOC_MAGIC, 11)
 
 /*
+ * Snapshots and restart (40-49).  struct shmemfs_ioc_image names the
+ * file to write by absolute path, resolved by the daemon (which refuses
+ * a path under the mount itself: it would write into the mount it has
+ * locked); on failure the ioctl fails with the errno and ii_msg holds a
+ * one-line reason.  Like swapoff, these need CAP_SYS_ADMIN in the
+ * mount's user namespace unless the caller owns the mount: an image
+ * holds every file, readable or not by the caller.
+ *
+ * SAVE writes a point-in-time image (shmemfs_save_file(): mode 0600,
+ * temporary name, fsync, rename), sealed if ii_key names a key file.
+ * EXPORT writes a pax archive (ii_key must be empty).
+ */
+#define SHMEMFS_IOC_PATH_MAX 4096
+#define SHMEMFS_IOC_MSG_MAX 256
+struct shmemfs_ioc_image {
+	char ii_path[SHMEMFS_IOC_PATH_MAX]; /* in: image or archive */
+	char ii_key[SHMEMFS_IOC_PATH_MAX];  /* in: key file, or "" */
+	char ii_msg[SHMEMFS_IOC_MSG_MAX];   /* out: why it failed */
+};
+#define SHMEMFS_IOC_SAVE _IOWR(SHMEMFS_IOC_MAGIC, 40, struct shmemfs_ioc_image)
+#define SHMEMFS_IOC_EXPORT \
+	_IOWR(SHMEMFS_IOC_MAGIC, 41, struct shmemfs_ioc_image)
+
+/*
+ * RESTART hands the mount to a fresh daemon (the binary at the same
+ * path) without unmounting: open files, inode numbers and lookup counts
+ * stay valid.  It returns once the new daemon serves; on failure the old
+ * one goes on serving and the ioctl fails (EOPNOTSUPP: the transport
+ * cannot hand over, e.g. io_uring; EBUSY: a restart is running).
+ */
+#define SHMEMFS_IOC_RESTART _IO(SHMEMFS_IOC_MAGIC, 42)
+
+/*
  * Remount (shmemctl remount): apply sr_opts as shmemfs_remount() does.
  * Who may: as for swapoff (CAP_SYS_ADMIN in the mount's user namespace
  * or the mount's owner), EPERM otherwise.  The ioctl itself succeeds

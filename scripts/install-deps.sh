@@ -6,7 +6,8 @@ libsodium-dev clang-14 libclang-rt-14-dev
 python3 python3-pytest attr valgrind acl e2fsprogs
 man-db debhelper lintian build-essential bash-completion gnuplot-nox
 strace util-linux postgresql
-liburing-dev"
+liburing-dev
+libxxhash-dev libarchive-dev"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||

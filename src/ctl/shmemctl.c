@@ -24,9 +24,13 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <poll.h>
 #include <pwd.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/shm.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -84,6 +88,9 @@ usage(FILE *f)
 		"       %s remount MOUNTPOINT OPTS\n"
 		"       %s quota MOUNTPOINT [--json] "
 		"[set user|group ID [blocks=N] [inodes=N]]\n"
+		"       %s save MOUNTPOINT FILE [--key KEYFILE]\n"
+		"       %s export MOUNTPOINT FILE.tar\n"
+		"       %s restart MOUNTPOINT\n"
 		"       %s --help | --version\n"
 		"\n"
 		"  stats    print the mount's counters as 'key: value' lines\n"
@@ -100,6 +107,12 @@ usage(FILE *f)
 		"           limits (usrquota/grpquota mounts), or set one\n"
 		"           id's: blocks=N in KiB (or N[k|m|g] bytes),\n"
 		"           inodes=N, 0 = no limit\n"
+		"  save     write a point-in-time image of the mount to FILE\n"
+		"           (mode 0600; sealed with KEYFILE if given); mount it\n"
+		"           with shmemfs -o restore=FILE\n"
+		"  export   write the mount as a pax archive (sparse files,\n"
+		"           xattrs)\n"
+		"  restart  hand the mount to a fresh daemon without unmounting\n"
 		"\n"
 		"       %s ipcs MOUNTPOINT [--json]\n"
 		"       %s ipcrm MOUNTPOINT -m SHMID | -M KEY\n"
@@ -111,7 +124,7 @@ usage(FILE *f)
 		"           does on tmpfs (huge=advise mounts; needs write\n"
 		"           permission on FILE)\n",
 		progname, progname, progname, progname, progname, progname,
-		progname, progname, progname);
+		progname, progname, progname, progname, progname, progname);
 }
 
 static int __attribute__((format(printf, 1, 2)))
@@ -133,7 +146,15 @@ open_mount(const char *mnt)
 {
 	int fd = open(mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
-	if (fd < 0)
+	if (fd < 0 && (errno == ENOTCONN || errno == ECONNABORTED))
+		/* The kernel's answer once the daemon is gone (kill -9, OOM). */
+		fprintf(stderr,
+			"%s: %s: transport endpoint is not connected: the "
+			"daemon died; unmount with 'fusermount3 -u %s' (with "
+			"persist=, mounting again restores the last saved "
+			"image)\n",
+			progname, mnt, mnt);
+	else if (fd < 0)
 		fprintf(stderr, "%s: %s: %s\n", progname, mnt,
 			strerror(errno));
 	return fd;
@@ -734,6 +755,186 @@ still_mounted(const char *mnt)
 }
 
 /*
+ * Ask every mount at once, each from a child process of its own, and
+ * wait at most STATS_ALL_TIMEOUT_MS for all of them: one daemon that
+ * does not answer (stopped, deadlocked, crawling under a debugger) would
+ * otherwise hold the whole listing in open(2) or the ioctl for ever.  A
+ * child still waiting then is killed; the kernel waits for FUSE answers
+ * killably, so it goes.  @res[m] gets 0 (and @st[m] the stats), an
+ * errno value from open(2), QUERY_IOCTL + an errno value from the ioctl,
+ * or QUERY_TIMEOUT.  Without fork(), the mounts are asked in turn.
+ */
+#define STATS_ALL_TIMEOUT_MS 5000
+#define QUERY_IOCTL	     100000
+#define QUERY_TIMEOUT	     (-1)
+
+struct query_answer {
+	int qa_res;
+	struct shmemfs_stats qa_st;
+};
+
+static int
+query_one(const char *mnt, struct shmemfs_stats *st)
+{
+	int fd, err;
+
+	fd = open(mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return errno;
+	memset(st, 0, sizeof(*st));
+	err = ioctl(fd, SHMEMFS_IOC_STATS, st) < 0 ? QUERY_IOCTL + errno : 0;
+	close(fd);
+	return err;
+}
+
+static int
+query_elapsed_ms(const struct timespec *t0)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (int)((now.tv_sec - t0->tv_sec) * 1000 +
+		     (now.tv_nsec - t0->tv_nsec) / 1000000);
+}
+
+/*
+ * Reap the children, waiting at most a moment for killed ones: a child
+ * queued behind a stuck request on a directory lock sleeps
+ * uninterruptibly until that lock is free, and we need not wait for it
+ * (init reaps it once we are gone).
+ */
+static void
+query_reap(pid_t *pid, int nm)
+{
+	struct timespec t0, nap = { 0, 5000000L };
+	int m, left;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
+		left = 0;
+		for (m = 0; m < nm; m++) {
+			if (pid[m] <= 0)
+				continue;
+			if (waitpid(pid[m], NULL, WNOHANG) == 0)
+				left++;
+			else
+				pid[m] = -1;
+		}
+		if (left)
+			nanosleep(&nap, NULL);
+	} while (left && query_elapsed_ms(&t0) < 200);
+}
+
+static void
+query_stats_bounded(char **mnts, int nm, struct shmemfs_stats *st, int *res)
+{
+	struct query_answer *ans;
+	struct pollfd *pfd;
+	struct timespec t0;
+	size_t *got;
+	pid_t *pid;
+	int m, left = 0;
+
+	ans = calloc(nm ? nm : 1, sizeof(*ans));
+	pfd = calloc(nm ? nm : 1, sizeof(*pfd));
+	got = calloc(nm ? nm : 1, sizeof(*got));
+	pid = calloc(nm ? nm : 1, sizeof(*pid));
+	if (!ans || !pfd || !got || !pid)
+		goto out_in_turn;
+
+	for (m = 0; m < nm; m++) {
+		pfd[m].fd = -1;
+		res[m] = QUERY_TIMEOUT;
+	}
+	for (m = 0; m < nm; m++) {
+		int p[2];
+
+		if (pipe2(p, O_CLOEXEC) < 0)
+			goto out_kill;
+		fflush(NULL);
+		pid[m] = fork();
+		if (pid[m] < 0) {
+			close(p[0]);
+			close(p[1]);
+			goto out_kill;
+		}
+		if (pid[m] == 0) {
+			struct query_answer a;
+			size_t off = 0;
+			ssize_t n;
+
+			close(p[0]);
+			memset(&a, 0, sizeof(a));
+			a.qa_res = query_one(mnts[m], &a.qa_st);
+			while (off < sizeof(a)) {
+				n = write(p[1], (char *)&a + off,
+					  sizeof(a) - off);
+				if (n <= 0)
+					_exit(1);
+				off += (size_t)n;
+			}
+			_exit(0);
+		}
+		close(p[1]);
+		pfd[m].fd = p[0];
+		pfd[m].events = POLLIN;
+		left++;
+	}
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (left > 0) {
+		int wait = STATS_ALL_TIMEOUT_MS - query_elapsed_ms(&t0);
+
+		if (wait <= 0 || poll(pfd, nm, wait) == 0)
+			break;
+		for (m = 0; m < nm; m++) {
+			ssize_t n;
+
+			if (pfd[m].fd < 0 || !pfd[m].revents)
+				continue;
+			n = read(pfd[m].fd, (char *)&ans[m] + got[m],
+				 sizeof(ans[m]) - got[m]);
+			if (n > 0)
+				got[m] += (size_t)n;
+			if (n > 0 && got[m] < sizeof(ans[m]))
+				continue;
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (got[m] == sizeof(ans[m])) {
+				res[m] = ans[m].qa_res;
+				st[m] = ans[m].qa_st;
+			} else {
+				res[m] = EIO; /* the child died */
+			}
+			close(pfd[m].fd);
+			pfd[m].fd = -1;
+			left--;
+		}
+	}
+out_kill:
+	for (m = 0; m < nm; m++) {
+		if (pfd[m].fd >= 0) {
+			close(pfd[m].fd);
+			kill(pid[m], SIGKILL);
+		}
+	}
+	query_reap(pid, nm);
+	/* a fork that failed part way: ask the rest in turn */
+	for (m = 0; m < nm; m++)
+		if (pid[m] == 0 && res[m] == QUERY_TIMEOUT)
+			res[m] = query_one(mnts[m], &st[m]);
+	goto out_free;
+out_in_turn:
+	for (m = 0; m < nm; m++)
+		res[m] = query_one(mnts[m], &st[m]);
+out_free:
+	free(pid);
+	free(got);
+	free(pfd);
+	free(ans);
+}
+
+/*
  * `stats` without MOUNTPOINT: every shmemfs mount.  A mount that cannot
  * be queried is reported and makes the status 1; the rest are printed.
  */
@@ -759,19 +960,30 @@ cmd_stats_all(enum stats_format fmt)
 		status = EXIT_FAILURE;
 		goto out_free;
 	}
+	query_stats_bounded(mnts, nm, st, good);
 	for (m = 0; m < nm; m++) {
+		int res = good[m];
+
 		/*
-		 * A mount unmounted since mountinfo was read is skipped;
-		 * one still there is asked again and its error reported.
+		 * good[m] comes back as query_stats_bounded()'s answer and
+		 * leaves as 1 (print it) or 0.  A mount unmounted since
+		 * mountinfo was read is skipped; one still there has its
+		 * error reported.
 		 */
-		if (query_stats(mnts[m], &st[m], 0) == 0)
-			good[m] = 1;
-		else if (!still_mounted(mnts[m]))
+		good[m] = res == 0;
+		if (res == 0 || !still_mounted(mnts[m]))
 			continue;
-		else if (query_stats(mnts[m], &st[m], 1) == 0)
-			good[m] = 1;
+		if (res == QUERY_TIMEOUT)
+			fprintf(stderr,
+				"%s: %s: no answer from its daemon within "
+				"%d s\n",
+				progname, mnts[m], STATS_ALL_TIMEOUT_MS / 1000);
+		else if (res >= QUERY_IOCTL)
+			ioctl_error(mnts[m], "stats", res - QUERY_IOCTL);
 		else
-			status = EXIT_FAILURE;
+			fprintf(stderr, "%s: %s: %s\n", progname, mnts[m],
+				strerror(res));
+		status = EXIT_FAILURE;
 	}
 
 	if (fmt == STATS_PROMETHEUS) {
@@ -1303,6 +1515,205 @@ finish_stdout(int status)
 	return status;
 }
 
+/* ---- save, export: images and pax archives (snapshot.c) ---------- */
+
+/*
+ * @path made absolute for the daemon, whose working directory is /:
+ * its directory resolved, the last name kept (the file may not exist).
+ * NULL and a message if the directory cannot be resolved.
+ */
+static char *
+ctl_abspath(const char *path)
+{
+	char *dup = strdup(path), *slash, *dir, *out = NULL;
+	const char *base;
+	size_t len;
+
+	if (!dup)
+		return NULL;
+	slash = strrchr(dup, '/');
+	if (slash) {
+		*slash = '\0';
+		base = slash + 1;
+		dir = realpath(slash == dup ? "/" : dup, NULL);
+	} else {
+		base = dup;
+		dir = realpath(".", NULL);
+	}
+	if (!dir || !*base) {
+		fprintf(stderr, "%s: %s: %s\n", progname, path,
+			dir ? "not a file name" : strerror(errno));
+		goto out;
+	}
+	len = strlen(dir) + strlen(base) + 2;
+	out = malloc(len);
+	if (out)
+		snprintf(out, len, "%s/%s", strcmp(dir, "/") ? dir : "", base);
+out:
+	free(dir);
+	free(dup);
+	return out;
+}
+
+/* Is @path's directory on the mount @mfd (the daemon would write into
+ * the mount it has locked for the save)? */
+static int
+ctl_on_mount(int mfd, const char *path)
+{
+	struct stat ms, ds;
+	char *dup = strdup(path), *slash;
+	int ret = 0;
+
+	if (!dup)
+		return 0;
+	slash = strrchr(dup, '/');
+	if (slash)
+		slash[slash == dup ? 1 : 0] = '\0';
+	if (fstat(mfd, &ms) == 0 && stat(dup, &ds) == 0 &&
+	    ms.st_dev == ds.st_dev)
+		ret = 1;
+	free(dup);
+	return ret;
+}
+
+static int
+cmd_image(const char *mnt, const char *file, const char *key,
+	  unsigned long req, const char *what)
+{
+	struct shmemfs_ioc_image *ii = calloc(1, sizeof(*ii));
+	char *abs = NULL, *kabs = NULL;
+	int fd = -1, err, status = EXIT_FAILURE;
+
+	if (!ii)
+		return EXIT_FAILURE;
+	abs = ctl_abspath(file);
+	if (!abs)
+		goto out;
+	if (key) {
+		kabs = realpath(key, NULL);
+		if (!kabs) {
+			fprintf(stderr, "%s: key file %s: %s\n", progname, key,
+				strerror(errno));
+			goto out;
+		}
+	}
+	if (strlen(abs) >= sizeof(ii->ii_path) ||
+	    (kabs && strlen(kabs) >= sizeof(ii->ii_key))) {
+		fprintf(stderr, "%s: %s: %s\n", progname, file,
+			strerror(ENAMETOOLONG));
+		goto out;
+	}
+	strcpy(ii->ii_path, abs);
+	if (kabs)
+		strcpy(ii->ii_key, kabs);
+	fd = open_mount(mnt);
+	if (fd < 0)
+		goto out;
+	if (ctl_on_mount(fd, abs) || (kabs && ctl_on_mount(fd, kabs))) {
+		fprintf(stderr, "%s: %s: cannot %s into the mount itself\n",
+			progname, file, what);
+		goto out;
+	}
+	if (ioctl(fd, req, ii) < 0) {
+		err = errno;
+		if (ii->ii_msg[0])
+			fprintf(stderr, "%s: %s %s: %.*s\n", progname, what, mnt,
+				(int)sizeof(ii->ii_msg), ii->ii_msg);
+		else if (err == EPERM)
+			fprintf(stderr, "%s: %s %s: %s (the mount's owner or "
+				"CAP_SYS_ADMIN only: an image holds every "
+				"file)\n", progname, what, mnt, strerror(err));
+		else
+			ioctl_error(mnt, what, err);
+		goto out;
+	}
+	status = EXIT_SUCCESS;
+out:
+	if (fd >= 0)
+		close(fd);
+	free(abs);
+	free(kabs);
+	free(ii);
+	return status;
+}
+
+/* A new daemon for the mount; the old one serves on if it fails. */
+static int
+cmd_restart(const char *mnt)
+{
+	int fd, err;
+
+	fd = open_mount(mnt);
+	if (fd < 0)
+		return EXIT_FAILURE;
+	if (ioctl(fd, SHMEMFS_IOC_RESTART) < 0) {
+		err = errno;
+		close(fd);
+		if (err == EOPNOTSUPP)
+			fprintf(stderr, "%s: restart %s: the io_uring transport "
+				"cannot hand over (mount with -o nouring to "
+				"restart); the daemon serves on\n",
+				progname, mnt);
+		else if (err == ENOTTY || err == ENOSYS)
+			ioctl_error(mnt, "restart", err);
+		else if (err == EBUSY)
+			fprintf(stderr, "%s: restart %s: SysV segments or "
+				"memfds are in use (their internal namespace "
+				"cannot be handed over), or a restart is "
+				"running; the daemon serves on\n",
+				progname, mnt);
+		else
+			fprintf(stderr, "%s: restart %s: %s; the old daemon "
+				"serves on\n", progname, mnt, strerror(err));
+		return EXIT_FAILURE;
+	}
+	close(fd);
+	return EXIT_SUCCESS;
+}
+
+/* shmemctl save MOUNTPOINT FILE [--key KEYFILE] | export MOUNTPOINT FILE */
+static int
+ctl_snap_main(int argc, char **argv)
+{
+	const char *cmd = argv[1], *args[2] = {NULL, NULL}, *key = NULL;
+	int i, n = 0, opts_done = 0;
+
+	for (i = 2; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (opts_done || a[0] != '-' || a[1] == '\0') {
+			if (n == 2)
+				return usage_error("unexpected argument '%s'",
+						   a);
+			args[n++] = a;
+		} else if (!strcmp(a, "--")) {
+			opts_done = 1;
+		} else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+			usage(stdout);
+			return EXIT_SUCCESS;
+		} else if (!strcmp(a, "--key") && !strcmp(cmd, "save") &&
+			   i + 1 < argc) {
+			key = argv[++i];
+		} else {
+			return usage_error("unknown option '%s'", a);
+		}
+	}
+	if (n < 1)
+		return usage_error("%s", "missing MOUNTPOINT");
+	if (!strcmp(cmd, "restart")) {
+		if (n > 1)
+			return usage_error("unexpected argument '%s'", args[1]);
+		return cmd_restart(args[0]);
+	}
+	if (n < 2)
+		return usage_error("%s", "missing FILE");
+	if (!strcmp(cmd, "save"))
+		return cmd_image(args[0], args[1], key, SHMEMFS_IOC_SAVE,
+				 "save");
+	return cmd_image(args[0], args[1], NULL, SHMEMFS_IOC_EXPORT,
+			 "export");
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1337,6 +1748,9 @@ main(int argc, char **argv)
 			return usage_error("%s", "usage: huge FILE on|off");
 		return finish_stdout(cmd_huge(argv[2], argv[3]));
 	}
+	if (!strcmp(cmd, "save") || !strcmp(cmd, "export") ||
+	    !strcmp(cmd, "restart"))
+		return finish_stdout(ctl_snap_main(argc, argv));
 	if (strcmp(cmd, "stats") && strcmp(cmd, "swapoff") &&
 	    strcmp(cmd, "swapon"))
 		return usage_error("unknown command '%s'", cmd);

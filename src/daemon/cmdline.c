@@ -77,6 +77,13 @@ cmdline_usage(const char *prog)
 	       "    -o shmall=N            pages of all SysV segments (the kernel's)\n"
 	       "    -o shmmni=N            number of SysV segments (4096, at most\n"
 	       "                           32768)\n"
+	       "    -o restore=FILE        mount the image (shmemctl save) or pax\n"
+	       "                           archive FILE; options given here apply\n"
+	       "                           over the image's\n"
+	       "    -o restore_key=FILE    key file of a sealed image (persist=\n"
+	       "                           seals with it too)\n"
+	       "    -o persist=FILE        restore FILE at mount if it exists, save\n"
+	       "                           the mount to it at clean unmount\n"
 	       "\n"
 	       "default_permissions is always on, and allow_other when run as root\n"
 	       "(a root mount serves every user, by the modes, as tmpfs does);\n"
@@ -103,12 +110,83 @@ struct optctx {
 	int oc_allow_other; /* allow_other or allow_root given */
 	int oc_max_threads;
 	int oc_uring; /* -o uring 1, -o nouring 0, neither -1 */
+	struct sd_cmdline *oc_cl;
 };
 
 static int
 cmdline_has_prefix(const char *s, const char *prefix)
 {
 	return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/*
+ * restore=FILE, restore_key=FILE, persist=FILE (snapshot.c).  The paths
+ * are made absolute now: the daemon changes to / before it unmounts and
+ * saves.  0: taken; 1: not one of these; -1: out of memory.
+ */
+static char *
+cmdline_abspath(const char *path)
+{
+	char *cwd, *abs;
+	size_t len;
+
+	if (path[0] == '/')
+		return strdup(path);
+	cwd = getcwd(NULL, 0);
+	if (!cwd)
+		return NULL;
+	len = strlen(cwd) + strlen(path) + 2;
+	abs = malloc(len);
+	if (abs)
+		snprintf(abs, len, "%s/%s", cwd, path);
+	free(cwd);
+	return abs;
+}
+
+static int
+cmdline_snap_opt(struct optctx *oc, const char *arg)
+{
+	static const char *const names[] = {"restore=", "restore_key=",
+					    "persist="};
+	struct sd_cmdline *cl = oc->oc_cl;
+	char **slots[] = {&cl->cl_restore, &cl->cl_restore_key,
+			  &cl->cl_persist};
+	size_t i, n;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		n = strlen(names[i]);
+		if (strncmp(arg, names[i], n))
+			continue;
+		if (!arg[n]) {
+			if (!oc->oc_bad)
+				snprintf(oc->oc_err, sizeof(oc->oc_err),
+					 "bad value for option '%.*s': empty",
+					 (int)n - 1, names[i]);
+			oc->oc_bad = 1;
+			return 0;
+		}
+		free(*slots[i]);
+		*slots[i] = cmdline_abspath(arg + n);
+		return *slots[i] ? 0 : -1;
+	}
+	return 1;
+}
+
+/* Remember one of our -o items (see cl_ouropts); 0 or -1. */
+static int
+cmdline_keep_ours(struct optctx *oc, const char *arg)
+{
+	struct sd_cmdline *cl = oc->oc_cl;
+	size_t old = cl->cl_ouropts ? strlen(cl->cl_ouropts) : 0;
+	char *p = realloc(cl->cl_ouropts, old + strlen(arg) + 2);
+
+	if (!p)
+		return -1;
+	if (old)
+		p[old++] = ',';
+	strcpy(p + old, arg);
+	cl->cl_ouropts = p;
+	return 0;
 }
 
 /*
@@ -144,6 +222,9 @@ cmdline_opt_proc(void *data, const char *arg, int key,
 		oc->oc_uring = arg[0] == 'u';
 		return 0;
 	}
+	ret = cmdline_snap_opt(oc, arg);
+	if (ret <= 0)
+		return ret;
 
 	unknown = malloc(len);
 	if (!unknown)
@@ -162,7 +243,7 @@ cmdline_opt_proc(void *data, const char *arg, int key,
 	}
 	if (!unknown[0]) {
 		free(unknown);
-		return 0;
+		return cmdline_keep_ours(oc, arg);
 	}
 	free(unknown);
 
@@ -319,6 +400,7 @@ sd_cmdline_parse(struct sd_cmdline *cl, int argc, char *argv[])
 	memset(&oc, 0, sizeof(oc));
 	oc.oc_opts = &cl->cl_opts;
 	oc.oc_uring = -1;
+	oc.oc_cl = cl;
 
 	/* Our options first, so that fuse_parse_cmdline sees our fsname. */
 	if (fuse_opt_parse(&cl->cl_args, &oc, NULL, cmdline_opt_proc) < 0)
@@ -394,4 +476,8 @@ sd_cmdline_free(struct sd_cmdline *cl)
 	free(cl->cl_mountpoint);
 	cl->cl_mountpoint = NULL;
 	fuse_opt_free_args(&cl->cl_args);
+	free(cl->cl_restore);
+	free(cl->cl_restore_key);
+	free(cl->cl_persist);
+	free(cl->cl_ouropts);
 }

@@ -17,6 +17,12 @@ struct sd_cmdline {
 	char *cl_mountpoint;	     /* canonical: an existing directory */
 	int cl_foreground;	     /* -f or -d: do not daemonize */
 	struct sd_transport_config cl_transport;
+	/* snapshot.c: restore=, restore_key=, persist= (absolute paths) */
+	char *cl_restore;
+	char *cl_restore_key;
+	char *cl_persist;
+	char *cl_ouropts; /* our -o items, comma-joined, to apply over an
+			   * image's options */
 };
 
 /*

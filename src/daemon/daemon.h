@@ -32,6 +32,9 @@
  */
 struct fuse_session *sd_ops_session_new(struct fuse_args *args,
 					struct shmemfs *fs);
+/* The mount a request is for: the session's userdata, or the mount a
+ * failed live restart took back (restart.c, sd_ops_set_fs()). */
+struct shmemfs *sd_ops_req_fs(fuse_req_t req);
 /* Destroy a session from sd_ops_session_new(), after it is unmounted. */
 void sd_ops_session_destroy(struct fuse_session *se);
 

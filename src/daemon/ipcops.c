@@ -156,7 +156,7 @@ ipcops_parse_u64(const char *s, int base, uint64_t *v, const char **end)
 void
 sd_ipc_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	struct shmemfs *fs = fuse_req_userdata(req);
+	struct shmemfs *fs = sd_ops_req_fs(req);
 	const char *rest = name + sizeof(SHMEMFS_IPC_PREFIX) - 1;
 	struct fuse_entry_param e;
 	struct shmemfs_attr attr;
@@ -196,7 +196,7 @@ sd_ipc_open(fuse_req_t req, fuse_ino_t ino, int flags)
 	int ret;
 
 	ipcops_cred(req, &cr, &ic);
-	ret = shmemfs_ipc_open(fuse_req_userdata(req), &cr, ino,
+	ret = shmemfs_ipc_open(sd_ops_req_fs(req), &cr, ino,
 			       flags & O_ACCMODE);
 	return ret < 0 ? ret : 0;
 }
@@ -206,7 +206,7 @@ sd_ipc_release(fuse_req_t req, fuse_ino_t ino)
 {
 	const struct fuse_ctx *fc = fuse_req_ctx(req);
 
-	shmemfs_ipc_release(fuse_req_userdata(req), fc->pid > 0 ? fc->pid : 0,
+	shmemfs_ipc_release(sd_ops_req_fs(req), fc->pid > 0 ? fc->pid : 0,
 			    ino);
 }
 
@@ -228,7 +228,7 @@ int
 sd_ipc_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned cmd, uint64_t fh,
 	     const void *in, size_t in_size, size_t out_size)
 {
-	struct shmemfs *fs = fuse_req_userdata(req);
+	struct shmemfs *fs = sd_ops_req_fs(req);
 	struct ipcops_caller ic;
 	struct shmemfs_cred cr;
 	int ret;

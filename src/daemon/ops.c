@@ -40,6 +40,8 @@
 #include "shmemfs_ioctl.h"
 #include "shmemfs_ipc.h"
 #include "daemon.h"
+#include "restart.h"
+#include "snapshot.h"
 #include "transport.h"
 
 /*
@@ -78,10 +80,28 @@ static int ops_caller_has_cap(fuse_req_t req, unsigned cap_bit);
 /* For notifications to the kernel from inside a request. */
 static struct fuse_session *ops_session;
 
+/* After a failed live restart took the state back (restart.c), the
+ * mount is a new one; set only while no request is being served. */
+static struct shmemfs *ops_fs_override;
+
+void
+sd_ops_set_fs(struct shmemfs *fs)
+{
+	ops_fs_override = fs;
+}
+
 static struct shmemfs *
 ops_req_fs(fuse_req_t req)
 {
-	return fuse_req_userdata(req);
+	return ops_fs_override ? ops_fs_override : fuse_req_userdata(req);
+}
+
+/* The mount a request is for: the session's, or the one a failed
+ * restart took back (for the daemon's other files). */
+struct shmemfs *
+sd_ops_req_fs(fuse_req_t req)
+{
+	return ops_req_fs(req);
 }
 
 static void
@@ -1453,6 +1473,27 @@ ops_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
 		else
 			fuse_reply_ioctl(req, 0, NULL, 0);
 		return;
+	case SHMEMFS_IOC_SAVE:
+	case SHMEMFS_IOC_EXPORT:
+		/* An image holds every file: swapoff's rule (snapshot.c). */
+		caller = fuse_req_ctx(req)->uid;
+		if (!(caller == getuid() && caller != 0) &&
+		    !ops_caller_has_cap(req, CAP_SYS_ADMIN)) {
+			fuse_reply_err(req, EPERM);
+			return;
+		}
+		sd_snap_ioctl(req, ops_req_fs(req), cmd, in_buf, in_bufsz,
+			      out_bufsz);
+		return;
+	case SHMEMFS_IOC_RESTART:
+		caller = fuse_req_ctx(req)->uid;
+		if (!(caller == getuid() && caller != 0) &&
+		    !ops_caller_has_cap(req, CAP_SYS_ADMIN)) {
+			fuse_reply_err(req, EPERM);
+			return;
+		}
+		sd_restart_ioctl(req); /* answered when it is done */
+		return;
 	default:
 		fuse_reply_err(req, ENOTTY);
 		return;
@@ -1586,6 +1627,8 @@ sd_ops_tmpfile(struct shmemfs *fs, uid_t uid, gid_t gid, mode_t umask,
 	struct shmemfs_ctx ctx = {
 		.sc_uid = uid, .sc_gid = gid, .sc_umask = umask};
 
+	if (ops_fs_override)
+		fs = ops_fs_override; /* a failed restart took it back */
 	return shmemfs_tmpfile(fs, &ctx, parent, mode,
 			       flags & O_EXCL ? SHMEMFS_TMPFILE_EXCL : 0, attr);
 }
@@ -1593,6 +1636,8 @@ sd_ops_tmpfile(struct shmemfs *fs, uid_t uid, gid_t gid, mode_t umask,
 void
 sd_ops_tmpfile_undo(struct shmemfs *fs, uint64_t ino)
 {
+	if (ops_fs_override)
+		fs = ops_fs_override;
 	shmemfs_release(fs, ino);
 	shmemfs_forget(fs, ino, 1);
 }

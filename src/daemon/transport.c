@@ -20,6 +20,7 @@
 
 #include "daemon.h"
 #include "fuse_abi.h"
+#include "restart.h"
 #include "transport.h"
 
 static const struct fuse_custom_io transport_chan_io;
@@ -75,12 +76,17 @@ transport_fusedev_start(struct sd_transport *tr)
 	return 0;
 }
 
+/*
+ * restart.c's loop rather than libfuse's: a fixed pool (one thread with
+ * -s, else tc_max_threads) that can stop between two requests, which a
+ * live restart needs (libfuse's loops drop a request a worker has read
+ * when the session exits).  clone_fd and the idle-thread limit are not
+ * used by it.
+ */
 static int
 transport_fusedev_run(struct sd_transport *tr)
 {
-	if (tr->tr_config.tc_singlethread)
-		return fuse_session_loop(tr->tr_session);
-	return fuse_session_loop_mt(tr->tr_session, tr->tr_private);
+	return sd_fusedev_loop(tr);
 }
 
 static void

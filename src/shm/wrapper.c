@@ -21,7 +21,7 @@
 #include "shmemfs_ioctl.h"
 
 #ifndef SHMEMFS_SHM_LIB
-#define SHMEMFS_SHM_LIB "/usr/local/lib/libshmemfs-shm.so"
+#define SHMEMFS_SHM_LIB "/usr/local/lib/shmemfs/libshmemfs-shm.so"
 #endif
 
 static int

@@ -8,7 +8,7 @@
 #   SECONDS   how long to fuzz each target (default 60).  0 is regression
 #             mode: run every committed corpus file once and stop; a few
 #             seconds, for CI.
-#   TARGET    core, options (default: both)
+#   TARGET    core, options, image (default: all)
 #
 # The targets are built with clang (CLANG=, default clang-14, else clang)
 # and -fsanitize=fuzzer,address,undefined into build-fuzz/ at the top of
@@ -30,10 +30,10 @@ set -u
 
 FUZZ_SECONDS=${1:-60}
 shift 2>/dev/null || true
-TARGETS=${*:-core options}
+TARGETS=${*:-core options image}
 case $FUZZ_SECONDS in
 '' | *[!0-9]*)
-	echo "usage: $0 [SECONDS] [core|options...]" >&2
+	echo "usage: $0 [SECONDS] [core|options|image...]" >&2
 	exit 2
 	;;
 esac
@@ -58,9 +58,12 @@ LIBS="-lpthread"
 if grep -q sodium "$CORE"/*.c 2>/dev/null; then
 	LIBS="$LIBS $(pkg-config --libs libsodium 2>/dev/null || echo -lsodium)"
 fi
+if grep -q xxhash "$CORE"/*.c 2>/dev/null; then
+	LIBS="$LIBS $(pkg-config --libs libxxhash 2>/dev/null || echo -lxxhash)"
+fi
 
 # target -> max_len, timeout (s)
-max_len() { case $1 in core) echo 4096 ;; *) echo 512 ;; esac; }
+max_len() { case $1 in core) echo 4096 ;; image) echo 16384 ;; *) echo 512 ;; esac; }
 timeout_of() { case $1 in core) echo 10 ;; *) echo 5 ;; esac; }
 
 build() {

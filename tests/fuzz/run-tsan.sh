@@ -28,6 +28,9 @@ LIBS="-lpthread"
 if grep -q sodium "$CORE"/*.c 2>/dev/null; then
 	LIBS="$LIBS $(pkg-config --libs libsodium 2>/dev/null || echo -lsodium)"
 fi
+if grep -q xxhash "$CORE"/*.c 2>/dev/null; then
+	LIBS="$LIBS $(pkg-config --libs libxxhash 2>/dev/null || echo -lxxhash)"
+fi
 
 mkdir -p "$OUT"
 echo "run-tsan: building with $($CLANG --version | head -1)"

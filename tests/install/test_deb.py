@@ -104,6 +104,10 @@ def _scenario_deb(mp):
         seen["exe"] = [os.readlink("/proc/%d/exe" % p) for p in _daemons(mp)]
         r = run(["shmemctl", "stats", mp, "--prometheus"], check=False)
         seen["prom"] = r.stdout
+        if shutil.which("shmemfs-shm"):
+            r = run(["shmemfs-shm", mp, "sh", "-c",
+                     'echo "$SHMEMFS_SHM"; echo "$LD_PRELOAD"'], check=False)
+            seen["shm"] = [r.returncode, r.stdout.split(), r.stderr]
         r = run(["umount", mp], check=False)
         seen["umount"] = r.returncode
         seen["gone"] = _wait(lambda: not _mounted(mp) and not _daemons(mp))
@@ -165,6 +169,14 @@ def test_install_mount_purge(debs, tmp_path, machine_lock):
         assert ('shmemfs_size_limit_bytes{mountpoint="%s"} %d' %
                 (mp, 1 << 30)) in seen["prom"]
         assert seen["umount"] == 0 and seen["gone"]
+        if "shm" in seen:
+            # shmemfs-shm finds the packaged preload library
+            rc, out, err = seen["shm"]
+            assert rc == 0 and out[0] == mp, seen["shm"]
+            assert out[1].startswith("/usr/lib/") and \
+                out[1].endswith("/libshmemfs-shm.so"), seen["shm"]
+            assert subprocess.run(["dpkg", "-S", out[1]],
+                                  capture_output=True).returncode == 0
     finally:
         r = subprocess.run(APT + ["purge"] + PACKAGES, capture_output=True,
                            text=True, timeout=900)

@@ -10,6 +10,7 @@ import pty
 import re
 import select
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -244,6 +245,33 @@ def test_stats_every_mount_gone_after_unmount(mount):
     r = ctl("stats", "--json", check=False)
     assert m.path not in [o["mountpoint"] for o in json.loads(r.stdout)]
     _ours_only(r.stderr, [m.path])
+
+
+def test_stats_every_mount_one_daemon_stopped(mount):
+    """A daemon that does not answer (here SIGSTOPped) costs the listing
+    a bounded wait, is reported, and the other mounts are still printed:
+    `stats` without a mount point asks each mount from a child process
+    of its own and gives up on it after 5 s."""
+    if not os.access(SHMEMCTL_BIN, os.X_OK):
+        pytest.skip("%s is not built" % SHMEMCTL_BIN)
+    a = mount("size=1m")
+    b = mount("size=2m")
+    os.kill(b.proc.pid, signal.SIGSTOP)
+    try:
+        t0 = time.monotonic()
+        r = subprocess.run([SHMEMCTL_BIN, "stats", "--json"],
+                           capture_output=True, text=True, timeout=60)
+        took = time.monotonic() - t0
+    finally:
+        os.kill(b.proc.pid, signal.SIGCONT)
+    assert took < 30, took
+    assert r.returncode == 1
+    assert "%s: no answer from its daemon within 5 s" % b.path in r.stderr
+    by = {o["mountpoint"]: o for o in json.loads(r.stdout)}
+    assert b.path not in by
+    assert by[a.path]["size_limit_bytes"] == MiB
+    # answered again once it runs
+    assert json_stats(b.path)["size_limit_bytes"] == 2 * MiB
 
 
 CLONE_NEWNS = 0x00020000
