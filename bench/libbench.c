@@ -3,8 +3,12 @@
  * libbench.c - the core library in process, against the same work done
  * with system calls on a kernel tmpfs.
  *
- *   libbench lib COUNT MIB        libshmemfs, no FUSE, no kernel
+ *   libbench lib COUNT MIB [OPTS] libshmemfs, no FUSE, no kernel (OPTS:
+ *                                 mount options, e.g. huge=always)
  *   libbench sys DIR COUNT MIB    system calls in DIR (a tmpfs mount)
+ *   libbench index MIB            page index bytes per GiB of a MIB-MiB
+ *                                 file: "small N" (huge=never) and
+ *                                 "huge N" (huge=always)
  *
  * Phases, one output line "PHASE RATE" each:
  *   create   COUNT empty files in one directory         ops/s
@@ -80,7 +84,54 @@ static char *make_buf(void)
 
 /* ---- libshmemfs --------------------------------------------------- */
 
-static int run_lib(long count, long mib)
+/* ---- the page index's memory per GiB, 4 KiB pages vs 2 MiB folios ---- */
+
+#include "fs.h"
+#include "node.h"
+
+static double index_bytes_per_gib(const char *opts, long mib)
+{
+	struct shmemfs_ctx ctx = { .sc_uid = getuid(), .sc_gid = getgid() };
+	struct shmemfs_attr attr;
+	struct shmemfs_opts o;
+	struct shmemfs *fs;
+	char *buf = aligned_alloc(4096, CHUNK);
+	double bytes;
+	long i;
+	int ret;
+
+	if (!buf)
+		fail("alloc", NULL, ENOMEM);
+	memset(buf, 1, CHUNK);
+	shmemfs_opts_init(&o);
+	ret = shmemfs_opts_parse(&o, opts, NULL, 0, NULL, 0);
+	if (ret < 0 || shmemfs_new(&fs, &o) < 0)
+		fail("shmemfs_new", opts, EINVAL);
+	ret = shmemfs_mknod(fs, &ctx, SHMEMFS_ROOT_INO, "f", S_IFREG | 0644,
+			    0, &attr);
+	if (ret < 0)
+		fail("mknod", "f", -ret);
+	for (i = 0; i < mib; i++)
+		if (shmemfs_write(fs, attr.sa_st.st_ino, buf, CHUNK,
+				  (int64_t)i * CHUNK) != CHUNK)
+			fail("write", "f", EIO);
+	bytes = (double)pageidx_node_bytes(
+			&node_get(fs, attr.sa_st.st_ino)->i_pages) *
+		1024.0 / (double)mib;
+	shmemfs_destroy(fs);
+	shmemfs_opts_free(&o);
+	free(buf);
+	return bytes;
+}
+
+static int run_index(long mib)
+{
+	printf("small %.0f\n", index_bytes_per_gib("size=0,huge=never", mib));
+	printf("huge %.0f\n", index_bytes_per_gib("size=0,huge=always", mib));
+	return 0;
+}
+
+static int run_lib(long count, long mib, const char *opts)
 {
 	struct shmemfs_ctx ctx = { .sc_uid = getuid(), .sc_gid = getgid() };
 	struct shmemfs_attr attr;
@@ -95,6 +146,8 @@ static int run_lib(long count, long mib)
 	shmemfs_opts_init(&o);
 	/* The same limits the run.sh mounts get: none that bind. */
 	ret = shmemfs_opts_parse(&o, "size=0,nr_inodes=0", NULL, 0, NULL, 0);
+	if (ret >= 0 && opts)
+		ret = shmemfs_opts_parse(&o, opts, NULL, 0, NULL, 0);
 	if (ret < 0)
 		fail("opts", NULL, -ret);
 	ret = shmemfs_new(&fs, &o);
@@ -244,8 +297,11 @@ static int run_sys(const char *dir, long count, long mib)
 
 int main(int argc, char **argv)
 {
-	if (argc == 4 && strcmp(argv[1], "lib") == 0)
-		return run_lib(atol(argv[2]), atol(argv[3]));
+	if ((argc == 4 || argc == 5) && strcmp(argv[1], "lib") == 0)
+		return run_lib(atol(argv[2]), atol(argv[3]),
+			       argc == 5 ? argv[4] : NULL);
+	if (argc == 3 && strcmp(argv[1], "index") == 0)
+		return run_index(atol(argv[2]));
 	if (argc == 5 && strcmp(argv[1], "sys") == 0)
 		return run_sys(argv[2], atol(argv[3]), atol(argv[4]));
 	fprintf(stderr, "usage: libbench lib COUNT MIB\n"

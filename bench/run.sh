@@ -17,7 +17,7 @@
 #   --out DIR    where latest.csv, latest.txt, latest.svg (the ratios as
 #                a chart) and raw.csv go
 #                (default bench/results)
-#   --only LIST  comma list of workloads to run: 1..8 and rss
+#   --only LIST  comma list of workloads to run: 1..9 and rss
 #                (default all)
 #   --perf       also profile the daemon (perf record -g) during a
 #                sequential write and a create phase; reports in DIR
@@ -38,6 +38,9 @@
 #   6 untar and rm -rf of a tree of small files                    files/s
 #   7 memcpy bandwidth of the machine (ceiling, no ratio)          GB/s
 #   8 libshmemfs in process vs the same calls on tmpfs             ops/s, MB/s
+#   9 huge=always on both sides: sequential write, cold read, 4 KiB
+#     random write (fio), the library's sequential write, and the
+#     page index's memory per GiB of file with and without folios
 #   rss  memory per empty file: daemon VmRSS delta and kernel slab delta
 
 set -Eeuo pipefail
@@ -47,7 +50,7 @@ BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=bench/lib.sh
 . "$BENCH_DIR/lib.sh"
 
-ONLY="1,2,3,4,5,6,7,8,rss"
+ONLY="1,2,3,4,5,6,7,8,9,rss"
 PERF=0
 XOPTS=""
 TAG=""
@@ -287,7 +290,7 @@ fio_job() {
 		printf "%.1f %.0f\n", bw * 1024 / 1e6, io }'
 }
 
-NSTEPS=8
+NSTEPS=9
 T_START=$(date +%s)
 step() {
 	log ""
@@ -548,6 +551,80 @@ if selected 8; then
 			lib_rows "$side" "$run" <<< "$out"
 		done
 	done
+fi
+
+# ---- 9. huge pages ---------------------------------------------------------------
+# Both sides mounted afresh with huge=always: kernel tmpfs with 2 MiB
+# folios, shmemfs with its own (host THP underneath).
+if selected 9; then
+	step 9 "huge=always: sequential write/read, 4 KiB random write, library, index size"
+	umount_shmemfs "$MNT_S"
+	umount_tmpfs "$MNT_T"
+	mount_tmpfs "$MNT_T" "size=$MOUNT_SIZE,huge=always"
+	mount_shmemfs "$MNT_S" "size=$MOUNT_SIZE,huge=always"
+	DPID=$SHMEMFS_PID
+	K="huge seq write ${SEQ_MB}M/1M"
+	KR="huge seq read ${SEQ_MB}M/1M cold"
+	KW="huge 4k randwrite psync"
+	row "$K" MB/s hi
+	row "$KR" MB/s hi
+	row "$KW" IOPS hi
+	for run in $(seq "$RUNS"); do
+		for side in $(sides "$run"); do
+			d=$(mnt_of "$side")
+			rm -f "$d/seq"
+			wait_quiet "$side"
+			read -r bw _ < <(fio_job "$d" seq write 1M "$SEQ_MB" psync)
+			add "$K" "$side" "$run" "$bw"
+			drop_caches 3
+			read -r bw _ < <(fio_job "$d" seq read 1M "$SEQ_MB" psync)
+			add "$KR" "$side" "$run" "$bw"
+			rm -f "$d/seq"
+			wait_quiet "$side"
+		done
+	done
+	for side in tmpfs shmemfs; do
+		fio_job "$(mnt_of "$side")" rand write 1M "$RAND_MB" psync > /dev/null
+	done
+	for run in $(seq "$RUNS"); do
+		for side in $(sides "$run"); do
+			read -r _ iops < <(fio_job "$(mnt_of "$side")" rand \
+				randwrite 4k "$RAND_MB" psync --time_based \
+				--runtime="$RAND_SECS" --randrepeat=1 --norandommap)
+			add "$KW" "$side" "$run" "$iops"
+		done
+	done
+	rm -f "$MNT_T/rand" "$MNT_S/rand"
+	wait_quiet shmemfs
+	KL="huge lib seq write ${LIB_MB}M/1M"
+	row "$KL" MB/s hi
+	for run in $(seq "$RUNS"); do
+		for side in $(sides "$run"); do
+			if [ "$side" = tmpfs ]; then
+				d="$MNT_T/lib"
+				mkdir "$d"
+				out=$("$BIN/libbench" sys "$d" 1 "$LIB_MB")
+				rmdir "$d"
+			else
+				out=$("$BIN/libbench" lib 1 "$LIB_MB" huge=always)
+			fi
+			add "$KL" "$side" "$run" "$(awk '$1 == "seqwrite" { print $2 }' <<< "$out")"
+		done
+	done
+	KI="index bytes per GiB, 4 KiB pages"
+	KH="index bytes per GiB, 2 MiB folios"
+	row "$KI" bytes one
+	row "$KH" bytes one
+	out=$("$BIN/libbench" index "$LIB_MB")
+	add "$KI" machine 1 "$(awk '$1 == "small" { print $2 }' <<< "$out")"
+	VALS[$KI|shmemfs]=${VALS[$KI|machine]}
+	add "$KH" machine 1 "$(awk '$1 == "huge" { print $2 }' <<< "$out")"
+	VALS[$KH|shmemfs]=${VALS[$KH|machine]}
+	umount_shmemfs "$MNT_S"
+	umount_tmpfs "$MNT_T"
+	mount_tmpfs "$MNT_T" "size=$MOUNT_SIZE"
+	mount_shmemfs "$MNT_S" "size=$MOUNT_SIZE"
+	DPID=$SHMEMFS_PID
 fi
 
 # ---- perf: the create phase ------------------------------------------------------

@@ -365,6 +365,28 @@ struct shmemfs_stats {
 int shmemfs_get_stats(struct shmemfs *fs, struct shmemfs_stats *st);
 
 /*
+ * Huge pages.  shmemfs_huge_advise(): under huge=advise, a regular
+ * file's owner's wish for huge pages (on != 0) or not, what
+ * madvise(MADV_HUGEPAGE) on a mapping of it says to tmpfs (FUSE never
+ * shows us madvise); -EINVAL for anything but a regular file.  Takes
+ * effect for pages allocated from then on.  shmemfs_huge_shrink():
+ * split every huge folio that reaches past its file's end and free the
+ * pages there, as tmpfs's shrinker does under memory pressure (and on
+ * drop_caches); returns the pages freed.
+ */
+int shmemfs_huge_advise(struct shmemfs *fs, uint64_t ino, int on);
+
+/*
+ * @fn (or NULL) is called, with the mount's lock held, with the number
+ * of an inode whose attributes changed without a call on it (the huge
+ * shrinker freeing its pages past end of file), so that a front end can
+ * drop its cached copy.  @fn must not call back into the mount.
+ */
+void shmemfs_set_attr_notify(struct shmemfs *fs,
+			     void (*fn)(void *arg, uint64_t ino), void *arg);
+int64_t shmemfs_huge_shrink(struct shmemfs *fs);
+
+/*
  * swapoff: bring every swapped page back into memory and stop swapping;
  * -ENOMEM (nothing moved) if they do not fit in mem=, -EIO if a page
  * could not be read (it stays in swap, all others come back), -EINVAL

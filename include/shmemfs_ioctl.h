@@ -14,6 +14,7 @@
 #ifndef SHMEMFS_IOCTL_H
 #define SHMEMFS_IOCTL_H
 
+#include <stdint.h>
 #include <sys/ioctl.h>
 #include "shmemfs.h"
 
@@ -42,6 +43,20 @@
  */
 #define SHMEMFS_IOC_SWAPOFF _IO(SHMEMFS_IOC_MAGIC, 2)
 #define SHMEMFS_IOC_SWAPON  _IO(SHMEMFS_IOC_MAGIC, 3)
+
+/*
+ * Huge pages (10-19).  HUGE_ADVISE is issued on a regular file opened
+ * for writing (so the kernel has checked write permission, and the
+ * daemon refuses a descriptor not open for writing with EBADF, as
+ * write(2) would): the argument is 1 (huge pages please, as
+ * madvise(MADV_HUGEPAGE) under huge=advise) or 0.  HUGE_SHRINK, on the
+ * root, splits huge folios that reach past end of file and frees the
+ * pages there, as tmpfs's shrinker does under memory pressure or
+ * drop_caches; it needs CAP_SYS_ADMIN (or the mount's owner), as
+ * drop_caches needs root.
+ */
+#define SHMEMFS_IOC_HUGE_ADVISE _IOW(SHMEMFS_IOC_MAGIC, 10, int32_t)
+#define SHMEMFS_IOC_HUGE_SHRINK _IO(SHMEMFS_IOC_MAGIC, 11)
 
 /*
  * Snapshots and restart (40-49).  struct shmemfs_ioc_image names the

@@ -229,7 +229,7 @@ shmemfs_lookup(struct shmemfs *fs, uint64_t parent, const char *name,
 	if (!ip || dir->i_nlink == 0)
 		goto out;
 	ip->i_nlookup++;
-	node_fill_attr(ip, out);
+	node_fill_attr_fs(fs, ip, out);
 	ret = 0;
 out:
 	UNLOCK(fs);
@@ -259,7 +259,7 @@ shmemfs_getattr(struct shmemfs *fs, uint64_t ino, struct shmemfs_attr *out)
 
 	LOCK(fs);
 	IGET_OR(fs, ip, ino, -ESTALE);
-	node_fill_attr(ip, out);
+	node_fill_attr_fs(fs, ip, out);
 	UNLOCK(fs);
 	return 0;
 }
@@ -277,7 +277,7 @@ shmemfs_setattr(struct shmemfs *fs, uint64_t ino, unsigned valid,
 	if (!ret)
 		ret = node_setattr(fs, ip, valid, sa);
 	if (!ret && out)
-		node_fill_attr(ip, out);
+		node_fill_attr_fs(fs, ip, out);
 	UNLOCK(fs);
 	return ret;
 }
@@ -296,7 +296,7 @@ create_common(struct shmemfs *fs, const struct shmemfs_ctx *ctx,
 	if (!ret) {
 		ip->i_nlookup++;
 		if (out)
-			node_fill_attr(ip, out);
+			node_fill_attr_fs(fs, ip, out);
 	}
 	UNLOCK(fs);
 	return ret;
@@ -377,7 +377,7 @@ shmemfs_link(struct shmemfs *fs, uint64_t ino, uint64_t newparent,
 	if (!ret) {
 		ip->i_nlookup++;
 		if (out)
-			node_fill_attr(ip, out);
+			node_fill_attr_fs(fs, ip, out);
 	}
 	UNLOCK(fs);
 	return ret;
@@ -543,6 +543,7 @@ shmemfs_release(struct shmemfs *fs, uint64_t ino)
 		SF_ASSERT(ip->i_nopen > 0);
 		if (ip->i_nopen)
 			ip->i_nopen--;
+		filemap_last_close(fs, ip);
 		node_put(fs, ip);
 	}
 	UNLOCK(fs);
@@ -877,8 +878,49 @@ shmemfs_get_stats(struct shmemfs *fs, struct shmemfs_stats *st)
 	st->swap_used_bytes = fs->sf_swap.sw_used * SF_PAGE_SIZE;
 	st->swapouts = fs->sf_swapouts;
 	st->swapins = fs->sf_swapins;
+	st->huge_pages = fs->sf_pool.pl_huge;
+	st->huge_splits = fs->sf_pool.pl_huge_splits;
+	st->huge_collapses = fs->sf_pool.pl_huge_collapses;
+	st->huge_fallbacks = fs->sf_pool.pl_huge_fallbacks;
 	UNLOCK(fs);
 	return 0;
+}
+
+int
+shmemfs_huge_advise(struct shmemfs *fs, uint64_t ino, int on)
+{
+	struct shmemfs_inode *ip;
+	int ret = -EINVAL;
+
+	LOCK(fs);
+	IGET_OR(fs, ip, ino, -ESTALE);
+	if (S_ISREG(ip->i_mode)) {
+		ip->i_huge_advised = on != 0;
+		ret = 0;
+	}
+	UNLOCK(fs);
+	return ret;
+}
+
+void
+shmemfs_set_attr_notify(struct shmemfs *fs,
+			void (*fn)(void *arg, uint64_t ino), void *arg)
+{
+	LOCK(fs);
+	fs->sf_attr_notify = fn;
+	fs->sf_attr_notify_arg = arg;
+	UNLOCK(fs);
+}
+
+int64_t
+shmemfs_huge_shrink(struct shmemfs *fs)
+{
+	int64_t freed;
+
+	LOCK(fs);
+	freed = (int64_t)filemap_huge_shrink(fs);
+	UNLOCK(fs);
+	return freed;
 }
 
 int

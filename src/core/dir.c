@@ -638,18 +638,18 @@ dir_readdir(struct shmemfs *fs, struct shmemfs_inode *dir, uint64_t cookie,
 	if (!S_ISDIR(dir->i_mode))
 		return -ENOTDIR;
 	if (cookie < 1) {
-		node_fill_attr(dir, &attr);
+		node_fill_attr_fs(fs, dir, &attr);
 		if (fn(arg, ".", &attr, 1))
 			goto out;
 	}
 	if (cookie < 2) {
-		node_fill_attr(dir->i_parent, &attr);
+		node_fill_attr_fs(fs, dir->i_parent, &attr);
 		if (fn(arg, "..", &attr, 2))
 			goto out;
 	}
 	idx = cookie < 3 ? 3 : cookie + 1;
 	while ((de = pageidx_next(&dir->i_entries, &idx))) {
-		node_fill_attr(de->d_inode, &attr);
+		node_fill_attr_fs(fs, de->d_inode, &attr);
 		if (fn(arg, de->d_name, &attr, idx))
 			break;
 		if (plus)

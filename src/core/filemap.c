@@ -19,9 +19,24 @@
  * A fallocated page stays a value entry until written: reserved space
  * that reads as zeros and that SEEK_DATA treats as a hole, as in tmpfs,
  * and that costs no memory.
+ *
+ * Huge pages (huge=): where the mount's policy allows it, a hole is
+ * filled with the folio tmpfs would allocate there (shmem_get_folio_gfp
+ * on Linux 6.18): the largest order up to 9 whose aligned range holds
+ * nothing yet (and, for within_size, ends within the file).  Order 9 is
+ * a real 2 MiB folio (page.c, one multi-index entry); a smaller order is
+ * that many small pages allocated together, which charges exactly what
+ * the kernel's mTHP folio would.  The whole folio is charged to size=
+ * and i_blocks when allocated (a 1-byte file under huge=always holds
+ * 2 MiB).  Truncate and punch hole split a folio they cut and free the
+ * cut pages at once; reclaim splits before swap-out.  When size= is
+ * full, folios reaching past end of file anywhere on the mount are split
+ * and their tails freed, and the charge retried once, before falling
+ * back to a single page (shmem_unused_huge_shrink()).
  */
 #include <errno.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <unistd.h>
 
@@ -31,6 +46,69 @@
 
 #define SF_PAGE_MASK ((uint64_t)SF_PAGE_SIZE - 1)
 #define SF_READAHEAD 8 /* slots swapped in together on sequential access */
+
+/*
+ * The highest folio order huge= allows at @index for a write ending at
+ * @write_end (0: not a write), as shmem_huge_global_enabled(): always,
+ * any order; within_size, orders whose aligned folio ends within the
+ * larger of i_size and @write_end; advise, any order once the file's
+ * owner asked (shmemctl huge FILE on), for FUSE never shows us madvise.
+ */
+static unsigned
+filemap_huge_order(const struct shmemfs *fs, const struct shmemfs_inode *ip,
+		   uint64_t index, uint64_t write_end)
+{
+	uint64_t size, pages;
+	unsigned order;
+
+	if (!S_ISREG(ip->i_mode))
+		return 0;
+	switch (fs->sf_opts.so_huge) {
+	case SHMEMFS_HUGE_ALWAYS:
+		return SF_HUGE_ORDER;
+	case SHMEMFS_HUGE_WITHIN_SIZE:
+		size = ip->i_size > write_end ? ip->i_size : write_end;
+		pages = (size + SF_PAGE_MASK) >> SF_PAGE_SHIFT;
+		for (order = SF_HUGE_ORDER; order > 0; order--) {
+			uint64_t nr = (uint64_t)1 << order;
+
+			if (pages >= ((index + nr) & ~(nr - 1)))
+				return order;
+		}
+		/* fall through */
+	case SHMEMFS_HUGE_ADVISE:
+		return ip->i_huge_advised ? SF_HUGE_ORDER : 0;
+	default:
+		return 0;
+	}
+}
+
+/* st_blksize: 2 MiB where the file may get huge folios, as tmpfs. */
+unsigned
+filemap_blksize(const struct shmemfs *fs, const struct shmemfs_inode *ip)
+{
+	return filemap_huge_order(fs, ip, 0, 0) ? SF_PAGE_SIZE << SF_HUGE_ORDER
+						 : SF_PAGE_SIZE;
+}
+
+/* The highest order <= @max whose aligned range around @index is empty
+ * (shmem_suitable_orders()). */
+static unsigned
+filemap_suitable_order(const struct shmemfs_inode *ip, uint64_t index,
+		       unsigned max)
+{
+	unsigned order;
+
+	for (order = max; order > 0; order--) {
+		uint64_t nr = (uint64_t)1 << order;
+		uint64_t first = index & ~(nr - 1), probe = first;
+
+		if (!pageidx_next(&ip->i_pages, &probe) ||
+		    probe > first + nr - 1)
+			return order;
+	}
+	return 0;
+}
 
 /*
  * A new zeroed resident page for @index (not yet in the index),
@@ -128,14 +206,439 @@ swap_readahead(struct shmemfs *fs, struct shmemfs_inode *ip, uint64_t index)
 	}
 }
 
+/* Free whatever @e is; the caller has taken it out of the index. */
+static void
+entry_free(struct shmemfs *fs, void *e)
+{
+	if (!pageidx_is_value(e))
+		page_free(fs, e);
+	else if (sf_is_swap(e))
+		swap_slot_free(&fs->sf_swap, sf_swap_slot(e));
+}
+
+/* Where a multi-index entry's inode is: a huge folio's page index is
+ * always a regular file's i_pages. */
+static struct shmemfs_inode *
+filemap_owner(struct pageidx *map)
+{
+	return (struct shmemfs_inode *)((char *)map -
+					offsetof(struct shmemfs_inode,
+						 i_pages));
+}
+
+static void filemap_drop(struct shmemfs *fs, struct shmemfs_inode *ip,
+			 uint64_t first, uint64_t last);
+
+/*
+ * Split the huge folio holding page @index.  As __split_huge_page()
+ * does for shmem, the split frees the folio's pages past end of file
+ * that no fallocate reserved (past shmem_fallocend()).  0, or -ENOMEM
+ * with the folio whole.
+ */
+static int
+filemap_split_folio(struct shmemfs *fs, struct shmemfs_inode *ip,
+		    uint64_t index)
+{
+	uint64_t start, keep = (ip->i_size + SF_PAGE_MASK) >> SF_PAGE_SHIFT;
+	unsigned order;
+	void *e = pageidx_lookup_range(&ip->i_pages, index, &start, &order);
+	int ret;
+
+	if (!e || !order)
+		return 0;
+	ret = page_split(fs, e);
+	if (ret)
+		return ret;
+	if (keep < ip->i_fallocend)
+		keep = ip->i_fallocend;
+	if (keep < start)
+		keep = start;
+	if (keep < start + SF_HUGE_PAGES)
+		filemap_drop(fs, ip, keep, start + SF_HUGE_PAGES - 1);
+	return 0;
+}
+
+/*
+ * A punch or truncate of bytes [@start, @end) splits the huge folios it
+ * cuts at either edge, as truncate_inode_partial_folio() does (even
+ * when no whole page goes); a folio that cannot be split stays whole.
+ */
+static void
+filemap_split_cut(struct shmemfs *fs, struct shmemfs_inode *ip,
+		  uint64_t start, uint64_t end)
+{
+	uint64_t edge[2] = {start >> SF_PAGE_SHIFT,
+			    (end - 1) >> SF_PAGE_SHIFT};
+	unsigned i, order;
+
+	for (i = 0; i < 2; i++) {
+		uint64_t first;
+
+		if (!pageidx_lookup_range(&ip->i_pages, edge[i], &first,
+					  &order) || !order)
+			continue;
+		if (start <= first << SF_PAGE_SHIFT &&
+		    end >= (first + SF_HUGE_PAGES) << SF_PAGE_SHIFT)
+			continue; /* wholly inside: goes whole */
+		filemap_split_folio(fs, ip, edge[i]);
+	}
+}
+
+/* page_for_each_huge() callback: split a folio that holds end of file
+ * and reaches past it (shmem_unused_huge_shrink()). */
+static void
+huge_shrink_one(struct shmemfs *fs, struct sf_page *pg, void *arg)
+{
+	struct shmemfs_inode *ip = filemap_owner(pg->pg_map);
+	uint64_t eof = (ip->i_size + SF_PAGE_MASK) >> SF_PAGE_SHIFT;
+	uint64_t *freed = arg;
+	uint64_t before = ip->i_blocks;
+
+	if (eof <= pg->pg_index || eof >= pg->pg_index + SF_HUGE_PAGES)
+		return;
+	filemap_split_folio(fs, ip, pg->pg_index);
+	*freed += before - ip->i_blocks;
+	if (before != ip->i_blocks && fs->sf_attr_notify)
+		fs->sf_attr_notify(fs->sf_attr_notify_arg, ip->i_ino);
+}
+
+/*
+ * size= is full: split every huge folio that reaches past its file's
+ * end and free its pages there (shmem_unused_huge_shrink(), which the
+ * kernel runs before a large folio's charge fails).  Returns the pages
+ * freed.
+ */
+uint64_t
+filemap_huge_shrink(struct shmemfs *fs)
+{
+	uint64_t freed = 0;
+
+	page_for_each_huge(fs, huge_shrink_one, &freed);
+	return freed;
+}
+
+/* Charge @nr blocks for a folio, shrinking once as tmpfs does. */
+static int
+filemap_charge_folio(struct shmemfs *fs, uint64_t nr)
+{
+	int ret = mem_charge_blocks(fs, nr);
+
+	if (ret != -ENOSPC || nr == 1 || !filemap_huge_shrink(fs))
+		return ret; /* 0, -ENOSPC, or the owner's quota: -EDQUOT */
+	return mem_charge_blocks(fs, nr);
+}
+
+/*
+ * A huge folio at @first (aligned, its range empty, blocks charged),
+ * filed.  0; -ENOMEM (or -EAGAIN: mem= full and nothing to reclaim)
+ * when small pages must do instead.
+ */
+static int
+filemap_huge_new(struct shmemfs *fs, struct shmemfs_inode *ip, uint64_t first,
+		 struct sf_page **pgp)
+{
+	struct sf_page *pg;
+	int tries, ret;
+
+	for (tries = 0; tries < 4; tries++) {
+		ret = page_alloc_huge(fs, &ip->i_pages, first, &pg);
+		if (ret != -EAGAIN)
+			break;
+		if (!reclaim_pages(fs, SF_HUGE_PAGES))
+			break;
+	}
+	if (ret)
+		return ret;
+	ret = pageidx_store_multi(&ip->i_pages, first, SF_HUGE_ORDER, pg);
+	if (ret) {
+		page_free(fs, pg);
+		return ret;
+	}
+	if (mem_above_high(fs))
+		reclaim_wake(fs);
+	*pgp = pg;
+	return 0;
+}
+
+/*
+ * Fill the hole at @index with the folio tmpfs would allocate there
+ * (see the top of this file), charged whole, and give the page at
+ * @index.  Falls back to one page when size= has no room for the folio
+ * after shrinking, and to small pages for the whole folio when the host
+ * gives no huge page (counted in huge_fallbacks).
+ */
+static int
+filemap_fill_hole(struct shmemfs *fs, struct shmemfs_inode *ip, uint64_t index,
+		  uint64_t write_end, struct sf_page **pgp)
+{
+	unsigned order = filemap_suitable_order(ip, index,
+			filemap_huge_order(fs, ip, index, write_end));
+	uint64_t nr = (uint64_t)1 << order, first, i;
+	struct sf_page *pg;
+	int ret;
+
+	ret = filemap_charge_folio(fs, nr);
+	if (ret && order) {
+		order = 0;
+		nr = 1;
+		ret = mem_charge_blocks(fs, 1);
+	}
+	if (ret)
+		return ret;
+	first = index & ~(nr - 1);
+	if (order == SF_HUGE_ORDER) {
+		ret = filemap_huge_new(fs, ip, first, &pg);
+		if (!ret) {
+			ip->i_blocks += nr;
+			*pgp = pg;
+			return 0;
+		}
+		page_count_fallback(fs);
+	}
+	/*
+	 * Small pages, the one at @index last: reclaim may send the others
+	 * to swap while this runs, never the one handed back.
+	 */
+	for (i = first; i < first + nr; i++) {
+		uint64_t at = i == first + nr - 1 ? index
+			      : i < index ? i : i + 1;
+
+		ret = filemap_page_new(fs, ip, at, false, &pg);
+		if (ret)
+			goto out_undo;
+		if (pageidx_store(&ip->i_pages, at, pg)) {
+			page_free(fs, pg);
+			ret = -ENOMEM;
+			goto out_undo;
+		}
+		ip->i_blocks++;
+	}
+	*pgp = pg;
+	return 0;
+
+out_undo:
+	/* The range was empty: all that is in it now is this call's. */
+	{
+		uint64_t had = ip->i_blocks;
+
+		filemap_drop(fs, ip, first, first + nr - 1);
+		mem_uncharge_blocks(fs, nr - (had - ip->i_blocks));
+	}
+	return ret;
+}
+
+/*
+ * A write into a fallocated page of a file that takes huge pages: tmpfs
+ * fallocated a whole folio there and the write makes all of it data
+ * (uptodate), so SEEK_DATA sees the folio, not the page.  Turn the
+ * fallocated pages of the largest aligned, wholly fallocated range
+ * around @index that the policy allows into zero pages (data that costs
+ * no memory); the page at @index is the caller's.  Replacing entries
+ * allocates nothing.
+ */
+static void
+filemap_falloc_folio_uptodate(struct shmemfs *fs, struct shmemfs_inode *ip,
+			      uint64_t index, uint64_t write_end)
+{
+	unsigned order = filemap_huge_order(fs, ip, index, write_end);
+
+	for (; order > 0; order--) {
+		uint64_t nr = (uint64_t)1 << order;
+		uint64_t first = index & ~(nr - 1), i;
+
+		for (i = first; i < first + nr; i++) {
+			void *e = pageidx_lookup(&ip->i_pages, i);
+
+			if (i != index && (!e || !sf_is_falloc(e)))
+				break;
+		}
+		if (i < first + nr)
+			continue;
+		for (i = first; i < first + nr; i++)
+			if (i != index)
+				pageidx_store(&ip->i_pages, i, sf_mk_zero());
+		return;
+	}
+}
+
+static void
+collapse_free_one(void *arg, uint64_t index, void *entry)
+{
+	(void)index;
+	if (!pageidx_is_value(entry))
+		page_free(arg, entry);
+}
+
+/*
+ * Make the aligned range of SF_HUGE_PAGES pages from @first one huge
+ * folio (khugepaged's collapse): its resident pages are copied in and
+ * freed, zero pages and (with @fill) holes become zeros in it, holes
+ * charged to size=.  Nothing is done (-EBUSY) if the range holds a
+ * swapped or fallocated page, or holes without @fill; -ENOSPC,
+ * -EAGAIN or -ENOMEM if size=, mem= or the host has no room.
+ */
+static int
+filemap_collapse(struct shmemfs *fs, struct shmemfs_inode *ip, uint64_t first,
+		 bool fill)
+{
+	uint64_t idx = first, last = first + SF_HUGE_PAGES - 1, holes;
+	struct sf_page *hpg;
+	void *e;
+	int ret;
+
+	holes = SF_HUGE_PAGES;
+	while ((e = pageidx_next(&ip->i_pages, &idx)) && idx <= last) {
+		if (pageidx_is_value(e) ? !sf_is_zero(e) : page_is_huge(e))
+			return -EBUSY;
+		holes--;
+		idx++;
+	}
+	if (holes && !fill)
+		return -EBUSY;
+	/* The folio and the pages it replaces are resident at once. */
+	if (!fill && !mem_resident_fits(fs, SF_HUGE_PAGES))
+		return -EAGAIN;
+	if (holes && mem_charge_blocks(fs, holes))
+		return -ENOSPC;
+	ret = page_alloc_huge(fs, &ip->i_pages, first, &hpg);
+	if (ret)
+		goto out_uncharge;
+	for (idx = first; (e = pageidx_next(&ip->i_pages, &idx)) && idx <= last;
+	     idx++)
+		if (!pageidx_is_value(e))
+			memcpy(page_data(hpg, idx), ((struct sf_page *)e)->pg_data,
+			       SF_PAGE_SIZE);
+	ret = pageidx_collapse(&ip->i_pages, first, SF_HUGE_ORDER, hpg,
+			       collapse_free_one, fs);
+	if (ret) {
+		page_free(fs, hpg);
+		goto out_uncharge;
+	}
+	ip->i_blocks += holes;
+	page_count_collapse(fs);
+	return 0;
+
+out_uncharge:
+	mem_uncharge_blocks(fs, holes);
+	return ret;
+}
+
+/*
+ * khugepaged's pass over one file, bounded: turn back into 2 MiB folios
+ * up to @budget aligned ranges that hold 512 resident small pages (as
+ * after a swap-in) where huge= allows a folio, looking at no more than
+ * 8 * @budget ranges.  Only ranges wholly inside the file: a folio
+ * reaching past end of file would be trimmed by a later split where the
+ * small pages tmpfs has there would stay.  Returns the folios made.
+ */
+unsigned
+filemap_collapse_inode(struct shmemfs *fs, struct shmemfs_inode *ip,
+		       unsigned budget)
+{
+	uint64_t eof = ip->i_size >> SF_PAGE_SHIFT, idx = 0, first, start;
+	unsigned looked = 0, made = 0, order;
+	void *e;
+
+	if (!S_ISREG(ip->i_mode) || ip->i_blocks < SF_HUGE_PAGES)
+		return 0;
+	while (made < budget && looked < 8 * budget &&
+	       (e = pageidx_next(&ip->i_pages, &idx))) {
+		first = idx & ~(uint64_t)(SF_HUGE_PAGES - 1);
+		if (first + SF_HUGE_PAGES > eof)
+			break;
+		pageidx_lookup_range(&ip->i_pages, idx, &start, &order);
+		looked++;
+		if (!order && filemap_huge_order(fs, ip, first, 0) ==
+				      SF_HUGE_ORDER) {
+			uint64_t probe = first, n = 0;
+
+			while ((e = pageidx_next(&ip->i_pages, &probe)) &&
+			       probe < first + SF_HUGE_PAGES &&
+			       !pageidx_is_value(e)) {
+				n++;
+				probe++;
+			}
+			if (n == SF_HUGE_PAGES &&
+			    !filemap_collapse(fs, ip, first, false))
+				made++;
+		}
+		idx = first + SF_HUGE_PAGES;
+	}
+	return made;
+}
+
+/* The last open of @ip closed: khugepaged's pass over it, bounded, so
+ * pages swapped back in become folios again where huge= allows. */
+void
+filemap_last_close(struct shmemfs *fs, struct shmemfs_inode *ip)
+{
+	if (!ip->i_nopen && ip->i_nlink &&
+	    fs->sf_opts.so_huge != SHMEMFS_HUGE_NEVER)
+		filemap_collapse_inode(fs, ip, 4);
+}
+
+/*
+ * FUSE cuts one write(2) into pieces (a partial first page goes alone),
+ * so a piece's end is not the write's.  huge=within_size sizes the
+ * folio for the write's first page by where the whole write ends: when
+ * a piece continues the previous one, give that page the folio it
+ * would have had, filling the rest of it as data (zeros) as tmpfs's
+ * folio would be.  Best effort: nothing changes when it cannot be had.
+ */
+static void
+filemap_regrow(struct shmemfs *fs, struct shmemfs_inode *ip, uint64_t wstart,
+	       uint64_t wend, uint64_t off)
+{
+	uint64_t s = wstart >> SF_PAGE_SHIFT, done = off >> SF_PAGE_SHIFT;
+	unsigned order = filemap_huge_order(fs, ip, s, wend);
+
+	for (; order > 0; order--) {
+		uint64_t nr = (uint64_t)1 << order, first = s & ~(nr - 1);
+		uint64_t probe = first, holes = 0, i;
+		void *e;
+
+		/* Only the pieces before may have filled it. */
+		while ((e = pageidx_next(&ip->i_pages, &probe)) &&
+		       probe < first + nr) {
+			if (probe < s || probe >= done)
+				break;
+			probe++;
+		}
+		if (e && probe < first + nr)
+			continue;
+		if (order == SF_HUGE_ORDER) {
+			filemap_collapse(fs, ip, first, true);
+			return;
+		}
+		for (i = first; i < first + nr; i++)
+			holes += !pageidx_lookup(&ip->i_pages, i);
+		if (!holes || mem_charge_blocks(fs, holes))
+			return;
+		for (i = first; i < first + nr; i++) {
+			if (pageidx_lookup(&ip->i_pages, i))
+				continue;
+			if (pageidx_store(&ip->i_pages, i, sf_mk_zero())) {
+				mem_uncharge_blocks(fs, holes);
+				return;
+			}
+			ip->i_blocks++;
+			holes--;
+		}
+		return;
+	}
+}
+
 /*
  * The resident page at @index in *@pgp, swapped in or allocated as @mode
- * asks.  0 with *@pgp set, or with *@pgp NULL for a hole (or fallocated
- * page) under SGP_READ, which reads as zeros; or -errno, *@pgp untouched.
+ * asks; @write_end is where the write ends (huge=within_size looks at
+ * it).  0 with *@pgp set (a huge folio: the page is page_data(pg,
+ * index)), or with *@pgp NULL for a hole (or fallocated page) under
+ * SGP_READ, which reads as zeros; or -errno, *@pgp untouched.
  */
-int
-filemap_get_page(struct shmemfs *fs, struct shmemfs_inode *ip, uint64_t index,
-		 int mode, struct sf_page **pgp)
+static int
+filemap_get_folio(struct shmemfs *fs, struct shmemfs_inode *ip,
+		  uint64_t index, int mode, uint64_t write_end,
+		  struct sf_page **pgp)
 {
 	void *e = pageidx_lookup(&ip->i_pages, index);
 	struct sf_page *pg = NULL;
@@ -166,30 +669,29 @@ filemap_get_page(struct shmemfs *fs, struct shmemfs_inode *ip, uint64_t index,
 			return ret;
 		if (seq && sf_is_swap(e))
 			swap_readahead(fs, ip, index);
+		else if (sf_is_falloc(e))
+			filemap_falloc_folio_uptodate(fs, ip, index,
+						      write_end);
 		goto out;
 	}
 
 	/* A hole: allocate. */
-	ret = mem_charge_blocks(fs, 1);
+	ret = filemap_fill_hole(fs, ip, index, write_end, &pg);
 	if (ret)
 		return ret;
-	ret = filemap_page_new(fs, ip, index, false, &pg);
-	if (ret)
-		goto out_uncharge;
-	if (pageidx_store(&ip->i_pages, index, pg)) {
-		ret = -ENOMEM;
-		goto out_free_page;
-	}
-	ip->i_blocks++;
 out:
 	*pgp = pg;
 	return 0;
+}
 
-out_free_page:
-	page_free(fs, pg);
-out_uncharge:
-	mem_uncharge_blocks(fs, 1);
-	return ret;
+int
+filemap_get_page(struct shmemfs *fs, struct shmemfs_inode *ip, uint64_t index,
+		 int mode, struct sf_page **pgp)
+{
+	return filemap_get_folio(fs, ip, index, mode,
+				 mode == SGP_READ ? 0
+						  : (index + 1) << SF_PAGE_SHIFT,
+				 pgp);
 }
 
 ssize_t
@@ -212,14 +714,18 @@ filemap_read(struct shmemfs *fs, struct shmemfs_inode *ip, void *buf,
 		size_t n = SF_PAGE_SIZE - poff;
 		struct sf_page *pg;
 
-		if (n > size - done)
-			n = size - done;
 		err = filemap_get_page(fs, ip, pos >> SF_PAGE_SHIFT, SGP_READ,
 				       &pg);
 		if (err)
 			break;
+		if (pg) /* to the end of the folio */
+			n = ((pg->pg_index + page_nr(pg)) << SF_PAGE_SHIFT) -
+			    pos;
+		if (n > size - done)
+			n = size - done;
 		if (pg)
-			memcpy(dst + done, (char *)pg->pg_data + poff, n);
+			memcpy(dst + done,
+			       page_data(pg, pos >> SF_PAGE_SHIFT) + poff, n);
 		else
 			memset(dst + done, 0, n);
 		done += n;
@@ -243,6 +749,7 @@ filemap_write(struct shmemfs *fs, struct shmemfs_inode *ip, const void *buf,
 {
 	const char *src = buf;
 	size_t done = 0;
+	uint64_t wstart;
 	int err = 0;
 
 	if (off >= (uint64_t)SHMEMFS_MAX_FILESIZE)
@@ -257,6 +764,12 @@ filemap_write(struct shmemfs *fs, struct shmemfs_inode *ip, const void *buf,
 	 * even a write that then fails with ENOSPC moves the times. */
 	sf_now(&ip->i_mtime);
 	ip->i_ctime = ip->i_mtime;
+	wstart = off;
+	if (fs->sf_lw_ino == ip->i_ino && fs->sf_lw_end == off &&
+	    fs->sf_lw_start < off)
+		wstart = fs->sf_lw_start;
+	if (wstart < off && fs->sf_opts.so_huge == SHMEMFS_HUGE_WITHIN_SIZE)
+		filemap_regrow(fs, ip, wstart, off + size, off);
 	while (done < size) {
 		uint64_t pos = off + done;
 		size_t poff = pos & SF_PAGE_MASK;
@@ -265,29 +778,30 @@ filemap_write(struct shmemfs *fs, struct shmemfs_inode *ip, const void *buf,
 
 		if (n > size - done)
 			n = size - done;
-		err = filemap_get_page(fs, ip, pos >> SF_PAGE_SHIFT,
-				       n == SF_PAGE_SIZE ? SGP_OVERWRITE
-							 : SGP_WRITE, &pg);
+		err = filemap_get_folio(fs, ip, pos >> SF_PAGE_SHIFT,
+					n == SF_PAGE_SIZE ? SGP_OVERWRITE
+							  : SGP_WRITE,
+					off + size, &pg);
 		if (err)
 			break;
-		memcpy((char *)pg->pg_data + poff, src + done, n);
+		if (page_is_huge(pg)) { /* to the end of the folio */
+			n = ((pg->pg_index + SF_HUGE_PAGES) << SF_PAGE_SHIFT) -
+			    pos;
+			if (n > size - done)
+				n = size - done;
+		}
+		memcpy(page_data(pg, pos >> SF_PAGE_SHIFT) + poff, src + done,
+		       n);
 		done += n;
 	}
+	fs->sf_lw_ino = ip->i_ino;
+	fs->sf_lw_start = wstart;
+	fs->sf_lw_end = off + done;
 	if (!done)
 		return err;
 	if (off + done > ip->i_size)
 		ip->i_size = off + done;
 	return (ssize_t)done;
-}
-
-/* Free whatever @e is; the caller has taken it out of the index. */
-static void
-entry_free(struct shmemfs *fs, void *e)
-{
-	if (!pageidx_is_value(e))
-		page_free(fs, e);
-	else if (sf_is_swap(e))
-		swap_slot_free(&fs->sf_swap, sf_swap_slot(e));
 }
 
 struct erase_ctx {
@@ -302,8 +816,38 @@ erase_one(void *arg, uint64_t index, void *entry)
 	struct erase_ctx *ec = arg;
 
 	(void)index;
+	ec->ec_count += pageidx_is_value(entry) ? 1 : page_nr(entry);
 	entry_free(ec->ec_fs, entry);
-	ec->ec_count++;
+}
+
+/*
+ * A huge folio that [first, last] cuts at @index is split, so that only
+ * the cut pages go (truncate_inode_partial_folio()).  If it cannot be
+ * split, it stays whole and the cut bytes are zeroed instead; the range
+ * to drop is narrowed to leave it out (*@first or *@last moved).
+ */
+static void
+filemap_split_edge(struct shmemfs *fs, struct shmemfs_inode *ip,
+		   uint64_t index, uint64_t *first, uint64_t *last)
+{
+	uint64_t start, end, a, b;
+	unsigned order;
+	void *e = pageidx_lookup_range(&ip->i_pages, index, &start, &order);
+
+	if (!e || !order)
+		return;
+	end = start + ((uint64_t)1 << order) - 1;
+	if (start >= *first && end <= *last)
+		return; /* wholly inside: goes whole */
+	if (!page_split(fs, e))
+		return;
+	a = start > *first ? start : *first;
+	b = end < *last ? end : *last;
+	memset(page_data(e, a), 0, (size_t)(b - a + 1) << SF_PAGE_SHIFT);
+	if (start <= *first)
+		*first = end + 1;
+	else
+		*last = start - 1;
 }
 
 /* Drop entries [first, last] and give their blocks back. */
@@ -313,6 +857,11 @@ filemap_drop(struct shmemfs *fs, struct shmemfs_inode *ip, uint64_t first,
 {
 	struct erase_ctx ec = {.ec_fs = fs};
 
+	if (first > last)
+		return;
+	filemap_split_edge(fs, ip, first, &first, &last);
+	if (first <= last)
+		filemap_split_edge(fs, ip, last, &first, &last);
 	if (first > last)
 		return;
 	pageidx_erase_range(&ip->i_pages, first, last, erase_one, &ec);
@@ -343,7 +892,7 @@ filemap_zero(struct shmemfs *fs, struct shmemfs_inode *ip, uint64_t index,
 	} else {
 		pg = e;
 	}
-	memset((char *)pg->pg_data + from, 0, to - from);
+	memset(page_data(pg, index) + from, 0, to - from);
 	return 0;
 }
 
@@ -361,6 +910,7 @@ filemap_punch(struct shmemfs *fs, struct shmemfs_inode *ip, uint64_t start,
 
 	if (start >= end)
 		return 0;
+	filemap_split_cut(fs, ip, start, end);
 	first = start >> SF_PAGE_SHIFT;
 	last = (end - 1) >> SF_PAGE_SHIFT;
 	for (idx = first;; idx = last) {
@@ -410,6 +960,7 @@ filemap_truncate(struct shmemfs *fs, struct shmemfs_inode *ip, uint64_t size)
 	 */
 	stamp = size != old;
 	if (size <= old && ip->i_blocks) {
+		filemap_split_cut(fs, ip, size, UINT64_MAX);
 		filemap_drop(fs, ip, (size + SF_PAGE_MASK) >> SF_PAGE_SHIFT,
 			     UINT64_MAX);
 		stamp = true;
@@ -498,6 +1049,67 @@ falloc_convert_reached(struct shmemfs *fs, struct shmemfs_inode *ip,
 }
 
 /*
+ * fallocate where huge= gives folios: as shmem_fallocate() walks the
+ * range, each hole is filled with the folio a write there would get
+ * (reaching outside [first, last] as the folio does), charged whole as
+ * it is reached; a present entry is passed by the folio it belongs to.
+ * On running out of space the pages reached stay data as in
+ * falloc_convert_reached() and this call's folios are undone.
+ */
+static int
+falloc_folios(struct shmemfs *fs, struct shmemfs_inode *ip, uint64_t first,
+	      uint64_t last, uint64_t end)
+{
+	uint64_t idx = first, lo = first, hi = last, start, nr, i;
+	unsigned order;
+	int ret;
+
+	while (idx <= last) {
+		if (pageidx_lookup_range(&ip->i_pages, idx, &start, &order)) {
+			idx = start + ((uint64_t)1 << order);
+			continue;
+		}
+		order = filemap_suitable_order(ip, idx,
+				filemap_huge_order(fs, ip, idx, end));
+		nr = (uint64_t)1 << order;
+		ret = filemap_charge_folio(fs, nr);
+		if (ret && order) {
+			order = 0;
+			nr = 1;
+			ret = mem_charge_blocks(fs, 1);
+		}
+		if (ret)
+			goto out_undo;
+		start = idx & ~(nr - 1);
+		for (i = start; i < start + nr; i++) {
+			if (pageidx_store(&ip->i_pages, i,
+					  sf_mk_falloc(true))) {
+				mem_uncharge_blocks(fs, start + nr - i);
+				ret = -ENOMEM;
+				goto out_undo;
+			}
+			ip->i_blocks++;
+		}
+		if (start < lo)
+			lo = start;
+		if (start + nr - 1 > hi)
+			hi = start + nr - 1;
+		idx = start + nr;
+	}
+	falloc_finish(fs, ip, lo, hi, true);
+	return 0;
+
+out_undo:
+	if (ret == -ENOSPC)
+		for (i = first; i < idx; i++)
+			if (pageidx_lookup(&ip->i_pages, i) ==
+			    sf_mk_falloc(false))
+				pageidx_store(&ip->i_pages, i, sf_mk_zero());
+	falloc_finish(fs, ip, lo, hi, false);
+	return ret;
+}
+
+/*
  * => @off >= 0, @len > 0, off + len <= SHMEMFS_MAX_FILESIZE, mode valid
  *    (checked by the caller, as the VFS checks them for tmpfs).
  * Either every page in the range is allocated, or nothing changes: the
@@ -524,6 +1136,19 @@ filemap_fallocate(struct shmemfs *fs, struct shmemfs_inode *ip, int mode,
 	/* shmem_fallocate() refuses a range larger than the whole mount */
 	if (mem_blocks_max(fs) && last - first + 1 > mem_blocks_max(fs))
 		return -ENOSPC;
+	if (filemap_huge_order(fs, ip, first, end) ||
+	    filemap_huge_order(fs, ip, last, end)) {
+		uint64_t undo_fallocend = ip->i_fallocend;
+
+		if (ip->i_fallocend < last + 1)
+			ip->i_fallocend = last + 1;
+		ret = falloc_folios(fs, ip, first, last, end);
+		if (ret) {
+			ip->i_fallocend = undo_fallocend;
+			return ret;
+		}
+		goto out_size;
+	}
 	missing = last - first + 1 - count_present(ip, first, last);
 	if (missing > mem_falloc_cap(fs))
 		return -ENOSPC;
@@ -544,6 +1169,7 @@ filemap_fallocate(struct shmemfs *fs, struct shmemfs_inode *ip, int mode,
 		missing--;
 	}
 	falloc_finish(fs, ip, first, last, true);
+out_size:
 	if (!(mode & SHMEMFS_FALLOC_KEEP_SIZE) && end > ip->i_size)
 		ip->i_size = end;
 out_touch:
@@ -622,10 +1248,14 @@ filemap_check(struct shmemfs *fs, struct shmemfs_inode *ip, char *msg,
 	}
 	while ((e = pageidx_next(&ip->i_pages, &idx))) {
 		const struct sf_page *pg = e;
+		uint64_t first;
+		unsigned order;
 
+		pageidx_lookup_range(&ip->i_pages, idx, &first, &order);
 		if (e == sf_mk_falloc(true) ||
 		    (!pageidx_is_value(e) &&
-		     (pg->pg_map != &ip->i_pages || pg->pg_index != idx)) ||
+		     (pg->pg_map != &ip->i_pages || pg->pg_index != first ||
+		      order != (page_is_huge(pg) ? SF_HUGE_ORDER : 0))) ||
 		    (sf_is_swap(e) &&
 		     !swap_slot_in_use(&fs->sf_swap, sf_swap_slot(e)))) {
 			snprintf(msg, len, "ino %llu: bad entry at %llu",

@@ -34,6 +34,12 @@ struct shmemfs {
 	struct sf_dirent **sf_hash;     /* (dir, name) -> dirent */
 	uint64_t sf_hash_mask;          /* buckets - 1 */
 	uint64_t sf_hash_count;
+	/* filemap.c: the last write request, to see the pieces FUSE cuts
+	 * one write(2) into (huge=within_size looks at where it ends) */
+	uint64_t sf_lw_ino, sf_lw_start, sf_lw_end;
+	/* api.c: the front end's "attributes changed" hook */
+	void (*sf_attr_notify)(void *arg, uint64_t ino);
+	void *sf_attr_notify_arg;
 	/* statistics: reclaim.c counts swap-outs, filemap.c swap-ins */
 	uint64_t sf_swapouts, sf_swapins;
 	/* reclaim.c: the background reclaimer (kswapd's role) */

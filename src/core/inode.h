@@ -50,6 +50,12 @@ struct shmemfs_inode {
 			uint64_t i_blocks;  /* pages charged to this inode */
 			uint64_t i_ra_next; /* swap readahead: the index a
 					     * sequential reader wants next */
+			/* huge pages: pages below i_fallocend (the end of
+			 * the furthest fallocate) survive a folio split past
+			 * EOF (shmem_fallocend()); i_huge_advised: under
+			 * huge=advise the owner asked (shmemctl huge). */
+			uint64_t i_fallocend : 63;
+			uint64_t i_huge_advised : 1;
 		};
 		/* S_IFCHR, S_IFBLK */
 		dev_t i_rdev;

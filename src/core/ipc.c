@@ -659,6 +659,8 @@ shmemfs_ipc_release(struct shmemfs *fs, pid_t pid, uint64_t ino)
 			goto out;
 		}
 	}
+	if (S_ISREG(ip->i_mode))
+		filemap_last_close(fs, ip); /* huge pages: collapse */
 	node_put(fs, ip);
 out:
 	UNLOCK(fs);

@@ -167,6 +167,16 @@ node_fill_attr(const struct shmemfs_inode *ip, struct shmemfs_attr *out)
 	out->sa_generation = ip->i_generation;
 }
 
+/* node_fill_attr(), with what depends on the mount: st_blksize is
+ * 2 MiB where huge= gives the file huge pages. */
+void
+node_fill_attr_fs(const struct shmemfs *fs, const struct shmemfs_inode *ip,
+		  struct shmemfs_attr *out)
+{
+	node_fill_attr(ip, out);
+	out->sa_st.st_blksize = filemap_blksize(fs, ip);
+}
+
 static bool
 ts_before_or_eq(const struct timespec *a, const struct timespec *b)
 {

@@ -20,6 +20,9 @@ void node_free_contents(struct shmemfs *fs, struct shmemfs_inode *ip);
 struct shmemfs_inode *node_get(struct shmemfs *fs, uint64_t ino);
 struct shmemfs_inode *node_next(struct shmemfs *fs, uint64_t *inop);
 void node_fill_attr(const struct shmemfs_inode *ip, struct shmemfs_attr *out);
+void node_fill_attr_fs(const struct shmemfs *fs,
+		       const struct shmemfs_inode *ip,
+		       struct shmemfs_attr *out);
 int node_setattr(struct shmemfs *fs, struct shmemfs_inode *ip, unsigned valid,
 		 const struct shmemfs_setattr *sa);
 void node_touch_atime(struct shmemfs_inode *ip);

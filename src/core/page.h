@@ -6,7 +6,7 @@
  * page.c allocates a page (charging mem= through mem.c), puts it on the
  * mount's CLOCK ring, hands the reclaimer the next cold one, and frees
  * it (uncharging).  Callers above ask it; it calls only mem and pageidx.
- * Huge folios will be allocated here too.
+ * Huge folios (2 MiB) are allocated, split and freed here too.
  *
  * => Must be called with sf_lock held: the pool, the ring and the hand
  *    are per mount.
@@ -28,11 +28,24 @@
  */
 #define SF_PG_REFERENCED 0x1
 #define SF_PG_PINNED     0x2 /* never evict (e.g. I/O in flight) */
+#define SF_PG_HUGE       0x4 /* a 2 MiB folio: SF_HUGE_PAGES pages */
+
+/*
+ * A huge folio is one struct sf_page for a whole pool chunk (2 MiB,
+ * aligned, backed by one host transparent huge page), filed as one
+ * multi-index entry of order SF_HUGE_ORDER at its first index, and one
+ * place on the CLOCK ring.  It is charged SF_HUGE_PAGES resident pages
+ * (and, by filemap, as many blocks).  page_split() turns it into
+ * SF_HUGE_PAGES small pages in place: the memory stays where it is.
+ */
+#define SF_HUGE_ORDER 9
+#define SF_HUGE_PAGES (1u << SF_HUGE_ORDER)
 
 struct sf_page {
-	void *pg_data;              /* SF_PAGE_SIZE bytes from the pool */
+	void *pg_data;              /* SF_PAGE_SIZE bytes from the pool, or
+				     * SF_HUGE_PAGES of them (SF_PG_HUGE) */
 	struct pageidx *pg_map;     /* the page index holding it */
-	uint64_t pg_index;
+	uint64_t pg_index;          /* its (first) index there */
 	struct sf_page *pg_next, *pg_prev; /* CLOCK ring */
 	uint32_t pg_flags;
 };
@@ -101,6 +114,10 @@ struct sf_pool {
 	uint64_t pl_pages;          /* in use */
 	uint64_t pl_dirty;          /* free, still mapped, not zero */
 	struct sf_page *pl_clock;   /* CLOCK hand; NULL: no pages */
+	/* huge folios: ShmemHugePages and the thp_* counters */
+	uint64_t pl_huge;           /* resident huge folios */
+	uint64_t pl_huge_splits, pl_huge_fallbacks, pl_huge_collapses;
+	bool pl_no_collapse;        /* the host has no MADV_COLLAPSE */
 };
 
 void page_pool_init(struct sf_pool *pl);
@@ -110,8 +127,38 @@ void page_pool_destroy(struct sf_pool *pl);
 int page_alloc(struct shmemfs *fs, struct pageidx *map, uint64_t index,
 	       unsigned flags, struct sf_page **pgp);
 void page_free(struct shmemfs *fs, struct sf_page *pg);
+int page_alloc_huge(struct shmemfs *fs, struct pageidx *map, uint64_t index,
+		    struct sf_page **pgp);
+int page_split(struct shmemfs *fs, struct sf_page *pg);
+void page_count_fallback(struct shmemfs *fs);
+void page_count_collapse(struct shmemfs *fs);
+void page_for_each_huge(struct shmemfs *fs,
+			void (*fn)(struct shmemfs *fs, struct sf_page *pg,
+				   void *arg),
+			void *arg);
 struct sf_page *page_clock_next(struct shmemfs *fs, uint64_t *scan);
 int page_check(struct shmemfs *fs, char *msg, size_t len);
+
+static inline bool
+page_is_huge(const struct sf_page *pg)
+{
+	return (pg->pg_flags & SF_PG_HUGE) != 0;
+}
+
+/* Pages @pg holds: 1, or SF_HUGE_PAGES for a huge folio. */
+static inline uint64_t
+page_nr(const struct sf_page *pg)
+{
+	return page_is_huge(pg) ? SF_HUGE_PAGES : 1;
+}
+
+/* The memory of page @index, which @pg holds. */
+static inline char *
+page_data(const struct sf_page *pg, uint64_t index)
+{
+	return (char *)pg->pg_data +
+	       ((size_t)(index - pg->pg_index) << SF_PAGE_SHIFT);
+}
 
 static inline void
 page_mark_accessed(struct sf_page *pg)

@@ -112,6 +112,62 @@ pageidx_slot_clear(struct pageidx_node *node, unsigned off)
 	node->pn_count--;
 }
 
+/*
+ * Interior slots (level > 1) hold a node (low bits 00), the head of a
+ * multi-index entry (the user's pointer with bit 1 set) or a sibling
+ * marker (bits 11, the head's offset above them).  Leaf slots are the
+ * user's entries, untouched.
+ */
+#define PAGEIDX_TAG_MASK ((uintptr_t)3)
+#define PAGEIDX_TAG_MULTI ((uintptr_t)2)
+#define PAGEIDX_TAG_SIBLING ((uintptr_t)3)
+
+static inline bool
+slot_is_node(const void *p)
+{
+	return ((uintptr_t)p & PAGEIDX_TAG_MASK) == 0;
+}
+
+static inline bool
+slot_is_sibling(const void *p)
+{
+	return ((uintptr_t)p & PAGEIDX_TAG_MASK) == PAGEIDX_TAG_SIBLING;
+}
+
+static inline void *
+mk_sibling(unsigned head)
+{
+	return (void *)(((uintptr_t)head << 2) | PAGEIDX_TAG_SIBLING);
+}
+
+/* The offset of the head of the multi-index entry in slot @off. */
+static inline unsigned
+multi_head(const struct pageidx_node *node, unsigned off)
+{
+	const void *p = node->pn_slots[off];
+
+	return slot_is_sibling(p) ? (unsigned)((uintptr_t)p >> 2) : off;
+}
+
+static inline void *
+multi_entry(const struct pageidx_node *node, unsigned off)
+{
+	return (void *)((uintptr_t)node->pn_slots[multi_head(node, off)] &
+			~PAGEIDX_TAG_MASK);
+}
+
+/* Slots the multi-index entry headed at @head takes. */
+static unsigned
+multi_slots(const struct pageidx_node *node, unsigned head)
+{
+	unsigned n = 1;
+
+	while (head + n < PAGEIDX_SLOTS &&
+	       node->pn_slots[head + n] == mk_sibling(head))
+		n++;
+	return n;
+}
+
 void
 pageidx_init(struct pageidx *pi)
 {
@@ -129,9 +185,44 @@ pageidx_lookup(const struct pageidx *pi, uint64_t index)
 	if (node == NULL || index > pageidx_max_index(pi->pi_height))
 		return NULL;
 	for (level = pi->pi_height; level > 1; level--) {
-		node = node->pn_slots[pageidx_offset(index, level)];
-		if (node == NULL)
+		const void *p = node->pn_slots[pageidx_offset(index, level)];
+
+		if (p == NULL)
 			return NULL;
+		if (!slot_is_node(p))
+			return multi_entry(node, pageidx_offset(index, level));
+		node = p;
+	}
+	return node->pn_slots[pageidx_offset(index, 1)];
+}
+
+void *
+pageidx_lookup_range(const struct pageidx *pi, uint64_t index,
+		     uint64_t *first, unsigned *order)
+{
+	const struct pageidx_node *node = pi->pi_root;
+	unsigned level, head, n;
+
+	*first = index;
+	*order = 0;
+	if (node == NULL || index > pageidx_max_index(pi->pi_height))
+		return NULL;
+	for (level = pi->pi_height; level > 1; level--) {
+		unsigned off = pageidx_offset(index, level);
+		const void *p = node->pn_slots[off];
+
+		if (p == NULL)
+			return NULL;
+		if (!slot_is_node(p)) {
+			head = multi_head(node, off);
+			n = multi_slots(node, head);
+			*order = pageidx_shift(level) +
+				 (unsigned)__builtin_ctz(n);
+			*first = (index & ~pageidx_max_index(level)) |
+				 ((uint64_t)head << pageidx_shift(level));
+			return multi_entry(node, off);
+		}
+		node = p;
 	}
 	return node->pn_slots[pageidx_offset(index, 1)];
 }
@@ -145,7 +236,8 @@ pageidx_shrink(struct pageidx *pi)
 {
 	struct pageidx_node *root;
 
-	while (pi->pi_height > 1 && pi->pi_root->pn_present == 1) {
+	while (pi->pi_height > 1 && pi->pi_root->pn_present == 1 &&
+	       slot_is_node(pi->pi_root->pn_slots[0])) {
 		root = pi->pi_root;
 		pi->pi_root = root->pn_slots[0];
 		pi->pi_height--;
@@ -186,6 +278,9 @@ pageidx_store(struct pageidx *pi, uint64_t index, void *entry)
 		node = pi->pi_root;
 		for (level = pi->pi_height; level > 1; level--) {
 			node = node->pn_slots[pageidx_offset(index, level)];
+			/* Inside a multi-index entry: split it first. */
+			if (node != NULL && !slot_is_node(node))
+				return -EEXIST;
 			if (node == NULL) {
 				/* Levels level-1 .. 1 are missing. */
 				nspare = level - 1;
@@ -236,6 +331,44 @@ out_free_spare:
 	return -ENOMEM;
 }
 
+/*
+ * After slots of path[@level] were cleared: free the nodes this emptied,
+ * bottom up (at most the whole path), then shrink the root.
+ */
+static void
+pageidx_prune(struct pageidx *pi, struct pageidx_node **path, unsigned level,
+	      uint64_t index)
+{
+	unsigned height = pi->pi_height;
+
+	for (; level < height && path[level]->pn_count == 0; level++) {
+		free(path[level]);
+		pageidx_slot_clear(path[level + 1],
+				   pageidx_offset(index, level + 1));
+	}
+	if (pi->pi_root->pn_count == 0) {
+		assert(pi->pi_count == 0);
+		free(pi->pi_root);
+		pageidx_init(pi);
+		return;
+	}
+	pageidx_shrink(pi);
+}
+
+/* Clear the multi-index entry in slot @off of @node (level @level). */
+static void *
+pageidx_clear_multi(struct pageidx *pi, struct pageidx_node *node,
+		    unsigned level, unsigned off)
+{
+	unsigned head = multi_head(node, off), n = multi_slots(node, head), i;
+	void *entry = multi_entry(node, off);
+
+	for (i = 0; i < n; i++)
+		pageidx_slot_clear(node, head + i);
+	pi->pi_count -= (uint64_t)n << pageidx_shift(level);
+	return entry;
+}
+
 void *
 pageidx_erase(struct pageidx *pi, uint64_t index)
 {
@@ -247,10 +380,18 @@ pageidx_erase(struct pageidx *pi, uint64_t index)
 	if (node == NULL || index > pageidx_max_index(height))
 		return NULL;
 	for (level = height; level > 1; level--) {
+		unsigned off = pageidx_offset(index, level);
+
 		path[level] = node;
-		node = node->pn_slots[pageidx_offset(index, level)];
+		node = node->pn_slots[off];
 		if (node == NULL)
 			return NULL;
+		if (!slot_is_node(node)) {
+			entry = pageidx_clear_multi(pi, path[level], level,
+						    off);
+			pageidx_prune(pi, path, level, index);
+			return entry;
+		}
 	}
 	path[1] = node;
 	entry = node->pn_slots[pageidx_offset(index, 1)];
@@ -258,22 +399,203 @@ pageidx_erase(struct pageidx *pi, uint64_t index)
 		return NULL;
 	pageidx_slot_clear(node, pageidx_offset(index, 1));
 	pi->pi_count--;
-
-	/* Free the nodes this emptied, bottom up; at most the whole path. */
-	for (level = 1; level < height && path[level]->pn_count == 0;
-	     level++) {
-		free(path[level]);
-		pageidx_slot_clear(path[level + 1],
-				   pageidx_offset(index, level + 1));
-	}
-	if (pi->pi_root->pn_count == 0) {
-		assert(pi->pi_count == 0);
-		free(pi->pi_root);
-		pageidx_init(pi);
-		return entry;
-	}
-	pageidx_shrink(pi);
+	pageidx_prune(pi, path, 1, index);
 	return entry;
+}
+
+int
+pageidx_store_multi(struct pageidx *pi, uint64_t index, unsigned order,
+		    void *entry)
+{
+	struct pageidx_node *spare[PAGEIDX_MAX_NEW + 1];
+	struct pageidx_node *node;
+	unsigned level, lv = order / PAGEIDX_SHIFT + 1;
+	unsigned n = 1u << (order % PAGEIDX_SHIFT), off, i, nspare, used;
+	uint64_t last = index + ((uint64_t)1 << order) - 1, probe = index;
+	unsigned need;
+
+	assert(order >= PAGEIDX_SHIFT && order < 64 && entry != NULL);
+	assert((index & (((uint64_t)1 << order) - 1)) == 0);
+	assert(((uintptr_t)entry & PAGEIDX_TAG_MASK) == 0);
+	if (pageidx_next(pi, &probe) != NULL && probe <= last)
+		return -EEXIST;
+	need = pageidx_height_for(last);
+	if (need < lv)
+		need = lv;
+	/*
+	 * At most: new roots up to @need, and a path from the (new or old)
+	 * top down to lv.  What the walk does not use is freed.
+	 */
+	if (pi->pi_root == NULL)
+		nspare = need - lv + 1;
+	else if (need > pi->pi_height)
+		nspare = (need - pi->pi_height) + (need - lv);
+	else
+		nspare = pi->pi_height - lv;
+	assert(nspare <= PAGEIDX_MAX_NEW + 1);
+	for (i = 0; i < nspare; i++) {
+		spare[i] = sf_calloc(1, sizeof(*spare[i]));
+		if (spare[i] == NULL)
+			goto out_free_spare;
+	}
+
+	/*
+	 * Commit.  The range is empty, so every slot on the way down above
+	 * lv is a node or NULL, and the lv slots it takes are NULL.
+	 */
+	used = 0;
+	if (pi->pi_root == NULL) {
+		pi->pi_root = spare[used++];
+		pi->pi_height = need;
+	}
+	while (pi->pi_height < need) {
+		node = spare[used++];
+		pageidx_slot_set(node, 0, pi->pi_root);
+		pi->pi_root = node;
+		pi->pi_height++;
+	}
+	node = pi->pi_root;
+	for (level = pi->pi_height; level > lv; level--) {
+		off = pageidx_offset(index, level);
+		if (node->pn_slots[off] == NULL) {
+			assert(used < nspare);
+			pageidx_slot_set(node, off, spare[used++]);
+		}
+		node = node->pn_slots[off];
+		assert(slot_is_node(node));
+	}
+	off = pageidx_offset(index, lv);
+	pageidx_slot_set(node, off,
+			 (void *)((uintptr_t)entry | PAGEIDX_TAG_MULTI));
+	for (i = 1; i < n; i++)
+		pageidx_slot_set(node, off + i, mk_sibling(off));
+	pi->pi_count += (uint64_t)1 << order;
+	while (used < nspare)
+		free(spare[--nspare]);
+	return 0;
+
+out_free_spare:
+	while (i-- > 0)
+		free(spare[i]);
+	return -ENOMEM;
+}
+
+int
+pageidx_collapse(struct pageidx *pi, uint64_t index, unsigned order,
+		 void *entry,
+		 void (*fn)(void *arg, uint64_t index, void *entry), void *arg)
+{
+	struct pageidx_node *node = pi->pi_root;
+	unsigned lv = order / PAGEIDX_SHIFT + 1, level, off, n, i, k;
+	uint64_t last = index + ((uint64_t)1 << order) - 1, probe = index;
+	uint64_t gone = 0;
+
+	/* Only entries held at level 2 (orders 6 to 11) collapse leaves. */
+	assert(lv == 2 && ((uintptr_t)entry & PAGEIDX_TAG_MASK) == 0);
+	assert((index & (((uint64_t)1 << order) - 1)) == 0);
+	if (pageidx_next(pi, &probe) == NULL || probe > last)
+		return pageidx_store_multi(pi, index, order, entry);
+	/* Something is there, so the path down to lv is all nodes. */
+	for (level = pi->pi_height; level > lv; level--) {
+		node = node->pn_slots[pageidx_offset(index, level)];
+		if (!slot_is_node(node))
+			return -EEXIST;
+	}
+	off = pageidx_offset(index, lv);
+	n = 1u << (order % PAGEIDX_SHIFT);
+	for (i = 0; i < n; i++)
+		if (node->pn_slots[off + i] &&
+		    !slot_is_node(node->pn_slots[off + i]))
+			return -EEXIST;
+
+	/* Commit. */
+	for (i = 0; i < n; i++) {
+		struct pageidx_node *leaf = node->pn_slots[off + i];
+
+		if (leaf == NULL)
+			continue;
+		for (k = 0; k < PAGEIDX_SLOTS; k++) {
+			if (leaf->pn_slots[k] == NULL)
+				continue;
+			if (fn != NULL)
+				fn(arg, index + i * PAGEIDX_SLOTS + k,
+				   leaf->pn_slots[k]);
+			gone++;
+		}
+		free(leaf);
+		pageidx_slot_clear(node, off + i);
+	}
+	pageidx_slot_set(node, off,
+			 (void *)((uintptr_t)entry | PAGEIDX_TAG_MULTI));
+	for (i = 1; i < n; i++)
+		pageidx_slot_set(node, off + i, mk_sibling(off));
+	pi->pi_count = pi->pi_count - gone + ((uint64_t)1 << order);
+	return 0;
+}
+
+int
+pageidx_split(struct pageidx *pi, uint64_t index, unsigned order,
+	      void *const *entries)
+{
+	struct pageidx_node *path[PAGEIDX_MAX_HEIGHT + 1];
+	struct pageidx_node *leaf[PAGEIDX_SLOTS];
+	struct pageidx_node *node = pi->pi_root;
+	unsigned lv = order / PAGEIDX_SHIFT + 1, level, head, n, i, j, k;
+	unsigned nleaf = 0;
+	uint64_t kept = 0;
+
+	/* Only entries held at level 2 (orders 6 to 11) split into leaves. */
+	assert(lv == 2);
+	assert(node != NULL && pi->pi_height >= lv);
+	for (level = pi->pi_height; level > lv; level--) {
+		path[level] = node;
+		node = node->pn_slots[pageidx_offset(index, level)];
+		assert(node != NULL && slot_is_node(node));
+	}
+	path[lv] = node;
+	head = multi_head(node, pageidx_offset(index, lv));
+	n = multi_slots(node, head);
+	assert((1u << (order % PAGEIDX_SHIFT)) == n);
+
+	/* Reserve a leaf for each 64 indices that keep something. */
+	for (j = 0; j < n; j++) {
+		leaf[j] = NULL;
+		for (k = 0; k < PAGEIDX_SLOTS; k++)
+			if (entries[j * PAGEIDX_SLOTS + k])
+				break;
+		if (k == PAGEIDX_SLOTS)
+			continue;
+		leaf[j] = sf_calloc(1, sizeof(*leaf[j]));
+		if (leaf[j] == NULL)
+			goto out_free_leaves;
+		nleaf++;
+	}
+
+	/* Commit. */
+	for (j = 0; j < n; j++) {
+		pageidx_slot_clear(node, head + j);
+		if (leaf[j] == NULL)
+			continue;
+		for (k = 0; k < PAGEIDX_SLOTS; k++) {
+			void *e = entries[j * PAGEIDX_SLOTS + k];
+
+			if (e) {
+				pageidx_slot_set(leaf[j], k, e);
+				kept++;
+			}
+		}
+		pageidx_slot_set(node, head + j, leaf[j]);
+	}
+	pi->pi_count -= (uint64_t)1 << order;
+	pi->pi_count += kept;
+	if (nleaf == 0)
+		pageidx_prune(pi, path, lv, index);
+	return 0;
+
+out_free_leaves:
+	for (i = 0; i < j; i++)
+		free(leaf[i]);
+	return -ENOMEM;
 }
 
 void *
@@ -318,6 +640,10 @@ pageidx_next(const struct pageidx *pi, uint64_t *indexp)
 			*indexp = index;
 			return node->pn_slots[found];
 		}
+		if (!slot_is_node(node->pn_slots[found])) {
+			*indexp = index;
+			return multi_entry(node, found);
+		}
 		path[level] = node;
 		node = node->pn_slots[found];
 		level--;
@@ -334,7 +660,8 @@ pageidx_erase_range(struct pageidx *pi, uint64_t first, uint64_t last,
 		    void (*fn)(void *arg, uint64_t index, void *entry),
 		    void *arg)
 {
-	uint64_t index = first, n = 0;
+	uint64_t index = first, n = 0, start, end;
+	unsigned order;
 	void *entry, *gone;
 
 	if (first > last)
@@ -343,16 +670,18 @@ pageidx_erase_range(struct pageidx *pi, uint64_t first, uint64_t last,
 		entry = pageidx_next(pi, &index);
 		if (entry == NULL || index > last)
 			break;
+		pageidx_lookup_range(pi, index, &start, &order);
 		if (fn != NULL)
-			fn(arg, index, entry);
+			fn(arg, start, entry);
 		gone = pageidx_erase(pi, index);
 		assert(gone == entry);
 		(void)gone;
-		n++;
+		n += (uint64_t)1 << order;
+		end = start + ((uint64_t)1 << order) - 1;
 		/* Stop before index++ can wrap when last is UINT64_MAX. */
-		if (index == last)
+		if (end >= last)
 			break;
-		index++;
+		index = end + 1;
 	}
 	return n;
 }
@@ -386,9 +715,25 @@ pageidx_check_node(const struct pageidx_node *node, unsigned level,
 			(*nentries)++;
 			continue;
 		}
-		/* An interior slot holds a node, never a value entry. */
-		if (pageidx_is_value(p))
-			return -EUCLEAN;
+		if (slot_is_sibling(p)) {
+			/* Right behind its head or another of its siblings. */
+			if (off == 0 || multi_head(node, off - 1) !=
+						multi_head(node, off) ||
+			    node->pn_slots[off - 1] == NULL)
+				return -EUCLEAN;
+			continue;
+		}
+		if (!slot_is_node(p)) {
+			/* A multi-index head: a power of two slots, aligned. */
+			unsigned n = multi_slots(node, off);
+
+			if (((uintptr_t)p & PAGEIDX_TAG_MASK) !=
+				    PAGEIDX_TAG_MULTI ||
+			    (n & (n - 1)) != 0 || off % n != 0)
+				return -EUCLEAN;
+			*nentries += (uint64_t)n << pageidx_shift(level);
+			continue;
+		}
 		rc = pageidx_check_node(p, level - 1, nentries);
 		if (rc != 0)
 			return rc;
@@ -424,7 +769,8 @@ pageidx_check(const struct pageidx *pi)
 	if (rc != 0)
 		return rc;
 	/* Needlessly tall: slot 0 alone would do as the root. */
-	if (pi->pi_height > 1 && root->pn_present == 1)
+	if (pi->pi_height > 1 && root->pn_present == 1 &&
+	    slot_is_node(root->pn_slots[0]))
 		return -EUCLEAN;
 	if (nentries != pi->pi_count)
 		return -EUCLEAN;
@@ -442,7 +788,9 @@ pageidx_count_nodes(const struct pageidx_node *node, unsigned level)
 	while (present != 0) {
 		off = (unsigned)__builtin_ctzll(present);
 		present &= present - 1;
-		n += pageidx_count_nodes(node->pn_slots[off], level - 1);
+		if (slot_is_node(node->pn_slots[off]))
+			n += pageidx_count_nodes(node->pn_slots[off],
+						 level - 1);
 	}
 	return n;
 }

@@ -15,10 +15,16 @@
  * The same tree also maps inode numbers to inodes and directory cookies
  * to entries.  It does no locking: its owner's lock covers it.
  *
- * Multi-index entries (one 2 MiB folio covering 512 indices) will be
- * stored as a pointer in the first slot and sibling markers in the rest,
- * as in the xarray; nothing here assumes a slot is independent of its
- * neighbours except pageidx_next(), which will skip sibling markers.
+ * Multi-index entries: one pointer entry may cover an aligned range of
+ * 2^order indices (order >= PAGEIDX_SHIFT; a 2 MiB folio is order 9).
+ * It lives in the interior node whose slots each span 64^k indices
+ * (k = order / 6): the entry, tagged, in the first slot and sibling
+ * markers naming it in the other 2^(order % 6) - 1, as in the xarray.
+ * So a 2 MiB folio costs 8 slots of a level-2 node instead of 8 leaves.
+ * lookup() and next() return the entry for every index it covers;
+ * erase() and erase_range() remove it whole (a caller that wants part
+ * of it gone splits it first, pageidx_split()); pi_count counts the
+ * indices covered, so a multi-index entry counts 2^order.
  */
 #ifndef SHMEMFS_PAGEIDX_H
 #define SHMEMFS_PAGEIDX_H
@@ -67,7 +73,45 @@ void *pageidx_lookup(const struct pageidx *pi, uint64_t index);
  */
 int pageidx_store(struct pageidx *pi, uint64_t index, void *entry);
 
-/* Remove and return the entry at @index (NULL if it was a hole). */
+/*
+ * Store pointer @entry over the aligned range of 2^@order indices from
+ * @index (order >= PAGEIDX_SHIFT, @index a multiple of 2^order), which
+ * must hold nothing.  0, -EEXIST (something is there) or -ENOMEM; on
+ * error the tree is unchanged.
+ */
+int pageidx_store_multi(struct pageidx *pi, uint64_t index, unsigned order,
+			void *entry);
+
+/*
+ * The entry at @index as pageidx_lookup() gives it, and in *@first and
+ * *@order the range it covers (order 0 for a one-index entry).
+ */
+void *pageidx_lookup_range(const struct pageidx *pi, uint64_t index,
+			   uint64_t *first, unsigned *order);
+
+/*
+ * Replace the multi-index entry covering @index (of order @order) by
+ * one-index entries: @entries[i] (NULL: a hole) at first + i.  0 or
+ * -ENOMEM (the tree unchanged).
+ */
+int pageidx_split(struct pageidx *pi, uint64_t index, unsigned order,
+		  void *const *entries);
+
+/*
+ * Replace whatever the aligned range of 2^@order indices from @index
+ * holds (one-index entries only) by the multi-index pointer @entry,
+ * calling @fn (if not NULL) on each entry replaced.  0, -EEXIST (a
+ * multi-index entry is there) or -ENOMEM (only when the range was
+ * empty); on error the tree is unchanged.  A range that holds something
+ * needs no allocation, so it cannot fail then.
+ */
+int pageidx_collapse(struct pageidx *pi, uint64_t index, unsigned order,
+		     void *entry,
+		     void (*fn)(void *arg, uint64_t index, void *entry),
+		     void *arg);
+
+/* Remove and return the entry at @index (NULL if it was a hole); a
+ * multi-index entry goes whole. */
 void *pageidx_erase(struct pageidx *pi, uint64_t index);
 
 /*
@@ -78,7 +122,9 @@ void *pageidx_next(const struct pageidx *pi, uint64_t *index);
 
 /*
  * Erase every entry in [@first, @last] (inclusive), calling @fn (if not
- * NULL) on each before it goes.  Returns the number erased.
+ * NULL) on each before it goes, with the first index it covers (a
+ * multi-index entry goes whole, and once).  Returns the number of
+ * indices erased.
  */
 uint64_t pageidx_erase_range(struct pageidx *pi, uint64_t first,
 			     uint64_t last,

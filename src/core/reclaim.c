@@ -20,6 +20,10 @@
  * from being evicted while a copy into or out of it is in flight: copies
  * happen under the lock, and reclaim cannot run until it is dropped.
  * SF_PG_PINNED is for the day a copy happens outside it.
+ *
+ * A huge folio the hand picks is split first (page_split(), as
+ * shmem_writeout() splits a large folio), and its pages are evicted one
+ * by one like any other.
  */
 #include <errno.h>
 
@@ -103,6 +107,19 @@ reclaim_pages(struct shmemfs *fs, uint64_t nr)
 
 		if (pg->pg_map->pi_unevictable) /* SHM_LOCK (ipc.c) */
 			continue;
+		if (page_is_huge(pg)) {
+			/*
+			 * A cold huge folio goes to swap as 512 pages: split
+			 * in place, its pages come next under the hand
+			 * (README, "Huge pages", says why not one run).
+			 */
+			if (page_split(fs, pg)) {
+				page_mark_accessed(pg);
+				if (++errors > 8)
+					break;
+			}
+			continue;
+		}
 		ret = evict_page(fs, pg, &backed_only);
 
 		if (ret == -ENOSPC)

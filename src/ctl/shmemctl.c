@@ -7,6 +7,7 @@
  *	shmemctl swapon MOUNTPOINT
  *	shmemctl remount MOUNTPOINT OPTS
  *	shmemctl quota MOUNTPOINT [--json] [set user|group ID blocks=N inodes=N]
+ *	shmemctl huge FILE on|off
  *
  * It opens the mount's root directory and issues the ioctls of
  * include/shmemfs_ioctl.h, which FUSE forwards to the daemon.  It sees only
@@ -116,9 +117,14 @@ usage(FILE *f)
 		"       %s ipcs MOUNTPOINT [--json]\n"
 		"       %s ipcrm MOUNTPOINT -m SHMID | -M KEY\n"
 		"  ipcs     list the mount's SysV segments, as ipcs -m\n"
-		"  ipcrm    remove a segment by id or key (IPC_RMID)\n",
+		"  ipcrm    remove a segment by id or key (IPC_RMID)\n"
+		"\n"
+		"       %s huge FILE on|off\n"
+		"  huge     ask for huge pages for FILE, as madvise(MADV_HUGEPAGE)\n"
+		"           does on tmpfs (huge=advise mounts; needs write\n"
+		"           permission on FILE)\n",
 		progname, progname, progname, progname, progname, progname,
-		progname, progname, progname, progname, progname);
+		progname, progname, progname, progname, progname, progname);
 }
 
 static int __attribute__((format(printf, 1, 2)))
@@ -1459,6 +1465,44 @@ cmd_quota(int argc, char **argv)
 	return cmd_quota_show(argv[2], json);
 }
 
+/* huge FILE on|off: SHMEMFS_IOC_HUGE_ADVISE through a descriptor open
+ * for writing, which is what makes it permission-checked like a write. */
+static int
+cmd_huge(const char *file, const char *arg)
+{
+	int32_t on;
+	int fd, err;
+
+	if (!strcmp(arg, "on"))
+		on = 1;
+	else if (!strcmp(arg, "off"))
+		on = 0;
+	else
+		return usage_error("huge: '%s' is not 'on' or 'off'", arg);
+	fd = open(file, O_WRONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	if (fd < 0) {
+		fprintf(stderr, "%s: %s: %s\n", progname, file,
+			strerror(errno));
+		return EXIT_FAILURE;
+	}
+	if (ioctl(fd, SHMEMFS_IOC_HUGE_ADVISE, &on) < 0) {
+		err = errno;
+		close(fd);
+		if (err == ENOTTY || err == ENOSYS)
+			fprintf(stderr, "%s: %s is not on a shmemfs mount\n",
+				progname, file);
+		else if (err == EINVAL)
+			fprintf(stderr, "%s: %s is not a regular file\n",
+				progname, file);
+		else
+			fprintf(stderr, "%s: huge %s: %s\n", progname, file,
+				strerror(err));
+		return EXIT_FAILURE;
+	}
+	close(fd);
+	return EXIT_SUCCESS;
+}
+
 /* Output that never reached its file is a failure too (e.g. disk full). */
 static int
 finish_stdout(int status)
@@ -1694,6 +1738,16 @@ main(int argc, char **argv)
 		return finish_stdout(cmd_remount(argc, argv));
 	if (!strcmp(cmd, "quota"))
 		return finish_stdout(cmd_quota(argc, argv));
+	if (!strcmp(cmd, "huge")) {
+		if (argc == 3 && (!strcmp(argv[2], "--help") ||
+				  !strcmp(argv[2], "-h"))) {
+			usage(stdout);
+			return finish_stdout(EXIT_SUCCESS);
+		}
+		if (argc != 4)
+			return usage_error("%s", "usage: huge FILE on|off");
+		return finish_stdout(cmd_huge(argv[2], argv[3]));
+	}
 	if (!strcmp(cmd, "save") || !strcmp(cmd, "export") ||
 	    !strcmp(cmd, "restart"))
 		return finish_stdout(ctl_snap_main(argc, argv));

@@ -1076,6 +1076,42 @@ ops_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 }
 
 /*
+ * SHMEMFS_IOC_HUGE_ADVISE on a regular file: allowed through a
+ * descriptor open for writing, as a write would be (the kernel checked
+ * the caller's write permission at open).
+ */
+static void
+ops_ioctl_huge_advise(fuse_req_t req, fuse_ino_t ino,
+		      struct fuse_file_info *fi, const void *in_buf,
+		      size_t in_bufsz)
+{
+	int32_t on;
+	int ret;
+
+	if (!fi || (fi->fh & O_ACCMODE) == O_RDONLY) {
+		fuse_reply_err(req, EBADF);
+		return;
+	}
+	if (in_bufsz < sizeof(on)) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	memcpy(&on, in_buf, sizeof(on));
+	if (on != 0 && on != 1) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	ret = shmemfs_huge_advise(ops_req_fs(req), ino, on);
+	if (ret < 0) {
+		fuse_reply_err(req, -ret);
+		return;
+	}
+	/* st_blksize changed behind the kernel's cached attributes. */
+	fuse_lowlevel_notify_inval_inode(ops_session, ino, -1, 0);
+	fuse_reply_ioctl(req, 0, NULL, 0);
+}
+
+/*
  * chattr/lsattr.  The kernel turns FS_IOC_GETFLAGS/SETFLAGS and
  * FS_IOC_FSGETXATTR/FSSETXATTR on any regular file or directory into
  * ioctls of its own making (fuse_fileattr_get/set: restricted, an int
@@ -1369,6 +1405,10 @@ ops_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
 		fuse_reply_err(req, ENOSYS);
 		return;
 	}
+	if (cmd == SHMEMFS_IOC_HUGE_ADVISE) {
+		ops_ioctl_huge_advise(req, ino, fi, in_buf, in_bufsz);
+		return;
+	}
 	/* Shared memory (ipcops.c): seals on files, the rest on the root */
 	if (sd_ipc_ioctl(req, ino, cmd, fi ? fi->fh : 0, in_buf, in_bufsz,
 			 out_bufsz))
@@ -1407,6 +1447,7 @@ ops_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
 		return;
 	case SHMEMFS_IOC_SWAPOFF:
 	case SHMEMFS_IOC_SWAPON:
+	case SHMEMFS_IOC_HUGE_SHRINK:
 		/*
 		 * swapoff(2)/swapon(2) need CAP_SYS_ADMIN; here so does our
 		 * swapoff, unless the caller owns the mount (runs as the
@@ -1422,8 +1463,11 @@ ops_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
 		}
 		if (cmd == SHMEMFS_IOC_SWAPOFF)
 			ret = shmemfs_swapoff(ops_req_fs(req));
-		else
+		else if (cmd == SHMEMFS_IOC_SWAPON)
 			ret = shmemfs_swapon(ops_req_fs(req));
+		else
+			ret = shmemfs_huge_shrink(ops_req_fs(req)) < 0 ? -EIO
+								       : 0;
 		if (ret < 0)
 			fuse_reply_err(req, -ret);
 		else
@@ -1543,11 +1587,26 @@ static const struct fuse_lowlevel_ops ops_table = {
 	.ioctl = ops_ioctl,
 };
 
+/*
+ * The core changed an inode's attributes on its own (tmpfs's huge
+ * shrinker freed pages past end of file): the kernel's cached st_blocks
+ * must go.  Called with the mount's lock held; invalidating attributes
+ * only never waits for a request, so it cannot deadlock.
+ */
+static void
+ops_attr_changed(void *arg, uint64_t ino)
+{
+	(void)arg;
+	if (ops_session)
+		fuse_lowlevel_notify_inval_inode(ops_session, ino, -1, 0);
+}
+
 struct fuse_session *
 sd_ops_session_new(struct fuse_args *args, struct shmemfs *fs)
 {
 	ops_userns_init();
 	ops_session = fuse_session_new(args, &ops_table, sizeof(ops_table), fs);
+	shmemfs_set_attr_notify(fs, ops_attr_changed, NULL);
 	return ops_session;
 }
 

@@ -50,6 +50,7 @@ import argparse
 import ctypes
 import ctypes.util
 import errno
+import fcntl
 import hashlib
 import json
 import os
@@ -619,7 +620,8 @@ FTYPES = {stat.S_IFREG: "reg", stat.S_IFDIR: "dir", stat.S_IFLNK: "lnk",
 def _stat_tuple(st):
     return (FTYPES.get(stat.S_IFMT(st.st_mode), stat.S_IFMT(st.st_mode)),
             oct(stat.S_IMODE(st.st_mode)),
-            st.st_nlink, st.st_size, st.st_blocks, st.st_uid, st.st_gid)
+            st.st_nlink, st.st_size, st.st_blocks, st.st_uid, st.st_gid,
+            st.st_blksize)
 
 
 def _short(v):
@@ -837,7 +839,9 @@ class Runner:
         if not self.statvfs:
             return None
         sv = os.statvfs(self.root)
-        return {"f_bfree": sv.f_bfree, "f_ffree": sv.f_ffree}
+        return {"f_bfree": sv.f_bfree, "f_ffree": sv.f_ffree,
+                "f_bavail": sv.f_bavail, "f_blocks": sv.f_blocks,
+                "f_bsize": sv.f_bsize}
 
     def _snapshot(self, tree):
         out = {"tree": None, "fds": {},
@@ -1303,17 +1307,67 @@ def touched(op, resolve):
     return paths, slots
 
 
-def compare(i, op, take, na, nb, last):
+# A drop_caches anywhere on the machine (bench/ does it; so does memory
+# pressure) runs tmpfs's huge-page shrinker, which splits every huge
+# folio reaching past end of file and frees the pages there: a tmpfs
+# mounted with huge= changes on its own.  When /proc/vmstat says it ran,
+# the tester runs it to the end (drop_caches again) and has shmemfs do
+# the same (SHMEMFS_IOC_HUGE_SHRINK) before comparing.
+SHMEMFS_IOC_HUGE_SHRINK = (0xE5 << 8) | 11
+
+
+def _drop_slab_count():
+    try:
+        with open("/proc/vmstat") as f:
+            for line in f:
+                if line.startswith("drop_slab "):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+class HugeShrinkSync:
+    def __init__(self, cfg, b):
+        self.on = re.search(r"(^|,)huge=(always|within_size|advise)",
+                            cfg.opts) is not None
+        self.b = None if cfg.against_tmpfs else b
+        self.seen = _drop_slab_count()
+
+    def __call__(self):
+        """True if both sides were shrunk because tmpfs's was."""
+        if not self.on or _drop_slab_count() == self.seen:
+            return False
+        with open("/proc/sys/vm/drop_caches", "w") as f:
+            f.write("2")
+        if self.b is not None:
+            fd = os.open(self.b.root, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                fcntl.ioctl(fd, SHMEMFS_IOC_HUGE_SHRINK)
+            finally:
+                os.close(fd)
+        self.seen = _drop_slab_count()
+        return True
+
+
+def compare(i, op, take, na, nb, last, resync=None):
     """(Mismatch or None, side A's snapshot) for the snapshots take()
     returns after step i."""
+    if resync is not None:
+        resync()
     sa, sb = take()
     # FUSE delivers RELEASE and FORGET asynchronously, so freeing an
     # unlinked inode may lag a moment: look again before calling it a
-    # mismatch.
-    deadline = time.monotonic() + 0.5
+    # mismatch.  (A drop_caches that split tmpfs's huge folios while
+    # the snapshot was taken is counted in /proc/vmstat only when it
+    # ends: resync() each time, and wait longer for it.)
+    deadline = time.monotonic() + (3 if resync is not None and resync.on
+                                   else 0.5)
     while sa != sb and time.monotonic() < deadline and \
             sa["statvfs"] != sb["statvfs"]:
         time.sleep(0.02)
+        if resync is not None:
+            resync()
         sa, sb = take()
     if sa != sb:
         return Mismatch(i, op, diff_snapshots(sa, sb, na, nb) +
@@ -1334,6 +1388,7 @@ def execute(ops, cfg, pair, check_every=True):
     times = cfg.times and ("local" if local else "tree")
     ra = Runner(a, statvfs=cfg.statvfs, times=times)
     rb = Runner(b, cfg.inject, cfg.statvfs, times)
+    resync = HugeShrinkSync(cfg, b)
     last = None             # (step, snapshot) of the last full match
     try:
         for i, op in enumerate(ops):
@@ -1371,7 +1426,7 @@ def execute(ops, cfg, pair, check_every=True):
                         rb.local_snapshot(paths, slots, pre[1]))
                 else:
                     take = lambda: (ra.snapshot(False), rb.snapshot(False))
-                m, _ = compare(i, op, take, a.name, b.name, None)
+                m, _ = compare(i, op, take, a.name, b.name, None, resync)
                 if m is not None:
                     return m
                 if not full:
@@ -1380,7 +1435,7 @@ def execute(ops, cfg, pair, check_every=True):
                 full = check_every == "all" or mutating or i == len(ops) - 1
             m, snap = compare(i, op, lambda: (ra.snapshot(full),
                                               rb.snapshot(full)),
-                              a.name, b.name, last)
+                              a.name, b.name, last, resync)
             if m is not None:
                 return m
             ra.commit()

@@ -3,8 +3,9 @@
  * fuzz_core.c - libFuzzer target: the core API driven by a byte program.
  *
  * The input is a tiny program.  Four header bytes pick the mount: size=
- * of 4..67, 256 or 2048 pages, nr_inodes= of 0..39, the root's mode, a
- * mem= budget of 1..4 pages and a swap device of 0..60 slots.  Then each
+ * of 4..67, 256 or 2048 pages, nr_inodes= of 0..39, the root's mode and
+ * huge= policy, a mem= budget of 1..4 pages and a swap device of 0..60
+ * slots.  Then each
  * op is an opcode byte followed by the argument bytes it reads; a program
  * that runs out of bytes reads zeros, so every input is a valid program.
  * tests/fuzz/gen-corpus.py writes programs in this format.
@@ -1883,6 +1884,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	o.so_max_blocks = b0 == 0xff ? 2048 : b0 >= 0xf0 ? 256 : 4 + b0 % 64;
 	o.so_max_inodes = b1 % 40;      /* 0: unlimited */
 	o.so_mode = 01777 | ((b2 & 1) ? S_ISGID : 0);
+	/* b2 bits 1-2: huge=never, always, within_size, advise */
+	o.so_huge = (enum shmemfs_huge)((b2 >> 1) & 3);
 	/*
 	 * b3: bit 0 a mem= budget of 1..4 pages (bits 2-3), bit 1 a swap
 	 * device of 4 * (bits 4-7) slots.

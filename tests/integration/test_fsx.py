@@ -142,7 +142,45 @@ def shmemfs_swap_dir():
         shutil.rmtree(swapdir)
 
 
-@pytest.fixture(params=["tmpfs", "shmemfs", "shmemfs_swap"])
+def _shmemfs_huge(policy, mem):
+    """huge= folios: split by fsx's truncates and punches, grown by its
+    writes past end of file, shrunk when size= fills; with a 256 KiB
+    budget every folio is also split to be swapped."""
+    if not mem:
+        yield from _shmemfs(["size=64m", "huge=" + policy])
+        return
+    swapdir = tempfile.mkdtemp(prefix="fsx-swap-")
+    try:
+        yield from _shmemfs(["size=64m", "mem=256k", "huge=" + policy,
+                             "swap=%s/swap" % swapdir, "swapsize=64m"])
+    finally:
+        shutil.rmtree(swapdir)
+
+
+@pytest.fixture
+def shmemfs_huge_always_dir():
+    yield from _shmemfs_huge("always", False)
+
+
+@pytest.fixture
+def shmemfs_huge_within_size_dir():
+    yield from _shmemfs_huge("within_size", False)
+
+
+@pytest.fixture
+def shmemfs_huge_always_swap_dir():
+    yield from _shmemfs_huge("always", True)
+
+
+@pytest.fixture
+def shmemfs_huge_within_size_swap_dir():
+    yield from _shmemfs_huge("within_size", True)
+
+
+@pytest.fixture(params=["tmpfs", "shmemfs", "shmemfs_swap",
+                        "shmemfs_huge_always", "shmemfs_huge_within_size",
+                        "shmemfs_huge_always_swap",
+                        "shmemfs_huge_within_size_swap"])
 def target(request):
     """A mounted directory of each kind; the tmpfs one is the oracle that
     shows a failure is in shmemfs and not in fsx."""

@@ -20,6 +20,7 @@
 #include <inttypes.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -902,6 +903,385 @@ test_check_detects(void **state)
 	pageidx_destroy(&pi, NULL, NULL);
 }
 
+/* ---- multi-index entries (2 MiB folios: order 9) ---- */
+
+static void *
+fake_ptr(uint64_t i)
+{
+	/* Any 4-byte aligned, non-NULL pointer will do: never dereferenced. */
+	return (void *)(uintptr_t)(0x100000 + (i << 4));
+}
+
+static void
+test_multi_basic(void **state)
+{
+	struct pageidx pi;
+	void *big = fake_ptr(1), *e;
+	uint64_t idx, first;
+	unsigned order;
+
+	(void)state;
+	pageidx_init(&pi);
+	assert_int_equal(pageidx_store_multi(&pi, 512, 9, big), 0);
+	assert_int_equal(pageidx_check(&pi), 0);
+	assert_u64_equal(pi.pi_count, 512);
+	assert_null(pageidx_lookup(&pi, 511));
+	assert_ptr_equal(pageidx_lookup(&pi, 512), big);
+	assert_ptr_equal(pageidx_lookup(&pi, 777), big);
+	assert_ptr_equal(pageidx_lookup(&pi, 1023), big);
+	assert_null(pageidx_lookup(&pi, 1024));
+	e = pageidx_lookup_range(&pi, 800, &first, &order);
+	assert_ptr_equal(e, big);
+	assert_u64_equal(first, 512);
+	assert_int_equal(order, 9);
+	idx = 0;
+	assert_ptr_equal(pageidx_next(&pi, &idx), big);
+	assert_u64_equal(idx, 512);
+	idx = 700;
+	assert_ptr_equal(pageidx_next(&pi, &idx), big);
+	assert_u64_equal(idx, 700);
+	idx = 1024;
+	assert_null(pageidx_next(&pi, &idx));
+
+	/* Nothing may go inside it, nor overlap it. */
+	assert_int_equal(pageidx_store(&pi, 600, fake_ptr(2)), -EEXIST);
+	assert_int_equal(pageidx_store_multi(&pi, 512, 9, fake_ptr(2)),
+			 -EEXIST);
+	/* Neighbours, small and big. */
+	assert_int_equal(pageidx_store(&pi, 5, fake_ptr(3)), 0);
+	assert_int_equal(pageidx_store(&pi, 1024, fake_ptr(4)), 0);
+	assert_int_equal(pageidx_store_multi(&pi, 0, 9, fake_ptr(5)),
+			 -EEXIST);
+	assert_int_equal(pageidx_store_multi(&pi, 1ull << 30, 9, fake_ptr(6)),
+			 0);
+	assert_int_equal(pageidx_check(&pi), 0);
+	assert_u64_equal(pi.pi_count, 512 + 1 + 1 + 512);
+	idx = 6;
+	assert_ptr_equal(pageidx_next(&pi, &idx), big);
+	assert_u64_equal(idx, 512);
+	idx = 1025;
+	assert_ptr_equal(pageidx_next(&pi, &idx), fake_ptr(6));
+	assert_u64_equal(idx, 1ull << 30);
+
+	/* Erase at any index inside takes it whole. */
+	assert_ptr_equal(pageidx_erase(&pi, 900), big);
+	assert_null(pageidx_lookup(&pi, 512));
+	assert_int_equal(pageidx_check(&pi), 0);
+	assert_u64_equal(pi.pi_count, 2 + 512);
+	assert_ptr_equal(pageidx_erase(&pi, (1ull << 30) + 3), fake_ptr(6));
+	assert_int_equal(pageidx_check(&pi), 0);
+	pageidx_destroy(&pi, NULL, NULL);
+
+	/* A lone multi-index entry at 0 keeps a height-2 root. */
+	assert_int_equal(pageidx_store_multi(&pi, 0, 6, big), 0);
+	assert_int_equal(pageidx_check(&pi), 0);
+	assert_ptr_equal(pageidx_lookup(&pi, 63), big);
+	assert_null(pageidx_lookup(&pi, 64));
+	assert_ptr_equal(pageidx_erase(&pi, 10), big);
+	assert_null(pi.pi_root);
+}
+
+struct range_seen {
+	uint64_t rs_index[8];
+	void *rs_entry[8];
+	unsigned rs_n;
+};
+
+static void
+range_note(void *arg, uint64_t index, void *entry)
+{
+	struct range_seen *rs = arg;
+
+	rs->rs_index[rs->rs_n] = index;
+	rs->rs_entry[rs->rs_n++] = entry;
+}
+
+static void
+test_multi_erase_range(void **state)
+{
+	struct range_seen rs = { .rs_n = 0 };
+	struct pageidx pi;
+
+	(void)state;
+	pageidx_init(&pi);
+	assert_int_equal(pageidx_store(&pi, 3, fake_ptr(1)), 0);
+	assert_int_equal(pageidx_store_multi(&pi, 512, 9, fake_ptr(2)), 0);
+	assert_int_equal(pageidx_store(&pi, 1030, fake_ptr(3)), 0);
+	/* A range that starts inside the folio erases it whole, once. */
+	assert_u64_equal(pageidx_erase_range(&pi, 600, 1030, range_note, &rs),
+			 513);
+	assert_int_equal(rs.rs_n, 2);
+	assert_u64_equal(rs.rs_index[0], 512);
+	assert_ptr_equal(rs.rs_entry[0], fake_ptr(2));
+	assert_u64_equal(rs.rs_index[1], 1030);
+	assert_u64_equal(pi.pi_count, 1);
+	assert_int_equal(pageidx_check(&pi), 0);
+	assert_int_equal(pageidx_store_multi(&pi, 1ull << 40, 9, fake_ptr(4)),
+			 0);
+	assert_u64_equal(pageidx_erase_range(&pi, 0, UINT64_MAX, NULL, NULL),
+			 513);
+	assert_null(pi.pi_root);
+}
+
+static void
+test_multi_split(void **state)
+{
+	void *ents[512];
+	struct pageidx pi;
+	unsigned i;
+	int fail;
+
+	(void)state;
+	pageidx_init(&pi);
+	assert_int_equal(pageidx_store_multi(&pi, 1024, 9, fake_ptr(1)), 0);
+	for (i = 0; i < 512; i++)
+		ents[i] = (i >= 100 && i < 300) ? NULL : fake_ptr(10 + i);
+	/* Injected failures leave the folio as it was. */
+	for (fail = 1; fail <= 8; fail++) {
+		sf_fail_after = fail;
+		if (pageidx_split(&pi, 1500, 9, ents) == 0)
+			break;
+		sf_fail_after = 0;
+		assert_ptr_equal(pageidx_lookup(&pi, 1100), fake_ptr(1));
+		assert_int_equal(pageidx_check(&pi), 0);
+		assert_u64_equal(pi.pi_count, 512);
+	}
+	sf_fail_after = 0;
+	assert_true(fail <= 8);
+	assert_int_equal(pageidx_check(&pi), 0);
+	assert_u64_equal(pi.pi_count, 312);
+	for (i = 0; i < 512; i++)
+		assert_ptr_equal(pageidx_lookup(&pi, 1024 + i), ents[i]);
+	pageidx_destroy(&pi, NULL, NULL);
+
+	/* Splitting to nothing leaves an empty tree. */
+	memset(ents, 0, sizeof(ents));
+	assert_int_equal(pageidx_store_multi(&pi, 0, 9, fake_ptr(1)), 0);
+	assert_int_equal(pageidx_split(&pi, 0, 9, ents), 0);
+	assert_null(pi.pi_root);
+	assert_int_equal(pageidx_check(&pi), 0);
+}
+
+static void
+test_multi_enomem(void **state)
+{
+	struct pageidx pi;
+	int fail, ret = -1;
+
+	(void)state;
+	pageidx_init(&pi);
+	assert_int_equal(pageidx_store(&pi, 7, fake_ptr(1)), 0);
+	for (fail = 1; fail <= 30; fail++) {
+		sf_fail_after = fail;
+		ret = pageidx_store_multi(&pi, 1ull << 50, 9, fake_ptr(2));
+		sf_fail_after = 0;
+		if (ret == 0)
+			break;
+		assert_int_equal(ret, -ENOMEM);
+		assert_int_equal(pageidx_check(&pi), 0);
+		assert_u64_equal(pi.pi_count, 1);
+		assert_null(pageidx_lookup(&pi, 1ull << 50));
+	}
+	assert_int_equal(ret, 0);
+	assert_int_equal(pageidx_check(&pi), 0);
+	pageidx_destroy(&pi, NULL, NULL);
+}
+
+/* The goal: a 1 GiB file's index in folios is <= 1/64 of the small one. */
+static void
+test_multi_index_memory(void **state)
+{
+	struct pageidx small, huge;
+	uint64_t i, nb_small, nb_huge;
+
+	(void)state;
+	pageidx_init(&small);
+	pageidx_init(&huge);
+	for (i = 0; i < 262144; i++)
+		assert_int_equal(pageidx_store(&small, i, fake_ptr(i)), 0);
+	for (i = 0; i < 262144; i += 512)
+		assert_int_equal(pageidx_store_multi(&huge, i, 9, fake_ptr(i)),
+				 0);
+	assert_u64_equal(small.pi_count, huge.pi_count);
+	assert_int_equal(pageidx_check(&huge), 0);
+	nb_small = pageidx_node_bytes(&small);
+	nb_huge = pageidx_node_bytes(&huge);
+	printf("index of 1 GiB: %" PRIu64 " bytes in 4 KiB pages, %" PRIu64
+	       " in 2 MiB folios\n", nb_small, nb_huge);
+	assert_true(nb_huge * 64 <= nb_small);
+	pageidx_destroy(&small, NULL, NULL);
+	pageidx_destroy(&huge, NULL, NULL);
+}
+
+static void
+test_multi_check_detects(void **state)
+{
+	struct pageidx pi;
+
+	(void)state;
+	pageidx_init(&pi);
+	assert_int_equal(pageidx_store_multi(&pi, 0, 9, fake_ptr(1)), 0);
+	assert_int_equal(pageidx_store(&pi, 600, fake_ptr(2)), 0);
+	assert_int_equal(pageidx_check(&pi), 0);
+	pi.pi_count--;
+	assert_int_equal(pageidx_check(&pi), -EUCLEAN);
+	pi.pi_count++;
+	pageidx_destroy(&pi, NULL, NULL);
+}
+
+/*
+ * Multi-index entries against a flat model: random small stores, folio
+ * stores, erases, splits and range erases over 64 folios' worth of
+ * indices (plus a far region), every index compared after each op.
+ */
+#define MM_SPAN (64 * 512)
+#define MM_FAR (1ull << 33)
+
+static void *mm_model[2][MM_SPAN];
+
+static void **
+mm_slot(uint64_t idx)
+{
+	return idx >= MM_FAR ? &mm_model[1][idx - MM_FAR] : &mm_model[0][idx];
+}
+
+static void
+test_multi_model(void **state)
+{
+	struct rng r = { .r_state = test_seed ^ 0x77 };
+	struct pageidx pi;
+	uint64_t op, i;
+	void *ents[512];
+
+	(void)state;
+	memset(mm_model, 0, sizeof(mm_model));
+	pageidx_init(&pi);
+	for (op = 0; op < 6000; op++) {
+		uint64_t base = rng_below(&r, 4) == 0 ? MM_FAR : 0;
+		uint64_t idx = base + rng_below(&r, MM_SPAN);
+		uint64_t f = idx & ~511ull, first, probe;
+		unsigned order, k = (unsigned)rng_below(&r, 6);
+		void *e = pageidx_lookup_range(&pi, idx, &first, &order);
+		int ret;
+
+		if (k == 0 || k == 1) { /* small store */
+			ret = pageidx_store(&pi, idx, fake_ptr(op + 1));
+			if (e && order) {
+				assert_int_equal(ret, -EEXIST);
+			} else {
+				assert_int_equal(ret, 0);
+				*mm_slot(idx) = fake_ptr(op + 1);
+			}
+		} else if (k == 2) { /* folio store */
+			probe = f;
+			bool empty = !pageidx_next(&pi, &probe) ||
+				     probe > f + 511;
+			ret = pageidx_store_multi(&pi, f, 9, fake_ptr(op + 1));
+			assert_int_equal(ret, empty ? 0 : -EEXIST);
+			if (empty)
+				for (i = 0; i < 512; i++)
+					*mm_slot(f + i) = fake_ptr(op + 1);
+		} else if (k == 3) { /* erase */
+			assert_ptr_equal(pageidx_erase(&pi, idx), e);
+			if (e)
+				for (i = 0; i < (1ull << order); i++)
+					*mm_slot(first + i) = NULL;
+		} else if (k == 4 && e && order) { /* split */
+			for (i = 0; i < 512; i++)
+				ents[i] = rng_below(&r, 3) ? fake_ptr(op * 1000 + i)
+							  : NULL;
+			assert_int_equal(pageidx_split(&pi, idx, 9, ents), 0);
+			for (i = 0; i < 512; i++)
+				*mm_slot(first + i) = ents[i];
+		} else if (k == 5) { /* range erase, whole folios */
+			uint64_t last = idx + rng_below(&r, 1500), n = 0;
+			uint64_t lo = idx, hi = last;
+
+			if (last >= base + MM_SPAN)
+				last = hi = base + MM_SPAN - 1;
+			e = pageidx_lookup_range(&pi, idx, &first, &order);
+			if (e && order)
+				lo = first;
+			e = pageidx_lookup_range(&pi, last, &first, &order);
+			if (e && order)
+				hi = first + 511;
+			for (i = lo; i <= hi; i++)
+				if (*mm_slot(i)) {
+					n++;
+					*mm_slot(i) = NULL;
+				}
+			assert_u64_equal(pageidx_erase_range(&pi, idx, last,
+							     NULL, NULL), n);
+		}
+		assert_int_equal(pageidx_check(&pi), 0);
+		for (i = 0; i < MM_SPAN; i++) {
+			assert_ptr_equal(pageidx_lookup(&pi, i), mm_model[0][i]);
+			assert_ptr_equal(pageidx_lookup(&pi, MM_FAR + i),
+					 mm_model[1][i]);
+		}
+		/* next() from a random point agrees with the model */
+		probe = base + rng_below(&r, MM_SPAN);
+		i = probe;
+		e = pageidx_next(&pi, &probe);
+		while (i < base + MM_SPAN && !*mm_slot(i))
+			i++;
+		if (i < base + MM_SPAN) {
+			assert_ptr_equal(e, *mm_slot(i));
+			assert_u64_equal(probe, i);
+		} else if (base == 0) {
+			assert_true(e == NULL || probe >= MM_FAR);
+		} else {
+			assert_null(e);
+		}
+	}
+	pageidx_destroy(&pi, NULL, NULL);
+}
+
+static void
+count_cb(void *arg, uint64_t index, void *entry)
+{
+	uint64_t *n = arg;
+
+	(void)index;
+	(void)entry;
+	(*n)++;
+}
+
+static void
+test_multi_collapse(void **state)
+{
+	struct pageidx pi;
+	uint64_t n = 0, i;
+
+	(void)state;
+	pageidx_init(&pi);
+	/* Empty range: a plain store. */
+	assert_int_equal(pageidx_collapse(&pi, 512, 9, fake_ptr(1), count_cb,
+					  &n), 0);
+	assert_u64_equal(n, 0);
+	assert_ptr_equal(pageidx_lookup(&pi, 1000), fake_ptr(1));
+	/* Over a folio: refused. */
+	assert_int_equal(pageidx_collapse(&pi, 512, 9, fake_ptr(2), NULL,
+					  NULL), -EEXIST);
+	/* Over scattered small entries, with neighbours kept. */
+	assert_int_equal(pageidx_store(&pi, 1ull << 20, fake_ptr(3)), 0);
+	for (i = 0; i < 512; i += 7)
+		assert_int_equal(pageidx_store(&pi, 2048 + i, fake_ptr(i + 9)),
+				 0);
+	assert_int_equal(pageidx_store(&pi, 2047, fake_ptr(4)), 0);
+	sf_fail_after = 1; /* needs no allocation: cannot fail */
+	assert_int_equal(pageidx_collapse(&pi, 2048, 9, fake_ptr(5), count_cb,
+					  &n), 0);
+	sf_fail_after = 0;
+	assert_u64_equal(n, (511 / 7) + 1);
+	assert_int_equal(pageidx_check(&pi), 0);
+	assert_u64_equal(pi.pi_count, 512 + 1 + 512 + 1);
+	assert_ptr_equal(pageidx_lookup(&pi, 2047), fake_ptr(4));
+	assert_ptr_equal(pageidx_lookup(&pi, 2560 - 1), fake_ptr(5));
+	assert_null(pageidx_lookup(&pi, 2560));
+	pageidx_destroy(&pi, NULL, NULL);
+}
+
 int
 main(void)
 {
@@ -914,6 +1294,14 @@ main(void)
 		cmocka_unit_test(test_store_enomem),
 		cmocka_unit_test(test_check_detects),
 		cmocka_unit_test(test_model),
+		cmocka_unit_test(test_multi_basic),
+		cmocka_unit_test(test_multi_erase_range),
+		cmocka_unit_test(test_multi_split),
+		cmocka_unit_test(test_multi_enomem),
+		cmocka_unit_test(test_multi_index_memory),
+		cmocka_unit_test(test_multi_check_detects),
+		cmocka_unit_test(test_multi_model),
+		cmocka_unit_test(test_multi_collapse),
 	};
 	const char *s = getenv("PAGEIDX_SEED");
 
