@@ -105,7 +105,9 @@ struct shmemfs_shminfo {
 
 /*
  * shmget(): the segment's id or -errno.  SHM_HUGETLB asks for huge
- * pages where the mount allows them; SHM_NORESERVE is accepted.
+ * pages where the mount allows them (the segment is advised, as
+ * shmemfs_huge_advise(): huge folios under huge=always, within_size and
+ * advise, none under never); SHM_NORESERVE is accepted.
  */
 int shmemfs_shm_get(struct shmemfs *fs, const struct shmemfs_cred *cr,
 		    int32_t key, uint64_t size, int shmflg);
@@ -147,7 +149,8 @@ void shmemfs_ipc_release(struct shmemfs *fs, pid_t pid, uint64_t ino);
 /*
  * memfd_create(): a new unnamed inode owned by @ctx, mode 0777 (0666
  * with MFD_NOEXEC_SEAL), seals as the kernel sets them for @flags
- * (MFD_ALLOW_SEALING, MFD_NOEXEC_SEAL, MFD_EXEC).  *@ino and *@nonce
+ * (MFD_ALLOW_SEALING, MFD_NOEXEC_SEAL, MFD_EXEC); MFD_HUGETLB advises
+ * huge folios as SHM_HUGETLB does for shmget().  *@ino and *@nonce
  * make its handle; it lives until its first open is released, or until
  * the mount goes if it is never opened.
  */

@@ -290,6 +290,8 @@ ipc_newseg(struct shmemfs *fs, const struct shmemfs_cred *cr, int32_t key,
 		goto out_free_inode;
 	}
 	ip->i_ipc_kind = SF_IPC_SHM;
+	/* SHM_HUGETLB: huge folios where the mount's huge= allows advice */
+	ip->i_huge_advised = (shmflg & SHM_HUGETLB) != 0;
 	/* A segment has its size for life: shm_file_operations have no
 	 * truncate, so a descriptor of it may not change it either. */
 	ip->i_seals = F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW;
@@ -707,6 +709,7 @@ shmemfs_memfd_create(struct shmemfs *fs, const struct shmemfs_ctx *ctx,
 	if (ret)
 		goto out;
 	ip->i_ipc_kind = SF_IPC_MEMFD_NEW;
+	ip->i_huge_advised = (flags & MFD_HUGETLB) != 0;
 	ip->i_nlookup = 1; /* the creation pin, until the first open */
 	if (flags & MFD_NOEXEC_SEAL)
 		ip->i_seals = F_SEAL_EXEC;

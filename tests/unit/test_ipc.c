@@ -245,6 +245,56 @@ test_stat_info_and_limits(void **state)
 	shmemfs_destroy(fs);
 }
 
+/* SHM_HUGETLB and MFD_HUGETLB: huge folios where huge= takes advice. */
+static uint64_t
+huge_pages_of(struct shmemfs *fs)
+{
+	struct shmemfs_stats st;
+
+	assert_int_equal(shmemfs_get_stats(fs, &st), 0);
+	return st.huge_pages;
+}
+
+static void
+test_hugetlb_advises(void **state)
+{
+	static char buf[4096];
+	const char *const opts[] = {"size=64m,huge=advise",
+				    "size=64m,huge=never"};
+	struct shmemfs_cred me = cred(1000, 1000);
+	uint64_t ino, nonce, want;
+	struct shmemfs *fs;
+	unsigned i;
+	int id;
+
+	(void)state;
+	for (i = 0; i < 2; i++) {
+		want = i == 0 ? 1 : 0;
+		fs = mkfs(opts[i]);
+		/* a plain segment gets small pages under advise */
+		id = shmemfs_shm_get(fs, &me, 1, 4 << 20, IPC_CREAT | 0600);
+		ino = seg_ino(fs, id);
+		assert_int_equal(shmemfs_write(fs, ino, buf, sizeof(buf), 0),
+				 sizeof(buf));
+		assert_int_equal(huge_pages_of(fs), 0);
+		id = shmemfs_shm_get(fs, &me, 2, 4 << 20,
+				     IPC_CREAT | SHM_HUGETLB | 0600);
+		ino = seg_ino(fs, id);
+		assert_int_equal(shmemfs_write(fs, ino, buf, sizeof(buf), 0),
+				 sizeof(buf));
+		assert_int_equal(huge_pages_of(fs), want);
+		assert_int_equal(shmemfs_memfd_create(fs, &ctx, MFD_HUGETLB,
+						      &ino, &nonce),
+				 0);
+		assert_int_equal(shmemfs_ipc_open(fs, &me, ino, O_RDWR), 0);
+		assert_int_equal(shmemfs_write(fs, ino, buf, sizeof(buf), 0),
+				 sizeof(buf));
+		assert_int_equal(huge_pages_of(fs), 2 * want);
+		check(fs);
+		shmemfs_destroy(fs);
+	}
+}
+
 static void
 test_memfd_seals(void **state)
 {
@@ -339,6 +389,7 @@ main(void)
 	    cmocka_unit_test(test_attach_and_destroy),
 	    cmocka_unit_test(test_stat_info_and_limits),
 	    cmocka_unit_test(test_memfd_seals),
+	    cmocka_unit_test(test_hugetlb_advises),
 	    cmocka_unit_test(test_alloc_failures),
 	};
 
