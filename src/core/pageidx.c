@@ -245,6 +245,47 @@ pageidx_shrink(struct pageidx *pi)
 	}
 }
 
+/* Get @n zeroed nodes into @spare: 0, or -ENOMEM with none kept. */
+static int
+pageidx_alloc_spare(struct pageidx_node **spare, unsigned n)
+{
+	unsigned i;
+
+	for (i = 0; i < n; i++) {
+		spare[i] = sf_calloc(1, sizeof(*spare[i]));
+		if (spare[i] == NULL) {
+			while (i-- > 0)
+				free(spare[i]);
+			return -ENOMEM;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Commit step of a store: give an empty tree a root of height @need, or
+ * raise the tree to @need with new roots over the old one (in slot 0),
+ * taking nodes from the front of @spare.  Returns how many it took.
+ */
+static unsigned
+pageidx_grow(struct pageidx *pi, unsigned need, struct pageidx_node **spare)
+{
+	struct pageidx_node *node;
+	unsigned used = 0;
+
+	if (pi->pi_root == NULL) {
+		pi->pi_root = spare[used++];
+		pi->pi_height = need;
+	}
+	while (pi->pi_height < need) {
+		node = spare[used++];
+		pageidx_slot_set(node, 0, pi->pi_root);
+		pi->pi_root = node;
+		pi->pi_height++;
+	}
+	return used;
+}
+
 /*
  * A NULL @entry erases, as xa_store() does, so a caller can never plant a
  * "present" hole that would break pi_count.
@@ -254,7 +295,7 @@ pageidx_store(struct pageidx *pi, uint64_t index, void *entry)
 {
 	struct pageidx_node *spare[PAGEIDX_MAX_NEW];
 	struct pageidx_node *node;
-	unsigned need, level, off, nspare, used, i;
+	unsigned need, level, off, nspare, used;
 
 	if (entry == NULL) {
 		pageidx_erase(pi, index);
@@ -289,24 +330,11 @@ pageidx_store(struct pageidx *pi, uint64_t index, void *entry)
 		}
 	}
 	assert(nspare <= PAGEIDX_MAX_NEW);
-	for (i = 0; i < nspare; i++) {
-		spare[i] = sf_calloc(1, sizeof(*spare[i]));
-		if (spare[i] == NULL)
-			goto out_free_spare;
-	}
+	if (pageidx_alloc_spare(spare, nspare) < 0)
+		return -ENOMEM;
 
 	/* Commit: nothing below can fail. */
-	used = 0;
-	if (pi->pi_root == NULL) {
-		pi->pi_root = spare[used++];
-		pi->pi_height = need;
-	}
-	while (pi->pi_height < need) {
-		node = spare[used++];
-		pageidx_slot_set(node, 0, pi->pi_root);
-		pi->pi_root = node;
-		pi->pi_height++;
-	}
+	used = pageidx_grow(pi, need, spare);
 	node = pi->pi_root;
 	for (level = pi->pi_height; level > 1; level--) {
 		off = pageidx_offset(index, level);
@@ -324,11 +352,6 @@ pageidx_store(struct pageidx *pi, uint64_t index, void *entry)
 		node->pn_slots[off] = entry;
 	}
 	return 0;
-
-out_free_spare:
-	while (i-- > 0)
-		free(spare[i]);
-	return -ENOMEM;
 }
 
 /*
@@ -433,27 +456,14 @@ pageidx_store_multi(struct pageidx *pi, uint64_t index, unsigned order,
 	else
 		nspare = pi->pi_height - lv;
 	assert(nspare <= PAGEIDX_MAX_NEW + 1);
-	for (i = 0; i < nspare; i++) {
-		spare[i] = sf_calloc(1, sizeof(*spare[i]));
-		if (spare[i] == NULL)
-			goto out_free_spare;
-	}
+	if (pageidx_alloc_spare(spare, nspare) < 0)
+		return -ENOMEM;
 
 	/*
 	 * Commit.  The range is empty, so every slot on the way down above
 	 * lv is a node or NULL, and the lv slots it takes are NULL.
 	 */
-	used = 0;
-	if (pi->pi_root == NULL) {
-		pi->pi_root = spare[used++];
-		pi->pi_height = need;
-	}
-	while (pi->pi_height < need) {
-		node = spare[used++];
-		pageidx_slot_set(node, 0, pi->pi_root);
-		pi->pi_root = node;
-		pi->pi_height++;
-	}
+	used = pageidx_grow(pi, need, spare);
 	node = pi->pi_root;
 	for (level = pi->pi_height; level > lv; level--) {
 		off = pageidx_offset(index, level);
@@ -473,11 +483,6 @@ pageidx_store_multi(struct pageidx *pi, uint64_t index, unsigned order,
 	while (used < nspare)
 		free(spare[--nspare]);
 	return 0;
-
-out_free_spare:
-	while (i-- > 0)
-		free(spare[i]);
-	return -ENOMEM;
 }
 
 int
