@@ -85,17 +85,15 @@ shm_open(const char *name, int oflag, mode_t mode)
 	return fd;
 }
 
-int
-shm_unlink(const char *name)
+/* shm_unlink and sem_unlink on the mount: ENOENT for a bad name, EACCES
+ * where unlink says EPERM. */
+static int
+posix_unlink(const char *name, bool sem)
 {
 	char path[PATH_MAX];
 	int ret;
 
-	if (!shm_mount()) {
-		SHM_NEXT(next_shm_unlink, "shm_unlink");
-		return next_shm_unlink(name);
-	}
-	if (posix_name(name, false, path, sizeof(path)) < 0) {
+	if (posix_name(name, sem, path, sizeof(path)) < 0) {
 		errno = ENOENT;
 		return -1;
 	}
@@ -103,6 +101,16 @@ shm_unlink(const char *name)
 	if (ret < 0 && errno == EPERM)
 		errno = EACCES;
 	return ret;
+}
+
+int
+shm_unlink(const char *name)
+{
+	if (!shm_mount()) {
+		SHM_NEXT(next_shm_unlink, "shm_unlink");
+		return next_shm_unlink(name);
+	}
+	return posix_unlink(name, false);
 }
 
 /* ---- Semaphores ----------------------------------------------------- */
@@ -313,21 +321,11 @@ sem_close(sem_t *sem)
 int
 sem_unlink(const char *name)
 {
-	char path[PATH_MAX];
-	int ret;
-
 	if (!shm_mount()) {
 		SHM_NEXT(next_sem_unlink, "sem_unlink");
 		return next_sem_unlink(name);
 	}
-	if (posix_name(name, true, path, sizeof(path)) < 0) {
-		errno = ENOENT;
-		return -1;
-	}
-	ret = unlink(path);
-	if (ret < 0 && errno == EPERM)
-		errno = EACCES;
-	return ret;
+	return posix_unlink(name, true);
 }
 
 /* Called once by the constructor (preload.c), before any thread. */
