@@ -113,6 +113,23 @@ median() {
 		      else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
 }
 
+# alternate_runs: $RUNS rounds of the caller's `one SIDE RUN`, kernel tmpfs
+# first on odd rounds and shmemfs first on even ones
+alternate_runs() {
+	local run
+	for run in $(seq "$RUNS"); do
+		if [ $((run % 2)) = 1 ]; then
+			one kernel "$run"; one shmemfs "$run"
+		else
+			one shmemfs "$run"; one kernel "$run"
+		fi
+	done
+}
+
+# raw_median SIDE KEY: median of the values of the rows SIDE,RUN,KEY,VALUE
+# of $WORK/raw.csv
+raw_median() { median $(awk -F, -v s="$1" -v k="$2" '$1 == s && $3 == k { print $4 }' "$WORK/raw.csv"); }
+
 # is_mounted DIR: from the mount table, so that a dead FUSE mount (whose
 # stat fails with ENOTCONN, fooling mountpoint(1)) still counts
 is_mounted() {

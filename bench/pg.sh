@@ -113,20 +113,13 @@ one() { # one SIDE RUN
 }
 
 log "pg: pgbench -c 4 -j 2, ${SECS} s, scale 10, $RUNS run(s)"
-for run in $(seq "$RUNS"); do
-	if [ $((run % 2)) = 1 ]; then
-		one kernel "$run"; one shmemfs "$run"
-	else
-		one shmemfs "$run"; one kernel "$run"
-	fi
-done
+alternate_runs
 
 mkdir -p "$OUT"
-med() { median $(awk -F, -v s="$1" -v k="$2" '$1 == s && $3 == k { print $4 }' "$WORK/raw.csv"); }
 {
 	echo "workload,unit,kernel,shmemfs,ratio"
 	for m in tpcb select; do
-		a=$(med kernel "$m") b=$(med shmemfs "$m")
+		a=$(raw_median kernel "$m") b=$(raw_median shmemfs "$m")
 		echo "$m,tps,$(printf '%.0f' "$a"),$(printf '%.0f' "$b"),$(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.2f", b / a }')"
 	done
 } > "$OUT/pg.csv"

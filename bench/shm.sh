@@ -70,21 +70,14 @@ one() {
 }
 
 log "shm: ${MIB} MiB segment, $NPROC workers, ${SECS} s, $RUNS run(s)"
-for run in $(seq "$RUNS"); do
-	if [ $((run % 2)) = 1 ]; then
-		one kernel "$run"; one shmemfs "$run"
-	else
-		one shmemfs "$run"; one kernel "$run"
-	fi
-done
+alternate_runs
 
 mkdir -p "$OUT"
-med() { median $(awk -F, -v s="$1" -v k="$2" '$1 == s && $3 == k { print $4 }' "$WORK/raw.csv"); }
 {
 	echo "metric,unit,kernel,shmemfs,ratio"
 	for m in rmw_mops:M/s scan_gbs:GB/s fault_ms:ms; do
 		k=${m%%:*} u=${m#*:}
-		a=$(med kernel "$k") b=$(med shmemfs "$k")
+		a=$(raw_median kernel "$k") b=$(raw_median shmemfs "$k")
 		if [ "$k" = fault_ms ]; then
 			r=$(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.2f", a / b }')
 		else
