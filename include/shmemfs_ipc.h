@@ -36,11 +36,27 @@
 #ifndef SHMEMFS_IPC_H
 #define SHMEMFS_IPC_H
 
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <linux/memfd.h>
 
 #include "shmemfs.h"
+
+/* Seals and memfd_create() flags newer than Debian 12's headers. */
+#ifndef F_SEAL_FUTURE_WRITE
+#define F_SEAL_FUTURE_WRITE 0x0010
+#endif
+#ifndef F_SEAL_EXEC
+#define F_SEAL_EXEC 0x0020
+#endif
+#ifndef MFD_NOEXEC_SEAL
+#define MFD_NOEXEC_SEAL 0x0008U
+#endif
+#ifndef MFD_EXEC
+#define MFD_EXEC 0x0010U
+#endif
 
 #ifdef __cplusplus
 extern "C" {

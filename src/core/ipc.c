@@ -37,21 +37,9 @@
 #define LOCK(fs)   pthread_mutex_lock(&(fs)->sf_lock)
 #define UNLOCK(fs) pthread_mutex_unlock(&(fs)->sf_lock)
 
-#ifndef F_SEAL_FUTURE_WRITE
-#define F_SEAL_FUTURE_WRITE 0x0010
-#endif
-#ifndef F_SEAL_EXEC
-#define F_SEAL_EXEC 0x0020
-#endif
 #define IPC_ALL_SEALS                                                          \
 	(F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE |            \
 	 F_SEAL_FUTURE_WRITE | F_SEAL_EXEC)
-#ifndef MFD_NOEXEC_SEAL
-#define MFD_NOEXEC_SEAL 0x0008U
-#endif
-#ifndef MFD_EXEC
-#define MFD_EXEC 0x0010U
-#endif
 
 #define IPC_MIN_CYCLE 64 /* RADIX_TREE_MAP_SIZE, ipc_min_cycle */
 #define IPC_SEQ_MAX   (INT32_MAX >> 15)

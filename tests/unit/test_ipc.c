@@ -27,15 +27,6 @@
 #ifndef SHM_STAT_ANY
 #define SHM_STAT_ANY 15
 #endif
-#ifndef F_SEAL_FUTURE_WRITE
-#define F_SEAL_FUTURE_WRITE 0x0010
-#endif
-#ifndef F_SEAL_EXEC
-#define F_SEAL_EXEC 0x0020
-#endif
-#ifndef MFD_NOEXEC_SEAL
-#define MFD_NOEXEC_SEAL 0x0008U
-#endif
 
 static unsigned test_caps;
 static gid_t test_group = (gid_t)-1;
