@@ -48,6 +48,7 @@ fallocate.
 
 import ctypes
 import ctypes.util
+import hashlib
 import os
 import pickle
 import re
@@ -621,3 +622,36 @@ def dir_size(entries):
 def file_type(path):
     m = os.lstat(path).st_mode
     return stat.S_IFMT(m)
+
+
+def run_shmemctl(*args, user=None):
+    """shmemctl ARGS, as uid and gid @user (no groups) if given; the
+    CompletedProcess with text stdout and stderr, whatever it exits with."""
+    argv = [SHMEMCTL_BIN] + list(args)
+    if user is not None:
+        argv = ["setpriv", "--reuid=%d" % user, "--regid=%d" % user,
+                "--clear-groups"] + argv
+    return subprocess.run(argv, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True)
+
+
+def sha_of(path, chunk=1 << 20):
+    """SHA-256 hex digest of the file at @path, read @chunk bytes at a time."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while True:
+            b = f.read(chunk)
+            if not b:
+                break
+            h.update(b)
+    return h.hexdigest()
+
+
+@pytest.fixture
+def swapdir():
+    """A fresh directory for swap files; must hold only files at the end."""
+    d = tempfile.mkdtemp(prefix="shmemfs-swap-")
+    yield d
+    for n in os.listdir(d):
+        os.unlink(os.path.join(d, n))
+    os.rmdir(d)

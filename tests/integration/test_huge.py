@@ -18,7 +18,7 @@ import tempfile
 
 import pytest
 
-from conftest import SHMEMCTL_BIN, WRAPPER, errno_of, run_as, wait_for
+from conftest import SHMEMCTL_BIN, WRAPPER, errno_of, run_as, sha_of, wait_for
 
 MiB = 1 << 20
 FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE = 1, 2
@@ -322,14 +322,7 @@ def test_huge_folios_through_swap(mount, tmp_path):
     fd = os.open(p, os.O_RDONLY)
     os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
     os.close(fd)
-    g = hashlib.sha256()
-    with open(p, "rb") as f:
-        while True:
-            b = f.read(MiB)
-            if not b:
-                break
-            g.update(b)
-    assert g.hexdigest() == h.hexdigest()
+    assert sha_of(p) == h.hexdigest()
     assert blocks(p) == 24 * 2048
 
 

@@ -13,25 +13,15 @@ them)."""
 import errno
 import json
 import os
-import subprocess
 
 import pytest
 
-from conftest import SHMEMCTL_BIN, NOBODY, errno_of, run_as
+from conftest import NOBODY, errno_of, run_as, run_shmemctl as shmemctl
 from oracle import mount_tmpfs, umount_tmpfs
 
 pytestmark = pytest.mark.shmemfs_only
 
 PAGE = 4096
-
-
-def shmemctl(*args, user=None):
-    argv = [SHMEMCTL_BIN] + list(args)
-    if user is not None:
-        argv = ["setpriv", "--reuid=%d" % user, "--regid=%d" % user,
-                "--clear-groups"] + argv
-    return subprocess.run(argv, stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, text=True)
 
 
 def quota(path, user=None):

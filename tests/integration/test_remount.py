@@ -9,26 +9,16 @@ nothing, and only the mount's administrator may remount."""
 
 import os
 import subprocess
-import tempfile
 import time
 
 import pytest
 
-from conftest import SHMEMCTL_BIN, NOBODY, wait_for
+from conftest import NOBODY, run_shmemctl as shmemctl, wait_for
 from oracle import mount_tmpfs, umount_tmpfs
 
 pytestmark = pytest.mark.shmemfs_only
 
 PAGE = 4096
-
-
-def shmemctl(*args, user=None):
-    argv = [SHMEMCTL_BIN] + list(args)
-    if user is not None:
-        argv = ["setpriv", "--reuid=%d" % user, "--regid=%d" % user,
-                "--clear-groups"] + argv
-    return subprocess.run(argv, stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, text=True)
 
 
 def stats(path):
@@ -122,15 +112,6 @@ def test_remount_permission(mount):
     r = shmemctl("remount", m.path, "size=2m", user=NOBODY)
     assert r.returncode == 1 and "not permitted" in r.stderr
     assert df(m.path)[0] == 256
-
-
-@pytest.fixture
-def swapdir():
-    d = tempfile.mkdtemp(prefix="shmemfs-swap-")
-    yield d
-    for n in os.listdir(d):
-        os.unlink(os.path.join(d, n))
-    os.rmdir(d)
 
 
 def test_mem_lower_reclaims(mount, swapdir):

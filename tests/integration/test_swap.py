@@ -16,7 +16,7 @@ import time
 import pytest
 
 from conftest import (REPO, SHMEMCTL_BIN, SHMEMFS_BIN, TARGET, is_mounted,
-                      wait_for)
+                      sha_of, wait_for)
 
 pytestmark = pytest.mark.shmemfs_only
 
@@ -50,17 +50,6 @@ def write_random(path, total, chunk=MiB, seed=b"shmemfs"):
             data = i.to_bytes(8, "little") + block[8:]
             h.update(data)
             f.write(data)
-    return h.hexdigest()
-
-
-def sha_of(path, chunk=MiB):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while True:
-            b = f.read(chunk)
-            if not b:
-                break
-            h.update(b)
     return h.hexdigest()
 
 
@@ -99,15 +88,6 @@ class Daemon:
         os.unlink(self.log)
         os.rmdir(self.base)
         return out
-
-
-@pytest.fixture
-def swapdir():
-    d = tempfile.mkdtemp(prefix="shmemfs-swapfile-")
-    yield d
-    for n in os.listdir(d):
-        os.unlink(os.path.join(d, n))
-    os.rmdir(d)
 
 
 def test_512m_through_64m_budget(swapdir):
