@@ -329,6 +329,31 @@ filemap_charge_folio(struct shmemfs *fs, uint64_t nr)
 }
 
 /*
+ * Choose the order of the folio for a hole at @index (a write or
+ * fallocate reaching @end) and charge it whole; when that fails for a
+ * huge one, charge one page instead.  0 with *@orderp set, or -errno
+ * with nothing charged.
+ */
+static int
+filemap_charge_hole(struct shmemfs *fs, struct shmemfs_inode *ip,
+		    uint64_t index, uint64_t end, unsigned *orderp)
+{
+	unsigned order = filemap_suitable_order(ip, index,
+			filemap_huge_order(fs, ip, index, end));
+	int ret;
+
+	ret = filemap_charge_folio(fs, (uint64_t)1 << order);
+	if (ret && order) {
+		order = 0;
+		ret = mem_charge_blocks(fs, 1);
+	}
+	if (ret)
+		return ret;
+	*orderp = order;
+	return 0;
+}
+
+/*
  * A huge folio at @first (aligned, its range empty, blocks charged),
  * filed.  0; -ENOMEM (or -EAGAIN: mem= full and nothing to reclaim)
  * when small pages must do instead.
@@ -371,20 +396,15 @@ static int
 filemap_fill_hole(struct shmemfs *fs, struct shmemfs_inode *ip, uint64_t index,
 		  uint64_t write_end, struct sf_page **pgp)
 {
-	unsigned order = filemap_suitable_order(ip, index,
-			filemap_huge_order(fs, ip, index, write_end));
-	uint64_t nr = (uint64_t)1 << order, first, i;
+	uint64_t nr, first, i;
 	struct sf_page *pg;
+	unsigned order;
 	int ret;
 
-	ret = filemap_charge_folio(fs, nr);
-	if (ret && order) {
-		order = 0;
-		nr = 1;
-		ret = mem_charge_blocks(fs, 1);
-	}
+	ret = filemap_charge_hole(fs, ip, index, write_end, &order);
 	if (ret)
 		return ret;
+	nr = (uint64_t)1 << order;
 	first = index & ~(nr - 1);
 	if (order == SF_HUGE_ORDER) {
 		ret = filemap_huge_new(fs, ip, first, &pg);
@@ -1069,17 +1089,10 @@ falloc_folios(struct shmemfs *fs, struct shmemfs_inode *ip, uint64_t first,
 			idx = start + ((uint64_t)1 << order);
 			continue;
 		}
-		order = filemap_suitable_order(ip, idx,
-				filemap_huge_order(fs, ip, idx, end));
-		nr = (uint64_t)1 << order;
-		ret = filemap_charge_folio(fs, nr);
-		if (ret && order) {
-			order = 0;
-			nr = 1;
-			ret = mem_charge_blocks(fs, 1);
-		}
+		ret = filemap_charge_hole(fs, ip, idx, end, &order);
 		if (ret)
 			goto out_undo;
+		nr = (uint64_t)1 << order;
 		start = idx & ~(nr - 1);
 		for (i = start; i < start + nr; i++) {
 			if (pageidx_store(&ip->i_pages, i,
