@@ -119,6 +119,27 @@ einval:
 	return -1;
 }
 
+struct memfd_want {
+	char mw_str[64]; /* "MAJ:MIN INODE ", the fields after the offset */
+	size_t mw_len;
+};
+
+/* ADDR-ADDR PERMS OFFSET DEV INODE [PATH]: 1 if shared, writable, ours. */
+static int
+memfd_maps_line(char *line, void *arg)
+{
+	const struct memfd_want *w = arg;
+	char *perms = strchr(line, ' ');
+	char *dv = perms ? strchr(perms + 1, ' ') : NULL;
+
+	dv = dv ? strchr(dv + 1, ' ') : NULL;
+	if (!dv || perms[2] != 'w' || perms[4] != 's')
+		return 0;
+	return !strncmp(dv + 1, w->mw_str, w->mw_len) ||
+	       (!strncmp(dv + 1, w->mw_str, w->mw_len - 1) &&
+		dv[w->mw_len] == '\0');
+}
+
 /*
  * Does this process map @dev/@ino shared and writable?  /proc/self/maps
  * read with read(2) and parsed by hand, not stdio: fcntl() is
@@ -127,42 +148,13 @@ einval:
 static int
 memfd_writably_mapped(dev_t dev, ino_t ino)
 {
-	char want[64], buf[4096], line[512];
-	size_t len = 0, wlen;
-	int fd, found = 0;
-	ssize_t n;
+	struct memfd_want w;
 
 	/* " rw-s OFFSET MAJ:MIN INODE", the fields after the range */
-	wlen =
-	    (size_t)snprintf(want, sizeof(want), "%02x:%02x %llu ", major(dev),
-			     minor(dev), (unsigned long long)ino);
-	fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	while (!found && (n = read(fd, buf, sizeof(buf))) > 0) {
-		for (ssize_t i = 0; i < n && !found; i++) {
-			if (buf[i] != '\n') {
-				if (len < sizeof(line) - 1)
-					line[len++] = buf[i];
-				continue;
-			}
-			line[len] = '\0';
-			len = 0;
-			/* ADDR-ADDR PERMS OFFSET DEV INODE [PATH] */
-			char *perms = strchr(line, ' ');
-			char *dv = perms ? strchr(perms + 1, ' ') : NULL;
-
-			dv = dv ? strchr(dv + 1, ' ') : NULL;
-			if (!dv || perms[2] != 'w' || perms[4] != 's')
-				continue;
-			if (!strncmp(dv + 1, want, wlen) ||
-			    (!strncmp(dv + 1, want, wlen - 1) &&
-			     dv[wlen] == '\0'))
-				found = 1;
-		}
-	}
-	close(fd);
-	return found;
+	w.mw_len =
+	    (size_t)snprintf(w.mw_str, sizeof(w.mw_str), "%02x:%02x %llu ",
+			     major(dev), minor(dev), (unsigned long long)ino);
+	return shm_maps_each(memfd_maps_line, &w) > 0;
 }
 
 /* F_ADD_SEALS/F_GET_SEALS on a file of the mount; 0 if not one. */

@@ -119,3 +119,30 @@ shm_mount_path(char *buf, size_t size, const char *name)
 	}
 	return 0;
 }
+
+int
+shm_maps_each(int (*fn)(char *line, void *arg), void *arg)
+{
+	char buf[4096], line[512];
+	size_t len = 0;
+	ssize_t n, i;
+	int fd, ret = 0;
+
+	fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	while (!ret && (n = read(fd, buf, sizeof(buf))) > 0) {
+		for (i = 0; i < n && !ret; i++) {
+			if (buf[i] != '\n') {
+				if (len < sizeof(line) - 1)
+					line[len++] = buf[i];
+				continue;
+			}
+			line[len] = '\0';
+			len = 0;
+			ret = fn(line, arg);
+		}
+	}
+	close(fd);
+	return ret;
+}

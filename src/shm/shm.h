@@ -37,6 +37,13 @@ void *shm_next(const char *name);
 int shm_root_ioctl(unsigned long cmd, void *arg);
 /* mnt + "/" + @name into @buf; -1 and ENAMETOOLONG if it does not fit. */
 int shm_mount_path(char *buf, size_t size, const char *name);
+/*
+ * @fn on each line of /proc/self/maps (NUL-terminated, cut to 511
+ * bytes), read with read(2) so that it is async-signal-safe, until @fn
+ * returns non-zero; that value, 0 at the end, or -1 if the file does not
+ * open.
+ */
+int shm_maps_each(int (*fn)(char *line, void *arg), void *arg);
 
 extern pthread_mutex_t shm_lock;
 

@@ -94,6 +94,29 @@ sysv_forget_range(void *addr, size_t len)
 	}
 }
 
+/* START-END PERMS OFFSET DEV INODE [PATH]: mark the attachment there. */
+static int
+sysv_maps_line(char *line, void *arg)
+{
+	unsigned long long start, ino;
+	struct sysv_att *sa;
+	char *p, *e;
+	int field;
+
+	(void)arg;
+	start = strtoull(line, &e, 16);
+	for (p = e, field = 0; field < 4 && p; field++)
+		p = strchr(p + 1, ' ');
+	if (!p)
+		return 0;
+	ino = strtoull(p + 1, NULL, 10);
+	for (sa = sysv_atts; sa; sa = sa->sa_next)
+		if ((uintptr_t)sa->sa_addr == start &&
+		    (unsigned long long)sa->sa_ino == ino)
+			sa->sa_live = true;
+	return 0;
+}
+
 /*
  * Drop the attachments the program unmapped itself (munmap, or a
  * MAP_FIXED mapping over them): those the kernel would have detached.
@@ -104,43 +127,11 @@ static void
 sysv_prune(void)
 {
 	struct sysv_att **pp = &sysv_atts, *sa;
-	char buf[4096], line[512];
-	size_t len = 0;
-	ssize_t n, i;
-	int fd;
 
-	fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return; /* cannot tell: keep them all */
 	for (sa = sysv_atts; sa; sa = sa->sa_next)
 		sa->sa_live = false;
-	while ((n = read(fd, buf, sizeof(buf))) > 0) {
-		for (i = 0; i < n; i++) {
-			unsigned long long start, ino;
-			char *p, *e;
-			int field;
-
-			if (buf[i] != '\n') {
-				if (len < sizeof(line) - 1)
-					line[len++] = buf[i];
-				continue;
-			}
-			line[len] = '\0';
-			len = 0;
-			/* START-END PERMS OFFSET DEV INODE [PATH] */
-			start = strtoull(line, &e, 16);
-			for (p = e, field = 0; field < 4 && p; field++)
-				p = strchr(p + 1, ' ');
-			if (!p)
-				continue;
-			ino = strtoull(p + 1, NULL, 10);
-			for (sa = sysv_atts; sa; sa = sa->sa_next)
-				if ((uintptr_t)sa->sa_addr == start &&
-				    (unsigned long long)sa->sa_ino == ino)
-					sa->sa_live = true;
-		}
-	}
-	close(fd);
+	if (shm_maps_each(sysv_maps_line, NULL) < 0)
+		return; /* cannot tell: keep them all */
 	while ((sa = *pp)) {
 		if (!sa->sa_live) {
 			*pp = sa->sa_next;
