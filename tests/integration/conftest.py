@@ -655,3 +655,16 @@ def swapdir():
     for n in os.listdir(d):
         os.unlink(os.path.join(d, n))
     os.rmdir(d)
+
+
+def assert_scenario_matches_tmpfs(mnt, ktmpfs, steps):
+    """oracle.run_scenario(@steps) on the kernel tmpfs @ktmpfs, then on
+    @mnt (made mode 1777 first, as the kernel tmpfs is): each step's
+    transcript must be the kernel's."""
+    from oracle import run_scenario
+
+    os.chmod(mnt, 0o1777)
+    want = run_scenario(ktmpfs, steps)
+    got = run_scenario(mnt, steps)
+    for w, g in zip(want, got):
+        assert g == w

@@ -12,8 +12,8 @@ import struct
 
 import pytest
 
-from conftest import errno_of
-from oracle import ktmpfs, run_scenario  # noqa: F401 (fixture)
+from conftest import assert_scenario_matches_tmpfs, errno_of
+from oracle import ktmpfs  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.skipif(
     not shutil.which("setfacl") or not shutil.which("setpriv"),
@@ -61,11 +61,7 @@ SCENARIO = [
 
 
 def test_acl_scenario_matches_tmpfs(mnt, ktmpfs):
-    os.chmod(mnt, 0o1777)
-    want = run_scenario(ktmpfs, SCENARIO)
-    got = run_scenario(mnt, SCENARIO)
-    for w, g in zip(want, got):
-        assert g == w
+    assert_scenario_matches_tmpfs(mnt, ktmpfs, SCENARIO)
 
 
 def acl_xattr(*entries, version=2):

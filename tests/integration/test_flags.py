@@ -16,8 +16,9 @@ import tempfile
 import pytest
 
 from conftest import RENAME_WHITEOUT, RENAME_EXCHANGE, RENAME_NOREPLACE
+from conftest import assert_scenario_matches_tmpfs
 from conftest import errno_of, errno_as, renameat2
-from oracle import NOBODY, ktmpfs, run_scenario  # noqa: F401 (fixture)
+from oracle import NOBODY, ktmpfs  # noqa: F401 (fixture)
 
 needs_chattr = pytest.mark.skipif(
     not shutil.which("chattr") or not shutil.which("setpriv"),
@@ -56,11 +57,7 @@ FLAGS_SCENARIO = [
 
 @needs_chattr
 def test_flags_scenario_matches_tmpfs(mnt, ktmpfs):
-    os.chmod(mnt, 0o1777)
-    want = run_scenario(ktmpfs, FLAGS_SCENARIO)
-    got = run_scenario(mnt, FLAGS_SCENARIO)
-    for w, g in zip(want, got):
-        assert g == w
+    assert_scenario_matches_tmpfs(mnt, ktmpfs, FLAGS_SCENARIO)
 
 
 FS_IOC_GETFLAGS = 0x80086601
