@@ -65,16 +65,22 @@ def pair(cfg):
                     pytrace=False)
 
 
-@pytest.mark.parametrize("seed", range(1, SEEDS + 1))
-def test_seed(cfg, pair, seed):
+def run_seed_or_fail(seed, cfg, pair):
+    """difftest.run_seed for @seed, shrinking a failure within what is
+    left of SHRINK_BUDGET (20 s at most), which its time is taken from;
+    the test fails with the report."""
     t0 = time.monotonic()
     ok, report = difftest.run_seed(seed, OPS, cfg, pair,
                                    shrink_budget=min(20, SHRINK_BUDGET[0]))
     if not ok:
         SHRINK_BUDGET[0] = max(0.0, SHRINK_BUDGET[0] -
                                (time.monotonic() - t0))
-    if not ok:
         pytest.fail(report, pytrace=False)
+
+
+@pytest.mark.parametrize("seed", range(1, SEEDS + 1))
+def test_seed(cfg, pair, seed):
+    run_seed_or_fail(seed, cfg, pair)
 
 
 def test_generator_is_deterministic():
@@ -198,10 +204,4 @@ def test_seed_huge(huge_pair, seed):
         # README, Differences from tmpfs: a folio split to go to swap no
         # longer frees its pages past EOF when a later punch cuts it.
         pytest.xfail("folio split for swap-out, then punched")
-    t0 = time.monotonic()
-    ok, report = difftest.run_seed(seed, OPS, c, p,
-                                   shrink_budget=min(20, SHRINK_BUDGET[0]))
-    if not ok:
-        SHRINK_BUDGET[0] = max(0.0, SHRINK_BUDGET[0] -
-                               (time.monotonic() - t0))
-        pytest.fail(report, pytrace=False)
+    run_seed_or_fail(seed, c, p)
