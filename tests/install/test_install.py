@@ -276,6 +276,28 @@ def _wait(cond, timeout=15):
     return cond()
 
 
+def _mount_1g(mp, seen):
+    """mount -t fuse.shmemfs -o size=1g on @mp, through mount(8); into
+    @seen: "mount" (status and output), "type" and, if mounted, "bytes"
+    (its statvfs size).  Whether it is mounted."""
+    r = run(["mount", "-t", "fuse.shmemfs", "shmemfs", mp, "-o",
+             "size=1g"], check=False)
+    seen["mount"] = [r.returncode, r.stdout + r.stderr]
+    seen["type"] = _mounted(mp)
+    if seen["type"]:
+        st = os.statvfs(mp)
+        seen["bytes"] = st.f_blocks * st.f_frsize
+    return seen["type"]
+
+
+def _force_unmount(mp):
+    """Lazily unmount @mp if it is mounted, and kill its daemons."""
+    if _mounted(mp):
+        run(["umount", "-l", mp], check=False)
+    for pid in _daemons(mp):
+        os.kill(pid, signal.SIGKILL)
+
+
 def _scenario(root, mp, mp2, fstab):
     """In a private mount namespace: returns what it saw."""
     seen = {}
@@ -284,13 +306,7 @@ def _scenario(root, mp, mp2, fstab):
     run(["mount", "--bind", os.path.join(root, "share", "man"),
          "/usr/local/share/man"])
     try:
-        r = run(["mount", "-t", "fuse.shmemfs", "shmemfs", mp, "-o",
-                 "size=1g"], check=False)
-        seen["mount"] = [r.returncode, r.stdout + r.stderr]
-        seen["type"] = _mounted(mp)
-        if seen["type"]:
-            st = os.statvfs(mp)
-            seen["bytes"] = st.f_blocks * st.f_frsize
+        if _mount_1g(mp, seen):
             with open(os.path.join(mp, "f"), "wb") as f:
                 f.write(b"x" * 8192)
             r = run(["shmemctl", "stats", mp, "--json"], check=False,
@@ -316,10 +332,7 @@ def _scenario(root, mp, mp2, fstab):
                                          not _daemons(p))
     finally:
         for p in (mp, mp2):
-            if _mounted(p):
-                run(["umount", "-l", p], check=False)
-            for pid in _daemons(p):
-                os.kill(pid, signal.SIGKILL)
+            _force_unmount(p)
     return seen
 
 
@@ -427,13 +440,7 @@ def _scenario_make_install(build, work, mp):
         r = run(["man", "-w", "shmemfs"], check=False, env=env)
         seen["man"] = os.path.realpath(r.stdout.strip())
         # mount(8) through mount.fuse3 finds the installed daemon
-        r = run(["mount", "-t", "fuse.shmemfs", "shmemfs", mp, "-o",
-                 "size=1g"], check=False)
-        seen["mount"] = [r.returncode, r.stdout + r.stderr]
-        seen["type"] = _mounted(mp)
-        if seen["type"]:
-            st = os.statvfs(mp)
-            seen["bytes"] = st.f_blocks * st.f_frsize
+        if _mount_1g(mp, seen):
             seen["exe"] = [os.readlink("/proc/%d/exe" % p)
                            for p in _daemons(mp)]
             r = run(["umount", mp], check=False)
@@ -447,10 +454,7 @@ def _scenario_make_install(build, work, mp):
             os.path.relpath(os.path.join(d, f), "/usr/local")
             for d, _, files in os.walk("/usr/local") for f in files)
     finally:
-        if _mounted(mp):
-            run(["umount", "-l", mp], check=False)
-        for pid in _daemons(mp):
-            os.kill(pid, signal.SIGKILL)
+        _force_unmount(mp)
     return seen
 
 
