@@ -27,6 +27,8 @@
 #include <sys/uio.h>
 #include <time.h>
 
+#include "bench_clock.h"
+
 static size_t sink_bytes;
 
 static ssize_t
@@ -76,15 +78,6 @@ static const struct fuse_lowlevel_ops ops = {
 	.getattr = op_getattr,
 	.lookup = op_lookup,
 };
-
-static double
-now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* A hand decoder for the two opcodes: header check, switch, encode. */
 static void

@@ -43,14 +43,6 @@
 
 #define CHUNK (1024 * 1024)
 
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void fail(const char *what, const char *name, int err)
 {
 	fprintf(stderr, "libbench: %s %s: %s\n", what, name ? name : "",
@@ -88,6 +80,7 @@ static char *make_buf(void)
 
 #include "fs.h"
 #include "node.h"
+#include "bench_clock.h"
 
 static double index_bytes_per_gib(const char *opts, long mib)
 {

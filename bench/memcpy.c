@@ -23,15 +23,9 @@
 #include <sys/mman.h>
 #include <time.h>
 
+#include "bench_clock.h"
+
 #define CHUNK (1024 * 1024)
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 int main(int argc, char **argv)
 {
