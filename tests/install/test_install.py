@@ -359,7 +359,8 @@ def _in_private_namespace(fn, *args):
     return res["ok"]
 
 
-def test_mount_t_fuse_shmemfs_installed(installed, tmp_path):
+def _need_mount_tools():
+    """Skip unless root, /dev/fuse and mount.fuse3 are there."""
     if os.geteuid() != 0:
         pytest.skip("needs root (mount namespaces, mount(8))")
     if not os.path.exists("/dev/fuse"):
@@ -367,6 +368,10 @@ def test_mount_t_fuse_shmemfs_installed(installed, tmp_path):
     if not (os.path.exists("/sbin/mount.fuse3") or
             shutil.which("mount.fuse3")):
         pytest.skip("mount.fuse3 is not installed")
+
+
+def test_mount_t_fuse_shmemfs_installed(installed, tmp_path):
+    _need_mount_tools()
     for d in ("/usr/local/sbin", "/usr/local/share/man"):
         if not os.path.isdir(d):
             pytest.skip(d + " is missing")
@@ -467,13 +472,7 @@ def _ld_cache():
 
 
 def test_make_install_for_real(tmp_path):
-    if os.geteuid() != 0:
-        pytest.skip("needs root (mount namespaces, mount(8))")
-    if not os.path.exists("/dev/fuse"):
-        pytest.skip("no /dev/fuse")
-    if not (os.path.exists("/sbin/mount.fuse3") or
-            shutil.which("mount.fuse3")):
-        pytest.skip("mount.fuse3 is not installed")
+    _need_mount_tools()
     if not os.path.exists(os.path.join(BUILD, "build.ninja")):
         pytest.skip("%s is not a meson build directory" % BUILD)
     opts = json.loads(run(["meson", "introspect", "--buildoptions",
