@@ -27,7 +27,7 @@ pytestmark = pytest.mark.shmemfs_only
 
 MiB = 1 << 20
 PAGE = 4096
-TIMEOUT = 30
+TIMEOUT = 60   # generous: valgrind on a loaded 2-core machine
 
 # A Prometheus sample line: NAME{mountpoint="VALUE"} NUMBER, where VALUE
 # has \\, \" and \n escaped.
