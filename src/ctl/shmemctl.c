@@ -760,7 +760,8 @@ still_mounted(const char *mnt)
  * does not answer (stopped, deadlocked, crawling under a debugger) would
  * otherwise hold the whole listing in open(2) or the ioctl for ever.  A
  * child still waiting then is killed; the kernel waits for FUSE answers
- * killably, so it goes.  @res[m] gets 0 (and @st[m] the stats), an
+ * killably until the daemon has taken the request, so it goes, or else
+ * sleeps on, detached from our output, until the daemon answers.  @res[m] gets 0 (and @st[m] the stats), an
  * errno value from open(2), QUERY_IOCTL + an errno value from the ioctl,
  * or QUERY_TIMEOUT.  Without fork(), the mounts are asked in turn.
  */
@@ -772,6 +773,21 @@ struct query_answer {
 	int qa_res;
 	struct shmemfs_stats qa_st;
 };
+
+/* Point standard input, output and error at /dev/null. */
+static void
+null_stdio(void)
+{
+	int fd = open("/dev/null", O_RDWR);
+
+	if (fd < 0)
+		return;
+	dup2(fd, STDIN_FILENO);
+	dup2(fd, STDOUT_FILENO);
+	dup2(fd, STDERR_FILENO);
+	if (fd > STDERR_FILENO)
+		close(fd);
+}
 
 static int
 query_one(const char *mnt, struct shmemfs_stats *st)
@@ -864,6 +880,14 @@ query_stats_bounded(char **mnts, int nm, struct shmemfs_stats *st, int *res)
 			ssize_t n;
 
 			close(p[0]);
+			/*
+			 * Let go of our caller's stdout and stderr: a child
+			 * whose request a daemon took and never answers (one
+			 * on io_uring takes it at once, stopped or not)
+			 * sleeps unkillably, and must not keep a pipe our
+			 * caller reads open after we are gone.
+			 */
+			null_stdio();
 			memset(&a, 0, sizeof(a));
 			a.qa_res = query_one(mnts[m], &a.qa_st);
 			while (off < sizeof(a)) {
