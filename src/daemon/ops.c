@@ -1254,8 +1254,8 @@ set:
 /*
  * The mount's administrator: CAP_SYS_ADMIN in the mount's user
  * namespace, or the mount's owner (the daemon's user, unless that is
- * root: uid 0 alone is also root of a child user namespace).  As for
- * swapoff below.
+ * root: uid 0 alone is also root of a child user namespace).  Who
+ * may swapoff, remount, save, export or restart.
  */
 static int
 ops_caller_is_admin(fuse_req_t req)
@@ -1397,7 +1397,6 @@ ops_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
 	  size_t in_bufsz, size_t out_bufsz)
 {
 	struct shmemfs_stats st;
-	uid_t caller;
 	int ret;
 
 	(void)arg;
@@ -1448,16 +1447,8 @@ ops_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
 	case SHMEMFS_IOC_SWAPOFF:
 	case SHMEMFS_IOC_SWAPON:
 	case SHMEMFS_IOC_HUGE_SHRINK:
-		/*
-		 * swapoff(2)/swapon(2) need CAP_SYS_ADMIN; here so does our
-		 * swapoff, unless the caller owns the mount (runs as the
-		 * daemon's user).  A root daemon has no owner apart from
-		 * capable callers: uid 0 alone is also root of a child user
-		 * namespace.
-		 */
-		caller = fuse_req_ctx(req)->uid;
-		if (!(caller == getuid() && caller != 0) &&
-		    !ops_caller_has_cap(req, CAP_SYS_ADMIN)) {
+		/* swapoff(2)/swapon(2) need CAP_SYS_ADMIN: the admin's. */
+		if (!ops_caller_is_admin(req)) {
 			fuse_reply_err(req, EPERM);
 			return;
 		}
@@ -1476,9 +1467,7 @@ ops_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
 	case SHMEMFS_IOC_SAVE:
 	case SHMEMFS_IOC_EXPORT:
 		/* An image holds every file: swapoff's rule (snapshot.c). */
-		caller = fuse_req_ctx(req)->uid;
-		if (!(caller == getuid() && caller != 0) &&
-		    !ops_caller_has_cap(req, CAP_SYS_ADMIN)) {
+		if (!ops_caller_is_admin(req)) {
 			fuse_reply_err(req, EPERM);
 			return;
 		}
@@ -1486,9 +1475,7 @@ ops_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
 			      out_bufsz);
 		return;
 	case SHMEMFS_IOC_RESTART:
-		caller = fuse_req_ctx(req)->uid;
-		if (!(caller == getuid() && caller != 0) &&
-		    !ops_caller_has_cap(req, CAP_SYS_ADMIN)) {
+		if (!ops_caller_is_admin(req)) {
 			fuse_reply_err(req, EPERM);
 			return;
 		}
