@@ -676,9 +676,12 @@ snap_save(struct shmemfs *fs, int fd, const unsigned char *key, bool live,
 	if (ret)
 		goto out_free;
 
-	pthread_mutex_lock(&fs->sf_lock);
+	/* every data lock first: no copy outside sf_lock is in flight */
+	dlock_all(&fs->sf_dlocks);
+	sf_mutex_lock(&fs->sf_lock);
 	ret = snap_save_tree(fs, &w, page);
-	pthread_mutex_unlock(&fs->sf_lock);
+	sf_mutex_unlock(&fs->sf_lock);
+	dlock_unlock_all(&fs->sf_dlocks);
 	if (!ret) {
 		img_flush(&w, true);
 		ret = w.w_err;
@@ -1629,9 +1632,9 @@ shmemfs_restore(struct shmemfs **fsp, const struct shmemfs_opts *o, int fd,
 		ret = img_fail(&r, -ENOMEM, "out of memory");
 		goto out_destroy;
 	}
-	pthread_mutex_lock(&fs->sf_lock);
+	sf_mutex_lock(&fs->sf_lock);
 	ret = snap_restore_records(&rs, &c);
-	pthread_mutex_unlock(&fs->sf_lock);
+	sf_mutex_unlock(&fs->sf_lock);
 	if (ret)
 		goto out_destroy;
 	ret = shmemfs_check(fs, msg, sizeof(msg));
