@@ -60,6 +60,7 @@ fs_new(struct shmemfs **fsp, const struct shmemfs_opts *o, char *err,
 	if (ret)
 		goto out_free_path;
 	pthread_mutex_init(&fs->sf_lock, NULL);
+	pthread_cond_init(&fs->sf_unpinned, NULL);
 	mem_init(&fs->sf_mem, o);
 	mem_quota_init(fs, o);
 	pageidx_init(&fs->sf_inodes);
@@ -103,6 +104,7 @@ out_free_hash:
 	mem_quota_fini(fs);
 	dir_hash_free(fs);
 out_free_locks:
+	pthread_cond_destroy(&fs->sf_unpinned);
 	pthread_mutex_destroy(&fs->sf_lock);
 	dlock_destroy(&fs->sf_dlocks);
 out_free_path:
@@ -183,6 +185,8 @@ shmemfs_destroy(struct shmemfs *fs)
 	page_pool_destroy(&fs->sf_pool);
 	dir_hash_free(fs);
 	mem_quota_fini(fs);
+	SF_ASSERT(fs->sf_pinned == 0);
+	pthread_cond_destroy(&fs->sf_unpinned);
 	pthread_mutex_destroy(&fs->sf_lock);
 	dlock_destroy(&fs->sf_dlocks);
 	free(fs->sf_opts.so_swap_path);
@@ -595,6 +599,33 @@ io_put(struct shmemfs *fs, struct shmemfs_inode *ip)
 	node_put(fs, ip);
 }
 
+/* Unpin a batch (filemap.h) and wake whoever waits for memory. */
+static void
+io_unpin(struct shmemfs *fs, struct filemap_seg *seg, unsigned n)
+{
+	filemap_unpin(fs, seg, n);
+	if (fs->sf_pin_waiters)
+		pthread_cond_broadcast(&fs->sf_unpinned);
+}
+
+/*
+ * -ENOSPC with nothing of this call pinned while other calls have pages
+ * pinned for their copies: pages that reclaim can take once they are
+ * done.  Wait for an unpin and try again (true), a few times at most,
+ * so that mem= full of pages in flight is not taken for mem= full.
+ * The callers that hold pins never wait for anything but sf_lock.
+ */
+static bool
+io_wait_unpin(struct shmemfs *fs, int err, unsigned *tries)
+{
+	if (err != -ENOSPC || !fs->sf_pinned || ++*tries > 16)
+		return false;
+	fs->sf_pin_waiters++;
+	pthread_cond_wait(&fs->sf_unpinned, &fs->sf_lock);
+	fs->sf_pin_waiters--;
+	return true;
+}
+
 /*
  * Read @size bytes at @off into @buf, copying with sf_lock dropped: each
  * batch of pages is pinned under sf_lock, copied without it, unpinned
@@ -607,6 +638,7 @@ data_read(struct shmemfs *fs, struct shmemfs_inode *ip, char *buf,
 	  size_t size, uint64_t off)
 {
 	struct filemap_seg seg[FILEMAP_SEGS];
+	unsigned tries = 0;
 	size_t done = 0;
 	int err = 0;
 
@@ -620,7 +652,11 @@ data_read(struct shmemfs *fs, struct shmemfs_inode *ip, char *buf,
 		got = filemap_pin_read(fs, ip, off + done, size - done, seg,
 				       &n, &err);
 		if (err || !got) {
-			filemap_unpin(seg, n);
+			io_unpin(fs, seg, n);
+			if (!got && io_wait_unpin(fs, err, &tries)) {
+				err = 0;
+				continue;
+			}
 			break;
 		}
 		UNLOCK(fs);
@@ -631,7 +667,7 @@ data_read(struct shmemfs *fs, struct shmemfs_inode *ip, char *buf,
 				memset(buf + at, 0, seg[i].sg_len);
 		}
 		LOCK(fs);
-		filemap_unpin(seg, n);
+		io_unpin(fs, seg, n);
 		done += got;
 	}
 	node_touch_atime(ip);
@@ -654,6 +690,7 @@ data_write(struct shmemfs *fs, struct shmemfs_inode *ip, const char *buf,
 {
 	struct filemap_seg seg[FILEMAP_SEGS];
 	uint64_t wstart = off;
+	unsigned tries = 0;
 	size_t done = 0;
 	int err;
 
@@ -673,7 +710,10 @@ data_write(struct shmemfs *fs, struct shmemfs_inode *ip, const char *buf,
 				memcpy(seg[i].sg_data, buf + at,
 				       seg[i].sg_len);
 			LOCK(fs);
-			filemap_unpin(seg, n);
+			io_unpin(fs, seg, n);
+		} else if (io_wait_unpin(fs, err, &tries)) {
+			err = 0;
+			continue;
 		}
 		filemap_write_end(fs, ip, wstart, off + done, got);
 		done += got;

@@ -869,6 +869,7 @@ filemap_pin_read(struct shmemfs *fs, struct shmemfs_inode *ip, uint64_t off,
 		seg[n].sg_data = NULL;
 		if (pg) {
 			page_pin(pg);
+			fs->sf_pinned++;
 			seg[n].sg_data = page_data(pg, pos >> SF_PAGE_SHIFT) +
 					 poff;
 		}
@@ -945,6 +946,7 @@ filemap_pin_write(struct shmemfs *fs, struct shmemfs_inode *ip, uint64_t pos,
 				len = size - done;
 		}
 		page_pin(pg);
+		fs->sf_pinned++;
 		seg[n].sg_page = pg;
 		seg[n].sg_data = page_data(pg, at >> SF_PAGE_SHIFT) + poff;
 		seg[n++].sg_len = len;
@@ -969,13 +971,17 @@ filemap_write_end(struct shmemfs *fs, struct shmemfs_inode *ip,
 }
 
 void
-filemap_unpin(struct filemap_seg *seg, unsigned n)
+filemap_unpin(struct shmemfs *fs, struct filemap_seg *seg, unsigned n)
 {
 	unsigned i;
 
-	for (i = 0; i < n; i++)
-		if (seg[i].sg_page)
-			page_unpin(seg[i].sg_page);
+	for (i = 0; i < n; i++) {
+		if (!seg[i].sg_page)
+			continue;
+		page_unpin(seg[i].sg_page);
+		SF_ASSERT(fs->sf_pinned > 0);
+		fs->sf_pinned--;
+	}
 }
 
 struct erase_ctx {

@@ -55,7 +55,7 @@ size_t filemap_pin_write(struct shmemfs *fs, struct shmemfs_inode *ip,
 			 struct filemap_seg *seg, unsigned *nsegp, int *errp);
 void filemap_write_end(struct shmemfs *fs, struct shmemfs_inode *ip,
 		       uint64_t wstart, uint64_t pos, size_t done);
-void filemap_unpin(struct filemap_seg *seg, unsigned n);
+void filemap_unpin(struct shmemfs *fs, struct filemap_seg *seg, unsigned n);
 int filemap_truncate(struct shmemfs *fs, struct shmemfs_inode *ip,
 		     uint64_t size);
 int filemap_fallocate(struct shmemfs *fs, struct shmemfs_inode *ip, int mode,

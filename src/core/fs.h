@@ -40,6 +40,11 @@ struct shmemfs {
 	/* filemap.c: the last write request, to see the pieces FUSE cuts
 	 * one write(2) into (huge=within_size looks at where it ends) */
 	uint64_t sf_lw_ino, sf_lw_start, sf_lw_end;
+	/* filemap.c: pages pinned for copies without sf_lock (page.h);
+	 * api.c waits on sf_unpinned when memory is full of them */
+	uint64_t sf_pinned;
+	unsigned sf_pin_waiters;
+	pthread_cond_t sf_unpinned;
 	/* api.c: the front end's "attributes changed" hook */
 	void (*sf_attr_notify)(void *arg, uint64_t ino);
 	void *sf_attr_notify_arg;
