@@ -50,7 +50,8 @@ void dlock_unlock_all(struct sf_dlocks *dl);
 /* sf_lock, with the order checked.  @m is &fs->sf_lock. */
 void sf_mutex_lock(pthread_mutex_t *m);
 void sf_mutex_unlock(pthread_mutex_t *m);
-/* Around a pthread_cond_wait() on sf_lock: the record stays "held". */
+/* Whether this thread holds sf_lock (always true under NDEBUG), for
+ * assertions; a pthread_cond_wait() on it leaves the record "held". */
 bool sf_mutex_held(void);
 
 #endif /* SHMEMFS_LOCK_H */
