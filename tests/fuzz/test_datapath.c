@@ -23,12 +23,18 @@
  *
  * A page reclaimed, split or freed while a copy into or out of it is in
  * flight shows as a mismatch (and, under ThreadSanitizer, as a race).
+ *
+ * First, a copy stalled halfway: a write whose source buffer has a page
+ * that faults (PROT_NONE, the SIGSEGV handler waits to be let go) must
+ * not hold up a write, a read and a getattr of other files, nor a
+ * getattr of the same file: the copy runs without the mount lock.
  * Any error but the ones listed fails; at the end shmemfs_check() must
  * pass.  Prints one summary line; exits 0 or 1.
  */
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -36,6 +42,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -288,6 +295,140 @@ shared_op(uint64_t *r, uint8_t *buf, uint64_t tag)
 	}
 }
 
+/* ---- a copy stalled halfway ---- */
+
+static int stall_in[2], stall_go[2];  /* pipes: "in the copy", "go on" */
+static char *stall_page;
+static atomic_bool others_done;
+
+static void
+stall_handler(int sig, siginfo_t *si, void *uc)
+{
+	char c = 0;
+
+	(void)sig;
+	(void)uc;
+	if ((char *)si->si_addr < stall_page ||
+	    (char *)si->si_addr >= stall_page + PAGE)
+		abort();
+	if (write(stall_in[1], &c, 1) != 1 || read(stall_go[0], &c, 1) != 1)
+		abort();
+	mprotect(stall_page, PAGE, PROT_READ | PROT_WRITE);
+}
+
+struct stall_write {
+	uint64_t sw_ino;
+	char *sw_buf;
+	ssize_t sw_ret;
+};
+
+static void *
+stall_writer(void *arg)
+{
+	struct stall_write *sw = arg;
+
+	sw->sw_ret = shmemfs_write(fs, sw->sw_ino, sw->sw_buf, 8 * PAGE, 0);
+	return NULL;
+}
+
+static void *
+stall_others(void *arg)
+{
+	uint64_t *ino = arg; /* [0] the stalled file, [1..3] others */
+	struct shmemfs_attr a;
+	char buf[2 * PAGE];
+	unsigned i;
+
+	memset(buf, 0x77, sizeof(buf));
+	for (i = 1; i <= 3; i++) {
+		if (shmemfs_write(fs, ino[i], buf, sizeof(buf), 0) !=
+		    (ssize_t)sizeof(buf))
+			fail("stall: write of another file");
+		if (shmemfs_read(fs, ino[i], buf, sizeof(buf), 0) !=
+		    (ssize_t)sizeof(buf))
+			fail("stall: read of another file");
+		if (shmemfs_getattr(fs, ino[i], &a))
+			fail("stall: getattr of another file");
+	}
+	if (shmemfs_getattr(fs, ino[0], &a))
+		fail("stall: getattr of the file being written");
+	atomic_store(&others_done, true);
+	return NULL;
+}
+
+/* A write stalled in its copy holds no lock another file needs: three
+ * files, as two of them may share a data lock stripe (lock.h). */
+static void
+stall_test(void)
+{
+	struct stall_write sw;
+	struct sigaction sa, old;
+	uint64_t ino[4];
+	pthread_t wt, ot;
+	char c = 0, *buf;
+	unsigned i;
+
+	for (i = 0; i < 4; i++) {
+		char name[32];
+
+		snprintf(name, sizeof(name), "stall%u", i);
+		ino[i] = make_file(name);
+	}
+	buf = mmap(NULL, 8 * PAGE, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (buf == MAP_FAILED || pipe(stall_in) || pipe(stall_go)) {
+		fail("stall: setup");
+		return;
+	}
+	memset(buf, 0x42, 8 * PAGE);
+	stall_page = buf + 5 * PAGE;
+	mprotect(stall_page, PAGE, PROT_NONE);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = stall_handler;
+	sa.sa_flags = SA_SIGINFO;
+	sigaction(SIGSEGV, &sa, &old);
+	sw.sw_ino = ino[0];
+	sw.sw_buf = buf;
+	pthread_create(&wt, NULL, stall_writer, &sw);
+	if (read(stall_in[0], &c, 1) != 1)
+		fail("stall: the writer did not fault");
+	pthread_create(&ot, NULL, stall_others, ino);
+	for (i = 0; i < 1000 && !atomic_load(&others_done); i++)
+		usleep(10000);
+	if (!atomic_load(&others_done))
+		fail("stall: other files waited 10 s for a copy in flight: "
+		     "it holds the mount lock");
+	if (write(stall_go[1], &c, 1) != 1)
+		abort();
+	pthread_join(wt, NULL);
+	pthread_join(ot, NULL);
+	sigaction(SIGSEGV, &old, NULL);
+	if (sw.sw_ret != 8 * PAGE) {
+		fail("stall: the stalled write gave %zd", sw.sw_ret);
+	} else {
+		char *back = malloc(8 * PAGE);
+
+		if (!back || shmemfs_read(fs, ino[0], back, 8 * PAGE, 0) !=
+				     8 * PAGE ||
+		    memcmp(back, buf, 8 * PAGE))
+			fail("stall: the stalled write's data is wrong");
+		free(back);
+	}
+	for (i = 0; i < 4; i++) {
+		char name[32];
+
+		snprintf(name, sizeof(name), "stall%u", i);
+		shmemfs_release(fs, ino[i]);
+		shmemfs_unlink(fs, SHMEMFS_ROOT_INO, name);
+		shmemfs_forget(fs, ino[i], 1);
+	}
+	munmap(buf, 8 * PAGE);
+	close(stall_in[0]);
+	close(stall_in[1]);
+	close(stall_go[0]);
+	close(stall_go[1]);
+}
+
 struct targ {
 	unsigned t_id;
 	uint64_t t_seed;
@@ -385,6 +526,7 @@ main(int argc, char **argv)
 	printf("test_datapath: seed %" PRIu64 ", %u threads, %s\n", seed,
 	       nthreads, optstr);
 	fflush(stdout);
+	stall_test();
 	for (i = 0; i < NSHARED; i++) {
 		snprintf(msg, sizeof(msg), "shared%u", i);
 		shared_ino[i] = make_file(msg);
