@@ -39,7 +39,9 @@
 
 #include "shmemfs.h"
 
-#define REQ (128 * 1024)
+#ifndef REQ
+#define REQ (128 * 1024) // -DREQ=4096: small requests
+#endif
 #define MAX_THREADS 64
 
 enum { PH_WRITE, PH_OVERWRITE, PH_READ, PH_NR };
