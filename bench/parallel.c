@@ -47,16 +47,16 @@
 enum { PH_WRITE, PH_OVERWRITE, PH_READ, PH_NR };
 static const char *const phase_names[PH_NR] = {"write", "overwrite", "read"};
 
-static struct shmemfs *fs;      /* lib */
-static const char *dir;         /* sys */
+static struct shmemfs *fs; /* lib */
+static const char *dir;	   /* sys */
 static unsigned nthreads;
 static uint64_t file_bytes;
 static pthread_barrier_t start_bar, end_bar;
 
 struct worker {
 	unsigned w_id;
-	uint64_t w_ino;         /* lib */
-	int w_fd;               /* sys */
+	uint64_t w_ino; /* lib */
+	int w_fd;	/* sys */
 	char *w_buf;
 	int w_err;
 };

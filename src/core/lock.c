@@ -26,7 +26,7 @@ note_stripe_unlock(unsigned s)
 	held_stripes &= ~(1ull << s);
 }
 #else
-#define note_stripe_lock(s) ((void)(s))
+#define note_stripe_lock(s)   ((void)(s))
 #define note_stripe_unlock(s) ((void)(s))
 #endif
 
@@ -41,8 +41,8 @@ dlock_init(struct sf_dlocks *dl)
 	if (ret)
 		return -ret;
 	/* a stream of readers must not starve a writer (or a truncate) */
-	pthread_rwlockattr_setkind_np(&attr,
-			PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlockattr_setkind_np(
+	    &attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
 	for (i = 0; i < SF_DLOCK_STRIPES; i++) {
 		ret = pthread_rwlock_init(&dl->dl_stripe[i], &attr);
 		if (ret) {

@@ -48,10 +48,10 @@
 
 #include "shmemfs.h"
 
-#define PAGE 4096
-#define PRIV_MAX (96 * PAGE)  /* private files stay below this */
-#define IO_MAX (40 * PAGE)    /* longest read or write */
-#define NSHARED 2
+#define PAGE	     4096
+#define PRIV_MAX     (96 * PAGE) /* private files stay below this */
+#define IO_MAX	     (40 * PAGE) /* longest read or write */
+#define NSHARED	     2
 #define SHARED_PAGES 64
 
 static struct shmemfs *fs;
@@ -60,8 +60,7 @@ static atomic_bool stop;
 static atomic_int failed;
 static atomic_ullong nops;
 
-static void __attribute__((format(printf, 1, 2)))
-fail(const char *fmt, ...)
+static void __attribute__((format(printf, 1, 2))) fail(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -135,8 +134,8 @@ make_file(const char *name)
 	struct shmemfs_attr a;
 	int ret;
 
-	ret = shmemfs_mknod(fs, &ctx, SHMEMFS_ROOT_INO, name, S_IFREG | 0644,
-			    0, &a);
+	ret = shmemfs_mknod(fs, &ctx, SHMEMFS_ROOT_INO, name, S_IFREG | 0644, 0,
+			    &a);
 	if (ret) {
 		fail("mknod %s: %d", name, ret);
 		return 0;
@@ -156,8 +155,9 @@ static void
 priv_check(struct priv *p, uint8_t *buf, uint64_t off, size_t len,
 	   const char *what)
 {
-	size_t want = off >= p->p_size ? 0
-		      : p->p_size - off < len ? p->p_size - off : len;
+	size_t want = off >= p->p_size	      ? 0
+		      : p->p_size - off < len ? p->p_size - off
+					      : len;
 	ssize_t r = shmemfs_read(fs, p->p_ino, buf, len, (int64_t)off);
 	size_t i;
 
@@ -187,7 +187,10 @@ priv_op(struct priv *p, uint64_t *r, uint8_t *buf)
 	if (off + len > PRIV_MAX)
 		len = PRIV_MAX - off;
 	switch (below(r, 10)) {
-	case 0: case 1: case 2: case 3:
+	case 0:
+	case 1:
+	case 2:
+	case 3:
 		for (i = 0; i < len; i++)
 			buf[i] = (uint8_t)rnd(r) | 1; /* never zero */
 		w = shmemfs_write(fs, p->p_ino, buf, len, (int64_t)off);
@@ -199,14 +202,16 @@ priv_op(struct priv *p, uint64_t *r, uint8_t *buf)
 		if (off + len > p->p_size)
 			p->p_size = off + len;
 		break;
-	case 4: case 5: case 6:
+	case 4:
+	case 5:
+	case 6:
 		priv_check(p, buf, off, len, "read");
 		break;
 	case 7:
 		memset(&sa, 0, sizeof(sa));
 		sa.ss_size = below(r, PRIV_MAX);
-		ret = shmemfs_setattr(fs, p->p_ino, SHMEMFS_SET_SIZE, &sa,
-				      NULL);
+		ret =
+		    shmemfs_setattr(fs, p->p_ino, SHMEMFS_SET_SIZE, &sa, NULL);
 		if (ret) {
 			fail("truncate: %d", ret);
 			return;
@@ -219,7 +224,7 @@ priv_op(struct priv *p, uint64_t *r, uint8_t *buf)
 	case 8:
 		ret = shmemfs_fallocate(fs, p->p_ino,
 					SHMEMFS_FALLOC_PUNCH_HOLE |
-						SHMEMFS_FALLOC_KEEP_SIZE,
+					    SHMEMFS_FALLOC_KEEP_SIZE,
 					(int64_t)off, (int64_t)len);
 		if (ret) {
 			fail("punch: %d", ret);
@@ -227,8 +232,8 @@ priv_op(struct priv *p, uint64_t *r, uint8_t *buf)
 		}
 		if (off < p->p_size)
 			memset(p->p_model + off, 0,
-			       (off + len < p->p_size ? off + len
-						       : p->p_size) - off);
+			       (off + len < p->p_size ? off + len : p->p_size) -
+				   off);
 		break;
 	default:
 		ret = shmemfs_fallocate(fs, p->p_ino, 0, (int64_t)off,
@@ -255,7 +260,9 @@ shared_op(uint64_t *r, uint8_t *buf, uint64_t tag)
 	if (first + n > SHARED_PAGES)
 		n = SHARED_PAGES - first;
 	switch (below(r, 8)) {
-	case 0: case 1: case 2:
+	case 0:
+	case 1:
+	case 2:
 		for (i = 0; i < n; i++)
 			shared_fill(buf + i * PAGE, first + i, tag);
 		got = shmemfs_write(fs, ino, buf, n * PAGE,
@@ -263,7 +270,9 @@ shared_op(uint64_t *r, uint8_t *buf, uint64_t tag)
 		if (got != (ssize_t)(n * PAGE))
 			fail("shared write: %zd", got);
 		break;
-	case 3: case 4: case 5:
+	case 3:
+	case 4:
+	case 5:
 		got = shmemfs_read(fs, ino, buf, n * PAGE,
 				   (int64_t)(first * PAGE));
 		if (got < 0 || got % PAGE) {
@@ -273,7 +282,8 @@ shared_op(uint64_t *r, uint8_t *buf, uint64_t tag)
 		for (i = 0; i < (uint64_t)got / PAGE; i++)
 			if (!shared_ok(buf + i * PAGE, first + i)) {
 				fail("shared ino %" PRIu64 " page %" PRIu64
-				     " torn or misplaced", ino, first + i);
+				     " torn or misplaced",
+				     ino, first + i);
 				break;
 			}
 		break;
@@ -285,10 +295,10 @@ shared_op(uint64_t *r, uint8_t *buf, uint64_t tag)
 			fail("shared truncate: %d", ret);
 		break;
 	default:
-		ret = shmemfs_fallocate(fs, ino, SHMEMFS_FALLOC_PUNCH_HOLE |
-						SHMEMFS_FALLOC_KEEP_SIZE,
-					(int64_t)(first * PAGE),
-					(int64_t)(n * PAGE));
+		ret = shmemfs_fallocate(
+		    fs, ino,
+		    SHMEMFS_FALLOC_PUNCH_HOLE | SHMEMFS_FALLOC_KEEP_SIZE,
+		    (int64_t)(first * PAGE), (int64_t)(n * PAGE));
 		if (ret)
 			fail("shared punch: %d", ret);
 		break;
@@ -297,7 +307,7 @@ shared_op(uint64_t *r, uint8_t *buf, uint64_t tag)
 
 /* ---- a copy stalled halfway ---- */
 
-static int stall_in[2], stall_go[2];  /* pipes: "in the copy", "go on" */
+static int stall_in[2], stall_go[2]; /* pipes: "in the copy", "go on" */
 static char *stall_page;
 static atomic_bool others_done;
 
@@ -408,8 +418,8 @@ stall_test(void)
 	} else {
 		char *back = malloc(8 * PAGE);
 
-		if (!back || shmemfs_read(fs, ino[0], back, 8 * PAGE, 0) !=
-				     8 * PAGE ||
+		if (!back ||
+		    shmemfs_read(fs, ino[0], back, 8 * PAGE, 0) != 8 * PAGE ||
 		    memcmp(back, buf, 8 * PAGE))
 			fail("stall: the stalled write's data is wrong");
 		free(back);
@@ -492,8 +502,10 @@ main(int argc, char **argv)
 			huge = true;
 			break;
 		default:
-			fprintf(stderr, "usage: %s [-t threads] [-d seconds] "
-				"[-s seed] [-n] [-H]\n", argv[0]);
+			fprintf(stderr,
+				"usage: %s [-t threads] [-d seconds] "
+				"[-s seed] [-n] [-H]\n",
+				argv[0]);
 			return 2;
 		}
 	}
@@ -519,8 +531,8 @@ main(int argc, char **argv)
 		ret = shmemfs_new(&fs, &o);
 	shmemfs_opts_free(&o);
 	if (ret) {
-		fprintf(stderr, "test_datapath: mount %s: %d %s\n", optstr,
-			ret, msg);
+		fprintf(stderr, "test_datapath: mount %s: %d %s\n", optstr, ret,
+			msg);
 		return 1;
 	}
 	printf("test_datapath: seed %" PRIu64 ", %u threads, %s\n", seed,
@@ -563,9 +575,8 @@ main(int argc, char **argv)
 	shmemfs_get_stats(fs, &st);
 	printf("test_datapath: %llu ops, %" PRIu64 " swap-outs, %" PRIu64
 	       " swap-ins, %" PRIu64 " huge splits: %s\n",
-	       (unsigned long long)atomic_load(&nops), st.swapouts,
-	       st.swapins, st.huge_splits,
-	       atomic_load(&failed) ? "FAILED" : "ok");
+	       (unsigned long long)atomic_load(&nops), st.swapouts, st.swapins,
+	       st.huge_splits, atomic_load(&failed) ? "FAILED" : "ok");
 	for (i = 0; i < nthreads; i++)
 		free(targs[i].t_priv.p_model);
 	free(targs);
