@@ -7,7 +7,7 @@
 # tmpfs in the same run.
 #
 #   bench/parallel.sh [--quick] [--runs N] [--out DIR] [--before REF]
-#                     [--mib N]
+#                     [--mib N] [--mount-opts OPTS]
 #
 # bench/parallel.c does the work (write new files, overwrite them, read
 # them back; 128 KiB requests; N MiB per thread, default 128, 64 with
@@ -19,7 +19,9 @@
 # kernel tmpfs with as many threads, and how much CPU the daemon used
 # while it served two threads (over 100% means its requests ran on both
 # cores at once).  Needs root (mounts).  Table: DIR/latest.txt (default
-# DIR: bench/results/parallel).
+# DIR: bench/results/parallel).  --mount-opts adds shmemfs options to
+# both mounts; with "uring" the fuse module's enable_uring parameter is
+# turned on for the run and restored (as bench/transports.sh does).
 
 set -Eeuo pipefail
 
@@ -28,11 +30,13 @@ BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 OUT="$BENCH_DIR/results/parallel"
 BEFORE=ee56787
 MIB=""
+MOPTS=""
 
 extra_arg() {
 	case "$1" in
 	--before) need_value "$@"; BEFORE=$2; NSHIFT=2 ;;
 	--mib) need_value "$@"; MIB=$2; NSHIFT=2 ;;
+	--mount-opts) need_value "$@"; MOPTS=",$2"; NSHIFT=2 ;;
 	*) return 1 ;;
 	esac
 }
@@ -64,9 +68,17 @@ gcc $CFLAGS -I"$WORK/before/include" -I"$WORK/before/src/core" \
 gcc $CFLAGS -I"$ROOT/include" -I"$ROOT/src/core" "$BENCH_DIR/parallel.c" \
 	"$ROOT/src/core/"*.c $LIBS -o "$WORK/par-after"
 
+PARAM=/sys/module/fuse/parameters/enable_uring
+case ",$MOPTS," in
+*,uring,*)
+	[ -w "$PARAM" ] || die "-o uring: this kernel has no $PARAM"
+	OLD_URING=$(cat "$PARAM")
+	cleanup_hook() { unmount_all; echo "$OLD_URING" > "$PARAM"; }
+	echo Y > "$PARAM" ;;
+esac
 mount_tmpfs "$WORK/tmpfs" "size=4g"
-DAEMON=$BEFORE_DAEMON mount_shmemfs "$WORK/mnt-before" "size=4g"
-DAEMON=$AFTER_DAEMON mount_shmemfs "$WORK/mnt-after" "size=4g"
+DAEMON=$BEFORE_DAEMON mount_shmemfs "$WORK/mnt-before" "size=4g$MOPTS"
+DAEMON=$AFTER_DAEMON mount_shmemfs "$WORK/mnt-after" "size=4g$MOPTS"
 declare -A PID=([before]=${FUSE_PIDS[$WORK/mnt-before]}
 		[after]=${FUSE_PIDS[$WORK/mnt-after]})
 : > "$WORK/raw.csv"
@@ -113,8 +125,8 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else
 {
 	printf '\nparallel: %s MiB per thread, 128 KiB requests, median of %s; MB/s (ratio to kernel tmpfs, same threads)\n' \
 		"$MIB" "$RUNS"
-	printf 'before = %s (one mount lock), after = %s\n' "$BEFORE" \
-		"$(git -C "$ROOT" rev-parse --short HEAD)"
+	printf 'before = %s (one mount lock), after = %s; mount options size=4g%s\n' \
+		"$BEFORE" "$(git -C "$ROOT" rev-parse --short HEAD)" "$MOPTS"
 	printf '%-16s %3s %16s %16s %10s\n' case thr before after tmpfs
 	for where in lib mount; do
 		for phase in write overwrite read; do
