@@ -53,10 +53,10 @@
  *
  * Consistency
  * -----------
- * shmemfs_save() holds sf_lock, the mount-wide lock every operation
- * takes (core.h), for the whole walk: the image is exactly the state
- * between two operations, and no writer, rename or unlink runs while it
- * is taken.  Swapped pages are read from their slots one at a time into
+ * shmemfs_save() holds every data lock and sf_lock (core.h) for the
+ * whole walk: the image is exactly the state between two operations, no
+ * copy into a page is half done, and no writer, rename or unlink runs
+ * while it is taken.  Swapped pages are read from their slots one at a time into
  * one bounce page, never swapped in.  The cost is a pause of the mount
  * for as long as it takes to copy the data into the host's page cache
  * (write(2), no fsync: shmemfs_save_file() syncs after the lock is
