@@ -21,6 +21,7 @@
 #                      drop_caches), randwrite (4 KiB psync random
 #                      writes, 2 s); default all three
 #   --mb N             file size in MiB (default 256)
+#   --b-ra KB          set B's read_ahead_kb (its bdi) after mounting
 #
 # Needs root and fio.
 
@@ -31,7 +32,7 @@ BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$BENCH_DIR/lib.sh"
 
 A_OPTS="" B_OPTS="" A_BIN="" B_BIN="" ROWS="seqwrite,coldread,randwrite"
-MB=256
+MB=256 B_RA=""
 extra_arg() {
 	case "$1" in
 	--a-opts) need_value "$@"; A_OPTS=",$2"; NSHIFT=2 ;;
@@ -40,6 +41,7 @@ extra_arg() {
 	--b-bin) need_value "$@"; B_BIN=$2; NSHIFT=2 ;;
 	--rows) need_value "$@"; ROWS=$2; NSHIFT=2 ;;
 	--mb) need_value "$@"; MB=$2; NSHIFT=2 ;;
+	--b-ra) need_value "$@"; B_RA=$2; NSHIFT=2 ;;
 	*) return 1 ;;
 	esac
 }
@@ -58,6 +60,11 @@ cleanup_at_exit
 mount_tmpfs "$WORK/t" "size=4g"
 DAEMON=$A_BIN mount_shmemfs "$WORK/a" "size=4g$A_OPTS"
 DAEMON=$B_BIN mount_shmemfs "$WORK/b" "size=4g$B_OPTS"
+if [ -n "$B_RA" ]; then
+	d=$(stat -c '%d' "$WORK/b")
+	echo "$B_RA" > "/sys/class/bdi/$((d >> 8)):$((d & 255))/read_ahead_kb"
+	log "B: read_ahead_kb $(cat "/sys/class/bdi/$((d >> 8)):$((d & 255))/read_ahead_kb")"
+fi
 
 fio_one() { # fio_one DIR RW BS [ARGS...]: MB/s and IOPS
 	local dir=$1 rw=$2 bs=$3
