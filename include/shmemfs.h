@@ -231,6 +231,26 @@ ssize_t shmemfs_read(struct shmemfs *fs, uint64_t ino, void *buf,
 		     size_t size, int64_t off);
 ssize_t shmemfs_write(struct shmemfs *fs, uint64_t ino, const void *buf,
 		      size_t size, int64_t off);
+/*
+ * A read without a copy, for a reply written straight from the pages
+ * (writev on /dev/fuse): the same range as shmemfs_read(), described in
+ * @iov (room for @iovcnt entries; *@niovp set) as pointers into the
+ * file's pages, which stay pinned (never reclaimed, split or freed)
+ * and still (the file's data lock held shared: its writes, truncates,
+ * punches and fallocates wait) until shmemfs_read_unpin(*@pinp), called
+ * by the same thread with no other shmemfs call in between.  A hole
+ * reads from a shared page of zeros.  Returns the bytes described (0 at
+ * the end of file) and *@pinp to unpin, or -errno with nothing pinned
+ * and *@pinp NULL; -EAGAIN when the range does not fit @iov or its
+ * pages cannot all be pinned at once (memory full): shmemfs_read() then
+ * does the same read with a copy and gives the exact result.
+ */
+struct iovec;
+struct shmemfs_pinned;
+ssize_t shmemfs_read_pin(struct shmemfs *fs, uint64_t ino, size_t size,
+			 int64_t off, struct iovec *iov, unsigned iovcnt,
+			 unsigned *niovp, struct shmemfs_pinned **pinp);
+void shmemfs_read_unpin(struct shmemfs_pinned *pin);
 #define SHMEMFS_FALLOC_KEEP_SIZE  0x01 /* = FALLOC_FL_KEEP_SIZE */
 #define SHMEMFS_FALLOC_PUNCH_HOLE 0x02 /* = FALLOC_FL_PUNCH_HOLE */
 int shmemfs_fallocate(struct shmemfs *fs, uint64_t ino, int mode,

@@ -11,6 +11,8 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "acl.h"
@@ -742,6 +744,119 @@ shmemfs_read(struct shmemfs *fs, uint64_t ino, void *buf, size_t size,
 	UNLOCK(fs);
 	dlock_unlock(&fs->sf_dlocks, ino);
 	return ret;
+}
+
+/* A read pinned for a reply without a copy (shmemfs_read_pin()). */
+struct shmemfs_pinned {
+	struct shmemfs *pn_fs;
+	struct shmemfs_inode *pn_ip; /* held (io_hold) */
+	uint64_t pn_ino;
+	unsigned pn_nseg;
+	struct filemap_seg pn_seg[]; /* pinned */
+};
+
+static const char pin_zeros[SF_PAGE_SIZE];
+
+/*
+ * Pin the whole of [@off, @off + @size) clipped to the file, without
+ * waiting for anyone's unpin (the caller falls back to a copy then).
+ * => data lock of @ip held shared, sf_lock held.
+ */
+static ssize_t
+pin_range(struct shmemfs *fs, struct shmemfs_inode *ip, uint64_t off,
+	  size_t size, struct shmemfs_pinned *pn, unsigned maxseg)
+{
+	size_t done = 0;
+	int err = 0;
+
+	while (done < size) {
+		unsigned n;
+		size_t got;
+
+		if (maxseg - pn->pn_nseg < FILEMAP_SEGS)
+			return -EAGAIN;
+		got = filemap_pin_read(fs, ip, off + done, size - done,
+				       pn->pn_seg + pn->pn_nseg, &n, &err);
+		pn->pn_nseg += n;
+		if (err)
+			return err == -ENOSPC ? -EAGAIN : err;
+		if (!got)
+			break;
+		done += got;
+	}
+	return (ssize_t)done;
+}
+
+ssize_t
+shmemfs_read_pin(struct shmemfs *fs, uint64_t ino, size_t size, int64_t off,
+		 struct iovec *iov, unsigned iovcnt, unsigned *niovp,
+		 struct shmemfs_pinned **pinp)
+{
+	struct shmemfs_pinned *pn;
+	struct shmemfs_inode *ip;
+	ssize_t ret;
+	unsigned i;
+
+	*pinp = NULL;
+	*niovp = 0;
+	if (off < 0)
+		return -EINVAL;
+	/* a batch may stop short of FILEMAP_SEGS: room for them all */
+	if (size > SSIZE_MAX || iovcnt < FILEMAP_SEGS)
+		return -EAGAIN;
+	pn = sf_malloc(sizeof(*pn) + iovcnt * sizeof(pn->pn_seg[0]));
+	if (!pn)
+		return -ENOMEM;
+	pn->pn_fs = fs;
+	pn->pn_ino = ino;
+	pn->pn_nseg = 0;
+	dlock_read(&fs->sf_dlocks, ino);
+	LOCK(fs);
+	ip = iget(fs, ino);
+	ret = ip ? check_regular(ip) : -ESTALE;
+	if (!ret) {
+		ret = pin_range(fs, ip, (uint64_t)off, size, pn, iovcnt);
+		if (ret >= 0) {
+			node_touch_atime(ip);
+			io_hold(ip);
+			pn->pn_ip = ip;
+		} else {
+			io_unpin(fs, pn->pn_seg, pn->pn_nseg);
+		}
+	}
+	UNLOCK(fs);
+	if (ret < 0) {
+		dlock_unlock(&fs->sf_dlocks, ino);
+		free(pn);
+		return ret;
+	}
+	for (i = 0; i < pn->pn_nseg; i++) {
+		iov[i].iov_base = pn->pn_seg[i].sg_data
+					  ? pn->pn_seg[i].sg_data
+					  : (void *)pin_zeros;
+		iov[i].iov_len = pn->pn_seg[i].sg_len;
+	}
+	*niovp = pn->pn_nseg;
+	*pinp = pn;
+	return ret;
+}
+
+void
+shmemfs_read_unpin(struct shmemfs_pinned *pn)
+{
+	struct shmemfs *fs;
+	uint64_t ino;
+
+	if (!pn)
+		return;
+	fs = pn->pn_fs;
+	ino = pn->pn_ino;
+	LOCK(fs);
+	io_unpin(fs, pn->pn_seg, pn->pn_nseg);
+	io_put(fs, pn->pn_ip);
+	UNLOCK(fs);
+	dlock_unlock(&fs->sf_dlocks, ino);
+	free(pn);
 }
 
 ssize_t

@@ -34,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -665,6 +666,32 @@ ops_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	}
 }
 
+/*
+ * On /dev/fuse: the reply written from the file's pages (writev), not
+ * through a buffer of ours, a copy of the data less.  1 if the core
+ * could not pin the range at once: the caller reads with a copy, which
+ * also gives the exact error.
+ */
+#define OPS_PIN_IOVS (OPS_MAX_WRITE / 4096 + 2 + 32)
+static int
+ops_read_pinned(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off)
+{
+	struct iovec iov[OPS_PIN_IOVS];
+	struct shmemfs_pinned *pin;
+	unsigned n;
+	ssize_t ret;
+
+	if (size > OPS_MAX_WRITE)
+		return 1;
+	ret = shmemfs_read_pin(ops_req_fs(req), ino, size, off, iov,
+			       OPS_PIN_IOVS, &n, &pin);
+	if (ret < 0)
+		return 1;
+	fuse_reply_iov(req, iov, (int)n);
+	shmemfs_read_unpin(pin);
+	return 0;
+}
+
 static void
 ops_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	 struct fuse_file_info *fi)
@@ -675,6 +702,8 @@ ops_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	(void)fi;
 	/* Over the ring, straight into the reply's place: one copy less. */
 	inplace = sd_transport_reply_buf(size);
+	if (!inplace && ops_read_pinned(req, ino, size, off) == 0)
+		return;
 	buf = inplace ? inplace : malloc(size ? size : 1);
 	if (!buf) {
 		fuse_reply_err(req, ENOMEM);

@@ -42,7 +42,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/mman.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -150,15 +152,50 @@ struct priv {
 	uint64_t p_size;
 };
 
+/*
+ * shmemfs_read(), or every other time (by @r) shmemfs_read_pin(): the
+ * pages described are gathered only after a yield, while the other
+ * threads truncate, punch, write and reclaim; pinned, they must still
+ * hold what they held (a page freed or reused meanwhile shows as a
+ * mismatch, or under the sanitizers as a use after free or a race).
+ * -EAGAIN (memory full of pins) falls back to the copy, as ops.c does.
+ */
+static ssize_t
+read_some_pinned(uint64_t *r, uint64_t ino, uint8_t *buf, size_t len,
+		 uint64_t off)
+{
+	struct iovec iov[IO_MAX / PAGE + 2 + 32];
+	struct shmemfs_pinned *pin;
+	unsigned n, i;
+	ssize_t got;
+	size_t at = 0;
+
+	if (below(r, 2))
+		return shmemfs_read(fs, ino, buf, len, (int64_t)off);
+	got = shmemfs_read_pin(fs, ino, len, (int64_t)off, iov,
+			       sizeof(iov) / sizeof(iov[0]), &n, &pin);
+	if (got == -EAGAIN)
+		return shmemfs_read(fs, ino, buf, len, (int64_t)off);
+	if (got < 0)
+		return got;
+	sched_yield();
+	for (i = 0; i < n; at += iov[i].iov_len, i++)
+		memcpy(buf + at, iov[i].iov_base, iov[i].iov_len);
+	shmemfs_read_unpin(pin);
+	if (at != (size_t)got)
+		fail("read_pin: iovecs hold %zu bytes, returned %zd", at, got);
+	return got;
+}
+
 /* Read [off, off + len) of a private file and compare with the model. */
 static void
-priv_check(struct priv *p, uint8_t *buf, uint64_t off, size_t len,
-	   const char *what)
+priv_check(struct priv *p, uint64_t *rs, uint8_t *buf, uint64_t off,
+	   size_t len, const char *what)
 {
 	size_t want = off >= p->p_size	      ? 0
 		      : p->p_size - off < len ? p->p_size - off
 					      : len;
-	ssize_t r = shmemfs_read(fs, p->p_ino, buf, len, (int64_t)off);
+	ssize_t r = read_some_pinned(rs, p->p_ino, buf, len, off);
 	size_t i;
 
 	if (r != (ssize_t)want) {
@@ -205,7 +242,7 @@ priv_op(struct priv *p, uint64_t *r, uint8_t *buf)
 	case 4:
 	case 5:
 	case 6:
-		priv_check(p, buf, off, len, "read");
+		priv_check(p, r, buf, off, len, "read");
 		break;
 	case 7:
 		memset(&sa, 0, sizeof(sa));
@@ -273,8 +310,7 @@ shared_op(uint64_t *r, uint8_t *buf, uint64_t tag)
 	case 3:
 	case 4:
 	case 5:
-		got = shmemfs_read(fs, ino, buf, n * PAGE,
-				   (int64_t)(first * PAGE));
+		got = read_some_pinned(r, ino, buf, n * PAGE, first * PAGE);
 		if (got < 0 || got % PAGE) {
 			fail("shared read: %zd", got);
 			break;
@@ -567,8 +603,12 @@ main(int argc, char **argv)
 	atomic_store(&stop, true);
 	for (i = 0; i < nthreads; i++)
 		pthread_join(tids[i], NULL);
-	for (i = 0; i < nthreads && !atomic_load(&failed); i++)
-		priv_check(&targs[i].t_priv, buf, 0, PRIV_MAX, "final read");
+	for (i = 0; i < nthreads && !atomic_load(&failed); i++) {
+		uint64_t fr = i + 1;
+
+		priv_check(&targs[i].t_priv, &fr, buf, 0, PRIV_MAX,
+			   "final read");
+	}
 	ret = shmemfs_check(fs, msg, sizeof(msg));
 	if (ret)
 		fail("shmemfs_check: %s", msg);
