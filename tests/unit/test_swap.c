@@ -9,13 +9,16 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -442,6 +445,107 @@ test_partial_read_is_eio_at_every_offset(void **state)
 	shmemfs_destroy(fs);
 }
 
+/*
+ * shmemfs_read_pin(): the pages it lends stay as they were until the
+ * unpin, while another thread writes far past the memory budget (the
+ * reclaimer must pass them over) and truncates the file (it must wait
+ * for the unpin); holes read as zeros, the end of file is 0 bytes, and
+ * too few iovecs is -EAGAIN with nothing held.
+ */
+struct pin_racer {
+	struct shmemfs *pr_fs;
+	uint64_t pr_other, pr_pinned;
+	atomic_int pr_stage; /* 1: other file written; 2: truncated */
+	int pr_err;
+};
+
+static void *
+pin_racer_main(void *arg)
+{
+	struct pin_racer *pr = arg;
+	struct shmemfs_setattr sa = {.ss_size = 0};
+
+	write_pages(pr->pr_fs, pr->pr_other, 64, 9);
+	atomic_store(&pr->pr_stage, 1);
+	pr->pr_err = shmemfs_setattr(pr->pr_fs, pr->pr_pinned,
+				     SHMEMFS_SET_SIZE, &sa, NULL);
+	atomic_store(&pr->pr_stage, 2);
+	return NULL;
+}
+
+static void
+gather_verify(const struct iovec *iov, unsigned n, uint64_t npages,
+	      unsigned seed, uint64_t hole)
+{
+	char want[4096], zero[4096] = {0}, *got = malloc(npages * 4096);
+	size_t at = 0;
+	unsigned i;
+	uint64_t p;
+
+	assert_non_null(got);
+	for (i = 0; i < n; at += iov[i].iov_len, i++)
+		memcpy(got + at, iov[i].iov_base, iov[i].iov_len);
+	assert_int_equal(at, npages * 4096);
+	for (p = 0; p < npages; p++) {
+		fill(want, p, seed);
+		assert_memory_equal(got + p * 4096, p == hole ? zero : want,
+				    4096);
+	}
+	free(got);
+}
+
+static void
+test_read_pin_holds_pages(void **state)
+{
+	struct shmemfs *fs = mkfs_swap(16, 256);
+	struct pin_racer pr = {.pr_fs = fs};
+	struct iovec iov[8 + 2 + 32];
+	struct shmemfs_pinned *pin;
+	struct shmemfs_stats st;
+	uint64_t f = mkfile(fs, 1, "f");
+	char buf[16];
+	unsigned n;
+	pthread_t t;
+
+	(void)state;
+	write_pages(fs, f, 8, 3);
+	assert_int_equal(shmemfs_fallocate(fs, f, SHMEMFS_FALLOC_PUNCH_HOLE |
+					   SHMEMFS_FALLOC_KEEP_SIZE,
+					   5 * 4096, 4096), 0);
+	/* too few iovecs: nothing pinned, nothing held */
+	assert_int_equal(shmemfs_read_pin(fs, f, 8 * 4096, 0, iov, 8, &n,
+					  &pin), -EAGAIN);
+	assert_null(pin);
+	/* past the end: 0 bytes */
+	assert_int_equal(shmemfs_read_pin(fs, f, 4096, 8 * 4096, iov, 42, &n,
+					  &pin), 0);
+	assert_int_equal(n, 0);
+	shmemfs_read_unpin(pin);
+
+	assert_int_equal(shmemfs_read_pin(fs, f, 8 * 4096 + 100, 0, iov, 42,
+					  &n, &pin),
+			 8 * 4096);
+	gather_verify(iov, n, 8, 3, 5);
+	pr.pr_other = mkfile(fs, 1, "g");
+	pr.pr_pinned = f;
+	assert_int_equal(pthread_create(&t, NULL, pin_racer_main, &pr), 0);
+	while (atomic_load(&pr.pr_stage) < 1)
+		usleep(1000);
+	usleep(50000);
+	/* the truncate waits for the unpin; the 64 pages went to swap */
+	assert_int_equal(atomic_load(&pr.pr_stage), 1);
+	shmemfs_get_stats(fs, &st);
+	assert_true(st.swapouts >= 64 + 8 - 16);
+	gather_verify(iov, n, 8, 3, 5);
+	shmemfs_read_unpin(pin);
+	pthread_join(t, NULL);
+	assert_int_equal(pr.pr_err, 0);
+	assert_int_equal(shmemfs_read(fs, f, buf, sizeof(buf), 0), 0);
+	verify_pages(fs, pr.pr_other, 64, 9);
+	check(fs);
+	shmemfs_destroy(fs);
+}
+
 static void
 test_swapoff_swapon(void **state)
 {
@@ -778,6 +882,7 @@ main(void)
 		cmocka_unit_test(test_swapin_while_disk_full),
 		cmocka_unit_test(test_read_errors_eio),
 		cmocka_unit_test(test_partial_read_is_eio_at_every_offset),
+		cmocka_unit_test(test_read_pin_holds_pages),
 		cmocka_unit_test(test_swapoff_swapon),
 		cmocka_unit_test(test_fallocate_costs_no_memory),
 		cmocka_unit_test(test_file_backend_sealed),
