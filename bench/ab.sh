@@ -22,6 +22,8 @@
 #                      writes, 2 s); default all three
 #   --mb N             file size in MiB (default 256)
 #   --b-ra KB          set B's read_ahead_kb (its bdi) after mounting
+#   --b-bg N           set B's max_background and congestion_threshold
+#                      (/sys/fs/fuse/connections) after mounting
 #
 # Needs root and fio.
 
@@ -32,7 +34,7 @@ BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$BENCH_DIR/lib.sh"
 
 A_OPTS="" B_OPTS="" A_BIN="" B_BIN="" ROWS="seqwrite,coldread,randwrite"
-MB=256 B_RA=""
+MB=256 B_RA="" B_BG=""
 extra_arg() {
 	case "$1" in
 	--a-opts) need_value "$@"; A_OPTS=",$2"; NSHIFT=2 ;;
@@ -42,6 +44,7 @@ extra_arg() {
 	--rows) need_value "$@"; ROWS=$2; NSHIFT=2 ;;
 	--mb) need_value "$@"; MB=$2; NSHIFT=2 ;;
 	--b-ra) need_value "$@"; B_RA=$2; NSHIFT=2 ;;
+	--b-bg) need_value "$@"; B_BG=$2; NSHIFT=2 ;;
 	*) return 1 ;;
 	esac
 }
@@ -64,6 +67,12 @@ if [ -n "$B_RA" ]; then
 	d=$(stat -c '%d' "$WORK/b")
 	echo "$B_RA" > "/sys/class/bdi/$((d >> 8)):$((d & 255))/read_ahead_kb"
 	log "B: read_ahead_kb $(cat "/sys/class/bdi/$((d >> 8)):$((d & 255))/read_ahead_kb")"
+fi
+if [ -n "$B_BG" ]; then
+	c=/sys/fs/fuse/connections/$(( $(stat -c '%d' "$WORK/b") & 255 ))
+	echo "$B_BG" > "$c/congestion_threshold"
+	echo "$B_BG" > "$c/max_background"
+	log "B: max_background $(cat "$c/max_background"), congestion_threshold $(cat "$c/congestion_threshold")"
 fi
 
 fio_one() { # fio_one DIR RW BS [ARGS...]: MB/s and IOPS
