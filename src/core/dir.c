@@ -38,6 +38,12 @@ name_hash(const struct shmemfs_inode *dir, const char *name, size_t len)
 	return (uint32_t)(h ^ (h >> 32));
 }
 
+static uint32_t
+dirent_hash(const struct sf_dirent *de)
+{
+	return name_hash(de->d_dir, de->d_name, de->d_namelen);
+}
+
 int
 dir_hash_init(struct shmemfs *fs)
 {
@@ -67,9 +73,11 @@ dir_hash_grow(struct shmemfs *fs)
 		struct sf_dirent *de = fs->sf_hash[i], *next;
 
 		for (; de; de = next) {
+			uint64_t b = dirent_hash(de) & nmask;
+
 			next = de->d_hnext;
-			de->d_hnext = nt[de->d_hash & nmask];
-			nt[de->d_hash & nmask] = de;
+			de->d_hnext = nt[b];
+			nt[b] = de;
 		}
 	}
 	free(fs->sf_hash);
@@ -107,8 +115,8 @@ dir_find(struct shmemfs *fs, struct shmemfs_inode *dir, const char *name,
 	struct sf_dirent *de = fs->sf_hash[h & fs->sf_hash_mask];
 
 	for (; de; de = de->d_hnext)
-		if (de->d_hash == h && de->d_dir == dir &&
-		    de->d_namelen == len && !memcmp(de->d_name, name, len))
+		if (de->d_dir == dir && de->d_namelen == len &&
+		    !memcmp(de->d_name, name, len))
 			return de;
 	return NULL;
 }
@@ -121,9 +129,13 @@ int
 dir_add(struct shmemfs *fs, struct shmemfs_inode *dir, const char *name,
 	size_t len, struct shmemfs_inode *ip)
 {
-	struct sf_dirent *de = sf_malloc(sizeof(*de) + len + 1);
+	uint32_t h = name_hash(dir, name, len);
 	struct sf_dirent **bucket;
+	struct sf_dirent *de;
 
+	if (dir->i_next_cookie > SF_COOKIE_MAX)
+		return -ENOSPC; /* only a crafted image gets here */
+	de = sf_malloc(sizeof(*de) + len);
 	if (!de)
 		return -ENOMEM;
 	de->d_cookie = dir->i_next_cookie;
@@ -134,17 +146,17 @@ dir_add(struct shmemfs *fs, struct shmemfs_inode *dir, const char *name,
 	dir->i_next_cookie++;
 	de->d_dir = dir;
 	de->d_inode = ip;
-	de->d_hash = name_hash(dir, name, len);
-	de->d_namelen = (uint16_t)len;
+	de->d_namelen = len;
 	memcpy(de->d_name, name, len);
-	de->d_name[len] = '\0';
-	bucket = &fs->sf_hash[de->d_hash & fs->sf_hash_mask];
+	bucket = &fs->sf_hash[h & fs->sf_hash_mask];
 	de->d_hnext = *bucket;
 	*bucket = de;
 	fs->sf_hash_count++;
 	dir->i_nentries++;
 	dir->i_size += SF_BOGO_DIRENT_SIZE;
-	if (fs->sf_hash_count > fs->sf_hash_mask)
+	/* Up to two names a bucket on average: the table costs 4-8 bytes
+	 * a name (per-file memory), the chains stay short. */
+	if (fs->sf_hash_count > 2 * fs->sf_hash_mask + 1)
 		dir_hash_grow(fs);
 	return 0;
 }
@@ -152,7 +164,7 @@ dir_add(struct shmemfs *fs, struct shmemfs_inode *dir, const char *name,
 void
 dir_remove(struct shmemfs *fs, struct sf_dirent *de)
 {
-	struct sf_dirent **pp = &fs->sf_hash[de->d_hash & fs->sf_hash_mask];
+	struct sf_dirent **pp = &fs->sf_hash[dirent_hash(de) & fs->sf_hash_mask];
 	struct shmemfs_inode *dir = de->d_dir;
 
 	while (*pp != de)
@@ -630,6 +642,7 @@ int
 dir_readdir(struct shmemfs *fs, struct shmemfs_inode *dir, uint64_t cookie,
 	    int plus, shmemfs_filldir_t fn, void *arg)
 {
+	char name[SHMEMFS_NAME_MAX + 1];
 	struct shmemfs_attr attr;
 	struct sf_dirent *de;
 	uint64_t idx;
@@ -650,7 +663,7 @@ dir_readdir(struct shmemfs *fs, struct shmemfs_inode *dir, uint64_t cookie,
 	idx = cookie < 3 ? 3 : cookie + 1;
 	while ((de = pageidx_next(&dir->i_entries, &idx))) {
 		node_fill_attr_fs(fs, de->d_inode, &attr);
-		if (fn(arg, de->d_name, &attr, idx))
+		if (fn(arg, dir_name_str(de, name), &attr, idx))
 			break;
 		if (plus)
 			de->d_inode->i_nlookup++;
@@ -694,6 +707,7 @@ dir_check(struct shmemfs *fs, char *msg, size_t len)
 
 	pageidx_init(&names);
 	while ((ip = pageidx_next(&fs->sf_inodes, &ino))) {
+		char name[SHMEMFS_NAME_MAX + 1];
 		uint64_t idx = 0, n = 0;
 		struct sf_dirent *de;
 
@@ -710,7 +724,7 @@ dir_check(struct shmemfs *fs, char *msg, size_t len)
 					snprintf(msg, len, "dir %llu: bad "
 						 "entry '%s'",
 						 (unsigned long long)ino,
-						 de->d_name);
+						 dir_name_str(de, name));
 					ret = -EUCLEAN;
 					goto out;
 				}

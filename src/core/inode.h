@@ -22,25 +22,29 @@
 struct sf_xattr;
 
 struct shmemfs_inode {
+	/* Fields are ordered by size so the struct has no padding: per-file
+	 * memory is a goal (bench/ rss row), keep it so when adding one. */
 	uint64_t i_ino;
 	uint64_t i_generation;
+	uint64_t i_nlookup;
+	uint64_t i_size;
+	/* Nanoseconds since the epoch (sf_time_t, core.h); SF_TIME_FAR: a
+	 * time outside 1677-2262, kept by node.c (node_time()).  Keep the
+	 * four together and in this order (node.c indexes them). */
+	sf_time_t i_atime, i_mtime, i_ctime, i_btime;
+	struct sf_xattr *i_xattrs;  /* xattr.c */
 	mode_t i_mode;
 	uid_t i_uid;
 	gid_t i_gid;
 	uint32_t i_nlink;
 	uint32_t i_nopen;
-	bool i_linkable; /* O_TMPFILE without O_EXCL, not yet linked: link
-			  * may name it at nlink 0 (the VFS's I_LINKABLE);
-			  * in what was padding */
-	uint64_t i_nlookup;
-	uint64_t i_size;
-	struct timespec i_atime, i_mtime, i_ctime, i_btime;
-	struct sf_xattr *i_xattrs;  /* xattr.c */
-	uint32_t i_flags;           /* SHMEMFS_FL_* (chattr): node.c */
+	uint8_t i_flags;            /* SHMEMFS_FL_* (chattr): node.c */
 	/* ipc.c: what kind of internal inode (SF_IPC_*), and the F_SEAL_*
 	 * seals of a memfd (files of the tree report F_SEAL_SEAL). */
 	uint8_t i_ipc_kind;
-	uint32_t i_seals;
+	uint8_t i_seals;
+	bool i_linkable; /* O_TMPFILE without O_EXCL, not yet linked: link
+			  * may name it at nlink 0 (the VFS's I_LINKABLE) */
 	/* What only one kind of inode needs shares the space (per-file
 	 * memory is a goal: bench/). */
 	union {
@@ -70,6 +74,8 @@ struct shmemfs_inode {
 		char *i_link;
 	};
 };
+
+_Static_assert(SHMEMFS_FL_SETTABLE <= UINT8_MAX, "i_flags is 8 bits");
 
 static inline bool
 sf_is_long_symlink(const struct shmemfs_inode *ip)

@@ -39,8 +39,8 @@ struct pageidx_node;
 
 struct pageidx {
 	struct pageidx_node *pi_root; /* NULL when empty */
-	unsigned pi_height;           /* levels below and including root */
 	uint64_t pi_count;            /* present entries */
+	unsigned pi_height;           /* levels below and including root */
 	bool pi_unevictable;          /* SHM_LOCK: reclaim skips its pages */
 };
 

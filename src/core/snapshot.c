@@ -312,8 +312,10 @@ put_str(struct img_writer *w, const char *s, size_t len)
 }
 
 static void
-put_ts(struct img_writer *w, const struct timespec *ts)
+put_ts(struct img_writer *w, const struct timespec tss)
 {
+	const struct timespec *ts = &tss;
+
 	put_u64(w, (uint64_t)ts->tv_sec);
 	put_u32(w, (uint32_t)ts->tv_nsec);
 }
@@ -428,10 +430,10 @@ snap_put_inode(struct img_writer *w, uint64_t parent, const char *name,
 	put_u32(w, ip->i_nlink);
 	put_u64(w, ip->i_size);
 	put_u64(w, S_ISCHR(ip->i_mode) || S_ISBLK(ip->i_mode) ? ip->i_rdev : 0);
-	put_ts(w, &ip->i_atime);
-	put_ts(w, &ip->i_mtime);
-	put_ts(w, &ip->i_ctime);
-	put_ts(w, &ip->i_btime);
+	put_ts(w, node_time(ip, &ip->i_atime));
+	put_ts(w, node_time(ip, &ip->i_mtime));
+	put_ts(w, node_time(ip, &ip->i_ctime));
+	put_ts(w, node_time(ip, &ip->i_btime));
 }
 
 /* After the inode (and a symlink's target): its xattrs, raw. */
@@ -1453,12 +1455,30 @@ snap_get_pages(struct snap_restore *rs, int type)
 }
 
 /* Times last, since every create, link and write above stamped them. */
+/* The saved times of @p's inode; far ones take memory (node.c). */
+static int
+snap_set_times(struct snap_pending *p)
+{
+	struct shmemfs_inode *ip = p->sp_ip;
+	int ret;
+
+	ret = node_set_time(ip, &ip->i_atime, &p->sp_atime);
+	if (!ret)
+		ret = node_set_time(ip, &ip->i_mtime, &p->sp_mtime);
+	if (!ret)
+		ret = node_set_time(ip, &ip->i_ctime, &p->sp_ctime);
+	if (!ret)
+		ret = node_set_time(ip, &ip->i_btime, &p->sp_btime);
+	return ret;
+}
+
 static int
 snap_finish(struct snap_restore *rs, uint64_t ninodes, uint64_t npages)
 {
 	struct img_reader *r = rs->rs_r;
 	struct snap_pending *p;
 	size_t i;
+	int ret;
 
 	if (ninodes != rs->rs_npend || npages != rs->rs_pages)
 		return img_fail(r, -EINVAL,
@@ -1478,10 +1498,11 @@ snap_finish(struct snap_restore *rs, uint64_t ninodes, uint64_t npages)
 		    !p->sp_ip->i_nopen)
 			return img_bad(r, "unnamed inode nobody holds",
 				       p->sp_ip->i_ino);
-		p->sp_ip->i_atime = p->sp_atime;
-		p->sp_ip->i_mtime = p->sp_mtime;
-		p->sp_ip->i_ctime = p->sp_ctime;
-		p->sp_ip->i_btime = p->sp_btime;
+		ret = snap_set_times(p);
+		if (ret)
+			return img_fail(r, ret, "cannot restore inode %llu: %s",
+					(unsigned long long)p->sp_ip->i_ino,
+					strerror(-ret));
 		p->sp_ip->i_flags = p->sp_flags;
 		if (S_ISDIR(p->sp_ip->i_mode) &&
 		    p->sp_next_cookie > p->sp_ip->i_next_cookie)

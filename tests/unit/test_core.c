@@ -56,6 +56,65 @@ test_root(void **state)
 	shmemfs_destroy(fs);
 }
 
+/*
+ * Inode times are 64-bit nanoseconds (per-file memory) with the times
+ * outside 1677-2262 kept aside (node.c): every time64_t comes back
+ * exactly, the ends of the 64-bit span and negative times included.
+ */
+static void
+test_times_ns(void **state)
+{
+	static const struct {
+		struct timespec in, out;
+	} cases[] = {
+	    {{0, 0}, {0, 0}},
+	    {{1, 999999999}, {1, 999999999}},
+	    {{-1, 500000000}, {-1, 500000000}},
+	    {{-2, 1}, {-2, 1}},
+	    {{9223372036, 854775807}, {9223372036, 854775807}},
+	    {{9223372036, 854775808}, {9223372036, 854775808}},
+	    {{1099511627776, 1}, {1099511627776, 1}},
+	    {{INT64_MAX, 999999999}, {INT64_MAX, 999999999}},
+	    {{5, 6}, {5, 6}},
+	    {{-9223372037, 145224193}, {-9223372037, 145224193}},
+	    {{-9223372037, 145224192}, {-9223372037, 145224192}},
+	    {{-9223372037, 145224191}, {-9223372037, 145224191}},
+	    {{INT64_MIN, 0}, {INT64_MIN, 0}},
+	};
+	struct shmemfs *fs = mkfs(NULL);
+	struct shmemfs_setattr sa;
+	struct shmemfs_attr a;
+	uint64_t f;
+	size_t i;
+
+	(void)state;
+	f = mkfile(fs, 1, "f");
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		memset(&sa, 0, sizeof(sa));
+		sa.ss_atime = cases[i].in;
+		sa.ss_mtime = cases[i].in;
+		sa.ss_ctime = cases[i].in;
+		assert_int_equal(shmemfs_setattr(fs, f,
+						 SHMEMFS_SET_ATIME |
+						     SHMEMFS_SET_MTIME |
+						     SHMEMFS_SET_CTIME,
+						 &sa, &a),
+				 0);
+		assert_int_equal(shmemfs_getattr(fs, f, &a), 0);
+		assert_int_equal(a.sa_st.st_atim.tv_sec, cases[i].out.tv_sec);
+		assert_int_equal(a.sa_st.st_atim.tv_nsec,
+				 cases[i].out.tv_nsec);
+		assert_int_equal(a.sa_st.st_mtim.tv_sec, cases[i].out.tv_sec);
+		assert_int_equal(a.sa_st.st_mtim.tv_nsec,
+				 cases[i].out.tv_nsec);
+		assert_int_equal(a.sa_st.st_ctim.tv_sec, cases[i].out.tv_sec);
+		assert_int_equal(a.sa_st.st_ctim.tv_nsec,
+				 cases[i].out.tv_nsec);
+	}
+	check(fs);
+	shmemfs_destroy(fs);
+}
+
 static void
 test_namespace_errors(void **state)
 {
@@ -630,6 +689,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_root),
 		cmocka_unit_test(test_namespace_errors),
+		cmocka_unit_test(test_times_ns),
 		cmocka_unit_test(test_symlinks),
 		cmocka_unit_test(test_data_sparse),
 		cmocka_unit_test(test_fallocate),
