@@ -93,7 +93,7 @@ fs_new(struct shmemfs **fsp, const struct shmemfs_opts *o, char *err,
 
 out_free_root:
 	pageidx_erase(&fs->sf_inodes, root->i_ino);
-	free(root);
+	sf_obj_free(root, sizeof(*root));
 	page_pool_destroy(&fs->sf_pool);
 out_free_hash:
 	mem_quota_fini(fs);
@@ -162,7 +162,7 @@ destroy_one(void *arg, uint64_t ino, void *entry)
 
 	(void)ino;
 	node_free_contents(fs, ip);
-	free(ip);
+	sf_obj_free(ip, sizeof(*ip));
 }
 
 void

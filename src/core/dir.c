@@ -44,6 +44,12 @@ dirent_hash(const struct sf_dirent *de)
 	return name_hash(de->d_dir, de->d_name, de->d_namelen);
 }
 
+static void
+dirent_free(struct sf_dirent *de)
+{
+	sf_obj_free(de, sizeof(*de) + de->d_namelen);
+}
+
 int
 dir_hash_init(struct shmemfs *fs)
 {
@@ -135,12 +141,12 @@ dir_add(struct shmemfs *fs, struct shmemfs_inode *dir, const char *name,
 
 	if (dir->i_next_cookie > SF_COOKIE_MAX)
 		return -ENOSPC; /* only a crafted image gets here */
-	de = sf_malloc(sizeof(*de) + len);
+	de = sf_obj_alloc(sizeof(*de) + len);
 	if (!de)
 		return -ENOMEM;
 	de->d_cookie = dir->i_next_cookie;
 	if (pageidx_store(&dir->i_entries, de->d_cookie, de)) {
-		free(de);
+		sf_obj_free(de, sizeof(*de) + len);
 		return -ENOMEM;
 	}
 	dir->i_next_cookie++;
@@ -152,7 +158,6 @@ dir_add(struct shmemfs *fs, struct shmemfs_inode *dir, const char *name,
 	de->d_hnext = *bucket;
 	*bucket = de;
 	fs->sf_hash_count++;
-	dir->i_nentries++;
 	dir->i_size += SF_BOGO_DIRENT_SIZE;
 	/* Up to two names a bucket on average: the table costs 4-8 bytes
 	 * a name (per-file memory), the chains stay short. */
@@ -172,9 +177,8 @@ dir_remove(struct shmemfs *fs, struct sf_dirent *de)
 	*pp = de->d_hnext;
 	fs->sf_hash_count--;
 	pageidx_erase(&dir->i_entries, de->d_cookie);
-	dir->i_nentries--;
 	dir->i_size -= SF_BOGO_DIRENT_SIZE;
-	free(de);
+	dirent_free(de);
 }
 
 /*
@@ -438,7 +442,7 @@ dir_unlink(struct shmemfs *fs, struct shmemfs_inode *dir, const char *name,
 		return -ENOTDIR;
 	if (!rmdir && S_ISDIR(ip->i_mode))
 		return -EISDIR;
-	if (rmdir && ip->i_nentries)
+	if (rmdir && dir_nentries(ip))
 		return -ENOTEMPTY;
 	dir_remove(fs, de);
 	if (rmdir) {
@@ -589,7 +593,7 @@ dir_rename2(struct shmemfs *fs, const struct shmemfs_ctx *ctx,
 			return -ENOTDIR;
 		if (!sdir && S_ISDIR(tgt->i_mode))
 			return -EISDIR;
-		if (S_ISDIR(tgt->i_mode) && tgt->i_nentries)
+		if (S_ISDIR(tgt->i_mode) && dir_nentries(tgt))
 			return -ENOTEMPTY;
 	}
 	if (flags & SHMEMFS_RENAME_WHITEOUT) {
@@ -681,7 +685,7 @@ free_dirent(void *arg, uint64_t index, void *entry)
 {
 	(void)arg;
 	(void)index;
-	free(entry);
+	dirent_free(entry);
 }
 
 /* Free the dirents of @dir without touching what they name. */
@@ -743,8 +747,7 @@ dir_check(struct shmemfs *fs, char *msg, size_t len)
 				n++;
 				idx++;
 			}
-			if (n != ip->i_nentries ||
-			    ip->i_size != 2 * SF_BOGO_DIRENT_SIZE +
+			if (ip->i_size != 2 * SF_BOGO_DIRENT_SIZE +
 						  n * SF_BOGO_DIRENT_SIZE ||
 			    pageidx_check(&ip->i_entries)) {
 				snprintf(msg, len, "dir %llu: %llu entries, "

@@ -5,7 +5,8 @@
  *
  * => Must be called with sf_lock held.
  * Invariants: every dirent is in its directory's i_entries and in the
- * name hash (sf_hash_count of them); i_nentries counts a directory's.
+ * name hash (sf_hash_count of them); a directory's i_size is 40 bytes
+ * and 20 per entry (tmpfs's BOGO_DIRENT_SIZE), so it counts them too.
  */
 #ifndef SHMEMFS_DIR_H
 #define SHMEMFS_DIR_H
@@ -38,6 +39,13 @@ dir_name_str(const struct sf_dirent *de, char *buf)
 	memcpy(buf, de->d_name, de->d_namelen);
 	buf[de->d_namelen] = '\0';
 	return buf;
+}
+
+/* The names in directory @dir (its i_size says: no field of its own). */
+static inline uint64_t
+dir_nentries(const struct shmemfs_inode *dir)
+{
+	return dir->i_size / SF_BOGO_DIRENT_SIZE - 2;
 }
 
 int dir_hash_init(struct shmemfs *fs);

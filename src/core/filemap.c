@@ -662,7 +662,7 @@ filemap_get_folio(struct shmemfs *fs, struct shmemfs_inode *ip,
 {
 	void *e = pageidx_lookup(&ip->i_pages, index);
 	struct sf_page *pg = NULL;
-	bool seq = index == ip->i_ra_next;
+	bool seq = sf_ra_seq(ip, index);
 	int ret;
 
 	ip->i_ra_next = index + 1;

@@ -33,18 +33,23 @@ struct shmemfs_inode {
 	 * four together and in this order (node.c indexes them). */
 	sf_time_t i_atime, i_mtime, i_ctime, i_btime;
 	struct sf_xattr *i_xattrs;  /* xattr.c */
-	mode_t i_mode;
 	uid_t i_uid;
 	gid_t i_gid;
 	uint32_t i_nlink;
 	uint32_t i_nopen;
-	uint8_t i_flags;            /* SHMEMFS_FL_* (chattr): node.c */
-	/* ipc.c: what kind of internal inode (SF_IPC_*), and the F_SEAL_*
-	 * seals of a memfd (files of the tree report F_SEAL_SEAL). */
-	uint8_t i_ipc_kind;
+	/* S_IFREG: swap readahead (filemap.c), a hint: the low 24 bits of
+	 * the index a sequential reader wants next (sf_ra_seq()). */
+	uint32_t i_ra_next : 24;
+	/* ipc.c: what kind of internal inode (SF_IPC_*) */
+	uint32_t i_ipc_kind : 3;
+	/* O_TMPFILE without O_EXCL, not yet linked: link may name it at
+	 * nlink 0 (the VFS's I_LINKABLE) */
+	uint32_t i_linkable : 1;
+	uint8_t i_flags; /* SHMEMFS_FL_* (chattr): node.c */
+	/* ipc.c: the F_SEAL_* seals of a memfd (files of the tree report
+	 * F_SEAL_SEAL) */
 	uint8_t i_seals;
-	bool i_linkable; /* O_TMPFILE without O_EXCL, not yet linked: link
-			  * may name it at nlink 0 (the VFS's I_LINKABLE) */
+	uint16_t i_mode; /* a mode_t's 16 bits (S_IFMT | 07777) */
 	/* What only one kind of inode needs shares the space (per-file
 	 * memory is a goal: bench/). */
 	union {
@@ -52,8 +57,6 @@ struct shmemfs_inode {
 		struct {
 			struct pageidx i_pages;
 			uint64_t i_blocks;  /* pages charged to this inode */
-			uint64_t i_ra_next; /* swap readahead: the index a
-					     * sequential reader wants next */
 			/* huge pages: pages below i_fallocend (the end of
 			 * the furthest fallocate) survive a folio split past
 			 * EOF (shmem_fallocend()); i_huge_advised: under
@@ -67,7 +70,6 @@ struct shmemfs_inode {
 		struct {
 			struct pageidx i_entries;  /* cookie -> dirent */
 			uint64_t i_next_cookie;
-			uint64_t i_nentries;
 			struct shmemfs_inode *i_parent;
 		};
 		/* short symlinks */
@@ -76,6 +78,14 @@ struct shmemfs_inode {
 };
 
 _Static_assert(SHMEMFS_FL_SETTABLE <= UINT8_MAX, "i_flags is 8 bits");
+_Static_assert((S_IFMT | 07777) <= UINT16_MAX, "i_mode is 16 bits");
+
+/* Is a read of page @index the sequel of the last (swap readahead)? */
+static inline bool
+sf_ra_seq(const struct shmemfs_inode *ip, uint64_t index)
+{
+	return (index & 0xffffff) == ip->i_ra_next;
+}
 
 static inline bool
 sf_is_long_symlink(const struct shmemfs_inode *ip)

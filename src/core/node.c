@@ -187,7 +187,7 @@ node_new(struct shmemfs *fs, mode_t mode, uid_t uid, gid_t gid, dev_t rdev,
 	if (ret)
 		goto out_uncharge;
 	ret = -ENOMEM;
-	ip = sf_calloc(1, sizeof(*ip));
+	ip = sf_obj_zalloc(sizeof(*ip));
 	if (!ip)
 		goto out_unquota;
 	ip->i_ino = node_next_ino(fs);
@@ -217,7 +217,7 @@ node_new(struct shmemfs *fs, mode_t mode, uid_t uid, gid_t gid, dev_t rdev,
 	return 0;
 
 out_free:
-	free(ip);
+	sf_obj_free(ip, sizeof(*ip));
 out_unquota:
 	mem_quota_uncharge_inode(fs, uid, gid);
 out_uncharge:
@@ -248,7 +248,7 @@ node_free(struct shmemfs *fs, struct shmemfs_inode *ip)
 	node_free_contents(fs, ip);
 	pageidx_erase(&fs->sf_inodes, ip->i_ino);
 	mem_quota_uncharge_inode(fs, ip->i_uid, ip->i_gid);
-	free(ip);
+	sf_obj_free(ip, sizeof(*ip));
 	mem_uncharge_inode(fs);
 }
 

@@ -57,6 +57,48 @@ test_root(void **state)
 }
 
 /*
+ * sf_obj_alloc(): objects of every size class are 8-byte aligned, do
+ * not overlap, keep their contents while others come and go, and are
+ * reused; an injected failure gives NULL.  (Under ASan these are malloc.)
+ */
+static void
+test_obj_alloc(void **state)
+{
+	enum { N = 3000 };
+	static unsigned char *obj[N];
+	size_t i, size;
+
+	(void)state;
+	for (size = 1; size <= 600; size += 37) {
+		for (i = 0; i < N; i++) {
+			obj[i] = sf_obj_alloc(size);
+			assert_non_null(obj[i]);
+			assert_int_equal((uintptr_t)obj[i] % 8, 0);
+			memset(obj[i], (int)(i & 0xff), size);
+		}
+		/* free every other one, then take as many again */
+		for (i = 0; i < N; i += 2)
+			sf_obj_free(obj[i], size);
+		for (i = 0; i < N; i += 2) {
+			obj[i] = sf_obj_zalloc(size);
+			assert_non_null(obj[i]);
+			assert_int_equal(obj[i][0], 0);
+			assert_int_equal(obj[i][size - 1], 0);
+			memset(obj[i], (int)(i & 0xff), size);
+		}
+		for (i = 0; i < N; i++) {
+			assert_int_equal(obj[i][0], i & 0xff);
+			assert_int_equal(obj[i][size - 1], i & 0xff);
+			sf_obj_free(obj[i], size);
+		}
+	}
+	sf_fail_after = 1;
+	assert_null(sf_obj_alloc(128));
+	assert_int_equal(sf_fail_after, 0);
+	sf_obj_free(NULL, 128);
+}
+
+/*
  * Inode times are 64-bit nanoseconds (per-file memory) with the times
  * outside 1677-2262 kept aside (node.c): every time64_t comes back
  * exactly, the ends of the 64-bit span and negative times included.
@@ -690,6 +732,7 @@ main(void)
 		cmocka_unit_test(test_root),
 		cmocka_unit_test(test_namespace_errors),
 		cmocka_unit_test(test_times_ns),
+		cmocka_unit_test(test_obj_alloc),
 		cmocka_unit_test(test_symlinks),
 		cmocka_unit_test(test_data_sparse),
 		cmocka_unit_test(test_fallocate),
