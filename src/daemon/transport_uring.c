@@ -49,11 +49,15 @@
  * The queues also end by themselves at unmount: the kernel completes
  * every registered command with -ENOTCONN.
  *
- * Live restart (a /dev/fuse fd handed to a new daemon) can use this as
- * is: the ring is per daemon; a new daemon registers its own entries on
- * the handed-over fd after the old one's ring is closed (closing cancels
- * its commands), and the kernel does not resend INIT, so the new daemon
- * says what it settled with sd_transport_init_known().
+ * Live restart (restart.c) refuses while queues serve.  A new daemon
+ * could register entries of its own on the handed-over fd (the kernel
+ * does not resend INIT: sd_transport_init_known()), but closing the old
+ * rings is not a clean cut: a request the kernel gives a free old entry
+ * just before the ring dies is copied by task work that then sees a
+ * dying ring, so it is never delivered nor ended, and its caller sleeps
+ * unkillably; and requests queued while a CPU's queue had no free entry
+ * wait for the next commit on that queue, not for a REGISTER.  README,
+ * "Live restart and the ring", has the whole story and what would work.
  */
 #include <errno.h>
 #include <liburing.h>
