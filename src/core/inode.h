@@ -39,7 +39,9 @@ struct shmemfs_inode {
 	gid_t i_gid;
 	uint32_t i_nlink;
 	uint32_t i_nopen;
-	/* S_IFREG: swap readahead (filemap.c), a hint: the low 24 bits of
+	/* The bit fields below share one word: write any of them only
+	 * under sf_lock (as every field of the inode here is).
+	 * S_IFREG: swap readahead (filemap.c), a hint: the low 24 bits of
 	 * the index a sequential reader wants next (sf_ra_seq()). */
 	uint32_t i_ra_next : 24;
 	/* ipc.c: what kind of internal inode (SF_IPC_*) */
