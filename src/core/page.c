@@ -25,32 +25,11 @@
  * O(1) apart from a scan of a 512-bit map.  2 MiB alignment is also what
  * transparent huge pages will need.
  *
- * The prefault reserve: faulting a fresh chunk in is most of what a
- * sequential write into new memory costs (the kernel clears every page;
- * bench/README.md has the profile), and tmpfs does not clear a page
- * that a write fills.  So while a writer copies, a thread of the pool's
- * own maps and faults in the next chunks (ready_main()), off the mount
- * lock, and chunk_new() takes one of those when it can.  Bounded: at
- * most READY_MAX chunks of each kind (small-page chunks and huge
- * folios' chunks), grown by READY_STEP per chunk taken, so a lone small
- * write costs at most two spare chunks; all of them go back to the host
- * after READY_IDLE_MS without a take, when the mount is above its mem=
- * high watermark, and at unmount.  With mem= the reserve is at most
- * 1/32 of it.  Reserve chunks hold no file data and are not counted as
- * resident pages (mem=, resident_bytes): they are the daemon's overhead,
- * like its FUSE buffers.  The thread is started at the first chunk a
- * mount maps; without it (pthread_create failed) chunks fault in on
- * demand as before.
- *
- * => Must be called with sf_lock held (the pool is per mount).  The
- *    reserve has a lock of its own (rd_lock), taken under sf_lock and
- *    alone by the thread, which never takes sf_lock.
+ * => Must be called with sf_lock held (the pool is per mount).
  */
 #include <errno.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <sys/mman.h>
-#include <time.h>
 
 #include "fs.h"
 #include "page.h"
@@ -106,21 +85,20 @@ partial_del(struct sf_pool *pl, struct sf_chunk *ck)
 		ck->ck_next->ck_prev = ck->ck_prev;
 }
 
-/*
- * Map a fresh 2 MiB-aligned chunk and fault it in; NULL when the host
- * gives no memory.  => no lock needed.
- */
-static char *
-chunk_map(bool huge)
+static struct sf_chunk *
+chunk_new(struct sf_pool *pl, bool huge)
 {
+	struct sf_chunk *ck = sf_malloc(sizeof(*ck));
 	char *raw, *base;
 	size_t head;
 
+	if (!ck)
+		return NULL;
 	/* Map twice the size, keep the aligned middle. */
 	raw = mmap(NULL, 2 * CHUNK_SIZE, PROT_READ | PROT_WRITE,
 		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (raw == MAP_FAILED)
-		return NULL;
+		goto out_free;
 	base = (char *)(((uintptr_t)raw + CHUNK_SIZE - 1) &
 			~(uintptr_t)(CHUNK_SIZE - 1));
 	head = (size_t)(base - raw);
@@ -130,214 +108,16 @@ chunk_map(bool huge)
 	/*
 	 * A huge folio's chunk asks the host for one transparent huge page
 	 * (THP is usually in madvise mode).  A chunk for small pages does
-	 * not: in this paravirtualised guest with free page reporting, an
-	 * order-9 page the guest has had free for a few seconds has been
-	 * handed back to the host, and touching it again costs the host's
-	 * faults (measured: 300 MB/s against 3000 for 4 KiB pages, which
-	 * the guest takes from memory it still has; bench/README.md).  And
-	 * small pages come and go one by one, which would split it anyway.
-	 * Either way the chunk is faulted in with one call (best effort: an
-	 * old kernel says EINVAL and the pages fault in one by one).
+	 * not: measured in this paravirtualised guest under load (README,
+	 * Huge pages), a fresh host huge page took from 1 to 20 ms to
+	 * clear, so small pages' writes ran at a bimodal 80-1400 MB/s
+	 * against a steady 400-650 with 4 KiB pages; and small pages come
+	 * and go one by one, which would split it anyway.  Either way the
+	 * chunk is faulted in with one call (best effort: an old kernel
+	 * says EINVAL and the pages fault in one by one).
 	 */
 	madvise(base, CHUNK_SIZE, huge ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
 	madvise(base, CHUNK_SIZE, MADV_POPULATE_WRITE);
-	return base;
-}
-
-#define READY_MAX 8         /* chunks of each kind: 16 MiB */
-#define READY_STEP 2        /* more wanted per chunk taken */
-#define READY_IDLE_MS 1000  /* all released after this long without a take */
-
-struct sf_ready {
-	pthread_mutex_t rd_lock;   /* guards all below */
-	pthread_cond_t rd_wake;
-	pthread_t rd_thread;
-	bool rd_running;           /* the thread exists */
-	bool rd_stop;
-	unsigned rd_n[2];          /* [huge] ready chunks */
-	unsigned rd_want[2];       /* how many the thread keeps ready */
-	char *rd_chunk[2][READY_MAX];
-	uint64_t rd_takes;
-};
-
-/* Move every ready chunk beyond @cap of each kind into @out (at most
- * 2 * READY_MAX); their count.  => rd_lock held. */
-static unsigned
-ready_cut(struct sf_ready *rd, unsigned cap, char **out)
-{
-	unsigned k, n = 0;
-
-	for (k = 0; k < 2; k++) {
-		while (rd->rd_n[k] > cap)
-			out[n++] = rd->rd_chunk[k][--rd->rd_n[k]];
-		if (rd->rd_want[k] > cap)
-			rd->rd_want[k] = cap;
-	}
-	return n;
-}
-
-static void
-ready_unmap(char **chunks, unsigned n)
-{
-	while (n-- > 0)
-		munmap(chunks[n], CHUNK_SIZE);
-}
-
-static void *
-ready_main(void *arg)
-{
-	struct sf_ready *rd = arg;
-	char *cut[2 * READY_MAX];
-
-	pthread_mutex_lock(&rd->rd_lock);
-	while (!rd->rd_stop) {
-		struct timespec until;
-		uint64_t takes;
-		unsigned k, n;
-
-		for (k = 0; k < 2 && rd->rd_n[k] >= rd->rd_want[k]; k++)
-			;
-		if (k < 2) {
-			char *base;
-
-			pthread_mutex_unlock(&rd->rd_lock);
-			base = chunk_map(k == 1);
-			pthread_mutex_lock(&rd->rd_lock);
-			if (!base)
-				rd->rd_want[k] = 0; /* until the next take */
-			else if (rd->rd_n[k] < rd->rd_want[k] && !rd->rd_stop)
-				rd->rd_chunk[k][rd->rd_n[k]++] = base;
-			else
-				munmap(base, CHUNK_SIZE);
-			continue;
-		}
-		takes = rd->rd_takes;
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += READY_IDLE_MS / 1000;
-		until.tv_nsec += (long)(READY_IDLE_MS % 1000) * 1000000;
-		if (until.tv_nsec >= 1000000000) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000;
-		}
-		if (pthread_cond_timedwait(&rd->rd_wake, &rd->rd_lock,
-					   &until) != ETIMEDOUT ||
-		    rd->rd_stop || rd->rd_takes != takes)
-			continue;
-		/* Idle: give the reserve back. */
-		n = ready_cut(rd, 0, cut);
-		if (n) {
-			pthread_mutex_unlock(&rd->rd_lock);
-			ready_unmap(cut, n);
-			pthread_mutex_lock(&rd->rd_lock);
-		}
-	}
-	pthread_mutex_unlock(&rd->rd_lock);
-	return NULL;
-}
-
-/* The reserve, its thread started; NULL when it cannot be had. */
-static struct sf_ready *
-ready_get(struct sf_pool *pl)
-{
-	struct sf_ready *rd = pl->pl_ready;
-
-	if (rd)
-		return rd->rd_running ? rd : NULL;
-	/* Not sf_malloc: failure injection counts the caller's allocations,
-	 * and this one happens once per mount. */
-	rd = calloc(1, sizeof(*rd));
-	if (!rd)
-		return NULL;
-	pthread_mutex_init(&rd->rd_lock, NULL);
-	pthread_cond_init(&rd->rd_wake, NULL);
-	pl->pl_ready = rd;
-	rd->rd_running = pthread_create(&rd->rd_thread, NULL, ready_main,
-					rd) == 0;
-	return rd->rd_running ? rd : NULL;
-}
-
-/*
- * A ready chunk of the kind @huge asks for, or NULL; asks the thread to
- * keep up to @cap ready, and gives back what is above @cap.
- */
-static char *
-ready_take(struct sf_pool *pl, bool huge, unsigned cap)
-{
-	struct sf_ready *rd = cap ? ready_get(pl) : pl->pl_ready;
-	char *cut[2 * READY_MAX], *base = NULL;
-	unsigned n;
-
-	if (!rd)
-		return NULL;
-	pthread_mutex_lock(&rd->rd_lock);
-	if (rd->rd_n[huge])
-		base = rd->rd_chunk[huge][--rd->rd_n[huge]];
-	if (cap) {
-		rd->rd_takes++;
-		rd->rd_want[huge] += READY_STEP;
-	}
-	n = ready_cut(rd, cap, cut);
-	pthread_cond_signal(&rd->rd_wake);
-	pthread_mutex_unlock(&rd->rd_lock);
-	ready_unmap(cut, n);
-	return base;
-}
-
-static void
-ready_stop(struct sf_pool *pl)
-{
-	struct sf_ready *rd = pl->pl_ready;
-	char *cut[2 * READY_MAX];
-	unsigned n;
-
-	if (!rd)
-		return;
-	pthread_mutex_lock(&rd->rd_lock);
-	rd->rd_stop = true;
-	pthread_cond_signal(&rd->rd_wake);
-	pthread_mutex_unlock(&rd->rd_lock);
-	if (rd->rd_running)
-		pthread_join(rd->rd_thread, NULL);
-	n = ready_cut(rd, 0, cut);
-	ready_unmap(cut, n);
-	pthread_cond_destroy(&rd->rd_wake);
-	pthread_mutex_destroy(&rd->rd_lock);
-	free(rd);
-	pl->pl_ready = NULL;
-}
-
-/* Chunks in the prefault reserve now (for tests). */
-unsigned
-page_ready_chunks(struct shmemfs *fs)
-{
-	struct sf_ready *rd = fs->sf_pool.pl_ready;
-	unsigned n;
-
-	if (!rd)
-		return 0;
-	pthread_mutex_lock(&rd->rd_lock);
-	n = rd->rd_n[0] + rd->rd_n[1];
-	pthread_mutex_unlock(&rd->rd_lock);
-	return n;
-}
-
-/*
- * A new chunk, faulted in, on pl_partial: from the reserve when it has
- * one (@cap: see ready_take()), else mapped now.
- */
-static struct sf_chunk *
-chunk_new(struct sf_pool *pl, bool huge, unsigned cap)
-{
-	struct sf_chunk *ck = sf_malloc(sizeof(*ck));
-	char *base;
-
-	if (!ck)
-		return NULL;
-	base = ready_take(pl, huge, cap);
-	if (!base)
-		base = chunk_map(huge);
-	if (!base)
-		goto out_free;
 	if (pageidx_store(&pl->pl_chunks, (uintptr_t)base >> CHUNK_SHIFT,
 			  ck))
 		goto out_unmap;
@@ -379,7 +159,7 @@ chunk_release(struct sf_pool *pl, struct sf_chunk *ck)
 
 /* A zeroed, page-aligned page in *@datap; 0 or -ENOMEM. */
 static int
-pool_alloc(struct sf_pool *pl, unsigned cap, void **datap)
+pool_alloc(struct sf_pool *pl, void **datap)
 {
 	struct sf_chunk *ck = pl->pl_partial;
 	unsigned w, bit;
@@ -388,7 +168,7 @@ pool_alloc(struct sf_pool *pl, unsigned cap, void **datap)
 	if (sf_fail_after > 0 && sf_should_fail())
 		return -ENOMEM;
 	if (!ck) {
-		ck = chunk_new(pl, false, cap);
+		ck = chunk_new(pl, false);
 		if (!ck)
 			return -ENOMEM;
 	}
@@ -418,13 +198,13 @@ pool_alloc(struct sf_pool *pl, unsigned cap, void **datap)
  * (Linux < 6.1: EINVAL), MADV_HUGEPAGE is taken on trust.
  */
 static int
-pool_alloc_chunk(struct sf_pool *pl, unsigned cap, void **datap)
+pool_alloc_chunk(struct sf_pool *pl, void **datap)
 {
 	struct sf_chunk *ck;
 
 	if (sf_fail_after > 0 && sf_should_fail())
 		return -ENOMEM;
-	ck = chunk_new(pl, true, cap);
+	ck = chunk_new(pl, true);
 	if (!ck)
 		return -ENOMEM;
 	if (!pl->pl_no_collapse &&
@@ -533,7 +313,6 @@ chunk_unmap(void *arg, uint64_t index, void *entry)
 void
 page_pool_destroy(struct sf_pool *pl)
 {
-	ready_stop(pl);
 	pageidx_destroy(&pl->pl_chunks, chunk_unmap, NULL);
 	pl->pl_partial = NULL;
 	pl->pl_clock = NULL;
@@ -573,22 +352,6 @@ ring_del(struct sf_pool *pl, struct sf_page *pg)
 }
 
 /*
- * How many chunks of a kind the prefault reserve may hold now: none
- * above the mem= high watermark, at most 1/32 of mem=.
- */
-static unsigned
-ready_cap(const struct shmemfs *fs)
-{
-	uint64_t max = mem_resident_max(fs) / (CHUNK_PAGES * 32);
-
-	if (!mem_resident_max(fs))
-		return READY_MAX;
-	if (mem_above_high(fs))
-		return 0;
-	return max < READY_MAX ? (unsigned)max : READY_MAX;
-}
-
-/*
  * A new zeroed resident page for @index of @map (the caller files it
  * there), referenced and on the CLOCK ring, in *@pgp.  Charges one
  * resident page; with SF_PA_FORCE past mem= (swap-ins only).
@@ -610,7 +373,7 @@ page_alloc(struct shmemfs *fs, struct pageidx *map, uint64_t index,
 	pg = sf_malloc(sizeof(*pg));
 	if (!pg)
 		goto out_uncharge;
-	ret = pool_alloc(&fs->sf_pool, ready_cap(fs), &pg->pg_data);
+	ret = pool_alloc(&fs->sf_pool, &pg->pg_data);
 	if (ret)
 		goto out_free;
 	pg->pg_map = map;
@@ -667,7 +430,7 @@ page_alloc_huge(struct shmemfs *fs, struct pageidx *map, uint64_t index,
 	pg = sf_malloc(sizeof(*pg));
 	if (!pg)
 		goto out_uncharge;
-	ret = pool_alloc_chunk(&fs->sf_pool, ready_cap(fs), &pg->pg_data);
+	ret = pool_alloc_chunk(&fs->sf_pool, &pg->pg_data);
 	if (ret)
 		goto out_free;
 	pg->pg_map = map;

@@ -118,8 +118,6 @@ struct sf_pool {
 	uint64_t pl_huge;           /* resident huge folios */
 	uint64_t pl_huge_splits, pl_huge_fallbacks, pl_huge_collapses;
 	bool pl_no_collapse;        /* the host has no MADV_COLLAPSE */
-	struct sf_ready *pl_ready;  /* prefaulted chunks (page.c); NULL
-				     * until the first chunk is mapped */
 };
 
 void page_pool_init(struct sf_pool *pl);
@@ -140,7 +138,6 @@ void page_for_each_huge(struct shmemfs *fs,
 			void *arg);
 struct sf_page *page_clock_next(struct shmemfs *fs, uint64_t *scan);
 int page_check(struct shmemfs *fs, char *msg, size_t len);
-unsigned page_ready_chunks(struct shmemfs *fs);
 
 static inline bool
 page_is_huge(const struct sf_page *pg)

@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <cmocka.h>
 
@@ -192,111 +191,6 @@ test_fallback(void **state)
 	shmemfs_destroy(fs);
 }
 
-/* Wait up to @ms for the prefault reserve to hold more than @above
- * chunks (@more) or none (!@more); whether it did. */
-static bool
-ready_wait(struct shmemfs *fs, bool more, unsigned above, unsigned ms)
-{
-	const struct timespec tick = {0, 10 * 1000 * 1000};
-	unsigned waited;
-
-	for (waited = 0; waited < ms; waited += 10) {
-		unsigned n;
-
-		pthread_mutex_lock(&fs->sf_lock);
-		n = page_ready_chunks(fs);
-		pthread_mutex_unlock(&fs->sf_lock);
-		if (more ? n > above : n == 0)
-			return true;
-		nanosleep(&tick, NULL);
-	}
-	return false;
-}
-
-/*
- * The pool's prefault reserve (page.c): chunks are faulted in ahead of
- * a sequential write, hold zeros, are not resident pages, at most 8 of
- * a kind, and go back after an idle second; under mem= at most 1/32 of
- * it, and none above the high watermark.
- */
-static void
-test_prefault_reserve(void **state)
-{
-	static char buf[1 * MB], zero[4096];
-	struct shmemfs *fs = mkfs("size=256m,huge=always");
-	uint64_t f = mkfile(fs, ROOT, "a"), g;
-	int i;
-
-	(void)state;
-	for (i = 0; i < 16; i++) {
-		memset(buf, i + 1, sizeof(buf));
-		assert_int_equal(shmemfs_write(fs, f, buf, 1 * MB,
-					       (int64_t)i * MB), 1 * MB);
-	}
-	assert_true(ready_wait(fs, true, 0, 5000));
-	assert_true(page_ready_chunks(fs) <= 16);
-	assert_int_equal(stats_of(fs).resident_bytes, 16 * MB);
-	check(fs);
-	/* A folio and small pages taken from the reserve read as zeros
-	 * past what was written. */
-	assert_int_equal(shmemfs_write(fs, f, "y", 1, 64 * MB), 1);
-	assert_int_equal(shmemfs_write(fs, f, "e", 1, 66 * MB - 1), 1);
-	assert_int_equal(shmemfs_read(fs, f, buf, 1 * MB, 64 * MB), 1 * MB);
-	assert_int_equal(buf[0], 'y');
-	for (i = 1; i < (int)MB; i++)
-		assert_int_equal(buf[i], 0);
-	for (i = 0; i < 16; i++) {
-		assert_int_equal(shmemfs_read(fs, f, zero, 1, (int64_t)i * MB),
-				 1);
-		assert_int_equal(zero[0], i + 1);
-	}
-	/* idle: all of it goes back */
-	assert_true(ready_wait(fs, false, 0, 5000));
-	check(fs);
-	shmemfs_destroy(fs);
-
-	/* huge=never takes small-page chunks from it the same way */
-	fs = mkfs("size=256m");
-	f = mkfile(fs, ROOT, "a");
-	for (i = 0; i < 16; i++)
-		assert_int_equal(shmemfs_write(fs, f, buf, 1 * MB,
-					       (int64_t)i * MB), 1 * MB);
-	assert_true(ready_wait(fs, true, 0, 5000));
-	g = mkfile(fs, ROOT, "b");
-	assert_int_equal(shmemfs_write(fs, g, "z", 1, 40 * MB), 1);
-	assert_int_equal(shmemfs_write(fs, g, "e", 1, 40 * MB + 4095), 1);
-	assert_int_equal(shmemfs_read(fs, g, zero, 4096, 40 * MB), 4096);
-	assert_int_equal(zero[0], 'z');
-	for (i = 1; i < 4095; i++)
-		assert_int_equal(zero[i], 0);
-	check(fs);
-	shmemfs_destroy(fs);
-
-	/* mem=64m: at most one chunk (1/32); none above the high mark */
-	fs = mkfs("size=256m,mem=64m,huge=always");
-	f = mkfile(fs, ROOT, "a");
-	for (i = 0; i < 16; i++)
-		assert_int_equal(shmemfs_write(fs, f, buf, 1 * MB,
-					       (int64_t)i * MB), 1 * MB);
-	assert_false(ready_wait(fs, true, 1, 300));
-	for (i = 16; i < 62; i++)
-		assert_int_equal(shmemfs_write(fs, f, buf, 1 * MB,
-					       (int64_t)i * MB), 1 * MB);
-	assert_int_equal(page_ready_chunks(fs), 0);
-	assert_false(ready_wait(fs, true, 0, 300));
-	check(fs);
-	shmemfs_destroy(fs);
-
-	/* mem=16m: 1/32 is less than a chunk, so no reserve at all */
-	fs = mkfs("size=256m,mem=16m");
-	f = mkfile(fs, ROOT, "a");
-	for (i = 0; i < 8; i++)
-		assert_int_equal(shmemfs_write(fs, f, buf, 1 * MB,
-					       (int64_t)i * MB), 1 * MB);
-	assert_false(ready_wait(fs, true, 0, 300));
-	shmemfs_destroy(fs);
-}
-
 int
 main(void)
 {
@@ -305,7 +199,6 @@ main(void)
 		cmocka_unit_test(test_split_on_truncate_and_punch),
 		cmocka_unit_test(test_enospc_shrink),
 		cmocka_unit_test(test_fallback),
-		cmocka_unit_test(test_prefault_reserve),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
