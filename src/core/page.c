@@ -108,11 +108,16 @@ chunk_new(struct sf_pool *pl, bool huge)
 	/*
 	 * A huge folio's chunk asks the host for one transparent huge page
 	 * (THP is usually in madvise mode).  A chunk for small pages does
-	 * not: measured in this paravirtualised guest under load (README,
-	 * Huge pages), a fresh host huge page took from 1 to 20 ms to
-	 * clear, so small pages' writes ran at a bimodal 80-1400 MB/s
-	 * against a steady 400-650 with 4 KiB pages; and small pages come
-	 * and go one by one, which would split it anyway.  Either way the
+	 * not.  Measured on the development VM (bench/README.md, "What
+	 * limits sequential writes"): with free page reporting the guest
+	 * hands 2 MiB blocks it has had free for a few seconds back to the
+	 * host, and a huge page is always such a block, so after a rest a
+	 * THP-backed small-page chunk faulted in at 300 MB/s where 4 KiB
+	 * pages, which the guest takes from memory it still holds, ran at
+	 * 750-2400 (tmpfs: 3000).  Right after memory was freed THP would
+	 * win (1.3x tmpfs against 1.07): not worth a 10x loss after a rest.
+	 * And small pages come and go one by one, which would split it
+	 * anyway.  Either way the
 	 * chunk is faulted in with one call (best effort: an old kernel
 	 * says EINVAL and the pages fault in one by one).
 	 */
