@@ -360,12 +360,14 @@ if selected 1; then
 		[ "$run" = 1 ] || remount_main
 		for side in $(sides "$run"); do
 			d=$(mnt_of "$side")
+			"$BIN/memwarm" $((2 * SEQ_MB + 64)) > /dev/null
 			[ "$run" = 1 ] && [ "$side" = shmemfs ] && perf_start seqwrite
 			read -r bw _ < <(fio_job "$d" seq write 1M "$SEQ_MB" psync)
 			[ "$run" = 1 ] && [ "$side" = shmemfs ] && perf_stop seqwrite
 			add "$K" "$side" "$run" "$bw"
 			rm -f "$d/seq"
 			wait_quiet "$side"
+			"$BIN/memwarm" $((2 * SEQ_MB + 64)) > /dev/null
 			read -r bw _ < <(fio_job "$d" seq write 1M "$SEQ_MB" psync)
 			add "$K2" "$side" "$run" "$bw"
 		done
