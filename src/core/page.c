@@ -26,9 +26,9 @@
  * likely because the kernel clears each page as it faults it in and the
  * write's copy then finds the cleared lines still in the CPU's cache,
  * which after clearing 2 MiB it does not.  Measured (libbench, 1 GiB, interleaved rounds against tmpfs):
- * 1.02-1.07 of tmpfs against 0.91-0.97 populating whole chunks; 64 KiB
- * pieces gained less (0.89 against 0.84), 1 MiB about as much (1.05
- * against 0.91).
+ * 1.02-1.07 of tmpfs against 0.91-0.97 populating whole chunks, and a
+ * tie (0.66 against 0.67) once at load average 6; 64 KiB pieces gained
+ * less (0.89 against 0.84), 1 MiB about as much (1.05 against 0.91).
  *
  * Chunks are found from a page address through a pageidx keyed by
  * address >> 21.  Chunks with free pages sit on a list so allocation is
