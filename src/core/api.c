@@ -17,6 +17,7 @@
 #include "filemap.h"
 #include "fs.h"
 #include "ipc.h"
+#include "khugepaged.h"
 #include "node.h"
 #include "reclaim.h"
 #include "remount.h"
@@ -123,6 +124,15 @@ shmemfs_mount(struct shmemfs **fsp, const struct shmemfs_opts *o, char *err,
 	ret = shmemfs_opts_check(o, err, err_len);
 	if (!ret)
 		ret = fs_new(fsp, o, err, err_len);
+	/* A mount (not a bare shmemfs_new(), which unit tests drive pass
+	 * by pass) collapses huge folios in the background. */
+	if (!ret) {
+		ret = khugepaged_start(*fsp);
+		if (ret) {
+			shmemfs_destroy(*fsp);
+			*fsp = NULL;
+		}
+	}
 	if (ret && err && err_len && !err[0])
 		snprintf(err, err_len, "cannot set up the filesystem: %s",
 			 strerror(-ret));
@@ -170,8 +180,10 @@ shmemfs_destroy(struct shmemfs *fs)
 {
 	if (!fs)
 		return;
+	khugepaged_stop(fs);
 	reclaim_stop(fs);
 	pageidx_destroy(&fs->sf_inodes, destroy_one, fs);
+	pageidx_destroy(&fs->sf_huge_shrinklist, NULL, NULL);
 	ipc_destroy(fs);
 	swap_fini(&fs->sf_swap);
 	page_pool_destroy(&fs->sf_pool);
@@ -921,6 +933,17 @@ shmemfs_huge_shrink(struct shmemfs *fs)
 	freed = (int64_t)filemap_huge_shrink(fs);
 	UNLOCK(fs);
 	return freed;
+}
+
+int
+shmemfs_huge_collapse(struct shmemfs *fs)
+{
+	int made;
+
+	LOCK(fs);
+	made = (int)khugepaged_pass(fs);
+	UNLOCK(fs);
+	return made;
 }
 
 int

@@ -19,6 +19,7 @@
  *   dir.h      names: directories, the name hash, rename
  *   xattr.h    extended attributes
  *   swapoff.h  swapoff/swapon: the walk over every inode (shmem_unuse)
+ *   khugepaged.h  background collapse: a bounded walk over every inode
  *
  * Lock order
  * ----------
@@ -30,9 +31,10 @@
  * "=> Must be called with sf_lock held." and say so only where it is not
  * obvious.  A finer scheme (per-inode locks for the data path) is a
  * later step; keeping one lock now makes every operation, rename
- * included, trivially atomic.  Two things drop and retake it: the
- * background reclaimer between batches (reclaim.c) and swapoff between
- * batches (swapoff.c); both re-look-up what they hold afterwards.
+ * included, trivially atomic.  Three things drop and retake it: the
+ * background reclaimer between batches (reclaim.c), swapoff between
+ * batches (swapoff.c) and background collapse between passes
+ * (khugepaged.c); all re-look-up what they hold afterwards.
  *
  * Calls go down only: a layer never calls a layer above it, so no
  * module needs to know who called it.  Where a lower layer must act on

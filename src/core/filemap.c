@@ -172,6 +172,7 @@ filemap_swapin(struct shmemfs *fs, struct shmemfs_inode *ip, uint64_t index,
 			return ret;
 		}
 	}
+	page_set_folio_order(pg, sf_val_order(e));
 	ret = pageidx_store(&ip->i_pages, index, pg);
 	SF_ASSERT(ret == 0);
 	if (sf_is_swap(e)) {
@@ -216,104 +217,242 @@ entry_free(struct shmemfs *fs, void *e)
 		swap_slot_free(&fs->sf_swap, sf_swap_slot(e));
 }
 
-/* Where a multi-index entry's inode is: a huge folio's page index is
- * always a regular file's i_pages. */
-static struct shmemfs_inode *
-filemap_owner(struct pageidx *map)
-{
-	return (struct shmemfs_inode *)((char *)map -
-					offsetof(struct shmemfs_inode,
-						 i_pages));
-}
-
 static void filemap_drop(struct shmemfs *fs, struct shmemfs_inode *ip,
 			 uint64_t first, uint64_t last);
 
 /*
- * Split the huge folio holding page @index.  As __split_huge_page()
- * does for shmem, the split frees the folio's pages past end of file
- * that no fallocate reserved (past shmem_fallocend()).  0, or -ENOMEM
- * with the folio whole.
+ * The folio holding page @index: its order (0 for a page of its own, or
+ * a hole) and, in *@firstp, its first index.  A resident huge folio or a
+ * logical one (page.h).
  */
-static int
-filemap_split_folio(struct shmemfs *fs, struct shmemfs_inode *ip,
-		    uint64_t index)
+static unsigned
+filemap_folio_at(const struct shmemfs_inode *ip, uint64_t index,
+		 uint64_t *firstp)
 {
-	uint64_t start, keep = (ip->i_size + SF_PAGE_MASK) >> SF_PAGE_SHIFT;
+	uint64_t start;
 	unsigned order;
 	void *e = pageidx_lookup_range(&ip->i_pages, index, &start, &order);
+
+	if (!e)
+		return 0;
+	if (!order)
+		order = sf_entry_order(e);
+	*firstp = index & ~(((uint64_t)1 << order) - 1);
+	return order;
+}
+
+/* Mark the entries of [@first, @first + 2^@order) (all present, small
+ * or values) as one folio of @order.  Replacing entries allocates
+ * nothing, so this cannot fail. */
+static void
+filemap_mark_folio(struct shmemfs_inode *ip, uint64_t first, unsigned order)
+{
+	uint64_t i, nr = (uint64_t)1 << order;
+
+	for (i = first; i < first + nr; i++) {
+		void *e = pageidx_lookup(&ip->i_pages, i);
+
+		if (!e)
+			continue;
+		if (pageidx_is_value(e)) {
+			int ret = pageidx_store(&ip->i_pages, i,
+						sf_val_with_order(e, order));
+
+			SF_ASSERT(ret == 0);
+			(void)ret;
+		} else {
+			page_set_folio_order(e, order);
+		}
+	}
+}
+
+/* Where a split stops keeping pages: end of file, or the end of the
+ * furthest fallocate if that is further (shmem_fallocend()). */
+static uint64_t
+filemap_split_end(const struct shmemfs_inode *ip)
+{
+	uint64_t eof = (ip->i_size + SF_PAGE_MASK) >> SF_PAGE_SHIFT;
+
+	return eof > ip->i_fallocend ? eof : ip->i_fallocend;
+}
+
+/*
+ * Split the folio of @order at @first (resident huge, or logical) as
+ * Linux 6.18's __folio_split() splits a shmem folio: @uniform, into
+ * single pages (split_folio(), the huge shrinker); otherwise at page
+ * @at (folio_split(), truncate and punch): @at alone, and each half it
+ * is not in, from the largest down, one folio of its own.  Every new
+ * folio but the one at @first that starts at or past end of file (or
+ * past the furthest fallocate) is freed, as tmpfs frees it.  0, or
+ * -ENOMEM with a resident huge folio left whole (it cannot be split
+ * into small pages without memory).
+ */
+static int
+filemap_folio_split(struct shmemfs *fs, struct shmemfs_inode *ip,
+		    uint64_t first, unsigned order, uint64_t at, bool uniform)
+{
+	uint64_t end = filemap_split_end(ip), nr = (uint64_t)1 << order;
+	void *e = pageidx_lookup(&ip->i_pages, first);
+	unsigned j;
 	int ret;
 
-	if (!e || !order)
+	SF_ASSERT(e && order && at >= first && at < first + nr);
+	if (!pageidx_is_value(e) && page_is_huge(e)) {
+		ret = page_split(fs, e);
+		if (ret)
+			return ret;
+	}
+	if (uniform) {
+		filemap_mark_folio(ip, first, 0);
+		if (end < first + 1)
+			end = first + 1;
+		if (end < first + nr)
+			filemap_drop(fs, ip, end, first + nr - 1);
 		return 0;
-	ret = page_split(fs, e);
-	if (ret)
-		return ret;
-	if (keep < ip->i_fallocend)
-		keep = ip->i_fallocend;
-	if (keep < start)
-		keep = start;
-	if (keep < start + SF_HUGE_PAGES)
-		filemap_drop(fs, ip, keep, start + SF_HUGE_PAGES - 1);
+	}
+	for (j = order; j-- > 0;) {
+		uint64_t q = (at & ~(((uint64_t)1 << j) - 1)) ^
+			     ((uint64_t)1 << j);
+
+		filemap_mark_folio(ip, q, j);
+		if (q != first && q >= end)
+			filemap_drop(fs, ip, q, q + ((uint64_t)1 << j) - 1);
+	}
+	filemap_mark_folio(ip, at, 0);
+	if (at != first && at >= end)
+		filemap_drop(fs, ip, at, at);
 	return 0;
 }
 
 /*
- * A punch or truncate of bytes [@start, @end) splits the huge folios it
- * cuts at either edge, as truncate_inode_partial_folio() does (even
- * when no whole page goes); a folio that cannot be split stays whole.
+ * truncate_inode_partial_folio() for the folio holding page @index and
+ * the bytes [@lstart, @lend] (inclusive) being removed: a folio they
+ * cover whole is left to the caller to drop; else it is split at the
+ * first page cut (and its cut bytes zeroed by the caller), then the
+ * folio now holding the page just after the range is split at that
+ * page, so that only what the range covers goes whole.  A resident
+ * huge folio that cannot be split stays whole (filemap_drop() then
+ * zeroes what it would have freed).
  */
 static void
-filemap_split_cut(struct shmemfs *fs, struct shmemfs_inode *ip,
-		  uint64_t start, uint64_t end)
+filemap_split_partial(struct shmemfs *fs, struct shmemfs_inode *ip,
+		      uint64_t index, uint64_t lstart, uint64_t lend)
 {
-	uint64_t edge[2] = {start >> SF_PAGE_SHIFT,
-			    (end - 1) >> SF_PAGE_SHIFT};
-	unsigned i, order;
+	uint64_t first, pos, size, offset, length, at2;
+	unsigned order = filemap_folio_at(ip, index, &first);
 
-	for (i = 0; i < 2; i++) {
-		uint64_t first;
-
-		if (!pageidx_lookup_range(&ip->i_pages, edge[i], &first,
-					  &order) || !order)
-			continue;
-		if (start <= first << SF_PAGE_SHIFT &&
-		    end >= (first + SF_HUGE_PAGES) << SF_PAGE_SHIFT)
-			continue; /* wholly inside: goes whole */
-		filemap_split_folio(fs, ip, edge[i]);
-	}
-}
-
-/* page_for_each_huge() callback: split a folio that holds end of file
- * and reaches past it (shmem_unused_huge_shrink()). */
-static void
-huge_shrink_one(struct shmemfs *fs, struct sf_page *pg, void *arg)
-{
-	struct shmemfs_inode *ip = filemap_owner(pg->pg_map);
-	uint64_t eof = (ip->i_size + SF_PAGE_MASK) >> SF_PAGE_SHIFT;
-	uint64_t *freed = arg;
-	uint64_t before = ip->i_blocks;
-
-	if (eof <= pg->pg_index || eof >= pg->pg_index + SF_HUGE_PAGES)
+	if (!order)
 		return;
-	filemap_split_folio(fs, ip, pg->pg_index);
-	*freed += before - ip->i_blocks;
-	if (before != ip->i_blocks && fs->sf_attr_notify)
-		fs->sf_attr_notify(fs->sf_attr_notify_arg, ip->i_ino);
+	pos = first << SF_PAGE_SHIFT;
+	size = (uint64_t)SF_PAGE_SIZE << order;
+	offset = lstart > pos ? lstart - pos : 0;
+	if (lend >= pos + size - 1)
+		length = size - offset;
+	else
+		length = lend + 1 - pos - offset;
+	if (length == size)
+		return;
+	if (filemap_folio_split(fs, ip, first, order,
+				first + (offset >> SF_PAGE_SHIFT), false))
+		return;
+	if (offset + length == size)
+		return;
+	at2 = first + ((offset + length) >> SF_PAGE_SHIFT);
+	order = filemap_folio_at(ip, at2, &first);
+	if (order)
+		filemap_folio_split(fs, ip, first, order, at2, false);
 }
 
 /*
- * size= is full: split every huge folio that reaches past its file's
- * end and free its pages there (shmem_unused_huge_shrink(), which the
- * kernel runs before a large folio's charge fails).  Returns the pages
- * freed.
+ * The start of shmem_undo_range() for bytes [@lstart, @lend] removed
+ * (@lend UINT64_MAX: a truncate): a fallocate whose end the range
+ * reaches no longer reserves past it, and the folios cut at either
+ * edge are split (truncate_inode_partial_folio(), even when no whole
+ * page goes).
+ */
+static void
+filemap_undo_edges(struct shmemfs *fs, struct shmemfs_inode *ip,
+		   uint64_t lstart, uint64_t lend)
+{
+	uint64_t start = (lstart + SF_PAGE_MASK) >> SF_PAGE_SHIFT;
+	uint64_t end = lend == UINT64_MAX ? UINT64_MAX
+					  : (lend + 1) >> SF_PAGE_SHIFT;
+	uint64_t first;
+	bool same = (lstart >> SF_PAGE_SHIFT) == (lend >> SF_PAGE_SHIFT);
+	unsigned order;
+
+	if (ip->i_fallocend > start && ip->i_fallocend <= end)
+		ip->i_fallocend = start;
+	if (pageidx_lookup(&ip->i_pages, lstart >> SF_PAGE_SHIFT)) {
+		order = filemap_folio_at(ip, lstart >> SF_PAGE_SHIFT, &first);
+		same = lend < (first + ((uint64_t)1 << order)) << SF_PAGE_SHIFT;
+		filemap_split_partial(fs, ip, lstart >> SF_PAGE_SHIFT, lstart,
+				      lend);
+	}
+	if (!same)
+		filemap_split_partial(fs, ip, lend >> SF_PAGE_SHIFT, lstart,
+				      lend);
+}
+
+/*
+ * The huge shrinker's list (sbinfo->shrinklist): inodes that were given
+ * a 2 MiB folio reaching past their end of file.  Keyed by inode number;
+ * filemap_evict() takes an inode off.  Best effort, as a full list only
+ * means a folio the shrinker will not trim.
+ */
+static void
+filemap_shrinklist_add(struct shmemfs *fs, struct shmemfs_inode *ip,
+		       uint64_t first)
+{
+	if ((ip->i_size + SF_PAGE_MASK) >> SF_PAGE_SHIFT >=
+	    first + SF_HUGE_PAGES)
+		return;
+	(void)pageidx_store(&fs->sf_huge_shrinklist, ip->i_ino, ip);
+}
+
+/*
+ * One inode of the shrinklist (shmem_unused_huge_shrink()): the folio
+ * holding the page at end of file, if large and reaching past it (or
+ * past the furthest fallocate), is split into single pages and its
+ * pages past that end freed.  The inode leaves the list either way.
+ * Returns the pages freed.
+ */
+static uint64_t
+huge_shrink_one(struct shmemfs *fs, struct shmemfs_inode *ip)
+{
+	uint64_t first, end = filemap_split_end(ip), before = ip->i_blocks;
+	unsigned order = filemap_folio_at(ip, ip->i_size >> SF_PAGE_SHIFT,
+					  &first);
+
+	if (!order || end <= first || end >= first + ((uint64_t)1 << order))
+		goto out_drop;
+	if (filemap_folio_split(fs, ip, first, order, first, true))
+		return 0; /* stays on the list: no memory to split now */
+	if (before != ip->i_blocks && fs->sf_attr_notify)
+		fs->sf_attr_notify(fs->sf_attr_notify_arg, ip->i_ino);
+out_drop:
+	pageidx_erase(&fs->sf_huge_shrinklist, ip->i_ino);
+	return before - ip->i_blocks;
+}
+
+/*
+ * size= is full: split the folio reaching past end of file of every
+ * inode on the shrinklist and free its pages there
+ * (shmem_unused_huge_shrink(), which the kernel runs before a large
+ * folio's charge fails).  Returns the pages freed.
  */
 uint64_t
 filemap_huge_shrink(struct shmemfs *fs)
 {
-	uint64_t freed = 0;
+	uint64_t freed = 0, ino = 0;
+	struct shmemfs_inode *ip;
 
-	page_for_each_huge(fs, huge_shrink_one, &freed);
+	while ((ip = pageidx_next(&fs->sf_huge_shrinklist, &ino))) {
+		freed += huge_shrink_one(fs, ip);
+		if (ino == UINT64_MAX)
+			break;
+		ino++;
+	}
 	return freed;
 }
 
@@ -410,6 +549,7 @@ filemap_fill_hole(struct shmemfs *fs, struct shmemfs_inode *ip, uint64_t index,
 		ret = filemap_huge_new(fs, ip, first, &pg);
 		if (!ret) {
 			ip->i_blocks += nr;
+			filemap_shrinklist_add(fs, ip, first);
 			*pgp = pg;
 			return 0;
 		}
@@ -426,6 +566,7 @@ filemap_fill_hole(struct shmemfs *fs, struct shmemfs_inode *ip, uint64_t index,
 		ret = filemap_page_new(fs, ip, at, false, &pg);
 		if (ret)
 			goto out_undo;
+		page_set_folio_order(pg, order); /* a logical folio */
 		if (pageidx_store(&ip->i_pages, at, pg)) {
 			page_free(fs, pg);
 			ret = -ENOMEM;
@@ -433,6 +574,8 @@ filemap_fill_hole(struct shmemfs *fs, struct shmemfs_inode *ip, uint64_t index,
 		}
 		ip->i_blocks++;
 	}
+	if (order == SF_HUGE_ORDER)
+		filemap_shrinklist_add(fs, ip, first);
 	*pgp = pg;
 	return 0;
 
@@ -448,36 +591,24 @@ out_undo:
 }
 
 /*
- * A write into a fallocated page of a file that takes huge pages: tmpfs
- * fallocated a whole folio there and the write makes all of it data
- * (uptodate), so SEEK_DATA sees the folio, not the page.  Turn the
- * fallocated pages of the largest aligned, wholly fallocated range
- * around @index that the policy allows into zero pages (data that costs
- * no memory); the page at @index is the caller's.  Replacing entries
- * allocates nothing.
+ * A write into a fallocated page of a folio of @order (its mark): tmpfs
+ * fallocated the whole folio and the write makes all of it data
+ * (uptodate), so SEEK_DATA sees the folio, not the page.  Turn its
+ * other fallocated pages into zero pages (data that costs no memory);
+ * the page at @index is the caller's.  Replacing entries allocates
+ * nothing.
  */
 static void
-filemap_falloc_folio_uptodate(struct shmemfs *fs, struct shmemfs_inode *ip,
-			      uint64_t index, uint64_t write_end)
+filemap_falloc_folio_uptodate(struct shmemfs_inode *ip, uint64_t index,
+			      unsigned order)
 {
-	unsigned order = filemap_huge_order(fs, ip, index, write_end);
+	uint64_t nr = (uint64_t)1 << order, first = index & ~(nr - 1), i;
 
-	for (; order > 0; order--) {
-		uint64_t nr = (uint64_t)1 << order;
-		uint64_t first = index & ~(nr - 1), i;
+	for (i = first; order && i < first + nr; i++) {
+		void *e = pageidx_lookup(&ip->i_pages, i);
 
-		for (i = first; i < first + nr; i++) {
-			void *e = pageidx_lookup(&ip->i_pages, i);
-
-			if (i != index && (!e || !sf_is_falloc(e)))
-				break;
-		}
-		if (i < first + nr)
-			continue;
-		for (i = first; i < first + nr; i++)
-			if (i != index)
-				pageidx_store(&ip->i_pages, i, sf_mk_zero());
-		return;
+		if (i != index && e && sf_is_falloc(e))
+			pageidx_store(&ip->i_pages, i, sf_mk_zero(order));
 	}
 }
 
@@ -544,47 +675,95 @@ out_uncharge:
 }
 
 /*
+ * khugepaged's look at the aligned range of SF_HUGE_PAGES pages from
+ * @first: make it one 2 MiB folio if it is fully populated with
+ * resident small pages (or zero pages), huge= allows a folio there, and
+ * mem= has room for the copy.  A range reaching past end of file is
+ * taken only when it is one logical 2 MiB folio already (a folio split
+ * to go to swap, or one the host gave no huge page for): tmpfs keeps
+ * small pages there otherwise, and a later split of a folio would free
+ * what a small page keeps.  Nothing is charged to size=: the range has
+ * no holes.  Returns true if a folio was made.
+ */
+static bool
+filemap_collapse_range(struct shmemfs *fs, struct shmemfs_inode *ip,
+		       uint64_t first)
+{
+	uint64_t eof = ip->i_size >> SF_PAGE_SHIFT, idx = first, n = 0;
+	bool logical = true;
+	unsigned order;
+	void *e;
+
+	if (filemap_huge_order(fs, ip, first, 0) != SF_HUGE_ORDER)
+		return false;
+	if (pageidx_lookup_range(&ip->i_pages, first, &idx, &order) && order)
+		return false; /* a folio already */
+	idx = first;
+	while ((e = pageidx_next(&ip->i_pages, &idx)) &&
+	       idx < first + SF_HUGE_PAGES) {
+		if (pageidx_is_value(e) && !sf_is_zero(e))
+			return false; /* swapped or fallocated */
+		logical = logical && sf_entry_order(e) == SF_HUGE_ORDER;
+		n++;
+		idx++;
+	}
+	if (n != SF_HUGE_PAGES || (!logical && first + SF_HUGE_PAGES > eof))
+		return false;
+	return filemap_collapse(fs, ip, first, false) == 0;
+}
+
+/*
+ * khugepaged's scan of @ip from page *@cursor, bounded: looks at no
+ * more than *@budget aligned 2 MiB ranges that hold something (each
+ * costs one of *@budget) and makes no more than @max folios.  Sets
+ * *@cursor where to go on, and *@done when the file is finished.
+ * Returns the folios made.
+ */
+unsigned
+filemap_collapse_scan(struct shmemfs *fs, struct shmemfs_inode *ip,
+		      uint64_t *cursor, unsigned *budget, unsigned max,
+		      bool *done)
+{
+	uint64_t idx = *cursor, first;
+	unsigned made = 0;
+
+	*done = false;
+	if (!S_ISREG(ip->i_mode) || ip->i_blocks < SF_HUGE_PAGES) {
+		*done = true;
+		return 0;
+	}
+	while (made < max && *budget) {
+		if (!pageidx_next(&ip->i_pages, &idx)) {
+			*done = true;
+			break;
+		}
+		first = idx & ~(uint64_t)(SF_HUGE_PAGES - 1);
+		(*budget)--;
+		made += filemap_collapse_range(fs, ip, first);
+		if (first > UINT64_MAX - SF_HUGE_PAGES) {
+			*done = true;
+			break;
+		}
+		idx = first + SF_HUGE_PAGES;
+	}
+	*cursor = idx;
+	return made;
+}
+
+/*
  * khugepaged's pass over one file, bounded: turn back into 2 MiB folios
- * up to @budget aligned ranges that hold 512 resident small pages (as
- * after a swap-in) where huge= allows a folio, looking at no more than
- * 8 * @budget ranges.  Only ranges wholly inside the file: a folio
- * reaching past end of file would be trimmed by a later split where the
- * small pages tmpfs has there would stay.  Returns the folios made.
+ * up to @budget aligned ranges (filemap_collapse_range()), looking at
+ * no more than 8 * @budget of them.  Returns the folios made.
  */
 unsigned
 filemap_collapse_inode(struct shmemfs *fs, struct shmemfs_inode *ip,
 		       unsigned budget)
 {
-	uint64_t eof = ip->i_size >> SF_PAGE_SHIFT, idx = 0, first, start;
-	unsigned looked = 0, made = 0, order;
-	void *e;
+	uint64_t cursor = 0;
+	unsigned looked = 8 * budget;
+	bool done;
 
-	if (!S_ISREG(ip->i_mode) || ip->i_blocks < SF_HUGE_PAGES)
-		return 0;
-	while (made < budget && looked < 8 * budget &&
-	       (e = pageidx_next(&ip->i_pages, &idx))) {
-		first = idx & ~(uint64_t)(SF_HUGE_PAGES - 1);
-		if (first + SF_HUGE_PAGES > eof)
-			break;
-		pageidx_lookup_range(&ip->i_pages, idx, &start, &order);
-		looked++;
-		if (!order && filemap_huge_order(fs, ip, first, 0) ==
-				      SF_HUGE_ORDER) {
-			uint64_t probe = first, n = 0;
-
-			while ((e = pageidx_next(&ip->i_pages, &probe)) &&
-			       probe < first + SF_HUGE_PAGES &&
-			       !pageidx_is_value(e)) {
-				n++;
-				probe++;
-			}
-			if (n == SF_HUGE_PAGES &&
-			    !filemap_collapse(fs, ip, first, false))
-				made++;
-		}
-		idx = first + SF_HUGE_PAGES;
-	}
-	return made;
+	return filemap_collapse_scan(fs, ip, &cursor, &looked, budget, &done);
 }
 
 /* The last open of @ip closed: khugepaged's pass over it, bounded, so
@@ -627,7 +806,8 @@ filemap_regrow(struct shmemfs *fs, struct shmemfs_inode *ip, uint64_t wstart,
 		if (e && probe < first + nr)
 			continue;
 		if (order == SF_HUGE_ORDER) {
-			filemap_collapse(fs, ip, first, true);
+			if (!filemap_collapse(fs, ip, first, true))
+				filemap_shrinklist_add(fs, ip, first);
 			return;
 		}
 		for (i = first; i < first + nr; i++)
@@ -637,13 +817,14 @@ filemap_regrow(struct shmemfs *fs, struct shmemfs_inode *ip, uint64_t wstart,
 		for (i = first; i < first + nr; i++) {
 			if (pageidx_lookup(&ip->i_pages, i))
 				continue;
-			if (pageidx_store(&ip->i_pages, i, sf_mk_zero())) {
+			if (pageidx_store(&ip->i_pages, i, sf_mk_zero(0))) {
 				mem_uncharge_blocks(fs, holes);
 				return;
 			}
 			ip->i_blocks++;
 			holes--;
 		}
+		filemap_mark_folio(ip, first, order);
 		return;
 	}
 }
@@ -678,6 +859,7 @@ filemap_get_folio(struct shmemfs *fs, struct shmemfs_inode *ip,
 		ret = filemap_page_new(fs, ip, index, true, &pg);
 		if (ret)
 			return ret;
+		page_set_folio_order(pg, sf_val_order(e));
 		swap_slot_free(&fs->sf_swap, sf_swap_slot(e));
 		ret = pageidx_store(&ip->i_pages, index, pg);
 		SF_ASSERT(ret == 0);
@@ -690,8 +872,8 @@ filemap_get_folio(struct shmemfs *fs, struct shmemfs_inode *ip,
 		if (seq && sf_is_swap(e))
 			swap_readahead(fs, ip, index);
 		else if (sf_is_falloc(e))
-			filemap_falloc_folio_uptodate(fs, ip, index,
-						      write_end);
+			filemap_falloc_folio_uptodate(ip, index,
+						      sf_val_order(e));
 		goto out;
 	}
 
@@ -841,26 +1023,31 @@ erase_one(void *arg, uint64_t index, void *entry)
 }
 
 /*
- * A huge folio that [first, last] cuts at @index is split, so that only
- * the cut pages go (truncate_inode_partial_folio()).  If it cannot be
- * split, it stays whole and the cut bytes are zeroed instead; the range
- * to drop is narrowed to leave it out (*@first or *@last moved).
+ * A folio that [first, last] cuts at @index is split into single pages
+ * (freeing nothing more: filemap_undo_edges() has split what tmpfs
+ * splits, so this is for a folio whose split failed, or a caller
+ * undoing its own work).  A resident huge folio that cannot be split
+ * stays whole and the cut bytes are zeroed instead; the range to drop
+ * is narrowed to leave it out (*@first or *@last moved).
  */
 static void
 filemap_split_edge(struct shmemfs *fs, struct shmemfs_inode *ip,
 		   uint64_t index, uint64_t *first, uint64_t *last)
 {
 	uint64_t start, end, a, b;
-	unsigned order;
-	void *e = pageidx_lookup_range(&ip->i_pages, index, &start, &order);
+	unsigned order = filemap_folio_at(ip, index, &start);
+	void *e;
 
-	if (!e || !order)
+	if (!order)
 		return;
 	end = start + ((uint64_t)1 << order) - 1;
 	if (start >= *first && end <= *last)
 		return; /* wholly inside: goes whole */
-	if (!page_split(fs, e))
+	e = pageidx_lookup(&ip->i_pages, start);
+	if (pageidx_is_value(e) || !page_is_huge(e) || !page_split(fs, e)) {
+		filemap_mark_folio(ip, start, 0);
 		return;
+	}
 	a = start > *first ? start : *first;
 	b = end < *last ? end : *last;
 	memset(page_data(e, a), 0, (size_t)(b - a + 1) << SF_PAGE_SHIFT);
@@ -930,7 +1117,7 @@ filemap_punch(struct shmemfs *fs, struct shmemfs_inode *ip, uint64_t start,
 
 	if (start >= end)
 		return 0;
-	filemap_split_cut(fs, ip, start, end);
+	filemap_undo_edges(fs, ip, start, end - 1);
 	first = start >> SF_PAGE_SHIFT;
 	last = (end - 1) >> SF_PAGE_SHIFT;
 	for (idx = first;; idx = last) {
@@ -980,7 +1167,7 @@ filemap_truncate(struct shmemfs *fs, struct shmemfs_inode *ip, uint64_t size)
 	 */
 	stamp = size != old;
 	if (size <= old && ip->i_blocks) {
-		filemap_split_cut(fs, ip, size, UINT64_MAX);
+		filemap_undo_edges(fs, ip, size, UINT64_MAX);
 		filemap_drop(fs, ip, (size + SF_PAGE_MASK) >> SF_PAGE_SHIFT,
 			     UINT64_MAX);
 		stamp = true;
@@ -1021,12 +1208,14 @@ falloc_finish(struct shmemfs *fs, struct shmemfs_inode *ip, uint64_t first,
 	void *e;
 
 	while ((e = pageidx_next(&ip->i_pages, &idx)) && idx <= last) {
-		if (commit && e == sf_mk_falloc(false)) {
-			pageidx_store(&ip->i_pages, idx, sf_mk_zero());
-		} else if (e == sf_mk_falloc(true)) {
+		if (commit && sf_is_falloc_done(e)) {
+			pageidx_store(&ip->i_pages, idx,
+				      sf_mk_zero(sf_val_order(e)));
+		} else if (sf_is_falloc_new(e)) {
 			if (commit) {
 				pageidx_store(&ip->i_pages, idx,
-					      sf_mk_falloc(false));
+					      sf_mk_falloc(false,
+							   sf_val_order(e)));
 			} else {
 				pageidx_erase(&ip->i_pages, idx);
 				ip->i_blocks--;
@@ -1060,8 +1249,9 @@ falloc_convert_reached(struct shmemfs *fs, struct shmemfs_inode *ip,
 		if (holes > avail)
 			break;
 		avail -= holes;
-		if (e == sf_mk_falloc(false))
-			pageidx_store(&ip->i_pages, idx, sf_mk_zero());
+		if (sf_is_falloc_done(e))
+			pageidx_store(&ip->i_pages, idx,
+				      sf_mk_zero(sf_val_order(e)));
 		if (idx == last)
 			break;
 		next = ++idx;
@@ -1085,8 +1275,15 @@ falloc_folios(struct shmemfs *fs, struct shmemfs_inode *ip, uint64_t first,
 	int ret;
 
 	while (idx <= last) {
-		if (pageidx_lookup_range(&ip->i_pages, idx, &start, &order)) {
-			idx = start + ((uint64_t)1 << order);
+		if (pageidx_lookup(&ip->i_pages, idx)) {
+			/* passed by its folio, which it makes data whole */
+			order = filemap_folio_at(ip, idx, &start);
+			nr = (uint64_t)1 << order;
+			if (start < lo)
+				lo = start;
+			if (start + nr - 1 > hi)
+				hi = start + nr - 1;
+			idx = start + nr;
 			continue;
 		}
 		ret = filemap_charge_hole(fs, ip, idx, end, &order);
@@ -1096,7 +1293,7 @@ falloc_folios(struct shmemfs *fs, struct shmemfs_inode *ip, uint64_t first,
 		start = idx & ~(nr - 1);
 		for (i = start; i < start + nr; i++) {
 			if (pageidx_store(&ip->i_pages, i,
-					  sf_mk_falloc(true))) {
+					  sf_mk_falloc(true, order))) {
 				mem_uncharge_blocks(fs, start + nr - i);
 				ret = -ENOMEM;
 				goto out_undo;
@@ -1107,6 +1304,8 @@ falloc_folios(struct shmemfs *fs, struct shmemfs_inode *ip, uint64_t first,
 			lo = start;
 		if (start + nr - 1 > hi)
 			hi = start + nr - 1;
+		if (order == SF_HUGE_ORDER)
+			filemap_shrinklist_add(fs, ip, start);
 		idx = start + nr;
 	}
 	falloc_finish(fs, ip, lo, hi, true);
@@ -1114,10 +1313,13 @@ falloc_folios(struct shmemfs *fs, struct shmemfs_inode *ip, uint64_t first,
 
 out_undo:
 	if (ret == -ENOSPC)
-		for (i = first; i < idx; i++)
-			if (pageidx_lookup(&ip->i_pages, i) ==
-			    sf_mk_falloc(false))
-				pageidx_store(&ip->i_pages, i, sf_mk_zero());
+		for (i = first; i < idx; i++) {
+			void *e = pageidx_lookup(&ip->i_pages, i);
+
+			if (e && sf_is_falloc_done(e))
+				pageidx_store(&ip->i_pages, i,
+					      sf_mk_zero(sf_val_order(e)));
+		}
 	falloc_finish(fs, ip, lo, hi, false);
 	return ret;
 }
@@ -1173,7 +1375,7 @@ filemap_fallocate(struct shmemfs *fs, struct shmemfs_inode *ip, int mode,
 	for (idx = first; missing; idx++) {
 		if (pageidx_lookup(&ip->i_pages, idx))
 			continue;
-		if (pageidx_store(&ip->i_pages, idx, sf_mk_falloc(true))) {
+		if (pageidx_store(&ip->i_pages, idx, sf_mk_falloc(true, 0))) {
 			mem_uncharge_blocks(fs, missing);
 			falloc_finish(fs, ip, first, last, false);
 			return -ENOMEM;
@@ -1239,10 +1441,49 @@ filemap_evict(struct shmemfs *fs, struct shmemfs_inode *ip)
 {
 	struct erase_ctx ec = {.ec_fs = fs};
 
+	pageidx_erase(&fs->sf_huge_shrinklist, ip->i_ino);
 	pageidx_destroy(&ip->i_pages, erase_one, &ec);
 	SF_ASSERT(ec.ec_count == ip->i_blocks);
 	mem_uncharge_blocks(fs, ec.ec_count);
 	ip->i_blocks = 0;
+}
+
+/*
+ * The logical folio invariant (page.h) at entry @e of @index: a small
+ * page or value marked with order k >= 1 lies in an aligned range of
+ * 2^k entries all present, small or values, and marked k (checked
+ * whole at the range's first index, and against the first elsewhere).
+ */
+static bool
+filemap_check_mark(const struct shmemfs_inode *ip, uint64_t index,
+		   const void *e)
+{
+	unsigned k;
+	uint64_t nr, first, i;
+
+	if (!pageidx_is_value(e) && page_is_huge(e))
+		return true;
+	k = sf_entry_order(e);
+	if (!k)
+		return true;
+	if (k > SF_HUGE_ORDER)
+		return false;
+	nr = (uint64_t)1 << k;
+	first = index & ~(nr - 1);
+	if (index != first) {
+		const void *f = pageidx_lookup(&ip->i_pages, first);
+
+		return f && (pageidx_is_value(f) || !page_is_huge(f)) &&
+		       sf_entry_order(f) == k;
+	}
+	for (i = first; i < first + nr; i++) {
+		const void *f = pageidx_lookup(&ip->i_pages, i);
+
+		if (!f || (!pageidx_is_value(f) && page_is_huge(f)) ||
+		    sf_entry_order(f) != k)
+			return false;
+	}
+	return true;
 }
 
 /* Check one inode's index. */
@@ -1265,7 +1506,7 @@ filemap_check(struct shmemfs *fs, struct shmemfs_inode *ip, char *msg,
 		unsigned order;
 
 		pageidx_lookup_range(&ip->i_pages, idx, &first, &order);
-		if (e == sf_mk_falloc(true) ||
+		if (!filemap_check_mark(ip, idx, e) || sf_is_falloc_new(e) ||
 		    (!pageidx_is_value(e) &&
 		     (pg->pg_map != &ip->i_pages || pg->pg_index != first ||
 		      order != (page_is_huge(pg) ? SF_HUGE_ORDER : 0))) ||

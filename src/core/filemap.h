@@ -45,6 +45,9 @@ uint64_t filemap_huge_shrink(struct shmemfs *fs);
 void filemap_last_close(struct shmemfs *fs, struct shmemfs_inode *ip);
 unsigned filemap_collapse_inode(struct shmemfs *fs, struct shmemfs_inode *ip,
 				unsigned budget);
+unsigned filemap_collapse_scan(struct shmemfs *fs, struct shmemfs_inode *ip,
+			       uint64_t *cursor, unsigned *budget,
+			       unsigned max, bool *done);
 unsigned filemap_blksize(const struct shmemfs *fs,
 			 const struct shmemfs_inode *ip);
 
