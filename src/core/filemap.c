@@ -241,13 +241,14 @@ filemap_folio_at(const struct shmemfs_inode *ip, uint64_t index,
 	return order;
 }
 
-/* Mark the entries of [@first, @first + 2^@order) (all present, small
- * or values) as one folio of @order.  Replacing entries allocates
- * nothing, so this cannot fail. */
+/* Mark the entries of [@first, @first + 2^@span) (small pages or
+ * values) as belonging to folios of @order (0: pages of their own).
+ * Replacing entries allocates nothing, so this cannot fail. */
 static void
-filemap_mark_folio(struct shmemfs_inode *ip, uint64_t first, unsigned order)
+filemap_mark_range(struct shmemfs_inode *ip, uint64_t first, unsigned span,
+		   unsigned order)
 {
-	uint64_t i, nr = (uint64_t)1 << order;
+	uint64_t i, nr = (uint64_t)1 << span;
 
 	for (i = first; i < first + nr; i++) {
 		void *e = pageidx_lookup(&ip->i_pages, i);
@@ -303,7 +304,7 @@ filemap_folio_split(struct shmemfs *fs, struct shmemfs_inode *ip,
 			return ret;
 	}
 	if (uniform) {
-		filemap_mark_folio(ip, first, 0);
+		filemap_mark_range(ip, first, order, 0);
 		if (end < first + 1)
 			end = first + 1;
 		if (end < first + nr)
@@ -314,11 +315,11 @@ filemap_folio_split(struct shmemfs *fs, struct shmemfs_inode *ip,
 		uint64_t q = (at & ~(((uint64_t)1 << j) - 1)) ^
 			     ((uint64_t)1 << j);
 
-		filemap_mark_folio(ip, q, j);
+		filemap_mark_range(ip, q, j, j);
 		if (q != first && q >= end)
 			filemap_drop(fs, ip, q, q + ((uint64_t)1 << j) - 1);
 	}
-	filemap_mark_folio(ip, at, 0);
+	filemap_mark_range(ip, at, 0, 0);
 	if (at != first && at >= end)
 		filemap_drop(fs, ip, at, at);
 	return 0;
@@ -824,7 +825,7 @@ filemap_regrow(struct shmemfs *fs, struct shmemfs_inode *ip, uint64_t wstart,
 			ip->i_blocks++;
 			holes--;
 		}
-		filemap_mark_folio(ip, first, order);
+		filemap_mark_range(ip, first, order, order);
 		return;
 	}
 }
@@ -1045,7 +1046,7 @@ filemap_split_edge(struct shmemfs *fs, struct shmemfs_inode *ip,
 		return; /* wholly inside: goes whole */
 	e = pageidx_lookup(&ip->i_pages, start);
 	if (pageidx_is_value(e) || !page_is_huge(e) || !page_split(fs, e)) {
-		filemap_mark_folio(ip, start, 0);
+		filemap_mark_range(ip, start, order, 0);
 		return;
 	}
 	a = start > *first ? start : *first;

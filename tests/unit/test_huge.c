@@ -354,6 +354,13 @@ run_split_cases(const char *opts, bool swapped)
 			assert_memory_equal(back, buf, n);
 		}
 		check(fs);
+		/* what is left splits again, consistently, to the end */
+		punch(fs, f, 2 * 4096, 2 * 4096);
+		check(fs);
+		set_size(fs, f, 4096 + 1);
+		assert_int_equal(blocks_of(fs, f) / 8,
+				 c->pages > 1 ? 2 : c->pages);
+		check(fs);
 		shmemfs_destroy(fs);
 	}
 }
