@@ -650,6 +650,44 @@ test_collapse_thread(void **state)
 	shmemfs_destroy(fs); /* joins the thread */
 }
 
+/* An image of a file in a 2 MiB folio holds each page's own bytes
+ * (it held the folio's first page 512 times). */
+static void
+test_snapshot_of_folio(void **state)
+{
+	static char buf[2 * MB], back[2 * MB];
+	struct shmemfs *fs = mkfs("size=64m,huge=always"), *fs2;
+	uint64_t f = mkfile(fs, ROOT, "f");
+	struct shmemfs_opts o;
+	struct shmemfs_attr a;
+	char err[256];
+	FILE *img = tmpfile();
+
+	(void)state;
+	assert_non_null(img);
+	pattern(buf, sizeof(buf), 9);
+	assert_int_equal(shmemfs_write(fs, f, buf, sizeof(buf), 0),
+			 sizeof(buf));
+	assert_int_equal(stats_of(fs).huge_pages, 1);
+	assert_int_equal(shmemfs_save(fs, fileno(img), NULL, err, sizeof(err)),
+			 0);
+	shmemfs_destroy(fs);
+	rewind(img);
+	shmemfs_opts_init(&o);
+	assert_int_equal(shmemfs_opts_parse(&o, "size=64m,huge=always", NULL,
+					    0, err, sizeof(err)), 0);
+	assert_int_equal(shmemfs_restore(&fs2, &o, fileno(img), NULL, err,
+					 sizeof(err)), 0);
+	shmemfs_opts_free(&o);
+	assert_int_equal(shmemfs_lookup(fs2, ROOT, "f", &a), 0);
+	assert_int_equal(shmemfs_read(fs2, a.sa_st.st_ino, back, sizeof(back),
+				      0), sizeof(back));
+	assert_memory_equal(back, buf, sizeof(buf));
+	check(fs2);
+	shmemfs_destroy(fs2);
+	fclose(img);
+}
+
 int
 main(void)
 {
@@ -667,6 +705,7 @@ main(void)
 		cmocka_unit_test(test_collapse_policy),
 		cmocka_unit_test(test_collapse_bounded),
 		cmocka_unit_test(test_collapse_thread),
+		cmocka_unit_test(test_snapshot_of_folio),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
