@@ -184,6 +184,7 @@ shmemfs_destroy(struct shmemfs *fs)
 	reclaim_stop(fs);
 	pageidx_destroy(&fs->sf_inodes, destroy_one, fs);
 	pageidx_destroy(&fs->sf_huge_shrinklist, NULL, NULL);
+	pageidx_destroy(&fs->sf_huge_shrinkino, NULL, NULL);
 	ipc_destroy(fs);
 	swap_fini(&fs->sf_swap);
 	page_pool_destroy(&fs->sf_pool);
@@ -930,7 +931,7 @@ shmemfs_huge_shrink(struct shmemfs *fs)
 	int64_t freed;
 
 	LOCK(fs);
-	freed = (int64_t)filemap_huge_shrink(fs);
+	freed = (int64_t)filemap_huge_shrink(fs, 0);
 	UNLOCK(fs);
 	return freed;
 }
@@ -1072,6 +1073,12 @@ check_quota(struct shmemfs *fs, char *msg, size_t len)
 	return 0;
 }
 
+static bool
+check_inode_alive(struct shmemfs *fs, const struct shmemfs_inode *ip)
+{
+	return node_get(fs, ip->i_ino) == ip;
+}
+
 int
 shmemfs_check(struct shmemfs *fs, char *msg, size_t len)
 {
@@ -1131,6 +1138,9 @@ shmemfs_check(struct shmemfs *fs, char *msg, size_t len)
 	if (ret)
 		goto out;
 	ret = check_quota(fs, msg, len);
+	if (ret)
+		goto out;
+	ret = filemap_check_shrinklist(fs, check_inode_alive, msg, len);
 	if (ret)
 		goto out;
 	ret = dir_check(fs, msg, len);

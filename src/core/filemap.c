@@ -397,64 +397,124 @@ filemap_undo_edges(struct shmemfs *fs, struct shmemfs_inode *ip,
 
 /*
  * The huge shrinker's list (sbinfo->shrinklist): inodes that were given
- * a 2 MiB folio reaching past their end of file.  Keyed by inode number;
- * filemap_evict() takes an inode off.  Best effort, as a full list only
- * means a folio the shrinker will not trim.
+ * a large folio reaching past their end of file.  sf_huge_shrinklist
+ * maps a position to the inode, in list order (an inode joins at the
+ * tail, above SF_SHRINK_MID, and one the shrinker puts back goes to the
+ * head, below it); sf_huge_shrinkino maps an inode number to its
+ * position, so that filemap_evict() takes an inode off at once.  An
+ * inode already on the list keeps its place.  Best effort: as in tmpfs,
+ * an inode missing from the list only means a folio not trimmed.
  */
+#define SF_SHRINK_MID ((uint64_t)1 << 62)
+
+static bool
+filemap_shrinklist_put(struct shmemfs *fs, struct shmemfs_inode *ip,
+		       uint64_t pos)
+{
+	if (pageidx_store(&fs->sf_huge_shrinkino, ip->i_ino,
+			  pageidx_mk_value(pos)))
+		return false;
+	if (pageidx_store(&fs->sf_huge_shrinklist, pos, ip)) {
+		pageidx_erase(&fs->sf_huge_shrinkino, ip->i_ino);
+		return false;
+	}
+	return true;
+}
+
 static void
 filemap_shrinklist_add(struct shmemfs *fs, struct shmemfs_inode *ip,
-		       uint64_t first)
+		       uint64_t first, unsigned order)
 {
 	if ((ip->i_size + SF_PAGE_MASK) >> SF_PAGE_SHIFT >=
-	    first + SF_HUGE_PAGES)
+	    first + ((uint64_t)1 << order) ||
+	    pageidx_lookup(&fs->sf_huge_shrinkino, ip->i_ino))
 		return;
-	(void)pageidx_store(&fs->sf_huge_shrinklist, ip->i_ino, ip);
+	if (filemap_shrinklist_put(fs, ip,
+				   SF_SHRINK_MID + fs->sf_huge_shrinktail))
+		fs->sf_huge_shrinktail++;
+}
+
+static void
+filemap_shrinklist_del(struct shmemfs *fs, struct shmemfs_inode *ip)
+{
+	void *e = pageidx_erase(&fs->sf_huge_shrinkino, ip->i_ino);
+
+	if (e)
+		pageidx_erase(&fs->sf_huge_shrinklist, pageidx_value(e));
+}
+
+/* Put @ip back at the head of the list (list_move() to its head). */
+static void
+filemap_shrinklist_to_head(struct shmemfs *fs, struct shmemfs_inode *ip)
+{
+	filemap_shrinklist_del(fs, ip);
+	if (filemap_shrinklist_put(fs, ip,
+				   SF_SHRINK_MID - 1 - fs->sf_huge_shrinkhead))
+		fs->sf_huge_shrinkhead++;
 }
 
 /*
  * One inode of the shrinklist (shmem_unused_huge_shrink()): the folio
  * holding the page at end of file, if large and reaching past it (or
  * past the furthest fallocate), is split into single pages and its
- * pages past that end freed.  The inode leaves the list either way.
- * Returns the pages freed.
+ * pages past that end freed (counted in *@freed).  0: the inode leaves
+ * the list; -ENOMEM: the split could not be had, it stays.
  */
-static uint64_t
-huge_shrink_one(struct shmemfs *fs, struct shmemfs_inode *ip)
+static int
+huge_shrink_one(struct shmemfs *fs, struct shmemfs_inode *ip,
+		uint64_t *freed)
 {
 	uint64_t first, end = filemap_split_end(ip), before = ip->i_blocks;
 	unsigned order = filemap_folio_at(ip, ip->i_size >> SF_PAGE_SHIFT,
 					  &first);
 
-	if (!order || end <= first || end >= first + ((uint64_t)1 << order))
-		goto out_drop;
-	if (filemap_folio_split(fs, ip, first, order, first, true))
-		return 0; /* stays on the list: no memory to split now */
-	if (before != ip->i_blocks && fs->sf_attr_notify)
-		fs->sf_attr_notify(fs->sf_attr_notify_arg, ip->i_ino);
-out_drop:
-	pageidx_erase(&fs->sf_huge_shrinklist, ip->i_ino);
-	return before - ip->i_blocks;
+	if (order && end > first && end < first + ((uint64_t)1 << order)) {
+		if (filemap_folio_split(fs, ip, first, order, first, true))
+			return -ENOMEM;
+		if (before != ip->i_blocks && fs->sf_attr_notify)
+			fs->sf_attr_notify(fs->sf_attr_notify_arg, ip->i_ino);
+		*freed += before - ip->i_blocks;
+	}
+	filemap_shrinklist_del(fs, ip);
+	return 0;
 }
 
 /*
- * size= is full: split the folio reaching past end of file of every
- * inode on the shrinklist and free its pages there
- * (shmem_unused_huge_shrink(), which the kernel runs before a large
- * folio's charge fails).  Returns the pages freed.
+ * The huge shrinker (shmem_unused_huge_shrink()).  As the kernel does,
+ * a batch of the first 128 inodes of the list is taken and gone through
+ * last first; with @nr_to_free (size= is full), only one batch, and
+ * once that many pages went the rest go back to the head of the list.
+ * @nr_to_free 0 (memory pressure, drop_caches): batch after batch until
+ * the list is empty or a batch gets nowhere.  Returns the pages freed.
  */
-uint64_t
-filemap_huge_shrink(struct shmemfs *fs)
-{
-	uint64_t freed = 0, ino = 0;
-	struct shmemfs_inode *ip;
+#define SF_SHRINK_BATCH 128
 
-	while ((ip = pageidx_next(&fs->sf_huge_shrinklist, &ino))) {
-		freed += huge_shrink_one(fs, ip);
-		if (ino == UINT64_MAX)
-			break;
-		ino++;
+uint64_t
+filemap_huge_shrink(struct shmemfs *fs, uint64_t nr_to_free)
+{
+	struct shmemfs_inode *batch[SF_SHRINK_BATCH];
+	uint64_t freed = 0;
+
+	for (;;) {
+		uint64_t pos = 0;
+		unsigned n = 0, gone = 0;
+		struct shmemfs_inode *ip;
+
+		while (n < SF_SHRINK_BATCH &&
+		       (ip = pageidx_next(&fs->sf_huge_shrinklist, &pos))) {
+			batch[n++] = ip;
+			pos++;
+		}
+		while (n-- > 0) {
+			if ((nr_to_free && freed >= nr_to_free) ||
+			    huge_shrink_one(fs, batch[n], &freed))
+				filemap_shrinklist_to_head(fs, batch[n]);
+			else
+				gone++;
+		}
+		if (nr_to_free || !gone)
+			return freed;
 	}
-	return freed;
 }
 
 /* Charge @nr blocks for a folio, shrinking once as tmpfs does. */
@@ -463,7 +523,7 @@ filemap_charge_folio(struct shmemfs *fs, uint64_t nr)
 {
 	int ret = mem_charge_blocks(fs, nr);
 
-	if (ret != -ENOSPC || nr == 1 || !filemap_huge_shrink(fs))
+	if (ret != -ENOSPC || nr == 1 || !filemap_huge_shrink(fs, nr))
 		return ret; /* 0, -ENOSPC, or the owner's quota: -EDQUOT */
 	return mem_charge_blocks(fs, nr);
 }
@@ -550,7 +610,7 @@ filemap_fill_hole(struct shmemfs *fs, struct shmemfs_inode *ip, uint64_t index,
 		ret = filemap_huge_new(fs, ip, first, &pg);
 		if (!ret) {
 			ip->i_blocks += nr;
-			filemap_shrinklist_add(fs, ip, first);
+			filemap_shrinklist_add(fs, ip, first, order);
 			*pgp = pg;
 			return 0;
 		}
@@ -575,8 +635,8 @@ filemap_fill_hole(struct shmemfs *fs, struct shmemfs_inode *ip, uint64_t index,
 		}
 		ip->i_blocks++;
 	}
-	if (order == SF_HUGE_ORDER)
-		filemap_shrinklist_add(fs, ip, first);
+	if (order)
+		filemap_shrinklist_add(fs, ip, first, order);
 	*pgp = pg;
 	return 0;
 
@@ -808,7 +868,7 @@ filemap_regrow(struct shmemfs *fs, struct shmemfs_inode *ip, uint64_t wstart,
 			continue;
 		if (order == SF_HUGE_ORDER) {
 			if (!filemap_collapse(fs, ip, first, true))
-				filemap_shrinklist_add(fs, ip, first);
+				filemap_shrinklist_add(fs, ip, first, order);
 			return;
 		}
 		for (i = first; i < first + nr; i++)
@@ -1305,8 +1365,8 @@ falloc_folios(struct shmemfs *fs, struct shmemfs_inode *ip, uint64_t first,
 			lo = start;
 		if (start + nr - 1 > hi)
 			hi = start + nr - 1;
-		if (order == SF_HUGE_ORDER)
-			filemap_shrinklist_add(fs, ip, start);
+		if (order)
+			filemap_shrinklist_add(fs, ip, start, order);
 		idx = start + nr;
 	}
 	falloc_finish(fs, ip, lo, hi, true);
@@ -1442,7 +1502,7 @@ filemap_evict(struct shmemfs *fs, struct shmemfs_inode *ip)
 {
 	struct erase_ctx ec = {.ec_fs = fs};
 
-	pageidx_erase(&fs->sf_huge_shrinklist, ip->i_ino);
+	filemap_shrinklist_del(fs, ip);
 	pageidx_destroy(&ip->i_pages, erase_one, &ec);
 	SF_ASSERT(ec.ec_count == ip->i_blocks);
 	mem_uncharge_blocks(fs, ec.ec_count);
@@ -1527,6 +1587,40 @@ filemap_check(struct shmemfs *fs, struct shmemfs_inode *ip, char *msg,
 		snprintf(msg, len, "ino %llu: %llu pages but i_blocks %llu",
 			 (unsigned long long)ip->i_ino, (unsigned long long)n,
 			 (unsigned long long)ip->i_blocks);
+		return -EUCLEAN;
+	}
+	return 0;
+}
+
+/*
+ * The shrinklist's two maps agree, and each inode on it is a regular
+ * file still filed under its number (@alive, from the inode table).
+ */
+int
+filemap_check_shrinklist(struct shmemfs *fs,
+			 bool (*alive)(struct shmemfs *fs,
+				       const struct shmemfs_inode *ip),
+			 char *msg, size_t len)
+{
+	uint64_t pos = 0, n = 0;
+	struct shmemfs_inode *ip;
+
+	while ((ip = pageidx_next(&fs->sf_huge_shrinklist, &pos))) {
+		void *e = pageidx_lookup(&fs->sf_huge_shrinkino, ip->i_ino);
+
+		if (!alive(fs, ip) || !S_ISREG(ip->i_mode) || !e ||
+		    pageidx_value(e) != pos) {
+			snprintf(msg, len, "huge shrinklist: bad entry %llu",
+				 (unsigned long long)pos);
+			return -EUCLEAN;
+		}
+		n++;
+		pos++;
+	}
+	if (n != fs->sf_huge_shrinkino.pi_count) {
+		snprintf(msg, len, "huge shrinklist: %llu inodes, %llu numbers",
+			 (unsigned long long)n,
+			 (unsigned long long)fs->sf_huge_shrinkino.pi_count);
 		return -EUCLEAN;
 	}
 	return 0;

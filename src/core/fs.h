@@ -37,9 +37,12 @@ struct shmemfs {
 	/* filemap.c: the last write request, to see the pieces FUSE cuts
 	 * one write(2) into (huge=within_size looks at where it ends) */
 	uint64_t sf_lw_ino, sf_lw_start, sf_lw_end;
-	/* filemap.c: the huge shrinker's list, ino -> inode (tmpfs's
-	 * sbinfo->shrinklist): inodes given a 2 MiB folio past their end */
+	/* filemap.c: the huge shrinker's list (tmpfs's sbinfo->shrinklist),
+	 * inodes given a large folio past their end: seq -> inode, in the
+	 * order they joined, and ino -> seq */
 	struct pageidx sf_huge_shrinklist;
+	struct pageidx sf_huge_shrinkino;
+	uint64_t sf_huge_shrinktail, sf_huge_shrinkhead;
 	/* api.c: the front end's "attributes changed" hook */
 	void (*sf_attr_notify)(void *arg, uint64_t ino);
 	void *sf_attr_notify_arg;
