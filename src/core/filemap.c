@@ -25,14 +25,20 @@
  * on Linux 6.18): the largest order up to 9 whose aligned range holds
  * nothing yet (and, for within_size, ends within the file).  Order 9 is
  * a real 2 MiB folio (page.c, one multi-index entry); a smaller order is
- * that many small pages allocated together, which charges exactly what
- * the kernel's mTHP folio would.  The whole folio is charged to size=
- * and i_blocks when allocated (a 1-byte file under huge=always holds
- * 2 MiB).  Truncate and punch hole split a folio they cut and free the
- * cut pages at once; reclaim splits before swap-out.  When size= is
- * full, folios reaching past end of file anywhere on the mount are split
- * and their tails freed, and the charge retried once, before falling
- * back to a single page (shmem_unused_huge_shrink()).
+ * that many small pages allocated together, marked as one logical folio
+ * (page.h), which charges, splits and frees exactly as the kernel's
+ * mTHP folio would.  The whole folio is charged to size= and i_blocks
+ * when allocated (a 1-byte file under huge=always holds 2 MiB).
+ * Truncate and punch hole split a folio they cut as 6.18 does
+ * (filemap_undo_edges(): non-uniformly, at the first page cut and at the
+ * page after the range) and free at once what tmpfs frees; reclaim
+ * splits a real folio before swap-out into a logical one, whose marks
+ * survive swap.  When size= is full, the folio at end of file of the
+ * inodes on the shrinklist is split and its tail freed, and the charge
+ * retried once, before falling back to a single page
+ * (shmem_unused_huge_shrink()).  Fully populated 2 MiB ranges of small
+ * pages become real folios again in the background (khugepaged.c,
+ * through filemap_collapse_scan()).
  */
 #include <errno.h>
 #include <limits.h>
