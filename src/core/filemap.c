@@ -879,7 +879,17 @@ filemap_regrow(struct shmemfs *fs, struct shmemfs_inode *ip, uint64_t wstart,
 		}
 		for (i = first; i < first + nr; i++)
 			holes += !pageidx_lookup(&ip->i_pages, i);
-		if (!holes || mem_charge_blocks(fs, holes))
+		if (!holes) {
+			/* pieces before filled it: one folio, unless part
+			 * of a folio of their own already */
+			for (i = first; i < first + nr; i++)
+				if (sf_entry_order(pageidx_lookup(&ip->i_pages,
+								  i)))
+					return;
+			filemap_mark_range(ip, first, order, order);
+			return;
+		}
+		if (mem_charge_blocks(fs, holes))
 			return;
 		for (i = first; i < first + nr; i++) {
 			if (pageidx_lookup(&ip->i_pages, i))
