@@ -2,10 +2,14 @@
 /*
  * test_huge.c - huge pages in the core, without FUSE: the folio a hole
  * gets under each huge= policy and what it charges, splits on truncate
- * and punch, the ENOSPC shrink, the host-THP fallback (injected), swap
- * of folios through a memory backend, collapse, and shmemfs_check()
- * after every step (the page index's multi-index entries, the CLOCK
- * ring's page counts, i_blocks).
+ * and punch as Linux 6.18 measured (resident, swapped, fallback and
+ * fallocated folios: logical folios must split as the real ones), the
+ * ENOSPC shrink and its order, the host-THP fallback (injected), swap
+ * of folios through a memory backend, swap-in and swapoff, background
+ * collapse (policy, mem=, bounded passes, the thread), images of
+ * folios, and shmemfs_check() after every step (multi-index entries,
+ * logical folio marks, the shrinklist, the CLOCK ring's page counts,
+ * i_blocks).
  */
 #include <errno.h>
 #include <setjmp.h>
