@@ -47,9 +47,8 @@ khugepaged_pass(struct shmemfs *fs)
 		}
 		budget--;
 		if (sf_has_pages(ip))
-			made += filemap_collapse_scan(fs, ip, &idx, &budget,
-						      SF_KHP_FOLIOS - made,
-						      &done);
+			made += filemap_collapse_scan(
+			    fs, ip, &idx, &budget, SF_KHP_FOLIOS - made, &done);
 		if (!done)
 			break; /* go on from here next time */
 		ino++;

@@ -16,8 +16,8 @@
 
 /* One pass: at most this many inodes and 2 MiB ranges looked at, and
  * this many folios made, then the lock goes until the next one. */
-#define SF_KHP_BUDGET 64
-#define SF_KHP_FOLIOS 8
+#define SF_KHP_BUDGET	   64
+#define SF_KHP_FOLIOS	   8
 #define SF_KHP_INTERVAL_MS 500
 
 unsigned khugepaged_pass(struct shmemfs *fs);
