@@ -28,8 +28,8 @@
  *   and swapon, and runs a collapse pass (shmemfs_huge_collapse(), which
  *   must change nothing the model can see).  The background reclaimer
  *   is stopped right after attach so that a run is deterministic;
- *   reclaim still happens directly when
- *   an allocation finds the mem= budget full.  -EIO is accepted only
+ *   reclaim still happens directly when an allocation finds the mem=
+ *   budget full.  -EIO is accepted only
  *   once read faults were injected; data that comes back must be right.
  *
  * After every op shmemfs_check() must pass.  At the end every reference
