@@ -413,3 +413,30 @@ def test_background_collapse_after_remount_to_always(mount):
         assert os.pread(fd, 8 * MiB, 0) == b"r" * (8 * MiB)
     finally:
         os.close(fd)
+
+
+@pytest.mark.shmemfs_only
+def test_background_collapse_after_reads(mount, tmp_path):
+    """Pages read back from swap (no swapoff, the file held open) become
+    2 MiB folios again in the background once mem= has room."""
+    swap = str(tmp_path / "swap")
+    m = mount(["huge=always", "size=64m", "mem=16m", "swap=" + swap,
+               "swapsize=64m"])
+    p = os.path.join(m.path, "d")
+    data = b"".join(hashlib.shake_256(b"r%d" % i).digest(MiB)
+                    for i in range(24))
+    fd = os.open(p, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        os.write(fd, data)
+        os.ftruncate(fd, 8 * MiB)
+        assert stats(m.path)["swapped_bytes"] > 0
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        assert os.pread(fd, 8 * MiB, 0) == data[:8 * MiB]
+        assert stats(m.path)["swapins"] > 0
+        assert wait_for(lambda: stats(m.path)["huge_pages"] == 4,
+                        timeout=30), stats(m.path)
+        assert blocks(p) == 8 * 2048
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        assert os.pread(fd, 8 * MiB, 0) == data[:8 * MiB]
+    finally:
+        os.close(fd)

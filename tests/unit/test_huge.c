@@ -608,6 +608,18 @@ test_collapse_policy(void **state)
 	check(fs);
 	shmemfs_destroy(fs);
 
+	/* size= full: a collapse charges nothing (the range has no holes) */
+	fs = mkfs("size=2m,mem=4m,huge=never");
+	f = mkfile(fs, ROOT, "f");
+	assert_int_equal(shmemfs_write(fs, f, buf, 2 * MB, 0), 2 * MB);
+	assert_int_equal(stats_of(fs).used_bytes, 2 * MB);
+	fs->sf_opts.so_huge = SHMEMFS_HUGE_ALWAYS;
+	assert_int_equal(shmemfs_huge_collapse(fs), 1);
+	assert_int_equal(stats_of(fs).used_bytes, 2 * MB);
+	assert_int_equal(blocks_of(fs, f), 4096);
+	check(fs);
+	shmemfs_destroy(fs);
+
 	/* an allocation failing anywhere in a pass changes nothing else */
 	for (n = 1; n < 6; n++) {
 		fs = mkfs("size=64m,huge=never");
