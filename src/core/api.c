@@ -9,6 +9,7 @@
  * errnos.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <unistd.h>
 
@@ -24,8 +25,8 @@
 #include "swapoff.h"
 #include "xattr.h"
 
-#define LOCK(fs) pthread_mutex_lock(&(fs)->sf_lock)
-#define UNLOCK(fs) pthread_mutex_unlock(&(fs)->sf_lock)
+#define LOCK(fs) sf_mutex_lock(&(fs)->sf_lock)
+#define UNLOCK(fs) sf_mutex_unlock(&(fs)->sf_lock)
 
 /* swapsize=, or the size limit, or 1 GiB when size is unlimited. */
 static uint64_t
@@ -56,7 +57,11 @@ fs_new(struct shmemfs **fsp, const struct shmemfs_opts *o, char *err,
 		if (!fs->sf_opts.so_swap_path)
 			goto out_free;
 	}
+	ret = dlock_init(&fs->sf_dlocks);
+	if (ret)
+		goto out_free_path;
 	pthread_mutex_init(&fs->sf_lock, NULL);
+	pthread_cond_init(&fs->sf_unpinned, NULL);
 	mem_init(&fs->sf_mem, o);
 	mem_quota_init(fs, o);
 	pageidx_init(&fs->sf_inodes);
@@ -64,7 +69,7 @@ fs_new(struct shmemfs **fsp, const struct shmemfs_opts *o, char *err,
 	fs->sf_next_generation = 1;
 	ret = dir_hash_init(fs);
 	if (ret)
-		goto out_free_path;
+		goto out_free_locks;
 	page_pool_init(&fs->sf_pool);
 	ret = node_new(fs, S_IFDIR | (o->so_mode & 07777), o->so_uid, o->so_gid,
 		       0, &root);
@@ -99,8 +104,11 @@ out_free_root:
 out_free_hash:
 	mem_quota_fini(fs);
 	dir_hash_free(fs);
-out_free_path:
+out_free_locks:
+	pthread_cond_destroy(&fs->sf_unpinned);
 	pthread_mutex_destroy(&fs->sf_lock);
+	dlock_destroy(&fs->sf_dlocks);
+out_free_path:
 	free(fs->sf_opts.so_swap_path);
 out_free:
 	free(fs);
@@ -190,7 +198,10 @@ shmemfs_destroy(struct shmemfs *fs)
 	page_pool_destroy(&fs->sf_pool);
 	dir_hash_free(fs);
 	mem_quota_fini(fs);
+	SF_ASSERT(fs->sf_pinned == 0);
+	pthread_cond_destroy(&fs->sf_unpinned);
 	pthread_mutex_destroy(&fs->sf_lock);
+	dlock_destroy(&fs->sf_dlocks);
 	free(fs->sf_opts.so_swap_path);
 	free(fs);
 }
@@ -281,17 +292,25 @@ int
 shmemfs_setattr(struct shmemfs *fs, uint64_t ino, unsigned valid,
 		const struct shmemfs_setattr *sa, struct shmemfs_attr *out)
 {
+	bool size = valid & SHMEMFS_SET_SIZE; /* a truncate: the data lock */
 	struct shmemfs_inode *ip;
-	int ret;
+	int ret = -ESTALE;
 
+	if (size)
+		dlock_write(&fs->sf_dlocks, ino);
 	LOCK(fs);
-	IGET_OR(fs, ip, ino, -ESTALE);
+	ip = iget(fs, ino);
+	if (!ip)
+		goto out;
 	ret = ip->i_seals ? ipc_seal_setattr(ip, valid, sa) : 0; /* memfd */
 	if (!ret)
 		ret = node_setattr(fs, ip, valid, sa);
 	if (!ret && out)
 		node_fill_attr_fs(fs, ip, out);
+out:
 	UNLOCK(fs);
+	if (size)
+		dlock_unlock(&fs->sf_dlocks, ino);
 	return ret;
 }
 
@@ -573,6 +592,151 @@ check_regular(const struct shmemfs_inode *ip)
 	return 0;
 }
 
+/*
+ * Keep @ip alive while sf_lock is dropped for a copy: an unlink and a
+ * forget may come meanwhile.  A lookup reference, so node_put() sees it;
+ * io_put() drops it and may free @ip.  => sf_lock held.
+ */
+static void
+io_hold(struct shmemfs_inode *ip)
+{
+	ip->i_nlookup++;
+}
+
+static void
+io_put(struct shmemfs *fs, struct shmemfs_inode *ip)
+{
+	SF_ASSERT(ip->i_nlookup > 0);
+	if (ip->i_nlookup)
+		ip->i_nlookup--;
+	node_put(fs, ip);
+}
+
+/* Unpin a batch (filemap.h) and wake whoever waits for memory. */
+static void
+io_unpin(struct shmemfs *fs, struct filemap_seg *seg, unsigned n)
+{
+	filemap_unpin(fs, seg, n);
+	if (fs->sf_pin_waiters)
+		pthread_cond_broadcast(&fs->sf_unpinned);
+}
+
+/*
+ * -ENOSPC with nothing of this call pinned while other calls have pages
+ * pinned for their copies: pages that reclaim can take once they are
+ * done.  Wait for an unpin and try again (true), a few times at most,
+ * so that mem= full of pages in flight is not taken for mem= full.
+ * The callers that hold pins never wait for anything but sf_lock.
+ */
+static bool
+io_wait_unpin(struct shmemfs *fs, int err, unsigned *tries)
+{
+	if (err != -ENOSPC || !fs->sf_pinned || ++*tries > 16)
+		return false;
+	fs->sf_pin_waiters++;
+	pthread_cond_wait(&fs->sf_unpinned, &fs->sf_lock);
+	fs->sf_pin_waiters--;
+	return true;
+}
+
+/*
+ * Read @size bytes at @off into @buf, copying with sf_lock dropped: each
+ * batch of pages is pinned under sf_lock, copied without it, unpinned
+ * under it again (filemap.h).  All or nothing, as filemap_read().
+ * => data lock of @ip held (shared or exclusive), sf_lock held; it is
+ *    dropped and retaken.  @ip may be freed by the time this returns.
+ */
+static ssize_t
+data_read(struct shmemfs *fs, struct shmemfs_inode *ip, char *buf,
+	  size_t size, uint64_t off)
+{
+	struct filemap_seg seg[FILEMAP_SEGS];
+	unsigned tries = 0;
+	size_t done = 0;
+	int err = 0;
+
+	if (size > SSIZE_MAX)
+		size = SSIZE_MAX & ~((size_t)SF_PAGE_SIZE - 1);
+	io_hold(ip);
+	while (done < size) {
+		unsigned n, i;
+		size_t got, at = done;
+
+		got = filemap_pin_read(fs, ip, off + done, size - done, seg,
+				       &n, &err);
+		if (err || !got) {
+			io_unpin(fs, seg, n);
+			if (!got && io_wait_unpin(fs, err, &tries)) {
+				err = 0;
+				continue;
+			}
+			break;
+		}
+		UNLOCK(fs);
+		for (i = 0; i < n; at += seg[i].sg_len, i++) {
+			if (seg[i].sg_data)
+				memcpy(buf + at, seg[i].sg_data, seg[i].sg_len);
+			else
+				memset(buf + at, 0, seg[i].sg_len);
+		}
+		LOCK(fs);
+		io_unpin(fs, seg, n);
+		done += got;
+	}
+	node_touch_atime(ip);
+	io_put(fs, ip);
+	if (err) /* see filemap_read(): a short count would read as EOF */
+		return err == -ENOSPC ? -ENOMEM : err;
+	return (ssize_t)done;
+}
+
+/*
+ * Write @size bytes at @off from @buf, copying with sf_lock dropped as
+ * data_read() does; the result is filemap_write()'s (a short count, or
+ * the error when nothing was written).
+ * => data lock of @ip held exclusive, sf_lock held; it is dropped and
+ *    retaken.  @ip may be freed by the time this returns.
+ */
+static ssize_t
+data_write(struct shmemfs *fs, struct shmemfs_inode *ip, const char *buf,
+	   size_t size, uint64_t off)
+{
+	struct filemap_seg seg[FILEMAP_SEGS];
+	uint64_t wstart = off;
+	unsigned tries = 0;
+	size_t done = 0;
+	int err;
+
+	err = filemap_write_begin(fs, ip, off, &size, &wstart);
+	if (err || !size)
+		return err;
+	io_hold(ip);
+	while (done < size) {
+		unsigned n, i;
+		size_t got, at = done;
+
+		got = filemap_pin_write(fs, ip, off + done, size - done,
+					off + size, seg, &n, &err);
+		if (got) {
+			UNLOCK(fs);
+			for (i = 0; i < n; at += seg[i].sg_len, i++)
+				memcpy(seg[i].sg_data, buf + at,
+				       seg[i].sg_len);
+			LOCK(fs);
+			io_unpin(fs, seg, n);
+		} else if (io_wait_unpin(fs, err, &tries)) {
+			err = 0;
+			continue;
+		}
+		filemap_write_end(fs, ip, wstart, off + done, got);
+		done += got;
+		if (err || !got)
+			break;
+	}
+	io_put(fs, ip);
+	return done ? (ssize_t)done : err;
+}
+
 ssize_t
 shmemfs_read(struct shmemfs *fs, uint64_t ino, void *buf, size_t size,
 	     int64_t off)
@@ -582,14 +746,14 @@ shmemfs_read(struct shmemfs *fs, uint64_t ino, void *buf, size_t size,
 
 	if (off < 0)
 		return -EINVAL;
+	dlock_read(&fs->sf_dlocks, ino);
 	LOCK(fs);
-	IGET_OR(fs, ip, ino, -ESTALE);
-	ret = check_regular(ip);
-	if (!ret) {
-		ret = filemap_read(fs, ip, buf, size, (uint64_t)off);
-		node_touch_atime(ip);
-	}
+	ip = iget(fs, ino);
+	ret = ip ? check_regular(ip) : -ESTALE;
+	if (!ret)
+		ret = data_read(fs, ip, buf, size, (uint64_t)off);
 	UNLOCK(fs);
+	dlock_unlock(&fs->sf_dlocks, ino);
 	return ret;
 }
 
@@ -603,9 +767,10 @@ shmemfs_write(struct shmemfs *fs, uint64_t ino, const void *buf, size_t size,
 	/* rw_verify_area(): the end must be a valid offset too */
 	if (off < 0 || size > (uint64_t)INT64_MAX - (uint64_t)off)
 		return -EINVAL;
+	dlock_write(&fs->sf_dlocks, ino);
 	LOCK(fs);
-	IGET_OR(fs, ip, ino, -ESTALE);
-	ret = check_regular(ip);
+	ip = iget(fs, ino);
+	ret = ip ? check_regular(ip) : -ESTALE;
 	if (!ret && ip->i_seals) { /* memfd seals (ipc.c) */
 		ret = ipc_seal_write(ip, (uint64_t)off, size);
 		if (ret > 0)
@@ -615,10 +780,11 @@ shmemfs_write(struct shmemfs *fs, uint64_t ino, const void *buf, size_t size,
 	}
 	if (!ret) {
 		mem_quota_bind(fs, ip->i_uid, ip->i_gid);
-		ret = filemap_write(fs, ip, buf, size, (uint64_t)off);
+		ret = data_write(fs, ip, buf, size, (uint64_t)off);
 		mem_quota_unbind(fs);
 	}
 	UNLOCK(fs);
+	dlock_unlock(&fs->sf_dlocks, ino);
 	return ret;
 }
 
@@ -639,9 +805,12 @@ shmemfs_fallocate(struct shmemfs *fs, uint64_t ino, int mode, int64_t off,
 		return -EOPNOTSUPP;
 	if (len > SHMEMFS_MAX_FILESIZE - off)
 		return -EFBIG;
+	dlock_write(&fs->sf_dlocks, ino);
 	LOCK(fs);
-	IGET_OR(fs, ip, ino, -ESTALE);
-	if (S_ISDIR(ip->i_mode))
+	ip = iget(fs, ino);
+	if (!ip)
+		ret = -ESTALE;
+	else if (S_ISDIR(ip->i_mode))
 		ret = -EISDIR;
 	else if (!S_ISREG(ip->i_mode))
 		ret = -ENODEV;
@@ -658,6 +827,7 @@ shmemfs_fallocate(struct shmemfs *fs, uint64_t ino, int mode, int64_t off,
 		mem_quota_unbind(fs);
 	}
 	UNLOCK(fs);
+	dlock_unlock(&fs->sf_dlocks, ino);
 	return ret;
 }
 
@@ -707,6 +877,7 @@ shmemfs_copy_file_range(struct shmemfs *fs, uint64_t ino_in, int64_t off_in,
 	buf = malloc(CHUNK);
 	if (!buf)
 		return -ENOMEM;
+	dlock_pair(&fs->sf_dlocks, ino_in, ino_out);
 	while (done < len) {
 		size_t n = len - done < CHUNK ? len - done : CHUNK;
 		ssize_t r, w;
@@ -726,16 +897,19 @@ shmemfs_copy_file_range(struct shmemfs *fs, uint64_t ino_in, int64_t off_in,
 			UNLOCK(fs);
 			break;
 		}
-		r = filemap_read(fs, in, buf, n, (uint64_t)off_in + done);
-		if (r < 0) {
-			UNLOCK(fs);
-			ret = r;
-			break;
+		/* both must outlive the read's and the write's copies */
+		io_hold(in);
+		io_hold(out);
+		r = data_read(fs, in, buf, n, (uint64_t)off_in + done);
+		w = r;
+		if (r > 0) {
+			mem_quota_bind(fs, out->i_uid, out->i_gid);
+			w = data_write(fs, out, buf, (size_t)r,
+				       (uint64_t)off_out + done);
+			mem_quota_unbind(fs);
 		}
-		mem_quota_bind(fs, out->i_uid, out->i_gid);
-		w = r > 0 ? filemap_write(fs, out, buf, (size_t)r,
-					  (uint64_t)off_out + done) : 0;
-		mem_quota_unbind(fs);
+		io_put(fs, in);
+		io_put(fs, out);
 		UNLOCK(fs);
 		if (w < 0) {
 			ret = w;
@@ -745,6 +919,7 @@ shmemfs_copy_file_range(struct shmemfs *fs, uint64_t ino_in, int64_t off_in,
 		if (r <= 0 || (size_t)w < n)
 			break;
 	}
+	dlock_unlock2(&fs->sf_dlocks, ino_in, ino_out);
 	free(buf);
 	return done ? (ssize_t)done : ret;
 }

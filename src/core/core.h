@@ -23,18 +23,38 @@
  *
  * Lock order
  * ----------
- * There is one lock per mount, sf_lock, and every public call takes it
- * for its whole duration (api.c).  Everything reachable from a struct
- * shmemfs - counters, the inode table, the name hash, every inode, page
- * index, directory and xattr list, the page pool and the CLOCK ring, the
- * swap map - is protected by it.  Internal functions therefore assume
- * "=> Must be called with sf_lock held." and say so only where it is not
- * obvious.  A finer scheme (per-inode locks for the data path) is a
- * later step; keeping one lock now makes every operation, rename
- * included, trivially atomic.  Three things drop and retake it: the
- * background reclaimer between batches (reclaim.c), swapoff between
- * batches (swapoff.c) and background collapse between passes
- * (khugepaged.c); all re-look-up what they hold afterwards.
+ * Two kinds of lock per mount, always taken in this order:
+ *
+ *   1. data locks (lock.h): SF_DLOCK_STRIPES rwlocks in struct shmemfs,
+ *      an inode's chosen by hashing its number (no memory per inode).
+ *      Shared for read; exclusive for write, truncate (setattr of the
+ *      size), fallocate and punch, memfd seals, mapped write-back.  Two
+ *      at once only in ascending stripe order (copy_file_range; the
+ *      snapshot takes all of them).
+ *   2. sf_lock, the mount mutex.  Everything reachable from a struct
+ *      shmemfs - counters, the inode table, the name hash, every inode,
+ *      page index, directory and xattr list, the page pool and the CLOCK
+ *      ring, the swap map, every struct sf_page - is protected by it.
+ *      Internal functions assume "=> Must be called with sf_lock held."
+ *      and say so only where it is not obvious.
+ *
+ * Never wait for a data lock while holding sf_lock.  lock.c checks the
+ * order per thread in debug builds (an assertion on each acquire).
+ *
+ * What runs without sf_lock: only the copies of read and write (api.c).
+ * Under sf_lock the pages of a batch of the request are looked up or
+ * allocated and pinned (page.h: reclaim, splits, collapse and frees pass
+ * over pinned pages), sf_lock is dropped for the memcpy, and retaken to
+ * unpin and to update the size; the data lock keeps the size and the
+ * pages' contents still meanwhile, and a reference keeps the inode.  So
+ * reads and writes of different files copy in parallel, and so do the
+ * readers of one file.  Metadata calls hold sf_lock for their whole
+ * duration, which keeps every one of them, rename included, trivially
+ * atomic.  Four things drop and retake sf_lock: the data path between
+ * batches, the background reclaimer between batches (reclaim.c),
+ * swapoff between batches (swapoff.c) and background collapse between
+ * passes (khugepaged.c, which takes no data lock and so skips pinned
+ * pages); the latter three re-look-up what they hold afterwards.
  *
  * Calls go down only: a layer never calls a layer above it, so no
  * module needs to know who called it.  Where a lower layer must act on

@@ -459,12 +459,33 @@ filemap_shrinklist_to_head(struct shmemfs *fs, struct shmemfs_inode *ip)
 		fs->sf_huge_shrinkhead++;
 }
 
+/* Is a page of the folio of @order at @first pinned (a copy in flight
+ * without sf_lock, page.h)? */
+static bool
+filemap_folio_pinned(const struct shmemfs_inode *ip, uint64_t first,
+		     unsigned order)
+{
+	uint64_t idx = first, last = first + ((uint64_t)1 << order) - 1;
+	void *e;
+
+	while ((e = pageidx_next(&ip->i_pages, &idx)) && idx <= last) {
+		if (!pageidx_is_value(e) && page_pinned(e))
+			return true;
+		if (!pageidx_is_value(e) && page_is_huge(e))
+			return false; /* one entry for all of it */
+		idx++;
+	}
+	return false;
+}
+
 /*
  * One inode of the shrinklist (shmem_unused_huge_shrink()): the folio
  * holding the page at end of file, if large and reaching past it (or
  * past the furthest fallocate), is split into single pages and its
  * pages past that end freed (counted in *@freed).  0: the inode leaves
- * the list; -ENOMEM: the split could not be had, it stays.
+ * the list; -EBUSY (a copy is in flight: the kernel's failed trylock)
+ * or -ENOMEM (the split could not be had): it stays.  The caller need
+ * not hold @ip's data lock.
  */
 static int
 huge_shrink_one(struct shmemfs *fs, struct shmemfs_inode *ip,
@@ -475,6 +496,8 @@ huge_shrink_one(struct shmemfs *fs, struct shmemfs_inode *ip,
 					  &first);
 
 	if (order && end > first && end < first + ((uint64_t)1 << order)) {
+		if (filemap_folio_pinned(ip, first, order))
+			return -EBUSY;
 		if (filemap_folio_split(fs, ip, first, order, first, true))
 			return -ENOMEM;
 		if (before != ip->i_blocks && fs->sf_attr_notify)
@@ -706,8 +729,9 @@ filemap_collapse(struct shmemfs *fs, struct shmemfs_inode *ip, uint64_t first,
 
 	holes = SF_HUGE_PAGES;
 	while ((e = pageidx_next(&ip->i_pages, &idx)) && idx <= last) {
-		if (pageidx_is_value(e) ? !sf_is_zero(e) : page_is_huge(e))
-			return -EBUSY;
+		if (pageidx_is_value(e) ? !sf_is_zero(e)
+					: page_is_huge(e) || page_pinned(e))
+			return -EBUSY; /* pinned: a copy is in flight */
 		holes--;
 		idx++;
 	}
@@ -1081,6 +1105,166 @@ filemap_write(struct shmemfs *fs, struct shmemfs_inode *ip, const void *buf,
 	if (off + done > ip->i_size)
 		ip->i_size = off + done;
 	return (ssize_t)done;
+}
+
+/*
+ * The data path without sf_lock (filemap.h).  Each call pins the pages
+ * of the next part of a request, at most FILEMAP_SEGS folios, and
+ * describes them in @seg; *@errp is the error that stopped it short, or
+ * 0.  Pinned pages cannot be evicted, so when memory (mem=, -ENOSPC)
+ * runs out after some pages of the batch were pinned, the batch just
+ * ends there: the caller copies, unpins and asks again with nothing
+ * pinned, and only then is -ENOSPC the answer it would have been with
+ * every copy under the lock.
+ */
+size_t
+filemap_pin_read(struct shmemfs *fs, struct shmemfs_inode *ip, uint64_t off,
+		 size_t size, struct filemap_seg *seg, unsigned *nsegp,
+		 int *errp)
+{
+	size_t done = 0;
+	unsigned n = 0;
+	int err = 0;
+
+	SF_ASSERT(sf_mutex_held());
+	if (off >= ip->i_size)
+		size = 0;
+	else if (size > ip->i_size - off)
+		size = ip->i_size - off;
+	while (done < size && n < FILEMAP_SEGS) {
+		uint64_t pos = off + done;
+		size_t poff = pos & SF_PAGE_MASK;
+		size_t len = SF_PAGE_SIZE - poff;
+		struct sf_page *pg;
+
+		err = filemap_get_page(fs, ip, pos >> SF_PAGE_SHIFT, SGP_READ,
+				       &pg);
+		if (err)
+			break;
+		if (pg) /* to the end of the folio */
+			len = ((pg->pg_index + page_nr(pg)) << SF_PAGE_SHIFT) -
+			      pos;
+		if (len > size - done)
+			len = size - done;
+		seg[n].sg_page = pg;
+		seg[n].sg_data = NULL;
+		if (pg) {
+			page_pin(pg);
+			fs->sf_pinned++;
+			seg[n].sg_data = page_data(pg, pos >> SF_PAGE_SHIFT) +
+					 poff;
+		}
+		seg[n++].sg_len = len;
+		done += len;
+	}
+	*nsegp = n;
+	*errp = err == -ENOSPC && n ? 0 : err;
+	return done;
+}
+
+/*
+ * The start of a write of @*sizep bytes at @off: EFBIG and the size
+ * limits as filemap_write(), the times stamped, and huge=within_size's
+ * regrow; *@wstartp is for filemap_write_end().  0 (with *@sizep 0:
+ * nothing to write) or -EFBIG.
+ */
+int
+filemap_write_begin(struct shmemfs *fs, struct shmemfs_inode *ip,
+		    uint64_t off, size_t *sizep, uint64_t *wstartp)
+{
+	size_t size = *sizep;
+	uint64_t wstart;
+
+	if (off >= (uint64_t)SHMEMFS_MAX_FILESIZE)
+		return size ? -EFBIG : 0;
+	if (size > (uint64_t)SHMEMFS_MAX_FILESIZE - off)
+		size = (uint64_t)SHMEMFS_MAX_FILESIZE - off;
+	if (size > SSIZE_MAX)
+		size = SSIZE_MAX & ~SF_PAGE_MASK;
+	*sizep = size;
+	if (!size)
+		return 0;
+	sf_now(&ip->i_mtime);
+	ip->i_ctime = ip->i_mtime;
+	wstart = off;
+	if (fs->sf_lw_ino == ip->i_ino && fs->sf_lw_end == off &&
+	    fs->sf_lw_start < off)
+		wstart = fs->sf_lw_start;
+	if (wstart < off && fs->sf_opts.so_huge == SHMEMFS_HUGE_WITHIN_SIZE)
+		filemap_regrow(fs, ip, wstart, off + size, off);
+	*wstartp = wstart;
+	return 0;
+}
+
+/* The pages for bytes [@pos, @pos + @size) of a write ending at @wend. */
+size_t
+filemap_pin_write(struct shmemfs *fs, struct shmemfs_inode *ip, uint64_t pos,
+		  size_t size, uint64_t wend, struct filemap_seg *seg,
+		  unsigned *nsegp, int *errp)
+{
+	size_t done = 0;
+	unsigned n = 0;
+	int err = 0;
+
+	SF_ASSERT(sf_mutex_held());
+	while (done < size && n < FILEMAP_SEGS) {
+		uint64_t at = pos + done;
+		size_t poff = at & SF_PAGE_MASK;
+		size_t len = SF_PAGE_SIZE - poff;
+		struct sf_page *pg;
+
+		if (len > size - done)
+			len = size - done;
+		err = filemap_get_folio(fs, ip, at >> SF_PAGE_SHIFT,
+					len == SF_PAGE_SIZE ? SGP_OVERWRITE
+							    : SGP_WRITE,
+					wend, &pg);
+		if (err)
+			break;
+		if (page_is_huge(pg)) { /* to the end of the folio */
+			len = ((pg->pg_index + SF_HUGE_PAGES) << SF_PAGE_SHIFT) -
+			      at;
+			if (len > size - done)
+				len = size - done;
+		}
+		page_pin(pg);
+		fs->sf_pinned++;
+		seg[n].sg_page = pg;
+		seg[n].sg_data = page_data(pg, at >> SF_PAGE_SHIFT) + poff;
+		seg[n++].sg_len = len;
+		done += len;
+	}
+	*nsegp = n;
+	*errp = err == -ENOSPC && n ? 0 : err;
+	return done;
+}
+
+/* Bytes [@pos, @pos + @done) of the write that began at @wstart are in:
+ * the size grows as the kernel's write_end() grows it, page by page. */
+void
+filemap_write_end(struct shmemfs *fs, struct shmemfs_inode *ip,
+		  uint64_t wstart, uint64_t pos, size_t done)
+{
+	fs->sf_lw_ino = ip->i_ino;
+	fs->sf_lw_start = wstart;
+	fs->sf_lw_end = pos + done;
+	if (done && pos + done > ip->i_size)
+		ip->i_size = pos + done;
+}
+
+void
+filemap_unpin(struct shmemfs *fs, struct filemap_seg *seg, unsigned n)
+{
+	unsigned i;
+
+	SF_ASSERT(sf_mutex_held());
+	for (i = 0; i < n; i++) {
+		if (!seg[i].sg_page)
+			continue;
+		page_unpin(seg[i].sg_page);
+		SF_ASSERT(fs->sf_pinned > 0);
+		fs->sf_pinned--;
+	}
 }
 
 struct erase_ctx {

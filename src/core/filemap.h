@@ -31,6 +31,31 @@ ssize_t filemap_read(struct shmemfs *fs, struct shmemfs_inode *ip, void *buf,
 		     size_t size, uint64_t off);
 ssize_t filemap_write(struct shmemfs *fs, struct shmemfs_inode *ip,
 		      const void *buf, size_t size, uint64_t off);
+/*
+ * The data path without sf_lock (api.c): under sf_lock, pin the pages of
+ * the next part of a request and describe them as segments; drop
+ * sf_lock to copy (the file's data lock held, lock.h: shared to read,
+ * exclusive to write); retake it to unpin.  Each call returns the bytes
+ * its segments cover and sets *errp to the error that stopped it (0 if
+ * none); a read segment with no page reads as zeros.
+ */
+#define FILEMAP_SEGS 32
+struct filemap_seg {
+	struct sf_page *sg_page; /* pinned; NULL: a hole (read) */
+	char *sg_data;
+	size_t sg_len;
+};
+size_t filemap_pin_read(struct shmemfs *fs, struct shmemfs_inode *ip,
+			uint64_t off, size_t size, struct filemap_seg *seg,
+			unsigned *nsegp, int *errp);
+int filemap_write_begin(struct shmemfs *fs, struct shmemfs_inode *ip,
+			uint64_t off, size_t *sizep, uint64_t *wstartp);
+size_t filemap_pin_write(struct shmemfs *fs, struct shmemfs_inode *ip,
+			 uint64_t pos, size_t size, uint64_t wend,
+			 struct filemap_seg *seg, unsigned *nsegp, int *errp);
+void filemap_write_end(struct shmemfs *fs, struct shmemfs_inode *ip,
+		       uint64_t wstart, uint64_t pos, size_t done);
+void filemap_unpin(struct shmemfs *fs, struct filemap_seg *seg, unsigned n);
 int filemap_truncate(struct shmemfs *fs, struct shmemfs_inode *ip,
 		     uint64_t size);
 int filemap_fallocate(struct shmemfs *fs, struct shmemfs_inode *ip, int mode,

@@ -6,12 +6,14 @@
  * the swap device) and the namespace's tables; each layer's header says
  * which fields are its own.  Modules include this header for the struct
  * and call the layers' functions rather than reading other layers'
- * fields.  Everything here is protected by sf_lock (core.h).
+ * fields.  Everything here is protected by sf_lock (core.h), except
+ * sf_dlocks, the data locks, which come before it (lock.h).
  */
 #ifndef SHMEMFS_FS_H
 #define SHMEMFS_FS_H
 
 #include "core.h"
+#include "lock.h"
 #include "mem.h"
 #include "page.h"
 #include "pageidx.h"
@@ -21,6 +23,7 @@ struct sf_dirent;
 
 struct shmemfs {
 	pthread_mutex_t sf_lock;
+	struct sf_dlocks sf_dlocks;     /* lock.c: the data locks */
 	struct shmemfs_opts sf_opts;
 	struct sf_mem sf_mem;           /* mem.c */
 	struct sf_pool sf_pool;         /* page.c */
@@ -43,6 +46,11 @@ struct shmemfs {
 	struct pageidx sf_huge_shrinklist;
 	struct pageidx sf_huge_shrinkino;
 	uint64_t sf_huge_shrinktail, sf_huge_shrinkhead;
+	/* filemap.c: pages pinned for copies without sf_lock (page.h);
+	 * api.c waits on sf_unpinned when memory is full of them */
+	uint64_t sf_pinned;
+	unsigned sf_pin_waiters;
+	pthread_cond_t sf_unpinned;
 	/* api.c: the front end's "attributes changed" hook */
 	void (*sf_attr_notify)(void *arg, uint64_t ino);
 	void *sf_attr_notify_arg;

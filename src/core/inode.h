@@ -3,7 +3,9 @@
  * inode.h - struct shmemfs_inode, the object the upper layers share:
  * filemap keeps a regular file's data in it, node its life cycle, dir
  * its names, xattr its attributes.  Each part of the union below belongs
- * to the module named beside it.  Protected by sf_lock (core.h).
+ * to the module named beside it.  Protected by sf_lock (core.h); the
+ * data in a regular file's pages also by its data lock (lock.h), which
+ * lives in struct shmemfs, not here: taken before sf_lock.
  *
  * Ownership and lifetime
  * ----------------------

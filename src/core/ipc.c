@@ -34,8 +34,8 @@
 #include "node.h"
 #include "shmemfs_ipc.h"
 
-#define LOCK(fs)   pthread_mutex_lock(&(fs)->sf_lock)
-#define UNLOCK(fs) pthread_mutex_unlock(&(fs)->sf_lock)
+#define LOCK(fs)   sf_mutex_lock(&(fs)->sf_lock)
+#define UNLOCK(fs) sf_mutex_unlock(&(fs)->sf_lock)
 
 #define IPC_ALL_SEALS                                                          \
 	(F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE |            \
@@ -771,6 +771,8 @@ shmemfs_seals_add(struct shmemfs *fs, uint64_t ino, unsigned seals,
 
 	if (seals & ~(unsigned)IPC_ALL_SEALS)
 		return -EINVAL;
+	/* as memfd_add_seals() takes inode_lock: no write is half done */
+	dlock_write(&fs->sf_dlocks, ino);
 	LOCK(fs);
 	ip = ino ? node_get(fs, ino) : NULL;
 	if (!ip) {
@@ -797,6 +799,7 @@ shmemfs_seals_add(struct shmemfs *fs, uint64_t ino, unsigned seals,
 	ip->i_seals |= seals;
 out:
 	UNLOCK(fs);
+	dlock_unlock(&fs->sf_dlocks, ino);
 	return ret;
 }
 
@@ -863,6 +866,8 @@ shmemfs_write_mapped(struct shmemfs *fs, uint64_t ino, const void *buf,
 
 	if (off < 0 || size > (uint64_t)INT64_MAX - (uint64_t)off)
 		return -EINVAL;
+	/* copies under sf_lock, but a read may be copying without it */
+	dlock_write(&fs->sf_dlocks, ino);
 	LOCK(fs);
 	ip = ino ? node_get(fs, ino) : NULL;
 	if (!ip) {
@@ -888,5 +893,6 @@ shmemfs_write_mapped(struct shmemfs *fs, uint64_t ino, const void *buf,
 		}
 	}
 	UNLOCK(fs);
+	dlock_unlock(&fs->sf_dlocks, ino);
 	return ret;
 }

@@ -20,6 +20,7 @@
 #include "filemap.h"
 #include "fs.h"
 #include "khugepaged.h"
+#include "lock.h"
 #include "node.h"
 
 /*
@@ -34,6 +35,7 @@ khugepaged_pass(struct shmemfs *fs)
 	unsigned budget = SF_KHP_BUDGET, made = 0;
 	struct shmemfs_inode *ip;
 
+	SF_ASSERT(sf_mutex_held());
 	if (fs->sf_opts.so_huge == SHMEMFS_HUGE_NEVER)
 		return 0;
 	while (budget && made < SF_KHP_FOLIOS) {
@@ -64,7 +66,7 @@ khugepaged(void *arg)
 {
 	struct shmemfs *fs = arg;
 
-	pthread_mutex_lock(&fs->sf_lock);
+	sf_mutex_lock(&fs->sf_lock);
 	while (!fs->sf_khp_stop) {
 		struct timespec ts;
 
@@ -76,7 +78,7 @@ khugepaged(void *arg)
 		if (!fs->sf_khp_stop)
 			khugepaged_pass(fs);
 	}
-	pthread_mutex_unlock(&fs->sf_lock);
+	sf_mutex_unlock(&fs->sf_lock);
 	return NULL;
 }
 
@@ -109,10 +111,10 @@ khugepaged_stop(struct shmemfs *fs)
 {
 	if (!fs->sf_khp_running)
 		return;
-	pthread_mutex_lock(&fs->sf_lock);
+	sf_mutex_lock(&fs->sf_lock);
 	fs->sf_khp_stop = true;
 	pthread_cond_signal(&fs->sf_khp_wake);
-	pthread_mutex_unlock(&fs->sf_lock);
+	sf_mutex_unlock(&fs->sf_lock);
 	pthread_join(fs->sf_khp_thread, NULL);
 	pthread_cond_destroy(&fs->sf_khp_wake);
 	fs->sf_khp_running = false;

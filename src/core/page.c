@@ -397,6 +397,7 @@ page_free(struct shmemfs *fs, struct sf_page *pg)
 {
 	uint64_t nr = page_nr(pg);
 
+	SF_ASSERT(!page_pinned(pg)); /* a copy is in flight (page.h) */
 	ring_del(&fs->sf_pool, pg);
 	if (page_is_huge(pg)) {
 		pool_free_chunk(&fs->sf_pool, pg->pg_data);
@@ -479,6 +480,7 @@ page_split(struct shmemfs *fs, struct sf_page *pg)
 	int ret = -ENOMEM;
 
 	SF_ASSERT(page_is_huge(pg));
+	SF_ASSERT(!page_pinned(pg)); /* a copy is in flight (page.h) */
 	small = sf_malloc(SF_HUGE_PAGES * sizeof(*small));
 	if (!small)
 		return -ENOMEM;
@@ -584,7 +586,7 @@ page_clock_next(struct shmemfs *fs, uint64_t *scan)
 
 		(*scan)--;
 		pl->pl_clock = pg->pg_next;
-		if (pg->pg_flags & SF_PG_PINNED)
+		if (page_pinned(pg))
 			continue;
 		if (pg->pg_flags & SF_PG_REFERENCED) {
 			pg->pg_flags &= ~SF_PG_REFERENCED;

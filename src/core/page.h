@@ -27,7 +27,7 @@
  * replace it with a swap entry without knowing whose index that is.
  */
 #define SF_PG_REFERENCED 0x1
-#define SF_PG_PINNED     0x2 /* never evict (e.g. I/O in flight) */
+#define SF_PG_PINNED     0x2 /* unused: pins are counted (below) */
 #define SF_PG_HUGE       0x4 /* a 2 MiB folio: SF_HUGE_PAGES pages */
 /* bits 8-11: the order of the logical folio a small page belongs to */
 #define SF_PG_ORDER_SHIFT 8
@@ -242,6 +242,40 @@ sf_entry_order(const void *e)
 {
 	return pageidx_is_value(e) ? sf_val_order(e)
 				   : page_folio_order((const struct sf_page *)e);
+}
+
+/*
+ * Pins: a copy into or out of the page runs without sf_lock (api.c,
+ * under the file's data lock, lock.h).  While pinned, a page (or huge
+ * folio) keeps its memory and its place: the CLOCK hand passes it, and
+ * nothing may free, split, collapse or swap it out.  Pins are counted
+ * (readers of one file share a page) in the high bits of pg_flags;
+ * taken and dropped under sf_lock like every other field.  Whoever
+ * frees or moves pages of a file whose data lock it does not hold
+ * exclusively (reclaim, the huge shrinker, collapse, swapoff) checks
+ * page_pinned() and skips the page.
+ */
+#define SF_PG_PIN_SHIFT 16
+#define SF_PG_PIN_ONE (1u << SF_PG_PIN_SHIFT)
+
+static inline bool
+page_pinned(const struct sf_page *pg)
+{
+	return pg->pg_flags >= SF_PG_PIN_ONE;
+}
+
+static inline void
+page_pin(struct sf_page *pg)
+{
+	SF_ASSERT(pg->pg_flags < UINT32_MAX - SF_PG_PIN_ONE);
+	pg->pg_flags += SF_PG_PIN_ONE;
+}
+
+static inline void
+page_unpin(struct sf_page *pg)
+{
+	SF_ASSERT(page_pinned(pg));
+	pg->pg_flags -= SF_PG_PIN_ONE;
 }
 
 static inline void

@@ -16,10 +16,9 @@
  * high watermark that works down to the low one, a batch per lock hold
  * so that other callers get in between.
  *
- * Everything here runs under sf_lock, which is also what keeps a page
- * from being evicted while a copy into or out of it is in flight: copies
- * happen under the lock, and reclaim cannot run until it is dropped.
- * SF_PG_PINNED is for the day a copy happens outside it.
+ * Everything here runs under sf_lock.  Copies into and out of pages run
+ * without it (api.c), on pages pinned for the copy: page_clock_next()
+ * passes pinned pages, so nothing evicts or splits a page in use.
  *
  * A huge folio the hand picks is split first (page_split(), as
  * shmem_writeout() splits a large folio), and its pages are evicted one
@@ -150,7 +149,7 @@ kswapd(void *arg)
 {
 	struct shmemfs *fs = arg;
 
-	pthread_mutex_lock(&fs->sf_lock);
+	sf_mutex_lock(&fs->sf_lock);
 	while (!fs->sf_kswapd_stop) {
 		if (!swap_active(&fs->sf_swap) || !mem_above_high(fs)) {
 			pthread_cond_wait(&fs->sf_kswapd_wake, &fs->sf_lock);
@@ -160,14 +159,14 @@ kswapd(void *arg)
 			if (!reclaim_pages(fs, SF_RECLAIM_BATCH))
 				break;
 			/* let other callers in between batches */
-			pthread_mutex_unlock(&fs->sf_lock);
-			pthread_mutex_lock(&fs->sf_lock);
+			sf_mutex_unlock(&fs->sf_lock);
+			sf_mutex_lock(&fs->sf_lock);
 		}
 		if (mem_above_high(fs) && !fs->sf_kswapd_stop)
 			/* no progress: wait to be woken again */
 			pthread_cond_wait(&fs->sf_kswapd_wake, &fs->sf_lock);
 	}
-	pthread_mutex_unlock(&fs->sf_lock);
+	sf_mutex_unlock(&fs->sf_lock);
 	return NULL;
 }
 
@@ -194,10 +193,10 @@ reclaim_stop(struct shmemfs *fs)
 {
 	if (!fs->sf_kswapd_running)
 		return;
-	pthread_mutex_lock(&fs->sf_lock);
+	sf_mutex_lock(&fs->sf_lock);
 	fs->sf_kswapd_stop = true;
 	pthread_cond_signal(&fs->sf_kswapd_wake);
-	pthread_mutex_unlock(&fs->sf_lock);
+	sf_mutex_unlock(&fs->sf_lock);
 	pthread_join(fs->sf_kswapd, NULL);
 	pthread_cond_destroy(&fs->sf_kswapd_wake);
 	fs->sf_kswapd_running = false;

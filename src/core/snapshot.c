@@ -53,10 +53,10 @@
  *
  * Consistency
  * -----------
- * shmemfs_save() holds sf_lock, the mount-wide lock every operation
- * takes (core.h), for the whole walk: the image is exactly the state
- * between two operations, and no writer, rename or unlink runs while it
- * is taken.  Swapped pages are read from their slots one at a time into
+ * shmemfs_save() holds every data lock and sf_lock (core.h) for the
+ * whole walk: the image is exactly the state between two operations, no
+ * copy into a page is half done, and no writer, rename or unlink runs
+ * while it is taken.  Swapped pages are read from their slots one at a time into
  * one bounce page, never swapped in.  The cost is a pause of the mount
  * for as long as it takes to copy the data into the host's page cache
  * (write(2), no fsync: shmemfs_save_file() syncs after the lock is
@@ -677,9 +677,12 @@ snap_save(struct shmemfs *fs, int fd, const unsigned char *key, bool live,
 	if (ret)
 		goto out_free;
 
-	pthread_mutex_lock(&fs->sf_lock);
+	/* every data lock first: no copy outside sf_lock is in flight */
+	dlock_all(&fs->sf_dlocks);
+	sf_mutex_lock(&fs->sf_lock);
 	ret = snap_save_tree(fs, &w, page);
-	pthread_mutex_unlock(&fs->sf_lock);
+	sf_mutex_unlock(&fs->sf_lock);
+	dlock_unlock_all(&fs->sf_dlocks);
 	if (!ret) {
 		img_flush(&w, true);
 		ret = w.w_err;
@@ -1630,9 +1633,9 @@ shmemfs_restore(struct shmemfs **fsp, const struct shmemfs_opts *o, int fd,
 		ret = img_fail(&r, -ENOMEM, "out of memory");
 		goto out_destroy;
 	}
-	pthread_mutex_lock(&fs->sf_lock);
+	sf_mutex_lock(&fs->sf_lock);
 	ret = snap_restore_records(&rs, &c);
-	pthread_mutex_unlock(&fs->sf_lock);
+	sf_mutex_unlock(&fs->sf_lock);
 	if (ret)
 		goto out_destroy;
 	ret = shmemfs_check(fs, msg, sizeof(msg));

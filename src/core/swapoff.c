@@ -52,8 +52,8 @@ swapoff_unuse(struct shmemfs *fs)
 					err = ret == -ENOSPC ? -ENOMEM : ret;
 				if (!ret && ++done % 1024 == 0) {
 					/* others may free or change ip */
-					pthread_mutex_unlock(&fs->sf_lock);
-					pthread_mutex_lock(&fs->sf_lock);
+					sf_mutex_unlock(&fs->sf_lock);
+					sf_mutex_lock(&fs->sf_lock);
 					if (node_get(fs, ino) != ip)
 						break;
 				}

@@ -42,6 +42,14 @@ if ! $CLANG -fsanitize=thread -O1 -g -fno-omit-frame-pointer -std=gnu11 \
 	echo "run-tsan: build failed" >&2
 	exit 2
 fi
+# shellcheck disable=SC2086
+if ! $CLANG -fsanitize=thread -O1 -g -fno-omit-frame-pointer -std=gnu11 \
+	-Wall -Wextra -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 \
+	-I"$TOP/include" -I"$CORE" "$TOP/tests/fuzz/test_datapath.c" \
+	"$CORE"/*.c $LIBS -o "$OUT/test_datapath"; then
+	echo "run-tsan: build of test_datapath failed" >&2
+	exit 2
+fi
 
 export TSAN_OPTIONS="halt_on_error=1 exitcode=66 second_deadlock_stack=1 ${TSAN_OPTIONS:-}"
 
@@ -83,6 +91,24 @@ for mode in swap noswap huge hugeswap; do
 		fi
 	else
 		sed -n 's/^test_concurrency: /run-tsan: /p' "$log"
+	fi
+done
+# The data path's copies without sf_lock (test_datapath.c): swapping,
+# no swap, and huge folios.
+for mode in swap noswap huge; do
+	args=(-d "$SECS")
+	[ $mode = noswap ] && args+=(-n)
+	[ $mode = huge ] && args+=(-H)
+	log=$OUT/tsan-datapath-$mode.log
+	"${RUN[@]}" "$OUT/test_datapath" "${args[@]}" >"$log" 2>&1
+	rc=$?
+	if [ $rc -ne 0 ]; then
+		status=1
+		echo "run-tsan: datapath $mode: exit $rc (log: $log):"
+		grep -m5 -E "WARNING: ThreadSanitizer|SUMMARY|FAIL" "$log" |
+			sed 's/^/    /'
+	else
+		sed -n 's/^test_datapath: \([0-9]* ops\)/run-tsan: datapath '"$mode"': \1/p' "$log"
 	fi
 done
 [ $status -eq 0 ] && echo "run-tsan: no data race" || echo "run-tsan: FAILED"

@@ -25,6 +25,7 @@
 #include "alloc.h"
 #include "fs.h"
 #include "khugepaged.h"
+#include "lock.h"
 #include "reclaim.h"
 #include "helpers.h"
 
@@ -292,10 +293,10 @@ mkfs_swap(const char *opts)
 static void
 evict_all(struct shmemfs *fs)
 {
-	pthread_mutex_lock(&fs->sf_lock);
+	sf_mutex_lock(&fs->sf_lock);
 	reclaim_pages(fs, UINT64_MAX);
 	reclaim_pages(fs, UINT64_MAX);
-	pthread_mutex_unlock(&fs->sf_lock);
+	sf_mutex_unlock(&fs->sf_lock);
 }
 
 static void
@@ -685,10 +686,10 @@ test_collapse_thread(void **state)
 	assert_int_equal(shmemfs_write(fs, f, buf, sizeof(buf), 0),
 			 sizeof(buf));
 	assert_int_equal(khugepaged_start(fs), 0);
-	pthread_mutex_lock(&fs->sf_lock);
+	sf_mutex_lock(&fs->sf_lock);
 	fs->sf_opts.so_huge = SHMEMFS_HUGE_ALWAYS;
 	khugepaged_wake(fs);
-	pthread_mutex_unlock(&fs->sf_lock);
+	sf_mutex_unlock(&fs->sf_lock);
 	for (i = 0; i < 200 && !stats_of(fs).huge_pages; i++) {
 		struct timespec ts = {0, 50 * 1000 * 1000};
 
