@@ -496,7 +496,9 @@ page_count_collapse(struct shmemfs *fs)
  * Split huge folio @pg into SF_HUGE_PAGES small pages over the same
  * memory, filed in its index in its place and put in its place on the
  * ring (so a reclaimer whose hand just passed it meets them next).  The
- * charges do not change.  0, or -ENOMEM with @pg as it was.
+ * small pages stay marked as one logical folio of SF_HUGE_ORDER (page.h):
+ * the caller splits that further if it means to.  The charges do not
+ * change.  0, or -ENOMEM with @pg as it was.
  */
 int
 page_split(struct shmemfs *fs, struct sf_page *pg)
@@ -521,7 +523,9 @@ page_split(struct shmemfs *fs, struct sf_page *pg)
 				    ((size_t)i << SF_PAGE_SHIFT);
 		small[i]->pg_map = pg->pg_map;
 		small[i]->pg_index = pg->pg_index + i;
-		small[i]->pg_flags = pg->pg_flags & ~SF_PG_HUGE;
+		/* still one logical folio: page.h, "Logical folios" */
+		small[i]->pg_flags = (pg->pg_flags & ~SF_PG_HUGE) |
+				     (SF_HUGE_ORDER << SF_PG_ORDER_SHIFT);
 	}
 	ret = pageidx_split(pg->pg_map, pg->pg_index, SF_HUGE_ORDER,
 			    (void *const *)small);
