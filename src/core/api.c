@@ -18,6 +18,7 @@
 #include "filemap.h"
 #include "fs.h"
 #include "ipc.h"
+#include "khugepaged.h"
 #include "node.h"
 #include "reclaim.h"
 #include "remount.h"
@@ -131,6 +132,15 @@ shmemfs_mount(struct shmemfs **fsp, const struct shmemfs_opts *o, char *err,
 	ret = shmemfs_opts_check(o, err, err_len);
 	if (!ret)
 		ret = fs_new(fsp, o, err, err_len);
+	/* A mount (not a bare shmemfs_new(), which unit tests drive pass
+	 * by pass) collapses huge folios in the background. */
+	if (!ret) {
+		ret = khugepaged_start(*fsp);
+		if (ret) {
+			shmemfs_destroy(*fsp);
+			*fsp = NULL;
+		}
+	}
 	if (ret && err && err_len && !err[0])
 		snprintf(err, err_len, "cannot set up the filesystem: %s",
 			 strerror(-ret));
@@ -178,8 +188,11 @@ shmemfs_destroy(struct shmemfs *fs)
 {
 	if (!fs)
 		return;
+	khugepaged_stop(fs);
 	reclaim_stop(fs);
 	pageidx_destroy(&fs->sf_inodes, destroy_one, fs);
+	pageidx_destroy(&fs->sf_huge_shrinklist, NULL, NULL);
+	pageidx_destroy(&fs->sf_huge_shrinkino, NULL, NULL);
 	ipc_destroy(fs);
 	swap_fini(&fs->sf_swap);
 	page_pool_destroy(&fs->sf_pool);
@@ -1093,9 +1106,20 @@ shmemfs_huge_shrink(struct shmemfs *fs)
 	int64_t freed;
 
 	LOCK(fs);
-	freed = (int64_t)filemap_huge_shrink(fs);
+	freed = (int64_t)filemap_huge_shrink(fs, 0);
 	UNLOCK(fs);
 	return freed;
+}
+
+int
+shmemfs_huge_collapse(struct shmemfs *fs)
+{
+	int made;
+
+	LOCK(fs);
+	made = (int)khugepaged_pass(fs);
+	UNLOCK(fs);
+	return made;
 }
 
 int
@@ -1224,6 +1248,12 @@ check_quota(struct shmemfs *fs, char *msg, size_t len)
 	return 0;
 }
 
+static bool
+check_inode_alive(struct shmemfs *fs, const struct shmemfs_inode *ip)
+{
+	return node_get(fs, ip->i_ino) == ip;
+}
+
 int
 shmemfs_check(struct shmemfs *fs, char *msg, size_t len)
 {
@@ -1283,6 +1313,9 @@ shmemfs_check(struct shmemfs *fs, char *msg, size_t len)
 	if (ret)
 		goto out;
 	ret = check_quota(fs, msg, len);
+	if (ret)
+		goto out;
+	ret = filemap_check_shrinklist(fs, check_inode_alive, msg, len);
 	if (ret)
 		goto out;
 	ret = dir_check(fs, msg, len);

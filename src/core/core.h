@@ -19,6 +19,7 @@
  *   dir.h      names: directories, the name hash, rename
  *   xattr.h    extended attributes
  *   swapoff.h  swapoff/swapon: the walk over every inode (shmem_unuse)
+ *   khugepaged.h  background collapse: a bounded walk over every inode
  *
  * Lock order
  * ----------
@@ -49,10 +50,11 @@
  * reads and writes of different files copy in parallel, and so do the
  * readers of one file.  Metadata calls hold sf_lock for their whole
  * duration, which keeps every one of them, rename included, trivially
- * atomic.  Three things drop and retake sf_lock: the data path between
- * batches, the background reclaimer between batches (reclaim.c) and
- * swapoff between batches (swapoff.c); the latter two re-look-up what
- * they hold afterwards.
+ * atomic.  Four things drop and retake sf_lock: the data path between
+ * batches, the background reclaimer between batches (reclaim.c),
+ * swapoff between batches (swapoff.c) and background collapse between
+ * passes (khugepaged.c, which takes no data lock and so skips pinned
+ * pages); the latter three re-look-up what they hold afterwards.
  *
  * Calls go down only: a layer never calls a layer above it, so no
  * module needs to know who called it.  Where a lower layer must act on

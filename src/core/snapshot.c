@@ -339,14 +339,15 @@ img_write_header(struct img_writer *w)
 }
 
 /*
- * The bytes of the page in @entry: resident, read from its swap slot
- * without swapping it in, or zeros.  => sf_lock held.
+ * The bytes of page @index in @entry: resident (in a huge folio, its
+ * own page of it), read from its swap slot without swapping it in, or
+ * zeros.  => sf_lock held.
  */
 static int
-snap_page_bytes(struct shmemfs *fs, void *entry, void *buf)
+snap_page_bytes(struct shmemfs *fs, void *entry, uint64_t index, void *buf)
 {
 	if (!pageidx_is_value(entry)) {
-		memcpy(buf, ((struct sf_page *)entry)->pg_data, SF_PAGE_SIZE);
+		memcpy(buf, page_data(entry, index), SF_PAGE_SIZE);
 		return 0;
 	}
 	if (sf_is_swap(entry))
@@ -397,7 +398,7 @@ snap_save_data(struct shmemfs *fs, struct img_writer *w,
 			}
 			run.sr_count++;
 		} else {
-			ret = snap_page_bytes(fs, e, page);
+			ret = snap_page_bytes(fs, e, index, page);
 			if (ret)
 				return ret;
 			put_u8(w, REC_DATA);
@@ -468,7 +469,7 @@ snap_put_symlink(struct shmemfs *fs, struct img_writer *w,
 	e = pageidx_lookup(&ip->i_pages, 0);
 	if (!e)
 		return -EUCLEAN;
-	ret = snap_page_bytes(fs, e, page);
+	ret = snap_page_bytes(fs, e, 0, page);
 	if (ret)
 		return ret;
 	put_str(w, page, ip->i_size);
