@@ -133,6 +133,22 @@ fmt() { # human formatting of a number
 		else printf "%.2f\n", v }'
 }
 
+# spread KIND "TMPFS VALUES" "SHMEMFS VALUES": "LOW-HIGH" of the per-run
+# ratios (values in run order), or nothing with fewer than two runs
+spread() {
+	awk -v k="$1" -v t="$2" -v s="$3" 'BEGIN {
+		n = split(t, a, " "); m = split(s, b, " ")
+		if (m < n) n = m
+		if (n < 2) exit
+		for (i = 1; i <= n; i++) {
+			if (k == "lo") r = b[i] > 0 ? a[i] / b[i] : 0
+			else r = a[i] > 0 ? b[i] / a[i] : 0
+			if (i == 1 || r < lo) lo = r
+			if (i == 1 || r > hi) hi = r
+		}
+		printf "%.2f-%.2f", lo, hi }'
+}
+
 report() {
 	local k t s r unit kind line
 	local csv="$OUT/latest.csv" txt="$OUT/latest.txt"
@@ -145,7 +161,10 @@ report() {
 		printf '(throughput: shmemfs/tmpfs; bytes: tmpfs/shmemfs)\n'
 		printf 'lib rows: tmpfs = system calls on tmpfs, shmemfs = '
 		printf 'libshmemfs in process\n\n'
-		printf '%-42s %12s %12s %7s\n' workload tmpfs shmemfs ratio
+		printf 'spread: lowest and highest ratio of a single run (run i of\n'
+		printf 'shmemfs against run i of tmpfs)\n\n'
+		printf '%-42s %12s %12s %7s %11s\n' workload tmpfs shmemfs ratio \
+			spread
 	} > "$txt"
 	echo "workload,unit,tmpfs,shmemfs,ratio" > "$csv"
 
@@ -168,8 +187,9 @@ report() {
 				if (k == "lo") { if (s > 0) printf "%.3f", t / s }
 				else if (t > 0) printf "%.3f", s / t }')
 		fi
-		line=$(printf '%-42s %12s %12s %7s' "$k ($unit)" "$(fmt "$t")" \
-			"$(fmt "$s")" "$(awk -v r="$r" 'BEGIN { if (r != "") printf "%.2f", r }')")
+		line=$(printf '%-42s %12s %12s %7s %11s' "$k ($unit)" "$(fmt "$t")" \
+			"$(fmt "$s")" "$(awk -v r="$r" 'BEGIN { if (r != "") printf "%.2f", r }')" \
+			"$(spread "$kind" "${VALS[$k|tmpfs]:-}" "${VALS[$k|shmemfs]:-}")")
 		echo "$line" >> "$txt"
 		printf '%s,%s,%s,%s,%s\n' "$k" "$unit" "$t" "$s" "$r" >> "$csv"
 	done
@@ -220,6 +240,7 @@ BIN="$WORK/bin"
 mkdir -p "$BIN"
 gcc -O2 -Wall -o "$BIN/metaops" "$BENCH_DIR/metaops.c"
 gcc -O2 -Wall -o "$BIN/memcpy" "$BENCH_DIR/memcpy.c"
+gcc -O2 -Wall -o "$BIN/memwarm" "$BENCH_DIR/memwarm.c"
 # The core sources: the ones meson builds into libshmemfs (src/core may
 # hold files not yet wired into the build); all of src/core/*.c if the
 # list cannot be read.  Libraries the core needs besides threads are
@@ -339,12 +360,14 @@ if selected 1; then
 		[ "$run" = 1 ] || remount_main
 		for side in $(sides "$run"); do
 			d=$(mnt_of "$side")
+			"$BIN/memwarm" $((2 * SEQ_MB + 64)) > /dev/null
 			[ "$run" = 1 ] && [ "$side" = shmemfs ] && perf_start seqwrite
 			read -r bw _ < <(fio_job "$d" seq write 1M "$SEQ_MB" psync)
 			[ "$run" = 1 ] && [ "$side" = shmemfs ] && perf_stop seqwrite
 			add "$K" "$side" "$run" "$bw"
 			rm -f "$d/seq"
 			wait_quiet "$side"
+			"$BIN/memwarm" $((2 * SEQ_MB + 64)) > /dev/null
 			read -r bw _ < <(fio_job "$d" seq write 1M "$SEQ_MB" psync)
 			add "$K2" "$side" "$run" "$bw"
 		done
@@ -574,6 +597,9 @@ if selected 9; then
 			d=$(mnt_of "$side")
 			rm -f "$d/seq"
 			wait_quiet "$side"
+			# the same start for both (memwarm.c): host-backed
+			# memory for shmemfs's page cache and pool alike
+			"$BIN/memwarm" $((2 * SEQ_MB + 64)) > /dev/null
 			read -r bw _ < <(fio_job "$d" seq write 1M "$SEQ_MB" psync)
 			add "$K" "$side" "$run" "$bw"
 			drop_caches 3

@@ -407,6 +407,16 @@ void shmemfs_set_attr_notify(struct shmemfs *fs,
 int64_t shmemfs_huge_shrink(struct shmemfs *fs);
 
 /*
+ * One bounded pass of background collapse (khugepaged), as the mount's
+ * own thread runs every half second: fully populated aligned 2 MiB
+ * ranges of small pages become huge folios again where huge= allows and
+ * mem= has room (counted in huge_collapses).  Returns the folios made.
+ * A filesystem made by shmemfs_new() has no such thread; this is how
+ * its owner (or a test) collapses.
+ */
+int shmemfs_huge_collapse(struct shmemfs *fs);
+
+/*
  * swapoff: bring every swapped page back into memory and stop swapping;
  * -ENOMEM (nothing moved) if they do not fit in mem=, -EIO if a page
  * could not be read (it stays in swap, all others come back), -EINVAL

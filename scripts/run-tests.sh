@@ -113,9 +113,9 @@ VALGRIND="valgrind --error-exitcode=99 --leak-check=full"
 VALGRIND="$VALGRIND --errors-for-leak-kinds=definite -q"
 
 # Every pass but the ring's runs with the kernel's ring switched off, so
-# a daemon a test starts without -o nouring still gets /dev/fuse (a
-# daemon on the ring hangs under valgrind); the trap above puts the
-# machine's setting back.
+# a daemon a test starts without -o nouring still gets /dev/fuse
+# (test_transport.py turns the ring on for its own daemons, valgrind's
+# included); the trap above puts the machine's setting back.
 if [ -w "$URING_PARAM" ]; then
 	uring_old=$(cat "$URING_PARAM")
 	echo N > "$URING_PARAM"

@@ -37,4 +37,17 @@ sf_calloc(size_t nmemb, size_t n)
 	return calloc(nmemb, n);
 }
 
+/*
+ * Small fixed-size objects (inodes, dirents): per-file memory is a goal,
+ * and malloc spends 8 bytes of header and up to 15 of rounding on each.
+ * sf_obj_alloc() carves objects of 8-byte size classes from 64 KiB slabs
+ * with no header; the caller gives the size back to sf_obj_free().  Both
+ * are thread safe (a lock per size class); slabs that empty go back to
+ * the system.  Fault injection as sf_malloc().  Under AddressSanitizer
+ * they are malloc and free, so that it still sees every object.
+ */
+void *sf_obj_alloc(size_t size);
+void *sf_obj_zalloc(size_t size);
+void sf_obj_free(void *p, size_t size);
+
 #endif /* SHMEMFS_ALLOC_H */

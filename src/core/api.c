@@ -20,6 +20,7 @@
 #include "filemap.h"
 #include "fs.h"
 #include "ipc.h"
+#include "khugepaged.h"
 #include "node.h"
 #include "reclaim.h"
 #include "remount.h"
@@ -100,7 +101,7 @@ fs_new(struct shmemfs **fsp, const struct shmemfs_opts *o, char *err,
 
 out_free_root:
 	pageidx_erase(&fs->sf_inodes, root->i_ino);
-	free(root);
+	sf_obj_free(root, sizeof(*root));
 	page_pool_destroy(&fs->sf_pool);
 out_free_hash:
 	mem_quota_fini(fs);
@@ -133,6 +134,15 @@ shmemfs_mount(struct shmemfs **fsp, const struct shmemfs_opts *o, char *err,
 	ret = shmemfs_opts_check(o, err, err_len);
 	if (!ret)
 		ret = fs_new(fsp, o, err, err_len);
+	/* A mount (not a bare shmemfs_new(), which unit tests drive pass
+	 * by pass) collapses huge folios in the background. */
+	if (!ret) {
+		ret = khugepaged_start(*fsp);
+		if (ret) {
+			shmemfs_destroy(*fsp);
+			*fsp = NULL;
+		}
+	}
 	if (ret && err && err_len && !err[0])
 		snprintf(err, err_len, "cannot set up the filesystem: %s",
 			 strerror(-ret));
@@ -172,7 +182,7 @@ destroy_one(void *arg, uint64_t ino, void *entry)
 
 	(void)ino;
 	node_free_contents(fs, ip);
-	free(ip);
+	sf_obj_free(ip, sizeof(*ip));
 }
 
 void
@@ -180,8 +190,11 @@ shmemfs_destroy(struct shmemfs *fs)
 {
 	if (!fs)
 		return;
+	khugepaged_stop(fs);
 	reclaim_stop(fs);
 	pageidx_destroy(&fs->sf_inodes, destroy_one, fs);
+	pageidx_destroy(&fs->sf_huge_shrinklist, NULL, NULL);
+	pageidx_destroy(&fs->sf_huge_shrinkino, NULL, NULL);
 	ipc_destroy(fs);
 	swap_fini(&fs->sf_swap);
 	page_pool_destroy(&fs->sf_pool);
@@ -1208,9 +1221,20 @@ shmemfs_huge_shrink(struct shmemfs *fs)
 	int64_t freed;
 
 	LOCK(fs);
-	freed = (int64_t)filemap_huge_shrink(fs);
+	freed = (int64_t)filemap_huge_shrink(fs, 0);
 	UNLOCK(fs);
 	return freed;
+}
+
+int
+shmemfs_huge_collapse(struct shmemfs *fs)
+{
+	int made;
+
+	LOCK(fs);
+	made = (int)khugepaged_pass(fs);
+	UNLOCK(fs);
+	return made;
 }
 
 int
@@ -1339,6 +1363,12 @@ check_quota(struct shmemfs *fs, char *msg, size_t len)
 	return 0;
 }
 
+static bool
+check_inode_alive(struct shmemfs *fs, const struct shmemfs_inode *ip)
+{
+	return node_get(fs, ip->i_ino) == ip;
+}
+
 int
 shmemfs_check(struct shmemfs *fs, char *msg, size_t len)
 {
@@ -1398,6 +1428,9 @@ shmemfs_check(struct shmemfs *fs, char *msg, size_t len)
 	if (ret)
 		goto out;
 	ret = check_quota(fs, msg, len);
+	if (ret)
+		goto out;
+	ret = filemap_check_shrinklist(fs, check_inode_alive, msg, len);
 	if (ret)
 		goto out;
 	ret = dir_check(fs, msg, len);

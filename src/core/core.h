@@ -19,6 +19,7 @@
  *   dir.h      names: directories, the name hash, rename
  *   xattr.h    extended attributes
  *   swapoff.h  swapoff/swapon: the walk over every inode (shmem_unuse)
+ *   khugepaged.h  background collapse: a bounded walk over every inode
  *
  * Lock order
  * ----------
@@ -49,10 +50,11 @@
  * reads and writes of different files copy in parallel, and so do the
  * readers of one file.  Metadata calls hold sf_lock for their whole
  * duration, which keeps every one of them, rename included, trivially
- * atomic.  Three things drop and retake sf_lock: the data path between
- * batches, the background reclaimer between batches (reclaim.c) and
- * swapoff between batches (swapoff.c); the latter two re-look-up what
- * they hold afterwards.
+ * atomic.  Four things drop and retake sf_lock: the data path between
+ * batches, the background reclaimer between batches (reclaim.c),
+ * swapoff between batches (swapoff.c) and background collapse between
+ * passes (khugepaged.c, which takes no data lock and so skips pinned
+ * pages); the latter three re-look-up what they hold afterwards.
  *
  * Calls go down only: a layer never calls a layer above it, so no
  * module needs to know who called it.  Where a lower layer must act on
@@ -99,9 +101,67 @@ struct shmemfs;
 struct shmemfs_inode;
 
 static inline void
-sf_now(struct timespec *ts)
+sf_now_ts(struct timespec *ts)
 {
 	clock_gettime(CLOCK_REALTIME, ts);
 }
+
+/*
+ * An inode's time: nanoseconds since the epoch, 8 bytes instead of a
+ * timespec's 16 (per-file memory).  That spans 1677-09-21 to 2262-04-11;
+ * sf_time_from_ts() clamps what lies outside.  tmpfs keeps any time64_t,
+ * so node.c keeps such a time exactly elsewhere and stores SF_TIME_FAR
+ * (node_set_time(), node_time()).  Times from the clock always fit.
+ */
+typedef int64_t sf_time_t;
+
+#define SF_NSEC_PER_SEC 1000000000LL
+
+/* An inode time kept outside the inode (node.c: node_time()). */
+#define SF_TIME_FAR INT64_MIN
+
+static inline sf_time_t
+sf_time_from_ts(const struct timespec *ts)
+{
+	int64_t sec = (int64_t)ts->tv_sec, nsec = ts->tv_nsec;
+
+	/* INT64_MIN is -9223372037 s + 145224192 ns, INT64_MAX is
+	 * 9223372036 s + 854775807 ns (tv_nsec is in [0, 1e9)). */
+	if (sec < -9223372037LL || (sec == -9223372037LL && nsec < 145224192))
+		return INT64_MIN;
+	if (sec > 9223372036LL || (sec == 9223372036LL && nsec > 854775807))
+		return INT64_MAX;
+	if (sec < 0) /* sec * 1e9 alone would overflow at the bottom */
+		return (sec + 1) * SF_NSEC_PER_SEC + (nsec - SF_NSEC_PER_SEC);
+	return sec * SF_NSEC_PER_SEC + nsec;
+}
+
+static inline struct timespec
+sf_time_to_ts(sf_time_t t)
+{
+	struct timespec ts;
+	int64_t nsec = t % SF_NSEC_PER_SEC;
+
+	ts.tv_sec = (time_t)(t / SF_NSEC_PER_SEC);
+	if (nsec < 0) {
+		nsec += SF_NSEC_PER_SEC;
+		ts.tv_sec--;
+	}
+	ts.tv_nsec = (long)nsec;
+	return ts;
+}
+
+static inline void
+sf_now_time(sf_time_t *t)
+{
+	struct timespec ts;
+
+	sf_now_ts(&ts);
+	*t = sf_time_from_ts(&ts);
+}
+
+/* The current time into a struct timespec or an inode's sf_time_t. */
+#define sf_now(p)                                                              \
+	_Generic((p), struct timespec *: sf_now_ts, sf_time_t *: sf_now_time)(p)
 
 #endif /* SHMEMFS_CORE_H */

@@ -38,6 +38,18 @@ name_hash(const struct shmemfs_inode *dir, const char *name, size_t len)
 	return (uint32_t)(h ^ (h >> 32));
 }
 
+static uint32_t
+dirent_hash(const struct sf_dirent *de)
+{
+	return name_hash(de->d_dir, de->d_name, de->d_namelen);
+}
+
+static void
+dirent_free(struct sf_dirent *de)
+{
+	sf_obj_free(de, sizeof(*de) + de->d_namelen);
+}
+
 int
 dir_hash_init(struct shmemfs *fs)
 {
@@ -67,9 +79,11 @@ dir_hash_grow(struct shmemfs *fs)
 		struct sf_dirent *de = fs->sf_hash[i], *next;
 
 		for (; de; de = next) {
+			uint64_t b = dirent_hash(de) & nmask;
+
 			next = de->d_hnext;
-			de->d_hnext = nt[de->d_hash & nmask];
-			nt[de->d_hash & nmask] = de;
+			de->d_hnext = nt[b];
+			nt[b] = de;
 		}
 	}
 	free(fs->sf_hash);
@@ -107,8 +121,8 @@ dir_find(struct shmemfs *fs, struct shmemfs_inode *dir, const char *name,
 	struct sf_dirent *de = fs->sf_hash[h & fs->sf_hash_mask];
 
 	for (; de; de = de->d_hnext)
-		if (de->d_hash == h && de->d_dir == dir &&
-		    de->d_namelen == len && !memcmp(de->d_name, name, len))
+		if (de->d_dir == dir && de->d_namelen == len &&
+		    !memcmp(de->d_name, name, len))
 			return de;
 	return NULL;
 }
@@ -121,30 +135,33 @@ int
 dir_add(struct shmemfs *fs, struct shmemfs_inode *dir, const char *name,
 	size_t len, struct shmemfs_inode *ip)
 {
-	struct sf_dirent *de = sf_malloc(sizeof(*de) + len + 1);
+	uint32_t h = name_hash(dir, name, len);
 	struct sf_dirent **bucket;
+	struct sf_dirent *de;
 
+	if (dir->i_next_cookie > SF_COOKIE_MAX)
+		return -ENOSPC; /* only a crafted image gets here */
+	de = sf_obj_alloc(sizeof(*de) + len);
 	if (!de)
 		return -ENOMEM;
 	de->d_cookie = dir->i_next_cookie;
 	if (pageidx_store(&dir->i_entries, de->d_cookie, de)) {
-		free(de);
+		sf_obj_free(de, sizeof(*de) + len);
 		return -ENOMEM;
 	}
 	dir->i_next_cookie++;
 	de->d_dir = dir;
 	de->d_inode = ip;
-	de->d_hash = name_hash(dir, name, len);
-	de->d_namelen = (uint16_t)len;
+	de->d_namelen = len;
 	memcpy(de->d_name, name, len);
-	de->d_name[len] = '\0';
-	bucket = &fs->sf_hash[de->d_hash & fs->sf_hash_mask];
+	bucket = &fs->sf_hash[h & fs->sf_hash_mask];
 	de->d_hnext = *bucket;
 	*bucket = de;
 	fs->sf_hash_count++;
-	dir->i_nentries++;
 	dir->i_size += SF_BOGO_DIRENT_SIZE;
-	if (fs->sf_hash_count > fs->sf_hash_mask)
+	/* Up to two names a bucket on average: the table costs 4-8 bytes
+	 * a name (per-file memory), the chains stay short. */
+	if (fs->sf_hash_count > 2 * fs->sf_hash_mask + 1)
 		dir_hash_grow(fs);
 	return 0;
 }
@@ -152,7 +169,7 @@ dir_add(struct shmemfs *fs, struct shmemfs_inode *dir, const char *name,
 void
 dir_remove(struct shmemfs *fs, struct sf_dirent *de)
 {
-	struct sf_dirent **pp = &fs->sf_hash[de->d_hash & fs->sf_hash_mask];
+	struct sf_dirent **pp = &fs->sf_hash[dirent_hash(de) & fs->sf_hash_mask];
 	struct shmemfs_inode *dir = de->d_dir;
 
 	while (*pp != de)
@@ -160,9 +177,8 @@ dir_remove(struct shmemfs *fs, struct sf_dirent *de)
 	*pp = de->d_hnext;
 	fs->sf_hash_count--;
 	pageidx_erase(&dir->i_entries, de->d_cookie);
-	dir->i_nentries--;
 	dir->i_size -= SF_BOGO_DIRENT_SIZE;
-	free(de);
+	dirent_free(de);
 }
 
 /*
@@ -426,7 +442,7 @@ dir_unlink(struct shmemfs *fs, struct shmemfs_inode *dir, const char *name,
 		return -ENOTDIR;
 	if (!rmdir && S_ISDIR(ip->i_mode))
 		return -EISDIR;
-	if (rmdir && ip->i_nentries)
+	if (rmdir && dir_nentries(ip))
 		return -ENOTEMPTY;
 	dir_remove(fs, de);
 	if (rmdir) {
@@ -577,7 +593,7 @@ dir_rename2(struct shmemfs *fs, const struct shmemfs_ctx *ctx,
 			return -ENOTDIR;
 		if (!sdir && S_ISDIR(tgt->i_mode))
 			return -EISDIR;
-		if (S_ISDIR(tgt->i_mode) && tgt->i_nentries)
+		if (S_ISDIR(tgt->i_mode) && dir_nentries(tgt))
 			return -ENOTEMPTY;
 	}
 	if (flags & SHMEMFS_RENAME_WHITEOUT) {
@@ -630,6 +646,7 @@ int
 dir_readdir(struct shmemfs *fs, struct shmemfs_inode *dir, uint64_t cookie,
 	    int plus, shmemfs_filldir_t fn, void *arg)
 {
+	char name[SHMEMFS_NAME_MAX + 1];
 	struct shmemfs_attr attr;
 	struct sf_dirent *de;
 	uint64_t idx;
@@ -650,7 +667,7 @@ dir_readdir(struct shmemfs *fs, struct shmemfs_inode *dir, uint64_t cookie,
 	idx = cookie < 3 ? 3 : cookie + 1;
 	while ((de = pageidx_next(&dir->i_entries, &idx))) {
 		node_fill_attr_fs(fs, de->d_inode, &attr);
-		if (fn(arg, de->d_name, &attr, idx))
+		if (fn(arg, dir_name_str(de, name), &attr, idx))
 			break;
 		if (plus)
 			de->d_inode->i_nlookup++;
@@ -668,7 +685,7 @@ free_dirent(void *arg, uint64_t index, void *entry)
 {
 	(void)arg;
 	(void)index;
-	free(entry);
+	dirent_free(entry);
 }
 
 /* Free the dirents of @dir without touching what they name. */
@@ -694,6 +711,7 @@ dir_check(struct shmemfs *fs, char *msg, size_t len)
 
 	pageidx_init(&names);
 	while ((ip = pageidx_next(&fs->sf_inodes, &ino))) {
+		char name[SHMEMFS_NAME_MAX + 1];
 		uint64_t idx = 0, n = 0;
 		struct sf_dirent *de;
 
@@ -710,7 +728,7 @@ dir_check(struct shmemfs *fs, char *msg, size_t len)
 					snprintf(msg, len, "dir %llu: bad "
 						 "entry '%s'",
 						 (unsigned long long)ino,
-						 de->d_name);
+						 dir_name_str(de, name));
 					ret = -EUCLEAN;
 					goto out;
 				}
@@ -729,8 +747,7 @@ dir_check(struct shmemfs *fs, char *msg, size_t len)
 				n++;
 				idx++;
 			}
-			if (n != ip->i_nentries ||
-			    ip->i_size != 2 * SF_BOGO_DIRENT_SIZE +
+			if (ip->i_size != 2 * SF_BOGO_DIRENT_SIZE +
 						  n * SF_BOGO_DIRENT_SIZE ||
 			    pageidx_check(&ip->i_entries)) {
 				snprintf(msg, len, "dir %llu: %llu entries, "

@@ -5,7 +5,8 @@
  *
  * => Must be called with sf_lock held.
  * Invariants: every dirent is in its directory's i_entries and in the
- * name hash (sf_hash_count of them); i_nentries counts a directory's.
+ * name hash (sf_hash_count of them); a directory's i_size is 40 bytes
+ * and 20 per entry (tmpfs's BOGO_DIRENT_SIZE), so it counts them too.
  */
 #ifndef SHMEMFS_DIR_H
 #define SHMEMFS_DIR_H
@@ -13,16 +14,39 @@
 #include "core.h"
 #include "inode.h"
 
-/* A name in a directory. */
+/*
+ * A name in a directory: 32 bytes and the name, with no NUL (per-file
+ * memory is a goal; dir_name_str() gives a C string).  The cookie has 56
+ * bits (7.2e16 names made in one directory), the length the other 8.
+ */
+#define SF_COOKIE_MAX ((UINT64_C(1) << 56) - 1)
+
 struct sf_dirent {
 	struct sf_dirent *d_hnext;     /* name hash chain */
 	struct shmemfs_inode *d_dir;   /* the directory holding it */
 	struct shmemfs_inode *d_inode; /* what it names */
-	uint64_t d_cookie;             /* readdir position, stable */
-	uint32_t d_hash;
-	uint16_t d_namelen;
-	char d_name[];                 /* NUL-terminated */
+	uint64_t d_cookie : 56;        /* readdir position, stable */
+	uint64_t d_namelen : 8;
+	char d_name[];                 /* d_namelen bytes, no NUL */
 };
+
+_Static_assert(SHMEMFS_NAME_MAX <= 255, "d_namelen is 8 bits");
+
+/* @de's name as a C string in @buf (SHMEMFS_NAME_MAX + 1 bytes). */
+static inline const char *
+dir_name_str(const struct sf_dirent *de, char *buf)
+{
+	memcpy(buf, de->d_name, de->d_namelen);
+	buf[de->d_namelen] = '\0';
+	return buf;
+}
+
+/* The names in directory @dir (its i_size says: no field of its own). */
+static inline uint64_t
+dir_nentries(const struct shmemfs_inode *dir)
+{
+	return dir->i_size / SF_BOGO_DIRENT_SIZE - 2;
+}
 
 int dir_hash_init(struct shmemfs *fs);
 void dir_hash_free(struct shmemfs *fs);

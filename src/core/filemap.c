@@ -25,14 +25,20 @@
  * on Linux 6.18): the largest order up to 9 whose aligned range holds
  * nothing yet (and, for within_size, ends within the file).  Order 9 is
  * a real 2 MiB folio (page.c, one multi-index entry); a smaller order is
- * that many small pages allocated together, which charges exactly what
- * the kernel's mTHP folio would.  The whole folio is charged to size=
- * and i_blocks when allocated (a 1-byte file under huge=always holds
- * 2 MiB).  Truncate and punch hole split a folio they cut and free the
- * cut pages at once; reclaim splits before swap-out.  When size= is
- * full, folios reaching past end of file anywhere on the mount are split
- * and their tails freed, and the charge retried once, before falling
- * back to a single page (shmem_unused_huge_shrink()).
+ * that many small pages allocated together, marked as one logical folio
+ * (page.h), which charges, splits and frees exactly as the kernel's
+ * mTHP folio would.  The whole folio is charged to size= and i_blocks
+ * when allocated (a 1-byte file under huge=always holds 2 MiB).
+ * Truncate and punch hole split a folio they cut as 6.18 does
+ * (filemap_undo_edges(): non-uniformly, at the first page cut and at the
+ * page after the range) and free at once what tmpfs frees; reclaim
+ * splits a real folio before swap-out into a logical one, whose marks
+ * survive swap.  When size= is full, the folio at end of file of the
+ * inodes on the shrinklist is split and its tail freed, and the charge
+ * retried once, before falling back to a single page
+ * (shmem_unused_huge_shrink()).  Fully populated 2 MiB ranges of small
+ * pages become real folios again in the background (khugepaged.c,
+ * through filemap_collapse_scan()).
  */
 #include <errno.h>
 #include <limits.h>
@@ -172,6 +178,7 @@ filemap_swapin(struct shmemfs *fs, struct shmemfs_inode *ip, uint64_t index,
 			return ret;
 		}
 	}
+	page_set_folio_order(pg, sf_val_order(e));
 	ret = pageidx_store(&ip->i_pages, index, pg);
 	SF_ASSERT(ret == 0);
 	if (sf_is_swap(e)) {
@@ -216,107 +223,327 @@ entry_free(struct shmemfs *fs, void *e)
 		swap_slot_free(&fs->sf_swap, sf_swap_slot(e));
 }
 
-/* Where a multi-index entry's inode is: a huge folio's page index is
- * always a regular file's i_pages. */
-static struct shmemfs_inode *
-filemap_owner(struct pageidx *map)
-{
-	return (struct shmemfs_inode *)((char *)map -
-					offsetof(struct shmemfs_inode,
-						 i_pages));
-}
-
 static void filemap_drop(struct shmemfs *fs, struct shmemfs_inode *ip,
 			 uint64_t first, uint64_t last);
 
 /*
- * Split the huge folio holding page @index.  As __split_huge_page()
- * does for shmem, the split frees the folio's pages past end of file
- * that no fallocate reserved (past shmem_fallocend()).  0, or -ENOMEM
- * with the folio whole.
+ * The folio holding page @index: its order (0 for a page of its own, or
+ * a hole) and, in *@firstp, its first index.  A resident huge folio or a
+ * logical one (page.h).
  */
-static int
-filemap_split_folio(struct shmemfs *fs, struct shmemfs_inode *ip,
-		    uint64_t index)
+static unsigned
+filemap_folio_at(const struct shmemfs_inode *ip, uint64_t index,
+		 uint64_t *firstp)
 {
-	uint64_t start, keep = (ip->i_size + SF_PAGE_MASK) >> SF_PAGE_SHIFT;
+	uint64_t start;
 	unsigned order;
 	void *e = pageidx_lookup_range(&ip->i_pages, index, &start, &order);
+
+	if (!e)
+		return 0;
+	if (!order)
+		order = sf_entry_order(e);
+	*firstp = index & ~(((uint64_t)1 << order) - 1);
+	return order;
+}
+
+/* Mark the entries of [@first, @first + 2^@span) (small pages or
+ * values) as belonging to folios of @order (0: pages of their own).
+ * Replacing entries allocates nothing, so this cannot fail. */
+static void
+filemap_mark_range(struct shmemfs_inode *ip, uint64_t first, unsigned span,
+		   unsigned order)
+{
+	uint64_t i, nr = (uint64_t)1 << span;
+
+	for (i = first; i < first + nr; i++) {
+		void *e = pageidx_lookup(&ip->i_pages, i);
+
+		if (!e)
+			continue;
+		if (pageidx_is_value(e)) {
+			int ret = pageidx_store(&ip->i_pages, i,
+						sf_val_with_order(e, order));
+
+			SF_ASSERT(ret == 0);
+			(void)ret;
+		} else {
+			page_set_folio_order(e, order);
+		}
+	}
+}
+
+/* Where a split stops keeping pages: end of file, or the end of the
+ * furthest fallocate if that is further (shmem_fallocend()). */
+static uint64_t
+filemap_split_end(const struct shmemfs_inode *ip)
+{
+	uint64_t eof = (ip->i_size + SF_PAGE_MASK) >> SF_PAGE_SHIFT;
+
+	return eof > ip->i_fallocend ? eof : ip->i_fallocend;
+}
+
+/*
+ * Split the folio of @order at @first (resident huge, or logical) as
+ * Linux 6.18's __folio_split() splits a shmem folio: @uniform, into
+ * single pages (split_folio(), the huge shrinker); otherwise at page
+ * @at (folio_split(), truncate and punch): @at alone, and each half it
+ * is not in, from the largest down, one folio of its own.  Every new
+ * folio but the one at @first that starts at or past end of file (or
+ * past the furthest fallocate) is freed, as tmpfs frees it.  0, or
+ * -ENOMEM with a resident huge folio left whole (it cannot be split
+ * into small pages without memory).
+ */
+static int
+filemap_folio_split(struct shmemfs *fs, struct shmemfs_inode *ip,
+		    uint64_t first, unsigned order, uint64_t at, bool uniform)
+{
+	uint64_t end = filemap_split_end(ip), nr = (uint64_t)1 << order;
+	void *e = pageidx_lookup(&ip->i_pages, first);
+	unsigned j;
 	int ret;
 
-	if (!e || !order)
+	SF_ASSERT(e && order && at >= first && at < first + nr);
+	if (!pageidx_is_value(e) && page_is_huge(e)) {
+		ret = page_split(fs, e);
+		if (ret)
+			return ret;
+	}
+	if (uniform) {
+		filemap_mark_range(ip, first, order, 0);
+		if (end < first + 1)
+			end = first + 1;
+		if (end < first + nr)
+			filemap_drop(fs, ip, end, first + nr - 1);
 		return 0;
-	ret = page_split(fs, e);
-	if (ret)
-		return ret;
-	if (keep < ip->i_fallocend)
-		keep = ip->i_fallocend;
-	if (keep < start)
-		keep = start;
-	if (keep < start + SF_HUGE_PAGES)
-		filemap_drop(fs, ip, keep, start + SF_HUGE_PAGES - 1);
+	}
+	for (j = order; j-- > 0;) {
+		uint64_t q = (at & ~(((uint64_t)1 << j) - 1)) ^
+			     ((uint64_t)1 << j);
+
+		filemap_mark_range(ip, q, j, j);
+		if (q != first && q >= end)
+			filemap_drop(fs, ip, q, q + ((uint64_t)1 << j) - 1);
+	}
+	filemap_mark_range(ip, at, 0, 0);
+	if (at != first && at >= end)
+		filemap_drop(fs, ip, at, at);
 	return 0;
 }
 
 /*
- * A punch or truncate of bytes [@start, @end) splits the huge folios it
- * cuts at either edge, as truncate_inode_partial_folio() does (even
- * when no whole page goes); a folio that cannot be split stays whole.
+ * truncate_inode_partial_folio() for the folio holding page @index and
+ * the bytes [@lstart, @lend] (inclusive) being removed: a folio they
+ * cover whole is left to the caller to drop; else it is split at the
+ * first page cut (and its cut bytes zeroed by the caller), then the
+ * folio now holding the page just after the range is split at that
+ * page, so that only what the range covers goes whole.  A resident
+ * huge folio that cannot be split stays whole (filemap_drop() then
+ * zeroes what it would have freed).
  */
 static void
-filemap_split_cut(struct shmemfs *fs, struct shmemfs_inode *ip,
-		  uint64_t start, uint64_t end)
+filemap_split_partial(struct shmemfs *fs, struct shmemfs_inode *ip,
+		      uint64_t index, uint64_t lstart, uint64_t lend)
 {
-	uint64_t edge[2] = {start >> SF_PAGE_SHIFT,
-			    (end - 1) >> SF_PAGE_SHIFT};
-	unsigned i, order;
+	uint64_t first, pos, size, offset, length, at2;
+	unsigned order = filemap_folio_at(ip, index, &first);
 
-	for (i = 0; i < 2; i++) {
-		uint64_t first;
-
-		if (!pageidx_lookup_range(&ip->i_pages, edge[i], &first,
-					  &order) || !order)
-			continue;
-		if (start <= first << SF_PAGE_SHIFT &&
-		    end >= (first + SF_HUGE_PAGES) << SF_PAGE_SHIFT)
-			continue; /* wholly inside: goes whole */
-		filemap_split_folio(fs, ip, edge[i]);
-	}
-}
-
-/* page_for_each_huge() callback: split a folio that holds end of file
- * and reaches past it (shmem_unused_huge_shrink()). */
-static void
-huge_shrink_one(struct shmemfs *fs, struct sf_page *pg, void *arg)
-{
-	struct shmemfs_inode *ip = filemap_owner(pg->pg_map);
-	uint64_t eof = (ip->i_size + SF_PAGE_MASK) >> SF_PAGE_SHIFT;
-	uint64_t *freed = arg;
-	uint64_t before = ip->i_blocks;
-
-	if (eof <= pg->pg_index || eof >= pg->pg_index + SF_HUGE_PAGES)
+	if (!order)
 		return;
-	if (page_pinned(pg))
-		return; /* a copy is in flight: leave it whole */
-	filemap_split_folio(fs, ip, pg->pg_index);
-	*freed += before - ip->i_blocks;
-	if (before != ip->i_blocks && fs->sf_attr_notify)
-		fs->sf_attr_notify(fs->sf_attr_notify_arg, ip->i_ino);
+	pos = first << SF_PAGE_SHIFT;
+	size = (uint64_t)SF_PAGE_SIZE << order;
+	offset = lstart > pos ? lstart - pos : 0;
+	if (lend >= pos + size - 1)
+		length = size - offset;
+	else
+		length = lend + 1 - pos - offset;
+	if (length == size)
+		return;
+	if (filemap_folio_split(fs, ip, first, order,
+				first + (offset >> SF_PAGE_SHIFT), false))
+		return;
+	if (offset + length == size)
+		return;
+	at2 = first + ((offset + length) >> SF_PAGE_SHIFT);
+	order = filemap_folio_at(ip, at2, &first);
+	if (order)
+		filemap_folio_split(fs, ip, first, order, at2, false);
 }
 
 /*
- * size= is full: split every huge folio that reaches past its file's
- * end and free its pages there (shmem_unused_huge_shrink(), which the
- * kernel runs before a large folio's charge fails).  Returns the pages
- * freed.
+ * The start of shmem_undo_range() for bytes [@lstart, @lend] removed
+ * (@lend UINT64_MAX: a truncate): a fallocate whose end the range
+ * reaches no longer reserves past it, and the folios cut at either
+ * edge are split (truncate_inode_partial_folio(), even when no whole
+ * page goes).
  */
-uint64_t
-filemap_huge_shrink(struct shmemfs *fs)
+static void
+filemap_undo_edges(struct shmemfs *fs, struct shmemfs_inode *ip,
+		   uint64_t lstart, uint64_t lend)
 {
+	uint64_t start = (lstart + SF_PAGE_MASK) >> SF_PAGE_SHIFT;
+	uint64_t end = lend == UINT64_MAX ? UINT64_MAX
+					  : (lend + 1) >> SF_PAGE_SHIFT;
+	uint64_t first;
+	bool same = (lstart >> SF_PAGE_SHIFT) == (lend >> SF_PAGE_SHIFT);
+	unsigned order;
+
+	if (ip->i_fallocend > start && ip->i_fallocend <= end)
+		ip->i_fallocend = start;
+	if (pageidx_lookup(&ip->i_pages, lstart >> SF_PAGE_SHIFT)) {
+		order = filemap_folio_at(ip, lstart >> SF_PAGE_SHIFT, &first);
+		same = lend < (first + ((uint64_t)1 << order)) << SF_PAGE_SHIFT;
+		filemap_split_partial(fs, ip, lstart >> SF_PAGE_SHIFT, lstart,
+				      lend);
+	}
+	if (!same)
+		filemap_split_partial(fs, ip, lend >> SF_PAGE_SHIFT, lstart,
+				      lend);
+}
+
+/*
+ * The huge shrinker's list (sbinfo->shrinklist): inodes that were given
+ * a large folio reaching past their end of file.  sf_huge_shrinklist
+ * maps a position to the inode, in list order (an inode joins at the
+ * tail, above SF_SHRINK_MID, and one the shrinker puts back goes to the
+ * head, below it); sf_huge_shrinkino maps an inode number to its
+ * position, so that filemap_evict() takes an inode off at once.  An
+ * inode already on the list keeps its place.  Best effort: as in tmpfs,
+ * an inode missing from the list only means a folio not trimmed.
+ */
+#define SF_SHRINK_MID ((uint64_t)1 << 62)
+
+static bool
+filemap_shrinklist_put(struct shmemfs *fs, struct shmemfs_inode *ip,
+		       uint64_t pos)
+{
+	if (pageidx_store(&fs->sf_huge_shrinkino, ip->i_ino,
+			  pageidx_mk_value(pos)))
+		return false;
+	if (pageidx_store(&fs->sf_huge_shrinklist, pos, ip)) {
+		pageidx_erase(&fs->sf_huge_shrinkino, ip->i_ino);
+		return false;
+	}
+	return true;
+}
+
+static void
+filemap_shrinklist_add(struct shmemfs *fs, struct shmemfs_inode *ip,
+		       uint64_t first, unsigned order)
+{
+	if ((ip->i_size + SF_PAGE_MASK) >> SF_PAGE_SHIFT >=
+	    first + ((uint64_t)1 << order) ||
+	    pageidx_lookup(&fs->sf_huge_shrinkino, ip->i_ino))
+		return;
+	if (filemap_shrinklist_put(fs, ip,
+				   SF_SHRINK_MID + fs->sf_huge_shrinktail))
+		fs->sf_huge_shrinktail++;
+}
+
+static void
+filemap_shrinklist_del(struct shmemfs *fs, struct shmemfs_inode *ip)
+{
+	void *e = pageidx_erase(&fs->sf_huge_shrinkino, ip->i_ino);
+
+	if (e)
+		pageidx_erase(&fs->sf_huge_shrinklist, pageidx_value(e));
+}
+
+/* Put @ip back at the head of the list (list_move() to its head). */
+static void
+filemap_shrinklist_to_head(struct shmemfs *fs, struct shmemfs_inode *ip)
+{
+	filemap_shrinklist_del(fs, ip);
+	if (filemap_shrinklist_put(fs, ip,
+				   SF_SHRINK_MID - 1 - fs->sf_huge_shrinkhead))
+		fs->sf_huge_shrinkhead++;
+}
+
+/* Is a page of the folio of @order at @first pinned (a copy in flight
+ * without sf_lock, page.h)? */
+static bool
+filemap_folio_pinned(const struct shmemfs_inode *ip, uint64_t first,
+		     unsigned order)
+{
+	uint64_t idx = first, last = first + ((uint64_t)1 << order) - 1;
+	void *e;
+
+	while ((e = pageidx_next(&ip->i_pages, &idx)) && idx <= last) {
+		if (!pageidx_is_value(e) && page_pinned(e))
+			return true;
+		if (!pageidx_is_value(e) && page_is_huge(e))
+			return false; /* one entry for all of it */
+		idx++;
+	}
+	return false;
+}
+
+/*
+ * One inode of the shrinklist (shmem_unused_huge_shrink()): the folio
+ * holding the page at end of file, if large and reaching past it (or
+ * past the furthest fallocate), is split into single pages and its
+ * pages past that end freed (counted in *@freed).  0: the inode leaves
+ * the list; -EBUSY (a copy is in flight: the kernel's failed trylock)
+ * or -ENOMEM (the split could not be had): it stays.  The caller need
+ * not hold @ip's data lock.
+ */
+static int
+huge_shrink_one(struct shmemfs *fs, struct shmemfs_inode *ip,
+		uint64_t *freed)
+{
+	uint64_t first, end = filemap_split_end(ip), before = ip->i_blocks;
+	unsigned order = filemap_folio_at(ip, ip->i_size >> SF_PAGE_SHIFT,
+					  &first);
+
+	if (order && end > first && end < first + ((uint64_t)1 << order)) {
+		if (filemap_folio_pinned(ip, first, order))
+			return -EBUSY;
+		if (filemap_folio_split(fs, ip, first, order, first, true))
+			return -ENOMEM;
+		if (before != ip->i_blocks && fs->sf_attr_notify)
+			fs->sf_attr_notify(fs->sf_attr_notify_arg, ip->i_ino);
+		*freed += before - ip->i_blocks;
+	}
+	filemap_shrinklist_del(fs, ip);
+	return 0;
+}
+
+/*
+ * The huge shrinker (shmem_unused_huge_shrink()).  As the kernel does,
+ * a batch of the first 128 inodes of the list is taken and gone through
+ * last first; with @nr_to_free (size= is full), only one batch, and
+ * once that many pages went the rest go back to the head of the list.
+ * @nr_to_free 0 (memory pressure, drop_caches): batch after batch until
+ * the list is empty or a batch gets nowhere.  Returns the pages freed.
+ */
+#define SF_SHRINK_BATCH 128
+
+uint64_t
+filemap_huge_shrink(struct shmemfs *fs, uint64_t nr_to_free)
+{
+	struct shmemfs_inode *batch[SF_SHRINK_BATCH];
 	uint64_t freed = 0;
 
-	page_for_each_huge(fs, huge_shrink_one, &freed);
-	return freed;
+	for (;;) {
+		uint64_t pos = 0;
+		unsigned n = 0, gone = 0;
+		struct shmemfs_inode *ip;
+
+		while (n < SF_SHRINK_BATCH &&
+		       (ip = pageidx_next(&fs->sf_huge_shrinklist, &pos))) {
+			batch[n++] = ip;
+			pos++;
+		}
+		while (n-- > 0) {
+			if ((nr_to_free && freed >= nr_to_free) ||
+			    huge_shrink_one(fs, batch[n], &freed))
+				filemap_shrinklist_to_head(fs, batch[n]);
+			else
+				gone++;
+		}
+		if (nr_to_free || !gone)
+			return freed;
+	}
 }
 
 /* Charge @nr blocks for a folio, shrinking once as tmpfs does. */
@@ -325,7 +552,7 @@ filemap_charge_folio(struct shmemfs *fs, uint64_t nr)
 {
 	int ret = mem_charge_blocks(fs, nr);
 
-	if (ret != -ENOSPC || nr == 1 || !filemap_huge_shrink(fs))
+	if (ret != -ENOSPC || nr == 1 || !filemap_huge_shrink(fs, nr))
 		return ret; /* 0, -ENOSPC, or the owner's quota: -EDQUOT */
 	return mem_charge_blocks(fs, nr);
 }
@@ -412,6 +639,7 @@ filemap_fill_hole(struct shmemfs *fs, struct shmemfs_inode *ip, uint64_t index,
 		ret = filemap_huge_new(fs, ip, first, &pg);
 		if (!ret) {
 			ip->i_blocks += nr;
+			filemap_shrinklist_add(fs, ip, first, order);
 			*pgp = pg;
 			return 0;
 		}
@@ -428,6 +656,7 @@ filemap_fill_hole(struct shmemfs *fs, struct shmemfs_inode *ip, uint64_t index,
 		ret = filemap_page_new(fs, ip, at, false, &pg);
 		if (ret)
 			goto out_undo;
+		page_set_folio_order(pg, order); /* a logical folio */
 		if (pageidx_store(&ip->i_pages, at, pg)) {
 			page_free(fs, pg);
 			ret = -ENOMEM;
@@ -435,6 +664,8 @@ filemap_fill_hole(struct shmemfs *fs, struct shmemfs_inode *ip, uint64_t index,
 		}
 		ip->i_blocks++;
 	}
+	if (order)
+		filemap_shrinklist_add(fs, ip, first, order);
 	*pgp = pg;
 	return 0;
 
@@ -450,36 +681,24 @@ out_undo:
 }
 
 /*
- * A write into a fallocated page of a file that takes huge pages: tmpfs
- * fallocated a whole folio there and the write makes all of it data
- * (uptodate), so SEEK_DATA sees the folio, not the page.  Turn the
- * fallocated pages of the largest aligned, wholly fallocated range
- * around @index that the policy allows into zero pages (data that costs
- * no memory); the page at @index is the caller's.  Replacing entries
- * allocates nothing.
+ * A write into a fallocated page of a folio of @order (its mark): tmpfs
+ * fallocated the whole folio and the write makes all of it data
+ * (uptodate), so SEEK_DATA sees the folio, not the page.  Turn its
+ * other fallocated pages into zero pages (data that costs no memory);
+ * the page at @index is the caller's.  Replacing entries allocates
+ * nothing.
  */
 static void
-filemap_falloc_folio_uptodate(struct shmemfs *fs, struct shmemfs_inode *ip,
-			      uint64_t index, uint64_t write_end)
+filemap_falloc_folio_uptodate(struct shmemfs_inode *ip, uint64_t index,
+			      unsigned order)
 {
-	unsigned order = filemap_huge_order(fs, ip, index, write_end);
+	uint64_t nr = (uint64_t)1 << order, first = index & ~(nr - 1), i;
 
-	for (; order > 0; order--) {
-		uint64_t nr = (uint64_t)1 << order;
-		uint64_t first = index & ~(nr - 1), i;
+	for (i = first; order && i < first + nr; i++) {
+		void *e = pageidx_lookup(&ip->i_pages, i);
 
-		for (i = first; i < first + nr; i++) {
-			void *e = pageidx_lookup(&ip->i_pages, i);
-
-			if (i != index && (!e || !sf_is_falloc(e)))
-				break;
-		}
-		if (i < first + nr)
-			continue;
-		for (i = first; i < first + nr; i++)
-			if (i != index)
-				pageidx_store(&ip->i_pages, i, sf_mk_zero());
-		return;
+		if (i != index && e && sf_is_falloc(e))
+			pageidx_store(&ip->i_pages, i, sf_mk_zero(order));
 	}
 }
 
@@ -547,47 +766,95 @@ out_uncharge:
 }
 
 /*
+ * khugepaged's look at the aligned range of SF_HUGE_PAGES pages from
+ * @first: make it one 2 MiB folio if it is fully populated with
+ * resident small pages (or zero pages), huge= allows a folio there, and
+ * mem= has room for the copy.  A range reaching past end of file is
+ * taken only when it is one logical 2 MiB folio already (a folio split
+ * to go to swap, or one the host gave no huge page for): tmpfs keeps
+ * small pages there otherwise, and a later split of a folio would free
+ * what a small page keeps.  Nothing is charged to size=: the range has
+ * no holes.  Returns true if a folio was made.
+ */
+static bool
+filemap_collapse_range(struct shmemfs *fs, struct shmemfs_inode *ip,
+		       uint64_t first)
+{
+	uint64_t eof = ip->i_size >> SF_PAGE_SHIFT, idx = first, n = 0;
+	bool logical = true;
+	unsigned order;
+	void *e;
+
+	if (filemap_huge_order(fs, ip, first, 0) != SF_HUGE_ORDER)
+		return false;
+	if (pageidx_lookup_range(&ip->i_pages, first, &idx, &order) && order)
+		return false; /* a folio already */
+	idx = first;
+	while ((e = pageidx_next(&ip->i_pages, &idx)) &&
+	       idx < first + SF_HUGE_PAGES) {
+		if (pageidx_is_value(e) && !sf_is_zero(e))
+			return false; /* swapped or fallocated */
+		logical = logical && sf_entry_order(e) == SF_HUGE_ORDER;
+		n++;
+		idx++;
+	}
+	if (n != SF_HUGE_PAGES || (!logical && first + SF_HUGE_PAGES > eof))
+		return false;
+	return filemap_collapse(fs, ip, first, false) == 0;
+}
+
+/*
+ * khugepaged's scan of @ip from page *@cursor, bounded: looks at no
+ * more than *@budget aligned 2 MiB ranges that hold something (each
+ * costs one of *@budget) and makes no more than @max folios.  Sets
+ * *@cursor where to go on, and *@done when the file is finished.
+ * Returns the folios made.
+ */
+unsigned
+filemap_collapse_scan(struct shmemfs *fs, struct shmemfs_inode *ip,
+		      uint64_t *cursor, unsigned *budget, unsigned max,
+		      bool *done)
+{
+	uint64_t idx = *cursor, first;
+	unsigned made = 0;
+
+	*done = false;
+	if (!S_ISREG(ip->i_mode) || ip->i_blocks < SF_HUGE_PAGES) {
+		*done = true;
+		return 0;
+	}
+	while (made < max && *budget) {
+		if (!pageidx_next(&ip->i_pages, &idx)) {
+			*done = true;
+			break;
+		}
+		first = idx & ~(uint64_t)(SF_HUGE_PAGES - 1);
+		(*budget)--;
+		made += filemap_collapse_range(fs, ip, first);
+		if (first > UINT64_MAX - SF_HUGE_PAGES) {
+			*done = true;
+			break;
+		}
+		idx = first + SF_HUGE_PAGES;
+	}
+	*cursor = idx;
+	return made;
+}
+
+/*
  * khugepaged's pass over one file, bounded: turn back into 2 MiB folios
- * up to @budget aligned ranges that hold 512 resident small pages (as
- * after a swap-in) where huge= allows a folio, looking at no more than
- * 8 * @budget ranges.  Only ranges wholly inside the file: a folio
- * reaching past end of file would be trimmed by a later split where the
- * small pages tmpfs has there would stay.  Returns the folios made.
+ * up to @budget aligned ranges (filemap_collapse_range()), looking at
+ * no more than 8 * @budget of them.  Returns the folios made.
  */
 unsigned
 filemap_collapse_inode(struct shmemfs *fs, struct shmemfs_inode *ip,
 		       unsigned budget)
 {
-	uint64_t eof = ip->i_size >> SF_PAGE_SHIFT, idx = 0, first, start;
-	unsigned looked = 0, made = 0, order;
-	void *e;
+	uint64_t cursor = 0;
+	unsigned looked = 8 * budget;
+	bool done;
 
-	if (!S_ISREG(ip->i_mode) || ip->i_blocks < SF_HUGE_PAGES)
-		return 0;
-	while (made < budget && looked < 8 * budget &&
-	       (e = pageidx_next(&ip->i_pages, &idx))) {
-		first = idx & ~(uint64_t)(SF_HUGE_PAGES - 1);
-		if (first + SF_HUGE_PAGES > eof)
-			break;
-		pageidx_lookup_range(&ip->i_pages, idx, &start, &order);
-		looked++;
-		if (!order && filemap_huge_order(fs, ip, first, 0) ==
-				      SF_HUGE_ORDER) {
-			uint64_t probe = first, n = 0;
-
-			while ((e = pageidx_next(&ip->i_pages, &probe)) &&
-			       probe < first + SF_HUGE_PAGES &&
-			       !pageidx_is_value(e)) {
-				n++;
-				probe++;
-			}
-			if (n == SF_HUGE_PAGES &&
-			    !filemap_collapse(fs, ip, first, false))
-				made++;
-		}
-		idx = first + SF_HUGE_PAGES;
-	}
-	return made;
+	return filemap_collapse_scan(fs, ip, &cursor, &looked, budget, &done);
 }
 
 /* The last open of @ip closed: khugepaged's pass over it, bounded, so
@@ -630,23 +897,35 @@ filemap_regrow(struct shmemfs *fs, struct shmemfs_inode *ip, uint64_t wstart,
 		if (e && probe < first + nr)
 			continue;
 		if (order == SF_HUGE_ORDER) {
-			filemap_collapse(fs, ip, first, true);
+			if (!filemap_collapse(fs, ip, first, true))
+				filemap_shrinklist_add(fs, ip, first, order);
 			return;
 		}
 		for (i = first; i < first + nr; i++)
 			holes += !pageidx_lookup(&ip->i_pages, i);
-		if (!holes || mem_charge_blocks(fs, holes))
+		if (!holes) {
+			/* pieces before filled it: one folio, unless part
+			 * of a folio of their own already */
+			for (i = first; i < first + nr; i++)
+				if (sf_entry_order(pageidx_lookup(&ip->i_pages,
+								  i)))
+					return;
+			filemap_mark_range(ip, first, order, order);
+			return;
+		}
+		if (mem_charge_blocks(fs, holes))
 			return;
 		for (i = first; i < first + nr; i++) {
 			if (pageidx_lookup(&ip->i_pages, i))
 				continue;
-			if (pageidx_store(&ip->i_pages, i, sf_mk_zero())) {
+			if (pageidx_store(&ip->i_pages, i, sf_mk_zero(0))) {
 				mem_uncharge_blocks(fs, holes);
 				return;
 			}
 			ip->i_blocks++;
 			holes--;
 		}
+		filemap_mark_range(ip, first, order, order);
 		return;
 	}
 }
@@ -665,7 +944,7 @@ filemap_get_folio(struct shmemfs *fs, struct shmemfs_inode *ip,
 {
 	void *e = pageidx_lookup(&ip->i_pages, index);
 	struct sf_page *pg = NULL;
-	bool seq = index == ip->i_ra_next;
+	bool seq = sf_ra_seq(ip, index);
 	int ret;
 
 	ip->i_ra_next = index + 1;
@@ -681,6 +960,7 @@ filemap_get_folio(struct shmemfs *fs, struct shmemfs_inode *ip,
 		ret = filemap_page_new(fs, ip, index, true, &pg);
 		if (ret)
 			return ret;
+		page_set_folio_order(pg, sf_val_order(e));
 		swap_slot_free(&fs->sf_swap, sf_swap_slot(e));
 		ret = pageidx_store(&ip->i_pages, index, pg);
 		SF_ASSERT(ret == 0);
@@ -693,8 +973,8 @@ filemap_get_folio(struct shmemfs *fs, struct shmemfs_inode *ip,
 		if (seq && sf_is_swap(e))
 			swap_readahead(fs, ip, index);
 		else if (sf_is_falloc(e))
-			filemap_falloc_folio_uptodate(fs, ip, index,
-						      write_end);
+			filemap_falloc_folio_uptodate(ip, index,
+						      sf_val_order(e));
 		goto out;
 	}
 
@@ -1004,26 +1284,31 @@ erase_one(void *arg, uint64_t index, void *entry)
 }
 
 /*
- * A huge folio that [first, last] cuts at @index is split, so that only
- * the cut pages go (truncate_inode_partial_folio()).  If it cannot be
- * split, it stays whole and the cut bytes are zeroed instead; the range
- * to drop is narrowed to leave it out (*@first or *@last moved).
+ * A folio that [first, last] cuts at @index is split into single pages
+ * (freeing nothing more: filemap_undo_edges() has split what tmpfs
+ * splits, so this is for a folio whose split failed, or a caller
+ * undoing its own work).  A resident huge folio that cannot be split
+ * stays whole and the cut bytes are zeroed instead; the range to drop
+ * is narrowed to leave it out (*@first or *@last moved).
  */
 static void
 filemap_split_edge(struct shmemfs *fs, struct shmemfs_inode *ip,
 		   uint64_t index, uint64_t *first, uint64_t *last)
 {
 	uint64_t start, end, a, b;
-	unsigned order;
-	void *e = pageidx_lookup_range(&ip->i_pages, index, &start, &order);
+	unsigned order = filemap_folio_at(ip, index, &start);
+	void *e;
 
-	if (!e || !order)
+	if (!order)
 		return;
 	end = start + ((uint64_t)1 << order) - 1;
 	if (start >= *first && end <= *last)
 		return; /* wholly inside: goes whole */
-	if (!page_split(fs, e))
+	e = pageidx_lookup(&ip->i_pages, start);
+	if (pageidx_is_value(e) || !page_is_huge(e) || !page_split(fs, e)) {
+		filemap_mark_range(ip, start, order, 0);
 		return;
+	}
 	a = start > *first ? start : *first;
 	b = end < *last ? end : *last;
 	memset(page_data(e, a), 0, (size_t)(b - a + 1) << SF_PAGE_SHIFT);
@@ -1093,7 +1378,7 @@ filemap_punch(struct shmemfs *fs, struct shmemfs_inode *ip, uint64_t start,
 
 	if (start >= end)
 		return 0;
-	filemap_split_cut(fs, ip, start, end);
+	filemap_undo_edges(fs, ip, start, end - 1);
 	first = start >> SF_PAGE_SHIFT;
 	last = (end - 1) >> SF_PAGE_SHIFT;
 	for (idx = first;; idx = last) {
@@ -1143,7 +1428,7 @@ filemap_truncate(struct shmemfs *fs, struct shmemfs_inode *ip, uint64_t size)
 	 */
 	stamp = size != old;
 	if (size <= old && ip->i_blocks) {
-		filemap_split_cut(fs, ip, size, UINT64_MAX);
+		filemap_undo_edges(fs, ip, size, UINT64_MAX);
 		filemap_drop(fs, ip, (size + SF_PAGE_MASK) >> SF_PAGE_SHIFT,
 			     UINT64_MAX);
 		stamp = true;
@@ -1184,12 +1469,14 @@ falloc_finish(struct shmemfs *fs, struct shmemfs_inode *ip, uint64_t first,
 	void *e;
 
 	while ((e = pageidx_next(&ip->i_pages, &idx)) && idx <= last) {
-		if (commit && e == sf_mk_falloc(false)) {
-			pageidx_store(&ip->i_pages, idx, sf_mk_zero());
-		} else if (e == sf_mk_falloc(true)) {
+		if (commit && sf_is_falloc_done(e)) {
+			pageidx_store(&ip->i_pages, idx,
+				      sf_mk_zero(sf_val_order(e)));
+		} else if (sf_is_falloc_new(e)) {
 			if (commit) {
 				pageidx_store(&ip->i_pages, idx,
-					      sf_mk_falloc(false));
+					      sf_mk_falloc(false,
+							   sf_val_order(e)));
 			} else {
 				pageidx_erase(&ip->i_pages, idx);
 				ip->i_blocks--;
@@ -1223,8 +1510,9 @@ falloc_convert_reached(struct shmemfs *fs, struct shmemfs_inode *ip,
 		if (holes > avail)
 			break;
 		avail -= holes;
-		if (e == sf_mk_falloc(false))
-			pageidx_store(&ip->i_pages, idx, sf_mk_zero());
+		if (sf_is_falloc_done(e))
+			pageidx_store(&ip->i_pages, idx,
+				      sf_mk_zero(sf_val_order(e)));
 		if (idx == last)
 			break;
 		next = ++idx;
@@ -1248,8 +1536,15 @@ falloc_folios(struct shmemfs *fs, struct shmemfs_inode *ip, uint64_t first,
 	int ret;
 
 	while (idx <= last) {
-		if (pageidx_lookup_range(&ip->i_pages, idx, &start, &order)) {
-			idx = start + ((uint64_t)1 << order);
+		if (pageidx_lookup(&ip->i_pages, idx)) {
+			/* passed by its folio, which it makes data whole */
+			order = filemap_folio_at(ip, idx, &start);
+			nr = (uint64_t)1 << order;
+			if (start < lo)
+				lo = start;
+			if (start + nr - 1 > hi)
+				hi = start + nr - 1;
+			idx = start + nr;
 			continue;
 		}
 		ret = filemap_charge_hole(fs, ip, idx, end, &order);
@@ -1259,7 +1554,7 @@ falloc_folios(struct shmemfs *fs, struct shmemfs_inode *ip, uint64_t first,
 		start = idx & ~(nr - 1);
 		for (i = start; i < start + nr; i++) {
 			if (pageidx_store(&ip->i_pages, i,
-					  sf_mk_falloc(true))) {
+					  sf_mk_falloc(true, order))) {
 				mem_uncharge_blocks(fs, start + nr - i);
 				ret = -ENOMEM;
 				goto out_undo;
@@ -1270,6 +1565,8 @@ falloc_folios(struct shmemfs *fs, struct shmemfs_inode *ip, uint64_t first,
 			lo = start;
 		if (start + nr - 1 > hi)
 			hi = start + nr - 1;
+		if (order)
+			filemap_shrinklist_add(fs, ip, start, order);
 		idx = start + nr;
 	}
 	falloc_finish(fs, ip, lo, hi, true);
@@ -1277,10 +1574,13 @@ falloc_folios(struct shmemfs *fs, struct shmemfs_inode *ip, uint64_t first,
 
 out_undo:
 	if (ret == -ENOSPC)
-		for (i = first; i < idx; i++)
-			if (pageidx_lookup(&ip->i_pages, i) ==
-			    sf_mk_falloc(false))
-				pageidx_store(&ip->i_pages, i, sf_mk_zero());
+		for (i = first; i < idx; i++) {
+			void *e = pageidx_lookup(&ip->i_pages, i);
+
+			if (e && sf_is_falloc_done(e))
+				pageidx_store(&ip->i_pages, i,
+					      sf_mk_zero(sf_val_order(e)));
+		}
 	falloc_finish(fs, ip, lo, hi, false);
 	return ret;
 }
@@ -1336,7 +1636,7 @@ filemap_fallocate(struct shmemfs *fs, struct shmemfs_inode *ip, int mode,
 	for (idx = first; missing; idx++) {
 		if (pageidx_lookup(&ip->i_pages, idx))
 			continue;
-		if (pageidx_store(&ip->i_pages, idx, sf_mk_falloc(true))) {
+		if (pageidx_store(&ip->i_pages, idx, sf_mk_falloc(true, 0))) {
 			mem_uncharge_blocks(fs, missing);
 			falloc_finish(fs, ip, first, last, false);
 			return -ENOMEM;
@@ -1402,10 +1702,49 @@ filemap_evict(struct shmemfs *fs, struct shmemfs_inode *ip)
 {
 	struct erase_ctx ec = {.ec_fs = fs};
 
+	filemap_shrinklist_del(fs, ip);
 	pageidx_destroy(&ip->i_pages, erase_one, &ec);
 	SF_ASSERT(ec.ec_count == ip->i_blocks);
 	mem_uncharge_blocks(fs, ec.ec_count);
 	ip->i_blocks = 0;
+}
+
+/*
+ * The logical folio invariant (page.h) at entry @e of @index: a small
+ * page or value marked with order k >= 1 lies in an aligned range of
+ * 2^k entries all present, small or values, and marked k (checked
+ * whole at the range's first index, and against the first elsewhere).
+ */
+static bool
+filemap_check_mark(const struct shmemfs_inode *ip, uint64_t index,
+		   const void *e)
+{
+	unsigned k;
+	uint64_t nr, first, i;
+
+	if (!pageidx_is_value(e) && page_is_huge(e))
+		return true;
+	k = sf_entry_order(e);
+	if (!k)
+		return true;
+	if (k > SF_HUGE_ORDER)
+		return false;
+	nr = (uint64_t)1 << k;
+	first = index & ~(nr - 1);
+	if (index != first) {
+		const void *f = pageidx_lookup(&ip->i_pages, first);
+
+		return f && (pageidx_is_value(f) || !page_is_huge(f)) &&
+		       sf_entry_order(f) == k;
+	}
+	for (i = first; i < first + nr; i++) {
+		const void *f = pageidx_lookup(&ip->i_pages, i);
+
+		if (!f || (!pageidx_is_value(f) && page_is_huge(f)) ||
+		    sf_entry_order(f) != k)
+			return false;
+	}
+	return true;
 }
 
 /* Check one inode's index. */
@@ -1428,7 +1767,7 @@ filemap_check(struct shmemfs *fs, struct shmemfs_inode *ip, char *msg,
 		unsigned order;
 
 		pageidx_lookup_range(&ip->i_pages, idx, &first, &order);
-		if (e == sf_mk_falloc(true) ||
+		if (!filemap_check_mark(ip, idx, e) || sf_is_falloc_new(e) ||
 		    (!pageidx_is_value(e) &&
 		     (pg->pg_map != &ip->i_pages || pg->pg_index != first ||
 		      order != (page_is_huge(pg) ? SF_HUGE_ORDER : 0))) ||
@@ -1448,6 +1787,40 @@ filemap_check(struct shmemfs *fs, struct shmemfs_inode *ip, char *msg,
 		snprintf(msg, len, "ino %llu: %llu pages but i_blocks %llu",
 			 (unsigned long long)ip->i_ino, (unsigned long long)n,
 			 (unsigned long long)ip->i_blocks);
+		return -EUCLEAN;
+	}
+	return 0;
+}
+
+/*
+ * The shrinklist's two maps agree, and each inode on it is a regular
+ * file still filed under its number (@alive, from the inode table).
+ */
+int
+filemap_check_shrinklist(struct shmemfs *fs,
+			 bool (*alive)(struct shmemfs *fs,
+				       const struct shmemfs_inode *ip),
+			 char *msg, size_t len)
+{
+	uint64_t pos = 0, n = 0;
+	struct shmemfs_inode *ip;
+
+	while ((ip = pageidx_next(&fs->sf_huge_shrinklist, &pos))) {
+		void *e = pageidx_lookup(&fs->sf_huge_shrinkino, ip->i_ino);
+
+		if (!alive(fs, ip) || !S_ISREG(ip->i_mode) || !e ||
+		    pageidx_value(e) != pos) {
+			snprintf(msg, len, "huge shrinklist: bad entry %llu",
+				 (unsigned long long)pos);
+			return -EUCLEAN;
+		}
+		n++;
+		pos++;
+	}
+	if (n != fs->sf_huge_shrinkino.pi_count) {
+		snprintf(msg, len, "huge shrinklist: %llu inodes, %llu numbers",
+			 (unsigned long long)n,
+			 (unsigned long long)fs->sf_huge_shrinkino.pi_count);
 		return -EUCLEAN;
 	}
 	return 0;

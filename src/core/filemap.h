@@ -66,10 +66,17 @@ void filemap_evict(struct shmemfs *fs, struct shmemfs_inode *ip);
 int filemap_check(struct shmemfs *fs, struct shmemfs_inode *ip, char *msg,
 		  size_t len);
 uint64_t filemap_count_swapped(const struct shmemfs_inode *ip);
-uint64_t filemap_huge_shrink(struct shmemfs *fs);
+int filemap_check_shrinklist(struct shmemfs *fs,
+			     bool (*alive)(struct shmemfs *fs,
+					   const struct shmemfs_inode *ip),
+			     char *msg, size_t len);
+uint64_t filemap_huge_shrink(struct shmemfs *fs, uint64_t nr_to_free);
 void filemap_last_close(struct shmemfs *fs, struct shmemfs_inode *ip);
 unsigned filemap_collapse_inode(struct shmemfs *fs, struct shmemfs_inode *ip,
 				unsigned budget);
+unsigned filemap_collapse_scan(struct shmemfs *fs, struct shmemfs_inode *ip,
+			       uint64_t *cursor, unsigned *budget,
+			       unsigned max, bool *done);
 unsigned filemap_blksize(const struct shmemfs *fs,
 			 const struct shmemfs_inode *ip);
 

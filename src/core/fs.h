@@ -40,6 +40,12 @@ struct shmemfs {
 	/* filemap.c: the last write request, to see the pieces FUSE cuts
 	 * one write(2) into (huge=within_size looks at where it ends) */
 	uint64_t sf_lw_ino, sf_lw_start, sf_lw_end;
+	/* filemap.c: the huge shrinker's list (tmpfs's sbinfo->shrinklist),
+	 * inodes given a large folio past their end: seq -> inode, in the
+	 * order they joined, and ino -> seq */
+	struct pageidx sf_huge_shrinklist;
+	struct pageidx sf_huge_shrinkino;
+	uint64_t sf_huge_shrinktail, sf_huge_shrinkhead;
 	/* filemap.c: pages pinned for copies without sf_lock (page.h);
 	 * api.c waits on sf_unpinned when memory is full of them */
 	uint64_t sf_pinned;
@@ -55,6 +61,12 @@ struct shmemfs {
 	pthread_cond_t sf_kswapd_wake;
 	bool sf_kswapd_running;
 	bool sf_kswapd_stop;
+	/* khugepaged.c: background collapse, its thread and its cursor */
+	pthread_t sf_khp_thread;
+	pthread_cond_t sf_khp_wake;
+	bool sf_khp_running;
+	bool sf_khp_stop;
+	uint64_t sf_khp_ino, sf_khp_index;
 	/* ipc.c: the SysV IPC table, allocated at the first shmget */
 	struct sf_ipc *sf_ipc;
 	unsigned char sf_ipc_key[16];   /* memfd handles' SipHash key */

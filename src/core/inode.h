@@ -24,25 +24,36 @@
 struct sf_xattr;
 
 struct shmemfs_inode {
+	/* Fields are ordered by size so the struct has no padding: per-file
+	 * memory is a goal (bench/ rss row), keep it so when adding one. */
 	uint64_t i_ino;
 	uint64_t i_generation;
-	mode_t i_mode;
+	uint64_t i_nlookup;
+	uint64_t i_size;
+	/* Nanoseconds since the epoch (sf_time_t, core.h); SF_TIME_FAR: a
+	 * time outside 1677-2262, kept by node.c (node_time()).  Keep the
+	 * four together and in this order (node.c indexes them). */
+	sf_time_t i_atime, i_mtime, i_ctime, i_btime;
+	struct sf_xattr *i_xattrs;  /* xattr.c */
 	uid_t i_uid;
 	gid_t i_gid;
 	uint32_t i_nlink;
 	uint32_t i_nopen;
-	bool i_linkable; /* O_TMPFILE without O_EXCL, not yet linked: link
-			  * may name it at nlink 0 (the VFS's I_LINKABLE);
-			  * in what was padding */
-	uint64_t i_nlookup;
-	uint64_t i_size;
-	struct timespec i_atime, i_mtime, i_ctime, i_btime;
-	struct sf_xattr *i_xattrs;  /* xattr.c */
-	uint32_t i_flags;           /* SHMEMFS_FL_* (chattr): node.c */
-	/* ipc.c: what kind of internal inode (SF_IPC_*), and the F_SEAL_*
-	 * seals of a memfd (files of the tree report F_SEAL_SEAL). */
-	uint8_t i_ipc_kind;
-	uint32_t i_seals;
+	/* The bit fields below share one word: write any of them only
+	 * under sf_lock (as every field of the inode here is).
+	 * S_IFREG: swap readahead (filemap.c), a hint: the low 24 bits of
+	 * the index a sequential reader wants next (sf_ra_seq()). */
+	uint32_t i_ra_next : 24;
+	/* ipc.c: what kind of internal inode (SF_IPC_*) */
+	uint32_t i_ipc_kind : 3;
+	/* O_TMPFILE without O_EXCL, not yet linked: link may name it at
+	 * nlink 0 (the VFS's I_LINKABLE) */
+	uint32_t i_linkable : 1;
+	uint8_t i_flags; /* SHMEMFS_FL_* (chattr): node.c */
+	/* ipc.c: the F_SEAL_* seals of a memfd (files of the tree report
+	 * F_SEAL_SEAL) */
+	uint8_t i_seals;
+	uint16_t i_mode; /* a mode_t's 16 bits (S_IFMT | 07777) */
 	/* What only one kind of inode needs shares the space (per-file
 	 * memory is a goal: bench/). */
 	union {
@@ -50,8 +61,6 @@ struct shmemfs_inode {
 		struct {
 			struct pageidx i_pages;
 			uint64_t i_blocks;  /* pages charged to this inode */
-			uint64_t i_ra_next; /* swap readahead: the index a
-					     * sequential reader wants next */
 			/* huge pages: pages below i_fallocend (the end of
 			 * the furthest fallocate) survive a folio split past
 			 * EOF (shmem_fallocend()); i_huge_advised: under
@@ -65,13 +74,22 @@ struct shmemfs_inode {
 		struct {
 			struct pageidx i_entries;  /* cookie -> dirent */
 			uint64_t i_next_cookie;
-			uint64_t i_nentries;
 			struct shmemfs_inode *i_parent;
 		};
 		/* short symlinks */
 		char *i_link;
 	};
 };
+
+_Static_assert(SHMEMFS_FL_SETTABLE <= UINT8_MAX, "i_flags is 8 bits");
+_Static_assert((S_IFMT | 07777) <= UINT16_MAX, "i_mode is 16 bits");
+
+/* Is a read of page @index the sequel of the last (swap readahead)? */
+static inline bool
+sf_ra_seq(const struct shmemfs_inode *ip, uint64_t index)
+{
+	return (index & 0xffffff) == ip->i_ra_next;
+}
 
 static inline bool
 sf_is_long_symlink(const struct shmemfs_inode *ip)

@@ -17,6 +17,7 @@
 #define SF_IPC_MEMFD_NEW 2 /* a memfd never opened: pinned by creation */
 #define SF_IPC_MEMFD	 3 /* a memfd: lives while open */
 #define SF_IPC_SHM_GONE  4 /* a destroyed segment a handle still names */
+_Static_assert(SF_IPC_SHM_GONE < 8, "i_ipc_kind is 3 bits");
 
 /* The seal checks: 0 or -EPERM (ipc_seal_write: the bytes allowed). */
 ssize_t ipc_seal_write(const struct shmemfs_inode *ip, uint64_t off,

@@ -40,6 +40,135 @@ node_next_ino(struct shmemfs *fs)
 }
 
 /*
+ * Far times.  An inode keeps its times as 64-bit nanoseconds, which span
+ * 1677-2262; tmpfs keeps any time64_t (touch -d 3000-01-01 works).  A
+ * time outside is kept here exactly and the inode's field says
+ * SF_TIME_FAR.  Rare, so one table for the process, keyed by the
+ * inode's address, under a lock of its own (two mounts in one process
+ * hold different sf_locks); an entry lives until its inode is freed.
+ */
+struct node_far {
+	struct timespec nf_t[4]; /* atime, mtime, ctime, btime */
+};
+
+static pthread_mutex_t node_far_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct pageidx node_far_table; /* (address / 8) -> node_far */
+static uint64_t node_far_count;       /* entries; read without the lock */
+
+static uint64_t
+node_far_key(const struct shmemfs_inode *ip)
+{
+	return (uint64_t)(uintptr_t)ip >> 3;
+}
+
+static unsigned
+node_time_slot(const struct shmemfs_inode *ip, const sf_time_t *t)
+{
+	unsigned slot = (unsigned)(t - &ip->i_atime);
+
+	SF_ASSERT(slot < 4);
+	return slot;
+}
+
+/* The time *@t of @ip (one of its four fields) as a timespec. */
+struct timespec
+node_time(const struct shmemfs_inode *ip, const sf_time_t *t)
+{
+	struct node_far *nf;
+	struct timespec ts;
+
+	if (*t != SF_TIME_FAR)
+		return sf_time_to_ts(*t);
+	pthread_mutex_lock(&node_far_lock);
+	nf = pageidx_lookup(&node_far_table, node_far_key(ip));
+	SF_ASSERT(nf);
+	ts = nf->nf_t[node_time_slot(ip, t)];
+	pthread_mutex_unlock(&node_far_lock);
+	return ts;
+}
+
+/* Does @ts fit an sf_time_t (*@v)?  INT64_MIN is SF_TIME_FAR, and
+ * INT64_MAX what sf_time_from_ts() clamps to. */
+static bool
+node_time_fits(const struct timespec *ts, sf_time_t *v)
+{
+	*v = sf_time_from_ts(ts);
+	if (*v == SF_TIME_FAR)
+		return false;
+	if (*v == INT64_MAX)
+		return ts->tv_sec == 9223372036LL && ts->tv_nsec == 854775807;
+	return true;
+}
+
+/* @ip's table entry, made if missing (NULL: no memory); => node_far_lock. */
+static struct node_far *
+node_far_entry(const struct shmemfs_inode *ip)
+{
+	struct node_far *nf = pageidx_lookup(&node_far_table, node_far_key(ip));
+
+	if (nf)
+		return nf;
+	nf = sf_calloc(1, sizeof(*nf));
+	if (!nf || pageidx_store(&node_far_table, node_far_key(ip), nf)) {
+		free(nf);
+		return NULL;
+	}
+	__atomic_add_fetch(&node_far_count, 1, __ATOMIC_RELAXED);
+	return nf;
+}
+
+/* Make sure @ip has a table entry: then node_set_time() cannot fail. */
+static int
+node_far_reserve(const struct shmemfs_inode *ip)
+{
+	struct node_far *nf;
+
+	pthread_mutex_lock(&node_far_lock);
+	nf = node_far_entry(ip);
+	pthread_mutex_unlock(&node_far_lock);
+	return nf ? 0 : -ENOMEM;
+}
+
+/* Set the time *@t of @ip to @ts, exactly.  Only -ENOMEM can fail, for a
+ * far time, before any change. */
+int
+node_set_time(struct shmemfs_inode *ip, sf_time_t *t, const struct timespec *ts)
+{
+	struct node_far *nf;
+	sf_time_t v;
+
+	if (node_time_fits(ts, &v)) {
+		*t = v; /* a table entry, if any, stays until the inode goes */
+		return 0;
+	}
+	pthread_mutex_lock(&node_far_lock);
+	nf = node_far_entry(ip);
+	if (nf) {
+		nf->nf_t[node_time_slot(ip, t)] = *ts;
+		*t = SF_TIME_FAR;
+	}
+	pthread_mutex_unlock(&node_far_lock);
+	return nf ? 0 : -ENOMEM;
+}
+
+/* Drop @ip's table entry, if it has one (it is being freed). */
+static void
+node_far_free(struct shmemfs_inode *ip)
+{
+	void *nf;
+
+	if (!__atomic_load_n(&node_far_count, __ATOMIC_RELAXED))
+		return; /* no inode of the process ever had a far time */
+	pthread_mutex_lock(&node_far_lock);
+	nf = pageidx_erase(&node_far_table, node_far_key(ip));
+	if (nf) {
+		free(nf);
+		__atomic_sub_fetch(&node_far_count, 1, __ATOMIC_RELAXED);
+	}
+	pthread_mutex_unlock(&node_far_lock);
+}
+
+/*
  * Allocate an inode and give it a number.  The caller links it into a
  * directory; i_nlink, i_nlookup and i_nopen start at 0.
  */
@@ -58,7 +187,7 @@ node_new(struct shmemfs *fs, mode_t mode, uid_t uid, gid_t gid, dev_t rdev,
 	if (ret)
 		goto out_uncharge;
 	ret = -ENOMEM;
-	ip = sf_calloc(1, sizeof(*ip));
+	ip = sf_obj_zalloc(sizeof(*ip));
 	if (!ip)
 		goto out_unquota;
 	ip->i_ino = node_next_ino(fs);
@@ -88,7 +217,7 @@ node_new(struct shmemfs *fs, mode_t mode, uid_t uid, gid_t gid, dev_t rdev,
 	return 0;
 
 out_free:
-	free(ip);
+	sf_obj_free(ip, sizeof(*ip));
 out_unquota:
 	mem_quota_uncharge_inode(fs, uid, gid);
 out_uncharge:
@@ -109,6 +238,7 @@ node_free_contents(struct shmemfs *fs, struct shmemfs_inode *ip)
 	else if (S_ISDIR(ip->i_mode))
 		dir_destroy_entries(fs, ip);
 	xattr_free_all(fs, ip);
+	node_far_free(ip);
 }
 
 static void
@@ -118,7 +248,7 @@ node_free(struct shmemfs *fs, struct shmemfs_inode *ip)
 	node_free_contents(fs, ip);
 	pageidx_erase(&fs->sf_inodes, ip->i_ino);
 	mem_quota_uncharge_inode(fs, ip->i_uid, ip->i_gid);
-	free(ip);
+	sf_obj_free(ip, sizeof(*ip));
 	mem_uncharge_inode(fs);
 }
 
@@ -160,10 +290,10 @@ node_fill_attr(const struct shmemfs_inode *ip, struct shmemfs_attr *out)
 	st->st_blksize = SF_PAGE_SIZE;
 	if (sf_has_pages(ip))
 		st->st_blocks = (blkcnt_t)(ip->i_blocks * (SF_PAGE_SIZE / 512));
-	st->st_atim = ip->i_atime;
-	st->st_mtim = ip->i_mtime;
-	st->st_ctim = ip->i_ctime;
-	out->sa_btime = ip->i_btime;
+	st->st_atim = node_time(ip, &ip->i_atime);
+	st->st_mtim = node_time(ip, &ip->i_mtime);
+	st->st_ctim = node_time(ip, &ip->i_ctime);
+	out->sa_btime = node_time(ip, &ip->i_btime);
 	out->sa_generation = ip->i_generation;
 }
 
@@ -191,15 +321,17 @@ ts_before_or_eq(const struct timespec *a, const struct timespec *b)
 void
 node_touch_atime(struct shmemfs_inode *ip)
 {
-	struct timespec now;
+	struct timespec now, atime, mtime, ctime;
 
 	if (ip->i_flags & SHMEMFS_FL_NOATIME)
 		return;
 	sf_now(&now);
-	if (ts_before_or_eq(&ip->i_atime, &ip->i_mtime) ||
-	    ts_before_or_eq(&ip->i_atime, &ip->i_ctime) ||
-	    now.tv_sec - ip->i_atime.tv_sec >= 24 * 3600)
-		ip->i_atime = now;
+	atime = node_time(ip, &ip->i_atime);
+	mtime = node_time(ip, &ip->i_mtime);
+	ctime = node_time(ip, &ip->i_ctime);
+	if (ts_before_or_eq(&atime, &mtime) || ts_before_or_eq(&atime, &ctime) ||
+	    now.tv_sec - atime.tv_sec >= 24 * 3600)
+		sf_now(&ip->i_atime);
 }
 
 /*
@@ -272,13 +404,31 @@ int
 node_setattr(struct shmemfs *fs, struct shmemfs_inode *ip, unsigned valid,
 	     const struct shmemfs_setattr *sa)
 {
-	struct timespec now;
+	sf_time_t now;
 	int ret;
 
 	ret = node_may_setattr(ip, valid);
 	if (ret)
 		return ret;
 	valid &= ~SHMEMFS_SET_FH;
+	/*
+	 * A far time (outside 1677-2262) needs memory: take it first, so
+	 * that the node_set_time() calls below cannot fail.
+	 */
+	if (valid & (SHMEMFS_SET_ATIME | SHMEMFS_SET_MTIME | SHMEMFS_SET_CTIME)) {
+		sf_time_t v;
+
+		if ((((valid & SHMEMFS_SET_ATIME) &&
+		      !(valid & SHMEMFS_SET_ATIME_NOW) &&
+		      !node_time_fits(&sa->ss_atime, &v)) ||
+		     ((valid & SHMEMFS_SET_MTIME) &&
+		      !(valid & SHMEMFS_SET_MTIME_NOW) &&
+		      !node_time_fits(&sa->ss_mtime, &v)) ||
+		     ((valid & SHMEMFS_SET_CTIME) &&
+		      !node_time_fits(&sa->ss_ctime, &v))) &&
+		    node_far_reserve(ip))
+			return -ENOMEM;
+	}
 	/*
 	 * chown moves the quota charge first (dquot_transfer() in
 	 * shmem_setattr()), and the ids with it, so that the truncate
@@ -320,11 +470,11 @@ node_setattr(struct shmemfs *fs, struct shmemfs_inode *ip, unsigned valid,
 	if (valid & SHMEMFS_SET_ATIME_NOW)
 		ip->i_atime = now;
 	else if (valid & SHMEMFS_SET_ATIME)
-		ip->i_atime = sa->ss_atime;
+		(void)node_set_time(ip, &ip->i_atime, &sa->ss_atime);
 	if (valid & SHMEMFS_SET_MTIME_NOW)
 		ip->i_mtime = now;
 	else if (valid & SHMEMFS_SET_MTIME)
-		ip->i_mtime = sa->ss_mtime;
+		(void)node_set_time(ip, &ip->i_mtime, &sa->ss_mtime);
 	/*
 	 * Every setattr stamps ctime (the VFS adds ATTR_CTIME), even one
 	 * that changes nothing, like chown(-1, -1), whose FUSE request
@@ -333,7 +483,7 @@ node_setattr(struct shmemfs *fs, struct shmemfs_inode *ip, unsigned valid,
 	 * the file has pages.
 	 */
 	if (valid & SHMEMFS_SET_CTIME)
-		ip->i_ctime = sa->ss_ctime;
+		(void)node_set_time(ip, &ip->i_ctime, &sa->ss_ctime);
 	else if (valid != SHMEMFS_SET_SIZE)
 		ip->i_ctime = now;
 	return 0;

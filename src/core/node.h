@@ -28,5 +28,8 @@ int node_setattr(struct shmemfs *fs, struct shmemfs_inode *ip, unsigned valid,
 void node_touch_atime(struct shmemfs_inode *ip);
 int node_setflags(struct shmemfs_inode *ip, unsigned flags);
 int node_may_open(const struct shmemfs_inode *ip, int oflags);
+struct timespec node_time(const struct shmemfs_inode *ip, const sf_time_t *t);
+int node_set_time(struct shmemfs_inode *ip, sf_time_t *t,
+		  const struct timespec *ts);
 
 #endif /* SHMEMFS_NODE_H */

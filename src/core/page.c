@@ -11,14 +11,24 @@
  * host's map count.  So pages come from 2 MiB-aligned anonymous chunks.
  *
  * Speed: a page fault per fresh 4 KiB page, and an madvise per freed
- * one, cost more than the copy itself (measured: bench/).  So a new chunk
- * is populated in one call (MADV_POPULATE_WRITE), a freed page stays
- * mapped as "dirty free" and is zeroed when reused, and memory goes back
- * to the host in bulk: a chunk whose pages are all free is unmapped, and
- * when dirty free pages pile up past a threshold (pool_trim()) their runs
- * are released with MADV_DONTNEED, after which they read as zeros again.
- * RSS is therefore at most the pages in use plus the threshold plus the
- * unused tails of partly used chunks.
+ * one, cost more than the copy itself (measured: bench/).  So a new
+ * chunk of small pages is faulted in POOL_POPULATE_PAGES at a time, one
+ * call (MADV_POPULATE_WRITE) as the allocation reaches them (a huge
+ * folio's chunk all at once), a freed page stays mapped as "dirty free"
+ * and is zeroed when reused, and memory goes back to the host in bulk: a
+ * chunk whose pages are all free is unmapped, and when dirty free pages
+ * pile up past a threshold (pool_trim()) their runs are released with
+ * MADV_DONTNEED, after which they read as zeros again.  RSS is therefore
+ * at most the pages in use plus the threshold plus up to
+ * POOL_POPULATE_PAGES - 1 faulted-in pages per partly used chunk.
+ *
+ * Why 256 KiB at a time rather than the whole chunk: it is faster, most
+ * likely because the kernel clears each page as it faults it in and the
+ * write's copy then finds the cleared lines still in the CPU's cache,
+ * which after clearing 2 MiB it does not.  Measured (libbench, 1 GiB, interleaved rounds against tmpfs):
+ * 1.02-1.07 of tmpfs against 0.91-0.97 populating whole chunks, and a
+ * tie (0.66 against 0.67) once at load average 6; 64 KiB pieces gained
+ * less (0.89 against 0.84), 1 MiB about as much (1.05 against 0.91).
  *
  * Chunks are found from a page address through a pageidx keyed by
  * address >> 21.  Chunks with free pages sit on a list so allocation is
@@ -46,6 +56,9 @@
 #define MADV_COLLAPSE 25
 #endif
 
+/* Small pages of a fresh chunk faulted in per call, ahead of use. */
+#define POOL_POPULATE_PAGES 64 /* 256 KiB */
+
 /* Dirty free pages allowed before pool_trim() gives them back. */
 #define POOL_DIRTY_MIN 1024 /* 4 MiB */
 
@@ -53,6 +66,7 @@ struct sf_chunk {
 	char *ck_base;
 	struct sf_chunk *ck_next, *ck_prev; /* on pl_partial */
 	uint32_t ck_nfree;
+	uint32_t ck_populated;              /* pages [0, this) faulted in */
 	uint64_t ck_free[CHUNK_WORDS];      /* bit set: page free */
 	uint64_t ck_dirty[CHUNK_WORDS];     /* free but not zero: a subset */
 };
@@ -108,21 +122,29 @@ chunk_new(struct sf_pool *pl, bool huge)
 	/*
 	 * A huge folio's chunk asks the host for one transparent huge page
 	 * (THP is usually in madvise mode).  A chunk for small pages does
-	 * not: measured in this paravirtualised guest under load (README,
-	 * Huge pages), a fresh host huge page took from 1 to 20 ms to
-	 * clear, so small pages' writes ran at a bimodal 80-1400 MB/s
-	 * against a steady 400-650 with 4 KiB pages; and small pages come
-	 * and go one by one, which would split it anyway.  Either way the
-	 * chunk is faulted in with one call (best effort: an old kernel
-	 * says EINVAL and the pages fault in one by one).
+	 * not.  Measured on the development VM (bench/README.md, "What
+	 * limits sequential writes"): with free page reporting the guest
+	 * hands 2 MiB blocks it has had free for a few seconds back to the
+	 * host, and a huge page is always such a block, so after a rest a
+	 * THP-backed small-page chunk faulted in at 300 MB/s where 4 KiB
+	 * pages, which the guest takes from memory it still holds, ran at
+	 * 750-2400 (tmpfs: 3000).  Right after memory was freed THP would
+	 * win (1.3x tmpfs against 1.07): not worth a 10x loss after a rest.
+	 * And small pages come and go one by one, which would split it
+	 * anyway.  A huge folio's chunk is faulted in here with one call,
+	 * a small-page chunk piece by piece in pool_alloc() (best effort
+	 * both: an old kernel says EINVAL and the pages fault in one by
+	 * one).
 	 */
 	madvise(base, CHUNK_SIZE, huge ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
-	madvise(base, CHUNK_SIZE, MADV_POPULATE_WRITE);
+	if (huge)
+		madvise(base, CHUNK_SIZE, MADV_POPULATE_WRITE);
 	if (pageidx_store(&pl->pl_chunks, (uintptr_t)base >> CHUNK_SHIFT,
 			  ck))
 		goto out_unmap;
 	ck->ck_base = base;
 	ck->ck_nfree = CHUNK_PAGES;
+	ck->ck_populated = huge ? CHUNK_PAGES : 0;
 	memset(ck->ck_free, 0xff, sizeof(ck->ck_free));
 	memset(ck->ck_dirty, 0, sizeof(ck->ck_dirty));
 	partial_add(pl, ck);
@@ -180,6 +202,15 @@ pool_alloc(struct sf_pool *pl, void **datap)
 		partial_del(pl, ck);
 	pl->pl_pages++;
 	page = ck->ck_base + ((size_t)(w * 64 + bit) << SF_PAGE_SHIFT);
+	if (w * 64 + bit >= ck->ck_populated) {
+		unsigned end = w * 64 + bit + POOL_POPULATE_PAGES;
+
+		if (end > CHUNK_PAGES)
+			end = CHUNK_PAGES;
+		madvise(page, (size_t)(end - w * 64 - bit) << SF_PAGE_SHIFT,
+			MADV_POPULATE_WRITE);
+		ck->ck_populated = end;
+	}
 	if (ck->ck_dirty[w] & (1ull << bit)) {
 		ck->ck_dirty[w] &= ~(1ull << bit);
 		pl->pl_dirty--;
@@ -465,7 +496,9 @@ page_count_collapse(struct shmemfs *fs)
  * Split huge folio @pg into SF_HUGE_PAGES small pages over the same
  * memory, filed in its index in its place and put in its place on the
  * ring (so a reclaimer whose hand just passed it meets them next).  The
- * charges do not change.  0, or -ENOMEM with @pg as it was.
+ * small pages stay marked as one logical folio of SF_HUGE_ORDER (page.h):
+ * the caller splits that further if it means to.  The charges do not
+ * change.  0, or -ENOMEM with @pg as it was.
  */
 int
 page_split(struct shmemfs *fs, struct sf_page *pg)
@@ -490,7 +523,9 @@ page_split(struct shmemfs *fs, struct sf_page *pg)
 				    ((size_t)i << SF_PAGE_SHIFT);
 		small[i]->pg_map = pg->pg_map;
 		small[i]->pg_index = pg->pg_index + i;
-		small[i]->pg_flags = pg->pg_flags & ~SF_PG_HUGE;
+		/* still one logical folio: page.h, "Logical folios" */
+		small[i]->pg_flags = (pg->pg_flags & ~SF_PG_HUGE) |
+				     (SF_HUGE_ORDER << SF_PG_ORDER_SHIFT);
 	}
 	ret = pageidx_split(pg->pg_map, pg->pg_index, SF_HUGE_ORDER,
 			    (void *const *)small);

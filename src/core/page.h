@@ -29,6 +29,9 @@
 #define SF_PG_REFERENCED 0x1
 #define SF_PG_PINNED     0x2 /* unused: pins are counted (below) */
 #define SF_PG_HUGE       0x4 /* a 2 MiB folio: SF_HUGE_PAGES pages */
+/* bits 8-11: the order of the logical folio a small page belongs to */
+#define SF_PG_ORDER_SHIFT 8
+#define SF_PG_ORDER_MASK (0xfu << SF_PG_ORDER_SHIFT)
 
 /*
  * A huge folio is one struct sf_page for a whole pool chunk (2 MiB,
@@ -51,6 +54,22 @@ struct sf_page {
 };
 
 /*
+ * Logical folios.  tmpfs charges, splits and frees a large folio as one
+ * object; we keep most of them as small pages (a folio of order 1 to 8,
+ * a 2 MiB folio the host gave no huge page for, a huge folio split to
+ * go to swap), so each entry of such a folio carries the folio's order:
+ * a small page in pg_flags (SF_PG_ORDER_*), a value entry in bits 56-59
+ * of its value (SF_ENT_ORDER_*).  Invariant (filemap_check()): an entry
+ * marked with order k >= 1 lies in an aligned range of 2^k entries that
+ * are all present, all small or values, and all marked k.  Order 0 is
+ * a page of its own.  Marks survive swap-out and swap-in, so a swapped
+ * folio is split and freed later as tmpfs frees the resident folio it
+ * still has (filemap.c, filemap_split_folio()).
+ */
+#define SF_ENT_ORDER_SHIFT 56
+#define SF_ENT_ORDER_MASK (0xfull << SF_ENT_ORDER_SHIFT)
+
+/*
  * What a slot of a file's page index holds:
  *   NULL            a hole: reads as zeros, costs nothing
  *   struct sf_page* a resident page of data
@@ -63,46 +82,85 @@ struct sf_page {
  *                   1 marks one added by the fallocate still running
  * Every non-NULL slot is one block charged to size= and to i_blocks.
  */
-static inline void *
-sf_mk_swap(uint64_t slot)
+/* A value entry's value without its folio order. */
+static inline uint64_t
+sf_val(const void *e)
 {
-	return pageidx_mk_value((slot + 2) << 1);
+	return pageidx_value(e) & ~SF_ENT_ORDER_MASK;
+}
+
+/* The folio order a value entry is marked with. */
+static inline unsigned
+sf_val_order(const void *e)
+{
+	return (unsigned)((pageidx_value(e) & SF_ENT_ORDER_MASK) >>
+			  SF_ENT_ORDER_SHIFT);
+}
+
+/* Value entry @e (its kind and slot kept) marked with @order. */
+static inline void *
+sf_val_with_order(const void *e, unsigned order)
+{
+	return pageidx_mk_value(sf_val(e) |
+				((uint64_t)order << SF_ENT_ORDER_SHIFT));
 }
 
 static inline void *
-sf_mk_falloc(bool in_progress)
+sf_mk_swap(uint64_t slot, unsigned order)
 {
-	return pageidx_mk_value(in_progress ? 1 : 0);
+	return pageidx_mk_value(((slot + 2) << 1) |
+				((uint64_t)order << SF_ENT_ORDER_SHIFT));
 }
 
 static inline void *
-sf_mk_zero(void)
+sf_mk_falloc(bool in_progress, unsigned order)
 {
-	return pageidx_mk_value(2);
+	return pageidx_mk_value((in_progress ? 1 : 0) |
+				((uint64_t)order << SF_ENT_ORDER_SHIFT));
+}
+
+static inline void *
+sf_mk_zero(unsigned order)
+{
+	return pageidx_mk_value(2 | ((uint64_t)order << SF_ENT_ORDER_SHIFT));
 }
 
 static inline bool
 sf_is_swap(const void *e)
 {
-	return pageidx_is_value(e) && (pageidx_value(e) >> 1) >= 2;
+	return pageidx_is_value(e) && (sf_val(e) >> 1) >= 2;
 }
 
 static inline bool
 sf_is_falloc(const void *e)
 {
-	return pageidx_is_value(e) && (pageidx_value(e) >> 1) == 0;
+	return pageidx_is_value(e) && (sf_val(e) >> 1) == 0;
+}
+
+/* A fallocated page added by the fallocate still running. */
+static inline bool
+sf_is_falloc_new(const void *e)
+{
+	return pageidx_is_value(e) && sf_val(e) == 1;
+}
+
+/* A fallocated page of a fallocate that finished. */
+static inline bool
+sf_is_falloc_done(const void *e)
+{
+	return pageidx_is_value(e) && sf_val(e) == 0;
 }
 
 static inline bool
 sf_is_zero(const void *e)
 {
-	return pageidx_is_value(e) && (pageidx_value(e) >> 1) == 1;
+	return pageidx_is_value(e) && (sf_val(e) >> 1) == 1;
 }
 
 static inline uint64_t
 sf_swap_slot(const void *e)
 {
-	return (pageidx_value(e) >> 1) - 2;
+	return (sf_val(e) >> 1) - 2;
 }
 
 /* The page memory pool, the CLOCK ring and its hand. */
@@ -158,6 +216,32 @@ page_data(const struct sf_page *pg, uint64_t index)
 {
 	return (char *)pg->pg_data +
 	       ((size_t)(index - pg->pg_index) << SF_PAGE_SHIFT);
+}
+
+/* The order of the (logical) folio @pg belongs to: SF_HUGE_ORDER for a
+ * huge folio, the mark of a small page (0: a page of its own). */
+static inline unsigned
+page_folio_order(const struct sf_page *pg)
+{
+	if (page_is_huge(pg))
+		return SF_HUGE_ORDER;
+	return (pg->pg_flags & SF_PG_ORDER_MASK) >> SF_PG_ORDER_SHIFT;
+}
+
+/* Mark small page @pg as part of a logical folio of @order. */
+static inline void
+page_set_folio_order(struct sf_page *pg, unsigned order)
+{
+	pg->pg_flags = (pg->pg_flags & ~SF_PG_ORDER_MASK) |
+		       (order << SF_PG_ORDER_SHIFT);
+}
+
+/* The folio order entry @e (non-NULL) is part of. */
+static inline unsigned
+sf_entry_order(const void *e)
+{
+	return pageidx_is_value(e) ? sf_val_order(e)
+				   : page_folio_order((const struct sf_page *)e);
 }
 
 /*

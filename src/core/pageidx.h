@@ -38,10 +38,12 @@
 struct pageidx_node;
 
 struct pageidx {
-	struct pageidx_node *pi_root; /* NULL when empty */
-	unsigned pi_height;           /* levels below and including root */
-	uint64_t pi_count;            /* present entries */
-	bool pi_unevictable;          /* SHM_LOCK: reclaim skips its pages */
+	/* 16 bytes: one sits in every inode (per-file memory).  The three
+	 * fields after the root share a word, so they share a lock too. */
+	struct pageidx_node *pi_root;  /* NULL when empty */
+	uint64_t pi_count : 56;        /* present entries (< 2^52 pages) */
+	uint64_t pi_height : 7;        /* levels below and including root */
+	uint64_t pi_unevictable : 1;   /* SHM_LOCK: reclaim skips its pages */
 };
 
 static inline void *

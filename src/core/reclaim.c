@@ -22,7 +22,9 @@
  *
  * A huge folio the hand picks is split first (page_split(), as
  * shmem_writeout() splits a large folio), and its pages are evicted one
- * by one like any other.
+ * by one like any other.  They stay one logical folio (page.h): each
+ * swap or zero entry keeps the folio's order, so a later punch or
+ * truncate splits and frees it as tmpfs does the folio it never swapped.
  */
 #include <errno.h>
 
@@ -60,7 +62,8 @@ evict_page(struct shmemfs *fs, struct sf_page *pg, bool *backed_only)
 	int ret;
 
 	if (page_is_zero(pg->pg_data)) {
-		ret = pageidx_store(pg->pg_map, pg->pg_index, sf_mk_zero());
+		ret = pageidx_store(pg->pg_map, pg->pg_index,
+				    sf_mk_zero(page_folio_order(pg)));
 		SF_ASSERT(ret == 0);
 		page_free(fs, pg);
 		return 0;
@@ -77,7 +80,7 @@ evict_page(struct shmemfs *fs, struct sf_page *pg, bool *backed_only)
 	}
 	/* Replacing an entry allocates nothing, so it cannot fail. */
 	ret = pageidx_store(pg->pg_map, pg->pg_index,
-			    sf_mk_swap((uint64_t)slot));
+			    sf_mk_swap((uint64_t)slot, page_folio_order(pg)));
 	SF_ASSERT(ret == 0);
 	(void)ret;
 	page_free(fs, pg);

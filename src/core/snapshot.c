@@ -312,8 +312,10 @@ put_str(struct img_writer *w, const char *s, size_t len)
 }
 
 static void
-put_ts(struct img_writer *w, const struct timespec *ts)
+put_ts(struct img_writer *w, const struct timespec tss)
 {
+	const struct timespec *ts = &tss;
+
 	put_u64(w, (uint64_t)ts->tv_sec);
 	put_u32(w, (uint32_t)ts->tv_nsec);
 }
@@ -337,14 +339,15 @@ img_write_header(struct img_writer *w)
 }
 
 /*
- * The bytes of the page in @entry: resident, read from its swap slot
- * without swapping it in, or zeros.  => sf_lock held.
+ * The bytes of page @index in @entry: resident (in a huge folio, its
+ * own page of it), read from its swap slot without swapping it in, or
+ * zeros.  => sf_lock held.
  */
 static int
-snap_page_bytes(struct shmemfs *fs, void *entry, void *buf)
+snap_page_bytes(struct shmemfs *fs, void *entry, uint64_t index, void *buf)
 {
 	if (!pageidx_is_value(entry)) {
-		memcpy(buf, ((struct sf_page *)entry)->pg_data, SF_PAGE_SIZE);
+		memcpy(buf, page_data(entry, index), SF_PAGE_SIZE);
 		return 0;
 	}
 	if (sf_is_swap(entry))
@@ -395,7 +398,7 @@ snap_save_data(struct shmemfs *fs, struct img_writer *w,
 			}
 			run.sr_count++;
 		} else {
-			ret = snap_page_bytes(fs, e, page);
+			ret = snap_page_bytes(fs, e, index, page);
 			if (ret)
 				return ret;
 			put_u8(w, REC_DATA);
@@ -428,10 +431,10 @@ snap_put_inode(struct img_writer *w, uint64_t parent, const char *name,
 	put_u32(w, ip->i_nlink);
 	put_u64(w, ip->i_size);
 	put_u64(w, S_ISCHR(ip->i_mode) || S_ISBLK(ip->i_mode) ? ip->i_rdev : 0);
-	put_ts(w, &ip->i_atime);
-	put_ts(w, &ip->i_mtime);
-	put_ts(w, &ip->i_ctime);
-	put_ts(w, &ip->i_btime);
+	put_ts(w, node_time(ip, &ip->i_atime));
+	put_ts(w, node_time(ip, &ip->i_mtime));
+	put_ts(w, node_time(ip, &ip->i_ctime));
+	put_ts(w, node_time(ip, &ip->i_btime));
 }
 
 /* After the inode (and a symlink's target): its xattrs, raw. */
@@ -466,7 +469,7 @@ snap_put_symlink(struct shmemfs *fs, struct img_writer *w,
 	e = pageidx_lookup(&ip->i_pages, 0);
 	if (!e)
 		return -EUCLEAN;
-	ret = snap_page_bytes(fs, e, page);
+	ret = snap_page_bytes(fs, e, 0, page);
 	if (ret)
 		return ret;
 	put_str(w, page, ip->i_size);
@@ -1456,12 +1459,30 @@ snap_get_pages(struct snap_restore *rs, int type)
 }
 
 /* Times last, since every create, link and write above stamped them. */
+/* The saved times of @p's inode; far ones take memory (node.c). */
+static int
+snap_set_times(struct snap_pending *p)
+{
+	struct shmemfs_inode *ip = p->sp_ip;
+	int ret;
+
+	ret = node_set_time(ip, &ip->i_atime, &p->sp_atime);
+	if (!ret)
+		ret = node_set_time(ip, &ip->i_mtime, &p->sp_mtime);
+	if (!ret)
+		ret = node_set_time(ip, &ip->i_ctime, &p->sp_ctime);
+	if (!ret)
+		ret = node_set_time(ip, &ip->i_btime, &p->sp_btime);
+	return ret;
+}
+
 static int
 snap_finish(struct snap_restore *rs, uint64_t ninodes, uint64_t npages)
 {
 	struct img_reader *r = rs->rs_r;
 	struct snap_pending *p;
 	size_t i;
+	int ret;
 
 	if (ninodes != rs->rs_npend || npages != rs->rs_pages)
 		return img_fail(r, -EINVAL,
@@ -1481,10 +1502,11 @@ snap_finish(struct snap_restore *rs, uint64_t ninodes, uint64_t npages)
 		    !p->sp_ip->i_nopen)
 			return img_bad(r, "unnamed inode nobody holds",
 				       p->sp_ip->i_ino);
-		p->sp_ip->i_atime = p->sp_atime;
-		p->sp_ip->i_mtime = p->sp_mtime;
-		p->sp_ip->i_ctime = p->sp_ctime;
-		p->sp_ip->i_btime = p->sp_btime;
+		ret = snap_set_times(p);
+		if (ret)
+			return img_fail(r, ret, "cannot restore inode %llu: %s",
+					(unsigned long long)p->sp_ip->i_ino,
+					strerror(-ret));
 		p->sp_ip->i_flags = p->sp_flags;
 		if (S_ISDIR(p->sp_ip->i_mode) &&
 		    p->sp_next_cookie > p->sp_ip->i_next_cookie)

@@ -49,11 +49,15 @@
  * The queues also end by themselves at unmount: the kernel completes
  * every registered command with -ENOTCONN.
  *
- * Live restart (a /dev/fuse fd handed to a new daemon) can use this as
- * is: the ring is per daemon; a new daemon registers its own entries on
- * the handed-over fd after the old one's ring is closed (closing cancels
- * its commands), and the kernel does not resend INIT, so the new daemon
- * says what it settled with sd_transport_init_known().
+ * Live restart (restart.c) refuses while queues serve.  A new daemon
+ * could register entries of its own on the handed-over fd (the kernel
+ * does not resend INIT: sd_transport_init_known()), but closing the old
+ * rings is not a clean cut: a request the kernel gives a free old entry
+ * just before the ring dies is copied by task work that then sees a
+ * dying ring, so it is never delivered nor ended, and its caller sleeps
+ * unkillably; and requests queued while a CPU's queue had no free entry
+ * wait for the next commit on that queue, not for a REGISTER.  README,
+ * "Live restart and the ring", has the whole story and what would work.
  */
 #include <errno.h>
 #include <liburing.h>
@@ -71,6 +75,17 @@
 
 #include "fuse_abi.h"
 #include "transport.h"
+
+#if defined(__has_include)
+#if __has_include(<valgrind/memcheck.h>)
+#include <valgrind/memcheck.h>
+#define URING_VALGRIND 1
+#endif
+#endif
+#ifndef URING_VALGRIND
+#define RUNNING_ON_VALGRIND 0
+#define VALGRIND_MAKE_MEM_DEFINED(p, n) ((void)(p), (void)(n))
+#endif
 
 #define URING_DEPTH   8		   /* entries per queue (libfuse's too) */
 #define URING_PAYLOAD (1024 * 1024) /* >= ops.c's OPS_MAX_WRITE */
@@ -94,6 +109,16 @@ struct uring_queue {
 	pthread_t uq_thread;
 	unsigned uq_qid;
 	int uq_thread_ok;
+	/*
+	 * Under valgrind only: an eventfd the ring signals, to wait on.
+	 * Valgrind (3.19) runs one thread at a time and does not count
+	 * io_uring_enter among the calls that may block, so a queue that
+	 * waited there for a request kept its lock and every other thread
+	 * of the daemon stopped: the other queues never registered, the
+	 * kernel never declared the ring ready, and the mount hung.  We
+	 * wait in read(2) instead, which valgrind knows blocks.
+	 */
+	int uq_evfd;
 	struct uring_ent uq_ents[URING_DEPTH];
 	struct uring_state *uq_state;
 };
@@ -235,6 +260,9 @@ uring_serve(struct uring_queue *q, struct uring_ent *e)
 	size_t opsz;
 	char *msg;
 
+	/* The kernel wrote the header and payload_sz bytes of payload,
+	 * which memcheck cannot see (no-ops outside valgrind). */
+	VALGRIND_MAKE_MEM_DEFINED(hdr, sizeof(*hdr));
 	memcpy(&in, hdr->in_out, sizeof(in));
 	/* in.len covers the whole message: header, op argument, payload. */
 	if (in.len < sizeof(in) + (size_t)psz || psz > URING_PAYLOAD ||
@@ -243,6 +271,7 @@ uring_serve(struct uring_queue *q, struct uring_ent *e)
 		goto out_commit;
 	}
 	opsz = in.len - sizeof(in) - psz;
+	VALGRIND_MAKE_MEM_DEFINED(e->ue_payload, psz);
 	msg = e->ue_payload - opsz - sizeof(in);
 	memcpy(msg, &in, sizeof(in));
 	memcpy(msg + sizeof(in), hdr->op_in, opsz);
@@ -308,6 +337,31 @@ uring_ring_init(struct io_uring *ring)
 	return ret;
 }
 
+/*
+ * Submit what is queued and wait for a completion.  Under valgrind, wait
+ * in read(2) on the ring's eventfd (see uq_evfd): it is signalled when a
+ * completion or deferred task work arrives; io_uring_get_events() runs
+ * the task work without waiting.
+ */
+static int
+uring_submit_and_wait(struct uring_queue *q)
+{
+	uint64_t n;
+	int ret;
+
+	if (q->uq_evfd < 0)
+		return io_uring_submit_and_wait(&q->uq_ring, 1);
+	ret = io_uring_submit(&q->uq_ring);
+	while (ret >= 0 && !io_uring_cq_ready(&q->uq_ring)) {
+		ret = io_uring_get_events(&q->uq_ring);
+		if (ret < 0 || io_uring_cq_ready(&q->uq_ring))
+			break;
+		if (read(q->uq_evfd, &n, sizeof(n)) < 0 && errno != EINTR)
+			ret = -errno;
+	}
+	return ret;
+}
+
 static void
 uring_queue_serve(struct uring_queue *q)
 {
@@ -328,7 +382,7 @@ uring_queue_serve(struct uring_queue *q)
 	io_uring_sqe_set_data64(sqe, URING_STOP);
 	atomic_fetch_add(&uring_active, 1);
 	while (!stop && live > 0) {
-		ret = io_uring_submit_and_wait(&q->uq_ring, 1);
+		ret = uring_submit_and_wait(q);
 		if (ret < 0 && ret != -EINTR && ret != -EAGAIN &&
 		    ret != -EBUSY) {
 			fprintf(stderr, "shmemfs: io_uring queue %u: %s\n",
@@ -398,12 +452,24 @@ uring_queue_main(void *arg)
 
 	/* Made here: a single-issuer ring belongs to its creator. */
 	ret = uring_ring_init(&q->uq_ring);
+	if (ret == 0 && RUNNING_ON_VALGRIND) {
+		q->uq_evfd = eventfd(0, EFD_CLOEXEC);
+		ret = q->uq_evfd < 0 ? -errno
+				     : io_uring_register_eventfd(&q->uq_ring,
+								 q->uq_evfd);
+		if (ret < 0)
+			io_uring_queue_exit(&q->uq_ring);
+	}
 	uring_report_setup(us, ret);
 	if (ret < 0)
-		return NULL;
+		goto out_evfd;
 	if (uring_wait_init(us) == URING_REGISTER)
 		uring_queue_serve(q);
 	io_uring_queue_exit(&q->uq_ring);
+out_evfd:
+	if (q->uq_evfd >= 0)
+		close(q->uq_evfd);
+	q->uq_evfd = -1;
 	return NULL;
 }
 
@@ -515,6 +581,7 @@ transport_uring_start(struct sd_transport *tr)
 	for (i = 0; i < us->us_nqueues; i++) {
 		us->us_queues[i].uq_qid = i;
 		us->us_queues[i].uq_state = us;
+		us->us_queues[i].uq_evfd = -1;
 		ret = uring_alloc_entries(us, &us->us_queues[i]);
 		if (ret < 0)
 			goto out_free;

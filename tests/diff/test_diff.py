@@ -200,8 +200,4 @@ def test_seed_huge(huge_pair, seed):
     the file is eligible), statvfs and SEEK_DATA/SEEK_HOLE after each
     op, including the ENOSPC path of a full size=."""
     c, p = huge_pair
-    if "huge=always" in c.opts and c.extra and seed == 2002:
-        # README, Differences from tmpfs: a folio split to go to swap no
-        # longer frees its pages past EOF when a later punch cuts it.
-        pytest.xfail("folio split for swap-out, then punched")
     run_seed_or_fail(seed, c, p)

@@ -24,10 +24,12 @@
  *   op's allocations fail, so the -ENOMEM unwind paths run too.
  * - fz_swap: an in-memory swap backend attached through the core's test
  *   hook shmemfs_swap_attach().  The SWAPCTL op makes its writes or reads
- *   fail, corrupts what it returns or what it stores, and calls swapoff
- *   and swapon.  The background reclaimer is stopped right after attach
- *   so that a run is deterministic; reclaim still happens directly when
- *   an allocation finds the mem= budget full.  -EIO is accepted only
+ *   fail, corrupts what it returns or what it stores, calls swapoff
+ *   and swapon, and runs a collapse pass (shmemfs_huge_collapse(), which
+ *   must change nothing the model can see).  The background reclaimer
+ *   is stopped right after attach so that a run is deterministic;
+ *   reclaim still happens directly when an allocation finds the mem=
+ *   budget full.  -EIO is accepted only
  *   once read faults were injected; data that comes back must be right.
  *
  * After every op shmemfs_check() must pass.  At the end every reference
@@ -1655,7 +1657,7 @@ op_stats(struct fz *f)
 			(unsigned long long)st.used_bytes);
 }
 
-/* Swap faults, swapoff and swapon. */
+/* Swap faults, swapoff and swapon, and a background collapse pass. */
 static void
 op_swapctl(struct fz *f)
 {
@@ -1688,8 +1690,16 @@ op_swapctl(struct fz *f)
 		fz_swap.sw_fail_read = false;
 		fz_swap.sw_corrupt_read = false;
 		break;
-	case 5:
 	case 6:
+		/* Background collapse: changes nothing a caller can see
+		 * (every read checks the data against the model). */
+		ret = shmemfs_huge_collapse(f->f_fs);
+		FZ_TRACE("huge_collapse() = %d\n", ret);
+		sf_fail_after = 0;
+		if (ret < 0)
+			fz_fail(f, "huge_collapse: %d", ret);
+		return;
+	case 5:
 		ret = shmemfs_swapoff(f->f_fs);
 		FZ_TRACE("swapoff() = %d\n", ret);
 		sf_fail_after = 0;

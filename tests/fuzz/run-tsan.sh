@@ -67,9 +67,13 @@ if ! "$OUT/test_concurrency" -d 0 -n >/dev/null 2>&1; then
 fi
 
 status=0
-for mode in swap noswap; do
+for mode in swap noswap huge hugeswap; do
 	args=(-d "$SECS")
-	[ $mode = noswap ] && args+=(-n)
+	case $mode in
+	noswap) args+=(-n) ;;
+	huge) args+=(-n -H) ;;
+	hugeswap) args+=(-H) ;;
+	esac
 	log=$OUT/tsan-$mode.log
 	"${RUN[@]}" "$OUT/test_concurrency" "${args[@]}" "$@" >"$log" 2>&1
 	rc=$?

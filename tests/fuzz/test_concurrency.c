@@ -2,7 +2,7 @@
 /*
  * test_concurrency.c - many threads on one struct shmemfs.
  *
- *   test_concurrency [-t THREADS] [-d SECONDS] [-s SEED] [-n]
+ *   test_concurrency [-t THREADS] [-d SECONDS] [-s SEED] [-n] [-H]
  *
  * THREADS (default 8) hammer one mount for SECONDS (default 3, or
  * $CONC_SECONDS) with a mem= budget and a swap file (-n: no swap), so the
@@ -29,6 +29,10 @@
  *            files and directories across d0..d3 (wherever they are)
  *   misc     copy_file_range between the shared files, open/release,
  *            statfs, stats, swapoff/swapon
+ *
+ * -H: the mount is huge=always and made by shmemfs_mount(), so its
+ * background collapse thread runs, and one more thread loops a collapse
+ * pass and the huge shrinker against all of the above.
  *
  * Then, with swap, a second short phase on a mount with a large mem=
  * budget: a file of over 1024 swapped pages (swapoff drops the lock
@@ -1000,6 +1004,23 @@ count_reachable(uint64_t dir, uint64_t *seen, unsigned nseen, unsigned max,
 	return nseen;
 }
 
+/* -H: collapse passes and the huge shrinker, over and over. */
+static void *
+collapser_main(void *arg)
+{
+	(void)arg;
+	while (!atomic_load(&stop)) {
+		int made = shmemfs_huge_collapse(fs);
+
+		if (made < 0)
+			fail("shmemfs_huge_collapse: %d", made);
+		if (shmemfs_huge_shrink(fs) < 0)
+			fail("shmemfs_huge_shrink");
+		usleep(1000);
+	}
+	return NULL;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1007,7 +1028,8 @@ main(int argc, char **argv)
 	double seconds = 3;
 	uint64_t seed = (uint64_t)time(NULL), blocks = 0, *seen;
 	char swapdir[] = "/tmp/shmemfs-conc-XXXXXX", optstr[256], msg[256];
-	bool swap = true;
+	bool swap = true, huge = false;
+	pthread_t collapser;
 	struct shmemfs_opts o;
 	struct shmemfs_stats st;
 	struct timespec t0, t1;
@@ -1019,7 +1041,7 @@ main(int argc, char **argv)
 
 	if (env)
 		seconds = atof(env);
-	while ((c = getopt(argc, argv, "t:d:s:n")) != -1) {
+	while ((c = getopt(argc, argv, "t:d:s:nH")) != -1) {
 		switch (c) {
 		case 't':
 			nthreads = (unsigned)atoi(optarg);
@@ -1033,9 +1055,12 @@ main(int argc, char **argv)
 		case 'n':
 			swap = false;
 			break;
+		case 'H':
+			huge = true;
+			break;
 		default:
 			fprintf(stderr, "usage: %s [-t threads] [-d seconds] "
-				"[-s seed] [-n]\n", argv[0]);
+				"[-s seed] [-n] [-H]\n", argv[0]);
 			return 2;
 		}
 	}
@@ -1052,12 +1077,16 @@ main(int argc, char **argv)
 		snprintf(optstr, sizeof(optstr), "size=8m,nr_inodes=4096,"
 			 "mem=192k,swap=%s/swap,swapsize=8m", swapdir);
 	}
+	if (huge)
+		strncat(optstr, ",huge=always",
+			sizeof(optstr) - strlen(optstr) - 1);
 	ret = shmemfs_opts_parse(&o, optstr, NULL, 0, msg, sizeof(msg));
 	if (ret) {
 		fprintf(stderr, "test_concurrency: options: %s\n", msg);
 		return 1;
 	}
-	ret = shmemfs_new(&fs, &o);
+	ret = huge ? shmemfs_mount(&fs, &o, msg, sizeof(msg))
+		   : shmemfs_new(&fs, &o);
 	shmemfs_opts_free(&o);
 	if (ret) {
 		fprintf(stderr, "test_concurrency: shmemfs_new: %s\n",
@@ -1097,6 +1126,10 @@ main(int argc, char **argv)
 			return 1;
 		}
 	}
+	if (huge && pthread_create(&collapser, NULL, collapser_main, NULL)) {
+		fprintf(stderr, "test_concurrency: pthread_create\n");
+		return 1;
+	}
 	for (;;) {
 		double el;
 
@@ -1110,6 +1143,8 @@ main(int argc, char **argv)
 	atomic_store(&stop, true);
 	for (i = 0; i < nthreads; i++)
 		pthread_join(tids[i], NULL);
+	if (huge)
+		pthread_join(collapser, NULL);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 
 	/* Drop our references, then check everything. */
@@ -1142,6 +1177,12 @@ main(int argc, char **argv)
 			fail("d%u is cut off from the root", i);
 	}
 	free(seen);
+	if (huge)
+		printf("test_concurrency: huge: %" PRIu64 " folios, %" PRIu64
+		       " splits, %" PRIu64 " collapses, %" PRIu64
+		       " fallbacks\n",
+		       st.huge_pages, st.huge_splits, st.huge_collapses,
+		       st.huge_fallbacks);
 	shmemfs_destroy(fs);
 	if (swap && !atomic_load(&failures))
 		phase_big(swapdir, nthreads, seconds / 3, seed);

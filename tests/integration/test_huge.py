@@ -15,6 +15,7 @@ import json
 import os
 import subprocess
 import tempfile
+import time
 
 import pytest
 
@@ -358,5 +359,84 @@ def test_collapse_after_swapin(mount, tmp_path):
     try:
         os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
         assert os.pread(fd, 4 * MiB, 0) == b"".join(data[:4])
+    finally:
+        os.close(fd)
+
+
+@pytest.mark.shmemfs_only
+def test_background_collapse_after_swapoff(mount, tmp_path):
+    """With the file held open (no last close), the background pass
+    turns the 2 MiB ranges swapoff brought back into folios again, a
+    bounded pass at a time, and the data is unchanged."""
+    swap = str(tmp_path / "swap")
+    m = mount(["huge=always", "size=64m", "mem=16m", "swap=" + swap,
+               "swapsize=64m"])
+    p = os.path.join(m.path, "d")
+    data = b"".join(hashlib.shake_256(b"b%d" % i).digest(MiB)
+                    for i in range(24))
+    fd = os.open(p, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        os.write(fd, data)
+        st = stats(m.path)
+        assert st["swapouts"] > 0 and st["huge_splits"] > 0, st
+        os.ftruncate(fd, 12 * MiB)  # so that swapoff fits in mem=
+        before = stats(m.path)["huge_collapses"]
+        subprocess.run([SHMEMCTL_BIN, "swapoff", m.path], check=True)
+        assert wait_for(lambda: stats(m.path)["huge_pages"] == 6,
+                        timeout=30), stats(m.path)
+        st = stats(m.path)
+        assert st["huge_collapses"] >= before + 1, st
+        assert blocks(p) == 12 * 2048
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        assert os.pread(fd, 12 * MiB, 0) == data[:12 * MiB]
+    finally:
+        os.close(fd)
+
+
+@pytest.mark.shmemfs_only
+def test_background_collapse_after_remount_to_always(mount):
+    """Small pages written under huge=never become folios after
+    shmemctl remount huge=always, while the file stays open."""
+    m = mount(["huge=never", "size=64m"])
+    p = os.path.join(m.path, "d")
+    fd = os.open(p, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        os.write(fd, b"r" * (8 * MiB))
+        time.sleep(1.2)  # passes run, and find nothing to do
+        assert stats(m.path)["huge_pages"] == 0
+        subprocess.run([SHMEMCTL_BIN, "remount", m.path, "huge=always"],
+                       check=True)
+        assert wait_for(lambda: stats(m.path)["huge_pages"] == 4,
+                        timeout=30), stats(m.path)
+        assert blocks(p) == 8 * 2048
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        assert os.pread(fd, 8 * MiB, 0) == b"r" * (8 * MiB)
+    finally:
+        os.close(fd)
+
+
+@pytest.mark.shmemfs_only
+def test_background_collapse_after_reads(mount, tmp_path):
+    """Pages read back from swap (no swapoff, the file held open) become
+    2 MiB folios again in the background once mem= has room."""
+    swap = str(tmp_path / "swap")
+    m = mount(["huge=always", "size=64m", "mem=16m", "swap=" + swap,
+               "swapsize=64m"])
+    p = os.path.join(m.path, "d")
+    data = b"".join(hashlib.shake_256(b"r%d" % i).digest(MiB)
+                    for i in range(24))
+    fd = os.open(p, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        os.write(fd, data)
+        os.ftruncate(fd, 8 * MiB)
+        assert stats(m.path)["swapped_bytes"] > 0
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        assert os.pread(fd, 8 * MiB, 0) == data[:8 * MiB]
+        assert stats(m.path)["swapins"] > 0
+        assert wait_for(lambda: stats(m.path)["huge_pages"] == 4,
+                        timeout=30), stats(m.path)
+        assert blocks(p) == 8 * 2048
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        assert os.pread(fd, 8 * MiB, 0) == data[:8 * MiB]
     finally:
         os.close(fd)

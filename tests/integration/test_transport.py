@@ -30,9 +30,6 @@ MiB = 1 << 20
 @pytest.fixture
 def uring_param():
     """set(True/False) writes fuse.enable_uring; restored afterwards."""
-    if WRAPPER:
-        pytest.skip("not under SHMEMFS_WRAPPER: valgrind does not model "
-                    "io_uring (a daemon on the ring hangs under it)")
     if not os.path.exists(PARAM):
         pytest.skip("this kernel has no FUSE over io_uring (%s missing)"
                     % PARAM)
