@@ -844,9 +844,8 @@ shmemfs_read_pin(struct shmemfs *fs, uint64_t ino, size_t size, int64_t off,
 		return ret;
 	}
 	for (i = 0; i < pn->pn_nseg; i++) {
-		iov[i].iov_base = pn->pn_seg[i].sg_data
-					  ? pn->pn_seg[i].sg_data
-					  : (void *)pin_zeros;
+		iov[i].iov_base = pn->pn_seg[i].sg_data ? pn->pn_seg[i].sg_data
+							: (void *)pin_zeros;
 		iov[i].iov_len = pn->pn_seg[i].sg_len;
 	}
 	*niovp = pn->pn_nseg;

@@ -189,8 +189,8 @@ read_some_pinned(uint64_t *r, uint64_t ino, uint8_t *buf, size_t len,
 
 /* Read [off, off + len) of a private file and compare with the model. */
 static void
-priv_check(struct priv *p, uint64_t *rs, uint8_t *buf, uint64_t off,
-	   size_t len, const char *what)
+priv_check(struct priv *p, uint64_t *rs, uint8_t *buf, uint64_t off, size_t len,
+	   const char *what)
 {
 	size_t want = off >= p->p_size	      ? 0
 		      : p->p_size - off < len ? p->p_size - off

@@ -467,8 +467,8 @@ pin_racer_main(void *arg)
 
 	write_pages(pr->pr_fs, pr->pr_other, 64, 9);
 	atomic_store(&pr->pr_stage, 1);
-	pr->pr_err = shmemfs_setattr(pr->pr_fs, pr->pr_pinned,
-				     SHMEMFS_SET_SIZE, &sa, NULL);
+	pr->pr_err = shmemfs_setattr(pr->pr_fs, pr->pr_pinned, SHMEMFS_SET_SIZE,
+				     &sa, NULL);
 	atomic_store(&pr->pr_stage, 2);
 	return NULL;
 }
@@ -509,22 +509,24 @@ test_read_pin_holds_pages(void **state)
 
 	(void)state;
 	write_pages(fs, f, 8, 3);
-	assert_int_equal(shmemfs_fallocate(fs, f, SHMEMFS_FALLOC_PUNCH_HOLE |
-					   SHMEMFS_FALLOC_KEEP_SIZE,
-					   5 * 4096, 4096), 0);
+	assert_int_equal(shmemfs_fallocate(fs, f,
+					   SHMEMFS_FALLOC_PUNCH_HOLE |
+					       SHMEMFS_FALLOC_KEEP_SIZE,
+					   5 * 4096, 4096),
+			 0);
 	/* too few iovecs: nothing pinned, nothing held */
-	assert_int_equal(shmemfs_read_pin(fs, f, 8 * 4096, 0, iov, 8, &n,
-					  &pin), -EAGAIN);
+	assert_int_equal(shmemfs_read_pin(fs, f, 8 * 4096, 0, iov, 8, &n, &pin),
+			 -EAGAIN);
 	assert_null(pin);
 	/* past the end: 0 bytes */
-	assert_int_equal(shmemfs_read_pin(fs, f, 4096, 8 * 4096, iov, 42, &n,
-					  &pin), 0);
+	assert_int_equal(
+	    shmemfs_read_pin(fs, f, 4096, 8 * 4096, iov, 42, &n, &pin), 0);
 	assert_int_equal(n, 0);
 	shmemfs_read_unpin(pin);
 
-	assert_int_equal(shmemfs_read_pin(fs, f, 8 * 4096 + 100, 0, iov, 42,
-					  &n, &pin),
-			 8 * 4096);
+	assert_int_equal(
+	    shmemfs_read_pin(fs, f, 8 * 4096 + 100, 0, iov, 42, &n, &pin),
+	    8 * 4096);
 	gather_verify(iov, n, 8, 3, 5);
 	pr.pr_other = mkfile(fs, 1, "g");
 	pr.pr_pinned = f;
@@ -874,21 +876,21 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_budget_and_swapin),
-		cmocka_unit_test(test_truncate_punch_unlink_swapped),
-		cmocka_unit_test(test_swap_full_enospc),
-		cmocka_unit_test(test_write_errors_lose_nothing),
-		cmocka_unit_test(test_disk_full_reuses_backed_slots),
-		cmocka_unit_test(test_swapin_while_disk_full),
-		cmocka_unit_test(test_read_errors_eio),
-		cmocka_unit_test(test_partial_read_is_eio_at_every_offset),
-		cmocka_unit_test(test_read_pin_holds_pages),
-		cmocka_unit_test(test_swapoff_swapon),
-		cmocka_unit_test(test_fallocate_costs_no_memory),
-		cmocka_unit_test(test_file_backend_sealed),
-		cmocka_unit_test(test_swap_file_refusals),
-		cmocka_unit_test(test_swap_file_ownership),
-		cmocka_unit_test(test_swap_file_messages),
+	    cmocka_unit_test(test_budget_and_swapin),
+	    cmocka_unit_test(test_truncate_punch_unlink_swapped),
+	    cmocka_unit_test(test_swap_full_enospc),
+	    cmocka_unit_test(test_write_errors_lose_nothing),
+	    cmocka_unit_test(test_disk_full_reuses_backed_slots),
+	    cmocka_unit_test(test_swapin_while_disk_full),
+	    cmocka_unit_test(test_read_errors_eio),
+	    cmocka_unit_test(test_partial_read_is_eio_at_every_offset),
+	    cmocka_unit_test(test_read_pin_holds_pages),
+	    cmocka_unit_test(test_swapoff_swapon),
+	    cmocka_unit_test(test_fallocate_costs_no_memory),
+	    cmocka_unit_test(test_file_backend_sealed),
+	    cmocka_unit_test(test_swap_file_refusals),
+	    cmocka_unit_test(test_swap_file_ownership),
+	    cmocka_unit_test(test_swap_file_messages),
 	};
 	int ret = cmocka_run_group_tests(tests, NULL, NULL);
 
