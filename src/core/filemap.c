@@ -1053,26 +1053,11 @@ filemap_write(struct shmemfs *fs, struct shmemfs_inode *ip, const void *buf,
 	const char *src = buf;
 	size_t done = 0;
 	uint64_t wstart;
-	int err = 0;
+	int err;
 
-	if (off >= (uint64_t)SHMEMFS_MAX_FILESIZE)
-		return size ? -EFBIG : 0;
-	if (size > (uint64_t)SHMEMFS_MAX_FILESIZE - off)
-		size = (uint64_t)SHMEMFS_MAX_FILESIZE - off;
-	if (size > SSIZE_MAX)
-		size = SSIZE_MAX & ~SF_PAGE_MASK;
-	if (!size)
-		return 0;
-	/* Stamped before copying, as file_update_time() in tmpfs's write:
-	 * even a write that then fails with ENOSPC moves the times. */
-	sf_now(&ip->i_mtime);
-	ip->i_ctime = ip->i_mtime;
-	wstart = off;
-	if (fs->sf_lw_ino == ip->i_ino && fs->sf_lw_end == off &&
-	    fs->sf_lw_start < off)
-		wstart = fs->sf_lw_start;
-	if (wstart < off && fs->sf_opts.so_huge == SHMEMFS_HUGE_WITHIN_SIZE)
-		filemap_regrow(fs, ip, wstart, off + size, off);
+	err = filemap_write_begin(fs, ip, off, &size, &wstart);
+	if (err || !size)
+		return err;
 	while (done < size) {
 		uint64_t pos = off + done;
 		size_t poff = pos & SF_PAGE_MASK;
@@ -1097,14 +1082,8 @@ filemap_write(struct shmemfs *fs, struct shmemfs_inode *ip, const void *buf,
 		       n);
 		done += n;
 	}
-	fs->sf_lw_ino = ip->i_ino;
-	fs->sf_lw_start = wstart;
-	fs->sf_lw_end = off + done;
-	if (!done)
-		return err;
-	if (off + done > ip->i_size)
-		ip->i_size = off + done;
-	return (ssize_t)done;
+	filemap_write_end(fs, ip, wstart, off, done);
+	return done ? (ssize_t)done : err;
 }
 
 /*
@@ -1184,6 +1163,8 @@ filemap_write_begin(struct shmemfs *fs, struct shmemfs_inode *ip,
 	*sizep = size;
 	if (!size)
 		return 0;
+	/* Stamped before copying, as file_update_time() in tmpfs's write:
+	 * even a write that then fails with ENOSPC moves the times. */
 	sf_now(&ip->i_mtime);
 	ip->i_ctime = ip->i_mtime;
 	wstart = off;
