@@ -29,6 +29,9 @@
 
 #define LOCK(fs) sf_mutex_lock(&(fs)->sf_lock)
 #define UNLOCK(fs) sf_mutex_unlock(&(fs)->sf_lock)
+/* sf_lock shared: for the calls that change nothing (core.h) */
+#define RLOCK(fs) sf_shared_lock(&(fs)->sf_lock)
+#define RUNLOCK(fs) sf_shared_unlock(&(fs)->sf_lock)
 
 /* swapsize=, or the size limit, or 1 GiB when size is unlimited. */
 static uint64_t
@@ -62,7 +65,9 @@ fs_new(struct shmemfs **fsp, const struct shmemfs_opts *o, char *err,
 	ret = dlock_init(&fs->sf_dlocks);
 	if (ret)
 		goto out_free_path;
-	pthread_mutex_init(&fs->sf_lock, NULL);
+	ret = sf_mlock_init(&fs->sf_lock);
+	if (ret)
+		goto out_free_dlocks;
 	pthread_cond_init(&fs->sf_unpinned, NULL);
 	mem_init(&fs->sf_mem, o);
 	mem_quota_init(fs, o);
@@ -108,7 +113,8 @@ out_free_hash:
 	dir_hash_free(fs);
 out_free_locks:
 	pthread_cond_destroy(&fs->sf_unpinned);
-	pthread_mutex_destroy(&fs->sf_lock);
+	sf_mlock_destroy(&fs->sf_lock);
+out_free_dlocks:
 	dlock_destroy(&fs->sf_dlocks);
 out_free_path:
 	free(fs->sf_opts.so_swap_path);
@@ -202,7 +208,7 @@ shmemfs_destroy(struct shmemfs *fs)
 	mem_quota_fini(fs);
 	SF_ASSERT(fs->sf_pinned == 0);
 	pthread_cond_destroy(&fs->sf_unpinned);
-	pthread_mutex_destroy(&fs->sf_lock);
+	sf_mlock_destroy(&fs->sf_lock);
 	dlock_destroy(&fs->sf_dlocks);
 	free(fs->sf_opts.so_swap_path);
 	free(fs);
@@ -226,6 +232,16 @@ iget(struct shmemfs *fs, uint64_t ino)
 		}                                                           \
 	} while (0)
 
+/* IGET_OR() under sf_lock shared */
+#define RIGET_OR(fs, ip, ino, err)                                          \
+	do {                                                                \
+		(ip) = iget((fs), (ino));                                   \
+		if (!(ip)) {                                                \
+			RUNLOCK(fs);                                        \
+			return (err);                                       \
+		}                                                           \
+	} while (0)
+
 int
 shmemfs_lookup(struct shmemfs *fs, uint64_t parent, const char *name,
 	       struct shmemfs_attr *out)
@@ -235,8 +251,8 @@ shmemfs_lookup(struct shmemfs *fs, uint64_t parent, const char *name,
 	size_t len;
 	int ret;
 
-	LOCK(fs);
-	IGET_OR(fs, dir, parent, -ESTALE);
+	RLOCK(fs);
+	RIGET_OR(fs, dir, parent, -ESTALE);
 	ret = -ENOTDIR;
 	if (!S_ISDIR(dir->i_mode))
 		goto out;
@@ -254,11 +270,13 @@ shmemfs_lookup(struct shmemfs *fs, uint64_t parent, const char *name,
 	ret = -ENOENT;
 	if (!ip || dir->i_nlink == 0)
 		goto out;
-	ip->i_nlookup++;
+	/* the one thing a lookup changes, under sf_lock shared: every
+	 * other access to i_nlookup is under sf_lock exclusive */
+	__atomic_fetch_add(&ip->i_nlookup, 1, __ATOMIC_RELAXED);
 	node_fill_attr_fs(fs, ip, out);
 	ret = 0;
 out:
-	UNLOCK(fs);
+	RUNLOCK(fs);
 	return ret;
 }
 
@@ -283,10 +301,10 @@ shmemfs_getattr(struct shmemfs *fs, uint64_t ino, struct shmemfs_attr *out)
 {
 	struct shmemfs_inode *ip;
 
-	LOCK(fs);
-	IGET_OR(fs, ip, ino, -ESTALE);
+	RLOCK(fs);
+	RIGET_OR(fs, ip, ino, -ESTALE);
 	node_fill_attr_fs(fs, ip, out);
-	UNLOCK(fs);
+	RUNLOCK(fs);
 	return 0;
 }
 
@@ -489,13 +507,13 @@ shmemfs_getflags(struct shmemfs *fs, uint64_t ino, unsigned *flags)
 	struct shmemfs_inode *ip;
 	int ret = 0;
 
-	LOCK(fs);
-	IGET_OR(fs, ip, ino, -ESTALE);
+	RLOCK(fs);
+	RIGET_OR(fs, ip, ino, -ESTALE);
 	if (!S_ISREG(ip->i_mode) && !S_ISDIR(ip->i_mode))
 		ret = -ENOTTY;
 	else
 		*flags = ip->i_flags;
-	UNLOCK(fs);
+	RUNLOCK(fs);
 	return ret;
 }
 
@@ -518,10 +536,10 @@ shmemfs_may_open(struct shmemfs *fs, uint64_t ino, int oflags)
 	struct shmemfs_inode *ip;
 	int ret;
 
-	LOCK(fs);
-	IGET_OR(fs, ip, ino, -ESTALE);
+	RLOCK(fs);
+	RIGET_OR(fs, ip, ino, -ESTALE);
 	ret = node_may_open(ip, oflags);
-	UNLOCK(fs);
+	RUNLOCK(fs);
 	return ret;
 }
 
@@ -636,7 +654,7 @@ io_wait_unpin(struct shmemfs *fs, int err, unsigned *tries)
 	if (err != -ENOSPC || !fs->sf_pinned || ++*tries > 16)
 		return false;
 	fs->sf_pin_waiters++;
-	pthread_cond_wait(&fs->sf_unpinned, &fs->sf_lock);
+	sf_cond_wait(&fs->sf_unpinned, &fs->sf_lock);
 	fs->sf_pin_waiters--;
 	return true;
 }
@@ -1065,10 +1083,10 @@ shmemfs_getxattr(struct shmemfs *fs, uint64_t ino, const char *name,
 	struct shmemfs_inode *ip;
 	ssize_t ret;
 
-	LOCK(fs);
-	IGET_OR(fs, ip, ino, -ESTALE);
+	RLOCK(fs);
+	RIGET_OR(fs, ip, ino, -ESTALE);
 	ret = xattr_get(ip, name, value, size);
-	UNLOCK(fs);
+	RUNLOCK(fs);
 	return ret;
 }
 
@@ -1079,10 +1097,10 @@ listxattr_common(struct shmemfs *fs, uint64_t ino, char *list, size_t size,
 	struct shmemfs_inode *ip;
 	ssize_t ret;
 
-	LOCK(fs);
-	IGET_OR(fs, ip, ino, -ESTALE);
+	RLOCK(fs);
+	RIGET_OR(fs, ip, ino, -ESTALE);
 	ret = xattr_list(ip, list, size, trusted);
-	UNLOCK(fs);
+	RUNLOCK(fs);
 	return ret;
 }
 
@@ -1142,7 +1160,7 @@ shmemfs_statfs(struct shmemfs *fs, struct statvfs *st)
 	uint64_t avail;
 
 	memset(st, 0, sizeof(*st));
-	LOCK(fs);
+	RLOCK(fs);
 	st->f_bsize = SF_PAGE_SIZE;
 	st->f_frsize = SF_PAGE_SIZE;
 	st->f_namemax = SHMEMFS_NAME_MAX;
@@ -1158,7 +1176,7 @@ shmemfs_statfs(struct shmemfs *fs, struct statvfs *st)
 			      SF_BOGO_INODE_SIZE;
 		st->f_favail = st->f_ffree;
 	}
-	UNLOCK(fs);
+	RUNLOCK(fs);
 	return 0;
 }
 
@@ -1168,7 +1186,7 @@ shmemfs_get_stats(struct shmemfs *fs, struct shmemfs_stats *st)
 	struct sf_mem *m = &fs->sf_mem;
 
 	memset(st, 0, sizeof(*st));
-	LOCK(fs);
+	RLOCK(fs);
 	st->size_limit_bytes = m->sm_blocks_max * SF_PAGE_SIZE;
 	st->used_bytes = m->sm_blocks_used * SF_PAGE_SIZE;
 	st->inodes_limit = m->sm_inodes_max;
@@ -1184,7 +1202,7 @@ shmemfs_get_stats(struct shmemfs *fs, struct shmemfs_stats *st)
 	st->huge_splits = fs->sf_pool.pl_huge_splits;
 	st->huge_collapses = fs->sf_pool.pl_huge_collapses;
 	st->huge_fallbacks = fs->sf_pool.pl_huge_fallbacks;
-	UNLOCK(fs);
+	RUNLOCK(fs);
 	return 0;
 }
 

@@ -135,6 +135,7 @@ int
 dir_add(struct shmemfs *fs, struct shmemfs_inode *dir, const char *name,
 	size_t len, struct shmemfs_inode *ip)
 {
+	SF_ASSERT(!sf_mutex_shared()); /* a change: not under shared */
 	uint32_t h = name_hash(dir, name, len);
 	struct sf_dirent **bucket;
 	struct sf_dirent *de;
@@ -172,6 +173,7 @@ dir_remove(struct shmemfs *fs, struct sf_dirent *de)
 	struct sf_dirent **pp = &fs->sf_hash[dirent_hash(de) & fs->sf_hash_mask];
 	struct shmemfs_inode *dir = de->d_dir;
 
+	SF_ASSERT(!sf_mutex_shared()); /* a change: not under shared */
 	while (*pp != de)
 		pp = &(*pp)->d_hnext;
 	*pp = de->d_hnext;

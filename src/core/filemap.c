@@ -1105,7 +1105,7 @@ filemap_pin_read(struct shmemfs *fs, struct shmemfs_inode *ip, uint64_t off,
 	unsigned n = 0;
 	int err = 0;
 
-	SF_ASSERT(sf_mutex_held());
+	SF_ASSERT(sf_mutex_held_excl());
 	if (off >= ip->i_size)
 		size = 0;
 	else if (size > ip->i_size - off)
@@ -1187,7 +1187,7 @@ filemap_pin_write(struct shmemfs *fs, struct shmemfs_inode *ip, uint64_t pos,
 	unsigned n = 0;
 	int err = 0;
 
-	SF_ASSERT(sf_mutex_held());
+	SF_ASSERT(sf_mutex_held_excl());
 	while (done < size && n < FILEMAP_SEGS) {
 		uint64_t at = pos + done;
 		size_t poff = at & SF_PAGE_MASK;
@@ -1238,7 +1238,7 @@ filemap_unpin(struct shmemfs *fs, struct filemap_seg *seg, unsigned n)
 {
 	unsigned i;
 
-	SF_ASSERT(sf_mutex_held());
+	SF_ASSERT(sf_mutex_held_excl());
 	for (i = 0; i < n; i++) {
 		if (!seg[i].sg_page)
 			continue;

@@ -22,7 +22,7 @@
 struct sf_dirent;
 
 struct shmemfs {
-	pthread_mutex_t sf_lock;
+	struct sf_mlock sf_lock;        /* lock.c: the mount lock, core.h */
 	struct sf_dlocks sf_dlocks;     /* lock.c: the data locks */
 	struct shmemfs_opts sf_opts;
 	struct sf_mem sf_mem;           /* mem.c */

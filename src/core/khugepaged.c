@@ -35,7 +35,7 @@ khugepaged_pass(struct shmemfs *fs)
 	unsigned budget = SF_KHP_BUDGET, made = 0;
 	struct shmemfs_inode *ip;
 
-	SF_ASSERT(sf_mutex_held());
+	SF_ASSERT(sf_mutex_held_excl());
 	if (fs->sf_opts.so_huge == SHMEMFS_HUGE_NEVER)
 		return 0;
 	while (budget && made < SF_KHP_FOLIOS) {
@@ -74,7 +74,7 @@ khugepaged(void *arg)
 		ts.tv_nsec += (long)SF_KHP_INTERVAL_MS * 1000000;
 		ts.tv_sec += ts.tv_nsec / 1000000000;
 		ts.tv_nsec %= 1000000000;
-		pthread_cond_timedwait(&fs->sf_khp_wake, &fs->sf_lock, &ts);
+		sf_cond_timedwait(&fs->sf_khp_wake, &fs->sf_lock, &ts);
 		if (!fs->sf_khp_stop)
 			khugepaged_pass(fs);
 	}

@@ -7,8 +7,9 @@
 
 #ifndef NDEBUG
 /* What this thread holds: stripes as a bitmask, and sf_lock. */
+enum { HELD_NONE, HELD_SHARED, HELD_EXCL };
 static __thread uint64_t held_stripes;
-static __thread bool held_fs;
+static __thread int held_fs;
 
 static void
 note_stripe_lock(unsigned s)
@@ -144,32 +145,152 @@ dlock_unlock_all(struct sf_dlocks *dl)
 	}
 }
 
-void
-sf_mutex_lock(pthread_mutex_t *m)
+int
+sf_mlock_init(struct sf_mlock *l)
 {
-#ifndef NDEBUG
-	SF_ASSERT(!held_fs); /* sf_lock is not recursive */
-	held_fs = true;
-#endif
-	pthread_mutex_lock(m);
+	int ret;
+
+	l->ml_readers = 0;
+	l->ml_wwait = 0;
+	ret = pthread_mutex_init(&l->ml_mutex, NULL);
+	if (ret)
+		return -ret;
+	ret = pthread_cond_init(&l->ml_drained, NULL);
+	if (ret)
+		goto out_mutex;
+	ret = pthread_cond_init(&l->ml_rd_ok, NULL);
+	if (ret)
+		goto out_drained;
+	return 0;
+
+out_drained:
+	pthread_cond_destroy(&l->ml_drained);
+out_mutex:
+	pthread_mutex_destroy(&l->ml_mutex);
+	return -ret;
 }
 
 void
-sf_mutex_unlock(pthread_mutex_t *m)
+sf_mlock_destroy(struct sf_mlock *l)
+{
+	SF_ASSERT(l->ml_readers == 0 && l->ml_wwait == 0);
+	pthread_cond_destroy(&l->ml_rd_ok);
+	pthread_cond_destroy(&l->ml_drained);
+	pthread_mutex_destroy(&l->ml_mutex);
+}
+
+/* With ml_mutex held: wait until no shared holder is left, keeping new
+ * ones out meanwhile. */
+static void
+mlock_drain(struct sf_mlock *l)
+{
+	if (!l->ml_readers)
+		return;
+	l->ml_wwait++;
+	while (l->ml_readers)
+		pthread_cond_wait(&l->ml_drained, &l->ml_mutex);
+	if (--l->ml_wwait == 0)
+		pthread_cond_broadcast(&l->ml_rd_ok);
+}
+
+void
+sf_mutex_lock(struct sf_mlock *l)
 {
 #ifndef NDEBUG
-	SF_ASSERT(held_fs);
-	held_fs = false;
+	SF_ASSERT(held_fs == HELD_NONE); /* sf_lock is not recursive */
+	held_fs = HELD_EXCL;
 #endif
-	pthread_mutex_unlock(m);
+	pthread_mutex_lock(&l->ml_mutex);
+	mlock_drain(l);
+}
+
+void
+sf_mutex_unlock(struct sf_mlock *l)
+{
+#ifndef NDEBUG
+	SF_ASSERT(held_fs == HELD_EXCL);
+	held_fs = HELD_NONE;
+#endif
+	SF_ASSERT(l->ml_readers == 0);
+	pthread_mutex_unlock(&l->ml_mutex);
+}
+
+void
+sf_shared_lock(struct sf_mlock *l)
+{
+#ifndef NDEBUG
+	SF_ASSERT(held_fs == HELD_NONE); /* no nesting, no upgrade */
+	held_fs = HELD_SHARED;
+#endif
+	pthread_mutex_lock(&l->ml_mutex);
+	while (l->ml_wwait)
+		pthread_cond_wait(&l->ml_rd_ok, &l->ml_mutex);
+	l->ml_readers++;
+	pthread_mutex_unlock(&l->ml_mutex);
+}
+
+void
+sf_shared_unlock(struct sf_mlock *l)
+{
+#ifndef NDEBUG
+	SF_ASSERT(held_fs == HELD_SHARED);
+	held_fs = HELD_NONE;
+#endif
+	pthread_mutex_lock(&l->ml_mutex);
+	SF_ASSERT(l->ml_readers > 0);
+	/* every drainer rechecks: two may wait at once (one holds the
+	 * mutex across a condition wait, the other just came) */
+	if (--l->ml_readers == 0 && l->ml_wwait)
+		pthread_cond_broadcast(&l->ml_drained);
+	pthread_mutex_unlock(&l->ml_mutex);
+}
+
+void
+sf_cond_wait(pthread_cond_t *cv, struct sf_mlock *l)
+{
+	SF_ASSERT(sf_mutex_held_excl());
+	pthread_cond_wait(cv, &l->ml_mutex);
+	mlock_drain(l);
+}
+
+int
+sf_cond_timedwait(pthread_cond_t *cv, struct sf_mlock *l,
+		  const struct timespec *ts)
+{
+	int ret;
+
+	SF_ASSERT(sf_mutex_held_excl());
+	ret = pthread_cond_timedwait(cv, &l->ml_mutex, ts);
+	mlock_drain(l);
+	return ret;
 }
 
 bool
 sf_mutex_held(void)
 {
 #ifndef NDEBUG
-	return held_fs;
+	return held_fs != HELD_NONE;
 #else
 	return true;
+#endif
+}
+
+bool
+sf_mutex_held_excl(void)
+{
+#ifndef NDEBUG
+	return held_fs == HELD_EXCL;
+#else
+	return true;
+#endif
+}
+
+bool
+sf_mutex_shared(void)
+{
+#ifndef NDEBUG
+	return held_fs == HELD_SHARED;
+#else
+	return false;
 #endif
 }

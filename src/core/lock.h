@@ -14,12 +14,25 @@
  * without sf_lock.  Taken before sf_lock, never while holding it; two
  * of them (copy_file_range, snapshots) in ascending stripe order.
  *
+ * sf_lock (the role of a rw_semaphore over all metadata)
+ * -----------------------------------------------------------
+ * A mutex with a shared mode beside it (struct sf_mlock).  Exclusive:
+ * hold ml_mutex and wait until no shared holder is left.  Shared: take
+ * ml_mutex just long enough to count oneself in ml_readers (or out
+ * again), unless an exclusive taker is waiting for the readers to
+ * drain, in which case wait for it first (no writer starves).  So the
+ * condition variables of the mount (sf_unpinned, the reclaimer's and
+ * collapse's wake-ups) keep waiting on ml_mutex; sf_cond_wait() and
+ * sf_cond_timedwait() drain the shared holders that came in meanwhile
+ * before returning, so the caller holds sf_lock exclusive again.
+ *
  * Checking (not under NDEBUG)
  * ---------------------------
  * Each thread records what it holds: the stripes (a bitmask) and
- * sf_lock.  Taking a stripe asserts that sf_lock is not held and that
- * no stripe at or above it is; taking sf_lock asserts it is not held
- * already.  The unit tests, the concurrency tests and the ASan daemon
+ * sf_lock with its mode.  Taking a stripe asserts that sf_lock is not
+ * held and that no stripe at or above it is; taking sf_lock, in either
+ * mode, asserts it is not held already (neither mode nests, and shared
+ * holders may not upgrade).  The unit tests, the concurrency tests and the ASan daemon
  * are debug builds, so every path they run is checked.
  */
 #ifndef SHMEMFS_LOCK_H
@@ -47,11 +60,33 @@ void dlock_unlock2(struct sf_dlocks *dl, uint64_t rino, uint64_t wino);
 void dlock_all(struct sf_dlocks *dl);
 void dlock_unlock_all(struct sf_dlocks *dl);
 
-/* sf_lock, with the order checked.  @m is &fs->sf_lock. */
-void sf_mutex_lock(pthread_mutex_t *m);
-void sf_mutex_unlock(pthread_mutex_t *m);
-/* Whether this thread holds sf_lock (always true under NDEBUG), for
- * assertions; a pthread_cond_wait() on it leaves the record "held". */
-bool sf_mutex_held(void);
+struct sf_mlock {
+	pthread_mutex_t ml_mutex;  /* held by the exclusive holder */
+	pthread_cond_t ml_drained; /* ml_readers fell to 0 */
+	pthread_cond_t ml_rd_ok;   /* ml_wwait fell to 0 */
+	unsigned ml_readers;       /* shared holders; under ml_mutex */
+	unsigned ml_wwait;         /* exclusive takers draining readers */
+};
+
+int sf_mlock_init(struct sf_mlock *l);
+void sf_mlock_destroy(struct sf_mlock *l);
+/* sf_lock exclusive, with the order checked.  @l is &fs->sf_lock. */
+void sf_mutex_lock(struct sf_mlock *l);
+void sf_mutex_unlock(struct sf_mlock *l);
+/* sf_lock shared: only calls that change nothing (core.h). */
+void sf_shared_lock(struct sf_mlock *l);
+void sf_shared_unlock(struct sf_mlock *l);
+/* Wait on @cv with sf_lock held exclusive; held exclusive on return. */
+void sf_cond_wait(pthread_cond_t *cv, struct sf_mlock *l);
+int sf_cond_timedwait(pthread_cond_t *cv, struct sf_mlock *l,
+		      const struct timespec *ts);
+/* For assertions; all true under NDEBUG except sf_mutex_shared().
+ * A wait on a condition variable leaves the record as it was. */
+bool sf_mutex_held(void);      /* in either mode */
+bool sf_mutex_held_excl(void); /* exclusive */
+/* Held shared: a function that changes shared state asserts
+ * !sf_mutex_shared() (it may also run with no lock at all: set-up,
+ * teardown, unit tests of one layer). */
+bool sf_mutex_shared(void);
 
 #endif /* SHMEMFS_LOCK_H */

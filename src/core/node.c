@@ -179,6 +179,7 @@ node_new(struct shmemfs *fs, mode_t mode, uid_t uid, gid_t gid, dev_t rdev,
 	struct shmemfs_inode *ip;
 	int ret;
 
+	SF_ASSERT(!sf_mutex_shared()); /* a change: not under shared */
 	ret = mem_charge_inode(fs);
 	if (ret)
 		return ret;
@@ -244,6 +245,7 @@ node_free_contents(struct shmemfs *fs, struct shmemfs_inode *ip)
 static void
 node_free(struct shmemfs *fs, struct shmemfs_inode *ip)
 {
+	SF_ASSERT(!sf_mutex_shared()); /* a change: not under shared */
 	SF_ASSERT(ip != fs->sf_root);
 	node_free_contents(fs, ip);
 	pageidx_erase(&fs->sf_inodes, ip->i_ino);
@@ -323,6 +325,7 @@ node_touch_atime(struct shmemfs_inode *ip)
 {
 	struct timespec now, atime, mtime, ctime;
 
+	SF_ASSERT(!sf_mutex_shared()); /* a change: not under shared */
 	if (ip->i_flags & SHMEMFS_FL_NOATIME)
 		return;
 	sf_now(&now);
@@ -373,6 +376,7 @@ node_may_setattr(const struct shmemfs_inode *ip, unsigned valid)
 int
 node_setflags(struct shmemfs_inode *ip, unsigned flags)
 {
+	SF_ASSERT(!sf_mutex_shared()); /* a change: not under shared */
 	if (!S_ISREG(ip->i_mode) && !S_ISDIR(ip->i_mode))
 		return -ENOTTY;
 	if (flags & ~SHMEMFS_FL_SETTABLE)
@@ -407,6 +411,7 @@ node_setattr(struct shmemfs *fs, struct shmemfs_inode *ip, unsigned valid,
 	sf_time_t now;
 	int ret;
 
+	SF_ASSERT(!sf_mutex_shared()); /* a change: not under shared */
 	ret = node_may_setattr(ip, valid);
 	if (ret)
 		return ret;

@@ -152,7 +152,7 @@ kswapd(void *arg)
 	sf_mutex_lock(&fs->sf_lock);
 	while (!fs->sf_kswapd_stop) {
 		if (!swap_active(&fs->sf_swap) || !mem_above_high(fs)) {
-			pthread_cond_wait(&fs->sf_kswapd_wake, &fs->sf_lock);
+			sf_cond_wait(&fs->sf_kswapd_wake, &fs->sf_lock);
 			continue;
 		}
 		while (!fs->sf_kswapd_stop && mem_above_low(fs)) {
@@ -164,7 +164,7 @@ kswapd(void *arg)
 		}
 		if (mem_above_high(fs) && !fs->sf_kswapd_stop)
 			/* no progress: wait to be woken again */
-			pthread_cond_wait(&fs->sf_kswapd_wake, &fs->sf_lock);
+			sf_cond_wait(&fs->sf_kswapd_wake, &fs->sf_lock);
 	}
 	sf_mutex_unlock(&fs->sf_lock);
 	return NULL;

@@ -81,6 +81,7 @@ xattr_set(struct shmemfs *fs, struct shmemfs_inode *ip, const char *name,
 	size_t len;
 	int ret;
 
+	SF_ASSERT(!sf_mutex_shared()); /* a change: not under shared */
 	ret = xattr_check_name(ip, name, true);
 	if (ret)
 		return ret;
@@ -190,6 +191,7 @@ xattr_remove(struct shmemfs *fs, struct shmemfs_inode *ip, const char *name)
 	bool found;
 	int ret;
 
+	SF_ASSERT(!sf_mutex_shared()); /* a change: not under shared */
 	ret = xattr_check_name(ip, name, true);
 	if (ret)
 		return ret;

@@ -50,6 +50,13 @@ if ! $CLANG -fsanitize=thread -O1 -g -fno-omit-frame-pointer -std=gnu11 \
 	echo "run-tsan: build of test_datapath failed" >&2
 	exit 2
 fi
+if ! $CLANG -fsanitize=thread -O1 -g -fno-omit-frame-pointer -std=gnu11 \
+	-Wall -Wextra -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 \
+	-I"$TOP/include" -I"$CORE" "$TOP/tests/fuzz/test_metalock.c" \
+	"$CORE"/*.c $LIBS -o "$OUT/test_metalock"; then
+	echo "run-tsan: build of test_metalock failed" >&2
+	exit 2
+fi
 
 export TSAN_OPTIONS="halt_on_error=1 exitcode=66 second_deadlock_stack=1 ${TSAN_OPTIONS:-}"
 
@@ -111,5 +118,17 @@ for mode in swap noswap huge; do
 		sed -n 's/^test_datapath: \([0-9]* ops\)/run-tsan: datapath '"$mode"': \1/p' "$log"
 	fi
 done
+# Metadata readers under sf_lock shared beside writers (test_metalock.c).
+log=$OUT/tsan-metalock.log
+"${RUN[@]}" "$OUT/test_metalock" -d "$SECS" >"$log" 2>&1
+rc=$?
+if [ $rc -ne 0 ]; then
+	status=1
+	echo "run-tsan: metalock: exit $rc (log: $log):"
+	grep -m5 -E "WARNING: ThreadSanitizer|SUMMARY|FAIL" "$log" |
+		sed 's/^/    /'
+else
+	sed -n 's/^test_metalock: \([0-9]* reads\)/run-tsan: metalock: \1/p' "$log"
+fi
 [ $status -eq 0 ] && echo "run-tsan: no data race" || echo "run-tsan: FAILED"
 exit $status

@@ -401,9 +401,9 @@ slot_of(struct shmemfs *fs, uint64_t ino, uint64_t index)
 {
 	void *e;
 
-	pthread_mutex_lock(&fs->sf_lock);
+	sf_mutex_lock(&fs->sf_lock);
 	e = pageidx_lookup(&node_get(fs, ino)->i_pages, index);
-	pthread_mutex_unlock(&fs->sf_lock);
+	sf_mutex_unlock(&fs->sf_lock);
 	assert_true(sf_is_swap(e));
 	return sf_swap_slot(e);
 }

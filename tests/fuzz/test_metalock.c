@@ -1,0 +1,412 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_metalock.c - metadata readers under sf_lock shared, under load.
+ *
+ *   test_metalock [-r READERS] [-w WRITERS] [-d SECONDS] [-s SEED]
+ *
+ * WRITERS (default 2) create, unlink, rename between directories,
+ * chmod/chown, truncate, write and set extended attributes on files of
+ * their own in NDIRS directories; READERS (default 3) meanwhile look the
+ * names up, stat the files and the directories, read and list their
+ * extended attributes, and call statfs and get_stats: the calls that take
+ * sf_lock shared (api.c, core.h) and so run at the same time as each
+ * other.  Each writer's change is one call that keeps an invariant, and
+ * the readers check the invariant on everything they see, so a reader
+ * that saw a change half done fails:
+ *
+ *   st_uid == (st_mode & 0777)   one setattr sets both (create too)
+ *   st_gid == st_size / 512      one setattr sets both; writes stay
+ *                                within the size
+ *   user.tag == the file's name  set before the name becomes visible;
+ *                                names move between directories only
+ *   st_nlink == 1 for a file found by lookup, 2 for a directory, whose
+ *   st_size is a multiple of 20; statfs and stats within their limits
+ *
+ * A mutating call under the shared mode trips the assertions of debug
+ * builds (lock.h) and, under ThreadSanitizer (run-tsan.sh), is a race.
+ * At the end shmemfs_check() must pass.  Prints one summary line; exits
+ * 0 or 1.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "shmemfs.h"
+
+#define NDIRS	  4
+#define NFILES	  8 /* per writer */
+#define SIZE_MAX_ 65536
+
+static struct shmemfs *fs;
+static uint64_t dirs[NDIRS];
+static atomic_bool stop;
+static atomic_int failed;
+static atomic_ullong nreads, nfound, nwrites;
+static unsigned nwriters = 2;
+
+static void __attribute__((format(printf, 1, 2))) fail(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fprintf(stderr, "test_metalock: FAIL: ");
+	vfprintf(stderr, fmt, ap);
+	fprintf(stderr, "\n");
+	va_end(ap);
+	atomic_store(&failed, 1);
+	atomic_store(&stop, true);
+}
+
+static uint64_t
+rnd(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+static void
+name_of(char *buf, size_t len, unsigned w, unsigned k)
+{
+	snprintf(buf, len, "w%u_%u", w, k);
+}
+
+/* The invariants of a file's attributes (see the top). */
+static void
+check_file_attr(const char *what, const char *name,
+		const struct shmemfs_attr *a)
+{
+	const struct stat *st = &a->sa_st;
+
+	if (!S_ISREG(st->st_mode))
+		fail("%s %s: mode %o", what, name, st->st_mode);
+	else if (st->st_uid != (st->st_mode & 0777))
+		fail("%s %s: uid %u, mode %o (half a setattr)", what, name,
+		     st->st_uid, st->st_mode);
+	else if (st->st_gid != (gid_t)(st->st_size / 512))
+		fail("%s %s: gid %u, size %lld (half a setattr)", what, name,
+		     st->st_gid, (long long)st->st_size);
+}
+
+static void
+reader_file(uint64_t dir, const char *name)
+{
+	struct shmemfs_attr a, b;
+	char val[64], list[256];
+	ssize_t n;
+	uint64_t ino;
+	int ret;
+
+	ret = shmemfs_lookup(fs, dir, name, &a);
+	if (ret == -ENOENT)
+		return;
+	if (ret) {
+		fail("lookup %s: %d", name, ret);
+		return;
+	}
+	atomic_fetch_add(&nfound, 1);
+	ino = a.sa_st.st_ino;
+	check_file_attr("lookup", name, &a);
+	if (a.sa_st.st_nlink != 1)
+		fail("lookup %s: nlink %lu", name, (unsigned long)a.sa_st.st_nlink);
+	/* our lookup reference keeps the inode, unlinked or not */
+	ret = shmemfs_getattr(fs, ino, &b);
+	if (ret)
+		fail("getattr %s: %d", name, ret);
+	else
+		check_file_attr("getattr", name, &b);
+	n = shmemfs_getxattr(fs, ino, "user.tag", val, sizeof(val) - 1);
+	if (n < 0) {
+		fail("getxattr %s: %zd", name, n);
+	} else {
+		val[n] = 0;
+		if (strcmp(val, name))
+			fail("getxattr %s: tag %s", name, val);
+	}
+	n = shmemfs_listxattr(fs, ino, list, sizeof(list));
+	if (n < 0 || n > (ssize_t)sizeof(list) ||
+	    !memmem(list, (size_t)n, "user.tag", 9))
+		fail("listxattr %s: %zd", name, n);
+	shmemfs_forget(fs, ino, 1);
+}
+
+static void
+reader_fs(void)
+{
+	struct shmemfs_stats s;
+	struct statvfs v;
+	struct shmemfs_attr a;
+	unsigned d;
+
+	if (shmemfs_statfs(fs, &v))
+		fail("statfs");
+	else if (v.f_bfree > v.f_blocks || v.f_ffree > v.f_files ||
+		 v.f_bavail > v.f_bfree || v.f_files - v.f_ffree < NDIRS + 1)
+		fail("statfs: blocks %llu/%llu files %llu/%llu",
+		     (unsigned long long)v.f_bfree,
+		     (unsigned long long)v.f_blocks,
+		     (unsigned long long)v.f_ffree,
+		     (unsigned long long)v.f_files);
+	if (shmemfs_get_stats(fs, &s))
+		fail("get_stats");
+	else if (s.used_bytes > s.size_limit_bytes ||
+		 s.inodes_used > s.inodes_limit || s.inodes_used < NDIRS + 1)
+		fail("stats: used %llu/%llu inodes %llu/%llu",
+		     (unsigned long long)s.used_bytes,
+		     (unsigned long long)s.size_limit_bytes,
+		     (unsigned long long)s.inodes_used,
+		     (unsigned long long)s.inodes_limit);
+	for (d = 0; d < NDIRS; d++) {
+		if (shmemfs_getattr(fs, dirs[d], &a)) {
+			fail("getattr dir %u", d);
+		} else if (!S_ISDIR(a.sa_st.st_mode) || a.sa_st.st_nlink != 2 ||
+			   a.sa_st.st_size % 20) {
+			fail("getattr dir %u: mode %o nlink %lu size %lld", d,
+			     a.sa_st.st_mode, (unsigned long)a.sa_st.st_nlink,
+			     (long long)a.sa_st.st_size);
+		}
+	}
+}
+
+static void *
+reader_main(void *arg)
+{
+	uint64_t seed = (uint64_t)(uintptr_t)arg;
+	char name[32];
+
+	while (!atomic_load(&stop)) {
+		uint64_t r = rnd(&seed);
+
+		if (r % 16 == 0) {
+			reader_fs();
+		} else {
+			name_of(name, sizeof(name),
+				(unsigned)(r >> 8) % nwriters,
+				(unsigned)(r >> 16) % NFILES);
+			reader_file(dirs[(r >> 24) % NDIRS], name);
+		}
+		atomic_fetch_add(&nreads, 1);
+	}
+	return NULL;
+}
+
+struct wfile {
+	bool f_exists;
+	unsigned f_dir;
+	uint64_t f_ino;
+	uint64_t f_size;
+};
+
+struct warg {
+	unsigned w_id;
+	uint64_t w_seed;
+	uint64_t w_priv; /* where files are made, out of the readers' sight */
+	struct wfile w_files[NFILES];
+};
+
+static void
+writer_step(struct warg *wa)
+{
+	struct shmemfs_ctx ctx = {.sc_uid = 0644};
+	struct shmemfs_setattr sa = {0};
+	struct shmemfs_attr a;
+	uint64_t r = rnd(&wa->w_seed);
+	unsigned k = (unsigned)(r % NFILES), d;
+	struct wfile *f = &wa->w_files[k];
+	char name[32], buf[4096];
+	int ret;
+
+	name_of(name, sizeof(name), wa->w_id, k);
+	if (!f->f_exists) {
+		ret = shmemfs_mknod(fs, &ctx, wa->w_priv, name, S_IFREG | 0644,
+				    0, &a);
+		if (ret) {
+			fail("mknod %s: %d", name, ret);
+			return;
+		}
+		f->f_ino = a.sa_st.st_ino;
+		f->f_size = 0;
+		ret = shmemfs_setxattr(fs, f->f_ino, "user.tag", name,
+				       strlen(name), 0);
+		if (ret)
+			fail("setxattr %s: %d", name, ret);
+		d = (unsigned)(r >> 8) % NDIRS;
+		ret = shmemfs_rename(fs, wa->w_priv, name, dirs[d], name, 0);
+		if (ret)
+			fail("rename %s in: %d", name, ret);
+		shmemfs_forget(fs, f->f_ino, 1);
+		f->f_exists = true;
+		f->f_dir = d;
+		return;
+	}
+	switch ((r >> 8) % 6) {
+	case 0: /* unlink */
+		ret = shmemfs_unlink(fs, dirs[f->f_dir], name);
+		if (ret)
+			fail("unlink %s: %d", name, ret);
+		f->f_exists = false;
+		break;
+	case 1: /* to another directory */
+		d = (f->f_dir + 1 + (unsigned)(r >> 12) % (NDIRS - 1)) % NDIRS;
+		ret = shmemfs_rename(fs, dirs[f->f_dir], name, dirs[d], name,
+				     0);
+		if (ret)
+			fail("rename %s: %d", name, ret);
+		f->f_dir = d;
+		break;
+	case 2: /* chmod and chown in one */
+		sa.ss_mode = S_IFREG | (mode_t)((r >> 12) % 0777);
+		sa.ss_uid = sa.ss_mode & 0777;
+		ret = shmemfs_setattr(fs, f->f_ino,
+				      SHMEMFS_SET_MODE | SHMEMFS_SET_UID, &sa,
+				      &a);
+		if (ret)
+			fail("setattr mode %s: %d", name, ret);
+		break;
+	case 3: /* truncate and chgrp in one */
+		sa.ss_size = (r >> 12) % SIZE_MAX_;
+		sa.ss_gid = (gid_t)(sa.ss_size / 512);
+		ret = shmemfs_setattr(fs, f->f_ino,
+				      SHMEMFS_SET_SIZE | SHMEMFS_SET_GID, &sa,
+				      &a);
+		if (ret)
+			fail("setattr size %s: %d", name, ret);
+		f->f_size = sa.ss_size;
+		break;
+	case 4: /* a write within the size */
+		if (!f->f_size)
+			break;
+		memset(buf, (int)r, sizeof(buf));
+		ret = (int)shmemfs_write(fs, f->f_ino, buf,
+					 f->f_size < sizeof(buf) ? f->f_size
+								 : sizeof(buf),
+					 0);
+		if (ret < 0)
+			fail("write %s: %d", name, ret);
+		break;
+	case 5: /* another attribute */
+		snprintf(buf, sizeof(buf), "%" PRIu64, r);
+		ret = shmemfs_setxattr(fs, f->f_ino, "user.other", buf,
+				       strlen(buf), 0);
+		if (ret)
+			fail("setxattr other %s: %d", name, ret);
+		break;
+	}
+}
+
+static void *
+writer_main(void *arg)
+{
+	struct warg *wa = arg;
+
+	while (!atomic_load(&stop)) {
+		writer_step(wa);
+		atomic_fetch_add(&nwrites, 1);
+	}
+	return NULL;
+}
+
+int
+main(int argc, char **argv)
+{
+	unsigned nreaders = 3, secs = 2, i;
+	uint64_t seed = (uint64_t)time(NULL) ^ (uint64_t)getpid();
+	struct shmemfs_ctx ctx = {0};
+	struct shmemfs_opts o;
+	struct shmemfs_attr a;
+	pthread_t *tids;
+	struct warg *wargs;
+	char msg[256];
+	int opt, ret;
+
+	while ((opt = getopt(argc, argv, "r:w:d:s:")) != -1) {
+		switch (opt) {
+		case 'r':
+			nreaders = (unsigned)atoi(optarg);
+			break;
+		case 'w':
+			nwriters = (unsigned)atoi(optarg);
+			break;
+		case 'd':
+			secs = (unsigned)atoi(optarg);
+			break;
+		case 's':
+			seed = strtoull(optarg, NULL, 0);
+			break;
+		default:
+			fprintf(stderr, "usage: test_metalock [-r READERS] "
+					"[-w WRITERS] [-d SECONDS] [-s SEED]\n");
+			return 2;
+		}
+	}
+	if (!nwriters || !nreaders)
+		return 2;
+	if (!seed)
+		seed = 1;
+	shmemfs_opts_init(&o);
+	ret = shmemfs_opts_parse(&o, "size=64m,nr_inodes=10000", NULL, 0, msg,
+				 sizeof(msg));
+	if (!ret)
+		ret = shmemfs_new(&fs, &o);
+	shmemfs_opts_free(&o);
+	if (ret) {
+		fprintf(stderr, "test_metalock: mount: %d %s\n", ret, msg);
+		return 1;
+	}
+	printf("test_metalock: seed %" PRIu64 ", %u readers, %u writers\n",
+	       seed, nreaders, nwriters);
+	fflush(stdout);
+	for (i = 0; i < NDIRS; i++) {
+		snprintf(msg, sizeof(msg), "d%u", i);
+		if (shmemfs_mkdir(fs, &ctx, SHMEMFS_ROOT_INO, msg, 0755, &a))
+			return 1;
+		dirs[i] = a.sa_st.st_ino;
+	}
+	wargs = calloc(nwriters, sizeof(*wargs));
+	tids = calloc(nwriters + nreaders, sizeof(*tids));
+	if (!wargs || !tids)
+		return 1;
+	for (i = 0; i < nwriters; i++) {
+		snprintf(msg, sizeof(msg), "p%u", i);
+		if (shmemfs_mkdir(fs, &ctx, SHMEMFS_ROOT_INO, msg, 0755, &a))
+			return 1;
+		wargs[i].w_id = i;
+		wargs[i].w_seed = seed * 2654435761u + i + 1;
+		wargs[i].w_priv = a.sa_st.st_ino;
+		if (pthread_create(&tids[i], NULL, writer_main, &wargs[i]))
+			return 1;
+	}
+	for (i = 0; i < nreaders; i++)
+		if (pthread_create(&tids[nwriters + i], NULL, reader_main,
+				   (void *)(uintptr_t)(seed * 40503u + i + 17)))
+			return 1;
+	for (i = 0; i < secs * 10 && !atomic_load(&stop); i++)
+		usleep(100000);
+	atomic_store(&stop, true);
+	for (i = 0; i < nwriters + nreaders; i++)
+		pthread_join(tids[i], NULL);
+	if (!failed && atomic_load(&nfound) == 0)
+		fail("the readers never found a file");
+	if (!failed && shmemfs_check(fs, msg, sizeof(msg)))
+		fail("shmemfs_check: %s", msg);
+	printf("test_metalock: %llu reads (%llu files found), %llu writes%s\n",
+	       (unsigned long long)atomic_load(&nreads),
+	       (unsigned long long)atomic_load(&nfound),
+	       (unsigned long long)atomic_load(&nwrites),
+	       failed ? ", FAILED" : "");
+	shmemfs_destroy(fs);
+	free(wargs);
+	free(tids);
+	return failed ? 1 : 0;
+}
