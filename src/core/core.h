@@ -31,12 +31,13 @@
  *      size), fallocate and punch, memfd seals, mapped write-back.  Two
  *      at once only in ascending stripe order (copy_file_range; the
  *      snapshot takes all of them).
- *   2. sf_lock, the mount mutex.  Everything reachable from a struct
- *      shmemfs - counters, the inode table, the name hash, every inode,
- *      page index, directory and xattr list, the page pool and the CLOCK
- *      ring, the swap map, every struct sf_page - is protected by it.
- *      Internal functions assume "=> Must be called with sf_lock held."
- *      and say so only where it is not obvious.
+ *   2. sf_lock, the mount lock, with two modes (lock.h).  Everything
+ *      reachable from a struct shmemfs - counters, the inode table, the
+ *      name hash, every inode, page index, directory and xattr list, the
+ *      page pool and the CLOCK ring, the swap map, every struct sf_page -
+ *      is protected by it.  Internal functions assume "=> Must be called
+ *      with sf_lock held." and say so only where it is not obvious;
+ *      "held" means exclusive unless a function says shared is enough.
  *
  * Never wait for a data lock while holding sf_lock.  lock.c checks the
  * order per thread in debug builds (an assertion on each acquire).
@@ -48,13 +49,39 @@
  * unpin and to update the size; the data lock keeps the size and the
  * pages' contents still meanwhile, and a reference keeps the inode.  So
  * reads and writes of different files copy in parallel, and so do the
- * readers of one file.  Metadata calls hold sf_lock for their whole
- * duration, which keeps every one of them, rename included, trivially
- * atomic.  Four things drop and retake sf_lock: the data path between
+ * readers of one file.  Metadata calls hold sf_lock (exclusive, or
+ * shared for those that change nothing) for their whole duration,
+ * which keeps every one of them, rename included, trivially atomic.  Four things drop and retake sf_lock: the data path between
  * batches, the background reclaimer between batches (reclaim.c),
  * swapoff between batches (swapoff.c) and background collapse between
  * passes (khugepaged.c, which takes no data lock and so skips pinned
  * pages); the latter three re-look-up what they hold afterwards.
+ *
+ * Shared mode (the rule)
+ * ----------------------
+ * sf_lock shared lets calls that change nothing run at the same time as
+ * each other, never beside an exclusive holder.  Shared today (api.c):
+ * lookup, getattr, getflags, may_open, getxattr, listxattr, statfs and
+ * get_stats.  Under shared a call may read anything sf_lock protects
+ * and write nothing, with one exception: lookup's i_nlookup++ is an
+ * atomic add (every other access to i_nlookup is under exclusive, which
+ * orders it after the atomic adds).  Everything else is exclusive:
+ * every call that creates, removes, renames, sets an attribute or an
+ * xattr, updates a time (so readlink and readdir, which touch atime as
+ * tmpfs does), reads or writes data (its short sections: pin, unpin,
+ * size), the background reclaimer, khugepaged, swapoff, snapshots,
+ * forget, open and release.  A reader may call only functions that
+ * write no shared state: no caches, no LRU/CLOCK bits, no statistics
+ * counted on read, no "last" records (node_time() takes node_far_lock,
+ * a leaf lock of its own).  The functions that change shared state
+ * assert !sf_mutex_shared() in debug builds (mem.c's charges, node_new,
+ * node_free, node_setattr, node_setflags, node_touch_atime, dir_add,
+ * dir_remove, xattr_set, xattr_remove); those that need sf_lock assert
+ * sf_mutex_held_excl() (filemap.c's pin and unpin, khugepaged).  To
+ * make another call shared: audit everything it calls for writes, take
+ * RLOCK() in api.c, and run tests/fuzz/test_metalock.c under TSan.
+ * Shared holders never nest and never upgrade; an exclusive taker that
+ * waits for them keeps new ones out, so none starves.
  *
  * Calls go down only: a layer never calls a layer above it, so no
  * module needs to know who called it.  Where a lower layer must act on

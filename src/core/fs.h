@@ -6,7 +6,8 @@
  * the swap device) and the namespace's tables; each layer's header says
  * which fields are its own.  Modules include this header for the struct
  * and call the layers' functions rather than reading other layers'
- * fields.  Everything here is protected by sf_lock (core.h), except
+ * fields.  Everything here is protected by sf_lock (core.h; written
+ * only under its exclusive mode), except
  * sf_dlocks, the data locks, which come before it (lock.h).
  */
 #ifndef SHMEMFS_FS_H
