@@ -1,0 +1,206 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_lock.c - sf_lock's two modes (lock.c): shared holders run at the
+ * same time, an exclusive taker waits for them and keeps new ones out
+ * meanwhile, a condition wait under exclusive drains the shared holders
+ * that came in before it returns, and the debug record tells the modes
+ * apart.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "lock.h"
+
+static struct sf_mlock lk;
+
+/* Wait up to 5 s for *@flag; whether it came. */
+static bool
+wait_flag(atomic_int *flag)
+{
+	int i;
+
+	for (i = 0; i < 5000 && !atomic_load(flag); i++)
+		usleep(1000);
+	return atomic_load(flag) != 0;
+}
+
+struct holder {
+	bool h_excl;
+	atomic_int h_in;      /* has the lock */
+	atomic_int h_release; /* may let it go */
+	atomic_int h_out;     /* has let it go */
+	atomic_int *h_order;  /* incremented when it got in */
+	int h_rank;           /* *h_order when it got in */
+};
+
+static void *
+holder_main(void *arg)
+{
+	struct holder *h = arg;
+
+	if (h->h_excl)
+		sf_mutex_lock(&lk);
+	else
+		sf_shared_lock(&lk);
+	if (h->h_order)
+		h->h_rank = atomic_fetch_add(h->h_order, 1);
+	atomic_store(&h->h_in, 1);
+	while (!atomic_load(&h->h_release))
+		usleep(1000);
+	if (h->h_excl)
+		sf_mutex_unlock(&lk);
+	else
+		sf_shared_unlock(&lk);
+	atomic_store(&h->h_out, 1);
+	return NULL;
+}
+
+static int
+setup(void **state)
+{
+	(void)state;
+	return sf_mlock_init(&lk);
+}
+
+static int
+teardown(void **state)
+{
+	(void)state;
+	sf_mlock_destroy(&lk);
+	return 0;
+}
+
+/* Two shared holders at once. */
+static void
+test_shared_together(void **state)
+{
+	struct holder a = {0}, b = {0};
+	pthread_t ta, tb;
+
+	(void)state;
+	assert_int_equal(pthread_create(&ta, NULL, holder_main, &a), 0);
+	assert_true(wait_flag(&a.h_in));
+	assert_int_equal(pthread_create(&tb, NULL, holder_main, &b), 0);
+	assert_true(wait_flag(&b.h_in)); /* while a still holds it */
+	atomic_store(&a.h_release, 1);
+	atomic_store(&b.h_release, 1);
+	pthread_join(ta, NULL);
+	pthread_join(tb, NULL);
+}
+
+/* An exclusive taker waits for the shared holder and, while it waits,
+ * a new shared taker waits behind it. */
+static void
+test_exclusive_waits(void **state)
+{
+	atomic_int order = 0;
+	struct holder a = {0}, c = {.h_excl = true, .h_order = &order},
+		      d = {.h_order = &order};
+	pthread_t ta, tc, td;
+
+	(void)state;
+	assert_int_equal(pthread_create(&ta, NULL, holder_main, &a), 0);
+	assert_true(wait_flag(&a.h_in));
+	assert_int_equal(pthread_create(&tc, NULL, holder_main, &c), 0);
+	usleep(100000);
+	assert_false(atomic_load(&c.h_in));
+	assert_int_equal(pthread_create(&td, NULL, holder_main, &d), 0);
+	usleep(100000);
+	assert_false(atomic_load(&d.h_in)); /* the writer is not starved */
+	atomic_store(&a.h_release, 1);
+	assert_true(wait_flag(&c.h_in));
+	usleep(50000);
+	assert_false(atomic_load(&d.h_in)); /* not beside the writer */
+	atomic_store(&c.h_release, 1);
+	assert_true(wait_flag(&d.h_in));
+	atomic_store(&d.h_release, 1);
+	pthread_join(ta, NULL);
+	pthread_join(tc, NULL);
+	pthread_join(td, NULL);
+	assert_int_equal(c.h_rank, 0);
+	assert_int_equal(d.h_rank, 1);
+}
+
+static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+static atomic_int waiter_back;
+static atomic_int waiter_go;
+static atomic_int waiter_excl; /* held exclusive on return */
+
+static void *
+waiter_main(void *arg)
+{
+	(void)arg;
+	sf_mutex_lock(&lk);
+	while (!atomic_load(&waiter_go))
+		sf_cond_wait(&cv, &lk);
+	atomic_store(&waiter_excl, sf_mutex_held_excl());
+	atomic_store(&waiter_back, 1);
+	sf_mutex_unlock(&lk);
+	return NULL;
+}
+
+/* Shared holders may come in while an exclusive holder waits on a
+ * condition; it returns only once they have gone. */
+static void
+test_cond_wait_drains(void **state)
+{
+	pthread_t tw;
+
+	(void)state;
+	atomic_store(&waiter_back, 0);
+	atomic_store(&waiter_go, 0);
+	assert_int_equal(pthread_create(&tw, NULL, waiter_main, NULL), 0);
+	usleep(50000);
+	sf_shared_lock(&lk); /* comes in while the waiter waits */
+	atomic_store(&waiter_go, 1);
+	pthread_cond_broadcast(&cv);
+	usleep(100000);
+	assert_false(atomic_load(&waiter_back));
+	sf_shared_unlock(&lk);
+	assert_true(wait_flag(&waiter_back));
+	pthread_join(tw, NULL);
+	assert_true(atomic_load(&waiter_excl));
+}
+
+/* The debug record: held in either mode, exclusive, shared. */
+static void
+test_held_record(void **state)
+{
+	(void)state;
+#ifndef NDEBUG
+	assert_false(sf_mutex_held());
+	assert_false(sf_mutex_shared());
+	sf_shared_lock(&lk);
+	assert_true(sf_mutex_held());
+	assert_false(sf_mutex_held_excl());
+	assert_true(sf_mutex_shared());
+	sf_shared_unlock(&lk);
+	sf_mutex_lock(&lk);
+	assert_true(sf_mutex_held());
+	assert_true(sf_mutex_held_excl());
+	assert_false(sf_mutex_shared());
+	sf_mutex_unlock(&lk);
+	assert_false(sf_mutex_held());
+#else
+	skip();
+#endif
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_shared_together),
+		cmocka_unit_test(test_exclusive_waits),
+		cmocka_unit_test(test_cond_wait_drains),
+		cmocka_unit_test(test_held_record),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
