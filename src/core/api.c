@@ -3,7 +3,8 @@
  * api.c - the public functions: validate, lock, look up, call the core.
  *
  * Each wrapper takes sf_lock for the whole call (see core.h for why
- * one lock; RLOCK() takes it shared, for the calls that change nothing), turns inode numbers into inodes, and checks what the VFS
+ * one lock; RLOCK() takes it shared, for the calls that change
+ * nothing), turns inode numbers into inodes, and checks what the VFS
  * would check for tmpfs before the filesystem sees a request (argument
  * ranges, file types), so both FUSE and embedding programs get kernel
  * errnos.

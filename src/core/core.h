@@ -51,11 +51,12 @@
  * reads and writes of different files copy in parallel, and so do the
  * readers of one file.  Metadata calls hold sf_lock (exclusive, or
  * shared for those that change nothing) for their whole duration,
- * which keeps every one of them, rename included, trivially atomic.  Four things drop and retake sf_lock: the data path between
- * batches, the background reclaimer between batches (reclaim.c),
- * swapoff between batches (swapoff.c) and background collapse between
- * passes (khugepaged.c, which takes no data lock and so skips pinned
- * pages); the latter three re-look-up what they hold afterwards.
+ * which keeps every one of them, rename included, trivially atomic.
+ * Four things drop and retake sf_lock: the data path between batches,
+ * the background reclaimer between batches (reclaim.c), swapoff between
+ * batches (swapoff.c) and background collapse between passes
+ * (khugepaged.c, which takes no data lock and so skips pinned pages);
+ * the latter three re-look-up what they hold afterwards.
  *
  * Shared mode (the rule)
  * ----------------------

@@ -32,8 +32,8 @@
  * sf_lock with its mode.  Taking a stripe asserts that sf_lock is not
  * held and that no stripe at or above it is; taking sf_lock, in either
  * mode, asserts it is not held already (neither mode nests, and shared
- * holders may not upgrade).  The unit tests, the concurrency tests and the ASan daemon
- * are debug builds, so every path they run is checked.
+ * holders may not upgrade).  The unit tests, the concurrency tests and
+ * the ASan daemon are debug builds, so every path they run is checked.
  */
 #ifndef SHMEMFS_LOCK_H
 #define SHMEMFS_LOCK_H
@@ -64,8 +64,8 @@ struct sf_mlock {
 	pthread_mutex_t ml_mutex;  /* held by the exclusive holder */
 	pthread_cond_t ml_drained; /* ml_readers fell to 0 */
 	pthread_cond_t ml_rd_ok;   /* ml_wwait fell to 0 */
-	unsigned ml_readers;       /* shared holders; under ml_mutex */
-	unsigned ml_wwait;         /* exclusive takers draining readers */
+	unsigned ml_readers;	   /* shared holders; under ml_mutex */
+	unsigned ml_wwait;	   /* exclusive takers draining readers */
 };
 
 int sf_mlock_init(struct sf_mlock *l);

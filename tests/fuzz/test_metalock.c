@@ -119,7 +119,8 @@ reader_file(uint64_t dir, const char *name)
 	ino = a.sa_st.st_ino;
 	check_file_attr("lookup", name, &a);
 	if (a.sa_st.st_nlink != 1)
-		fail("lookup %s: nlink %lu", name, (unsigned long)a.sa_st.st_nlink);
+		fail("lookup %s: nlink %lu", name,
+		     (unsigned long)a.sa_st.st_nlink);
 	/* our lookup reference keeps the inode, unlinked or not */
 	ret = shmemfs_getattr(fs, ino, &b);
 	if (ret)
@@ -259,8 +260,8 @@ writer_step(struct warg *wa)
 		break;
 	case 1: /* to another directory */
 		d = (f->f_dir + 1 + (unsigned)(r >> 12) % (NDIRS - 1)) % NDIRS;
-		ret = shmemfs_rename(fs, dirs[f->f_dir], name, dirs[d], name,
-				     0);
+		ret =
+		    shmemfs_rename(fs, dirs[f->f_dir], name, dirs[d], name, 0);
 		if (ret)
 			fail("rename %s: %d", name, ret);
 		f->f_dir = d;
@@ -268,18 +269,16 @@ writer_step(struct warg *wa)
 	case 2: /* chmod and chown in one */
 		sa.ss_mode = S_IFREG | (mode_t)((r >> 12) % 0777);
 		sa.ss_uid = sa.ss_mode & 0777;
-		ret = shmemfs_setattr(fs, f->f_ino,
-				      SHMEMFS_SET_MODE | SHMEMFS_SET_UID, &sa,
-				      &a);
+		ret = shmemfs_setattr(
+		    fs, f->f_ino, SHMEMFS_SET_MODE | SHMEMFS_SET_UID, &sa, &a);
 		if (ret)
 			fail("setattr mode %s: %d", name, ret);
 		break;
 	case 3: /* truncate and chgrp in one */
 		sa.ss_size = (r >> 12) % SIZE_MAX_;
 		sa.ss_gid = (gid_t)(sa.ss_size / 512);
-		ret = shmemfs_setattr(fs, f->f_ino,
-				      SHMEMFS_SET_SIZE | SHMEMFS_SET_GID, &sa,
-				      &a);
+		ret = shmemfs_setattr(
+		    fs, f->f_ino, SHMEMFS_SET_SIZE | SHMEMFS_SET_GID, &sa, &a);
 		if (ret)
 			fail("setattr size %s: %d", name, ret);
 		f->f_size = sa.ss_size;
@@ -288,10 +287,9 @@ writer_step(struct warg *wa)
 		if (!f->f_size)
 			break;
 		memset(buf, (int)r, sizeof(buf));
-		ret = (int)shmemfs_write(fs, f->f_ino, buf,
-					 f->f_size < sizeof(buf) ? f->f_size
-								 : sizeof(buf),
-					 0);
+		ret = (int)shmemfs_write(
+		    fs, f->f_ino, buf,
+		    f->f_size < sizeof(buf) ? f->f_size : sizeof(buf), 0);
 		if (ret < 0)
 			fail("write %s: %d", name, ret);
 		break;
@@ -345,8 +343,9 @@ main(int argc, char **argv)
 			seed = strtoull(optarg, NULL, 0);
 			break;
 		default:
-			fprintf(stderr, "usage: test_metalock [-r READERS] "
-					"[-w WRITERS] [-d SECONDS] [-s SEED]\n");
+			fprintf(stderr,
+				"usage: test_metalock [-r READERS] "
+				"[-w WRITERS] [-d SECONDS] [-s SEED]\n");
 			return 2;
 		}
 	}

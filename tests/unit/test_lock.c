@@ -36,7 +36,7 @@ struct holder {
 	atomic_int h_release; /* may let it go */
 	atomic_int h_out;     /* has let it go */
 	atomic_int *h_order;  /* incremented when it got in */
-	int h_rank;           /* *h_order when it got in */
+	int h_rank;	      /* *h_order when it got in */
 };
 
 static void *
@@ -196,10 +196,10 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_shared_together),
-		cmocka_unit_test(test_exclusive_waits),
-		cmocka_unit_test(test_cond_wait_drains),
-		cmocka_unit_test(test_held_record),
+	    cmocka_unit_test(test_shared_together),
+	    cmocka_unit_test(test_exclusive_waits),
+	    cmocka_unit_test(test_cond_wait_drains),
+	    cmocka_unit_test(test_held_record),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
