@@ -82,7 +82,9 @@
  * make another call shared: audit everything it calls for writes, take
  * RLOCK() in api.c, and run tests/fuzz/test_metalock.c under TSan.
  * Shared holders never nest and never upgrade; an exclusive taker that
- * waits for them keeps new ones out, so none starves.
+ * waits for them keeps new ones out, so none starves.  Taking it shared
+ * is two atomic operations on the mount's reader count, no mutex
+ * (lock.h), so the shared calls do not queue on one another.
  *
  * Calls go down only: a layer never calls a layer above it, so no
  * module needs to know who called it.  Where a lower layer must act on

@@ -150,8 +150,8 @@ sf_mlock_init(struct sf_mlock *l)
 {
 	int ret;
 
-	l->ml_readers = 0;
-	l->ml_wwait = 0;
+	atomic_init(&l->ml_readers, 0);
+	atomic_init(&l->ml_excl, 0);
 	ret = pthread_mutex_init(&l->ml_mutex, NULL);
 	if (ret)
 		return -ret;
@@ -173,24 +173,40 @@ out_mutex:
 void
 sf_mlock_destroy(struct sf_mlock *l)
 {
-	SF_ASSERT(l->ml_readers == 0 && l->ml_wwait == 0);
+	SF_ASSERT(atomic_load(&l->ml_readers) == 0);
+	SF_ASSERT(atomic_load(&l->ml_excl) == 0);
 	pthread_cond_destroy(&l->ml_rd_ok);
 	pthread_cond_destroy(&l->ml_drained);
 	pthread_mutex_destroy(&l->ml_mutex);
 }
 
-/* With ml_mutex held: wait until no shared holder is left, keeping new
- * ones out meanwhile. */
+/*
+ * With ml_mutex held: say exclusive (no new shared holder gets in),
+ * then wait until the shared holders are gone.  A shared holder counts
+ * itself in and then looks at ml_excl; we set ml_excl and then look at
+ * the count (both sequentially consistent): one of the two sees the
+ * other.  The last one out wakes us under ml_mutex, which we hold from
+ * our look at the count to the wait, so the wake-up is not lost.
+ */
 static void
-mlock_drain(struct sf_mlock *l)
+mlock_excl(struct sf_mlock *l)
 {
-	if (!l->ml_readers)
-		return;
-	l->ml_wwait++;
-	while (l->ml_readers)
+	/* set again after each wait: while we waited without ml_mutex,
+	 * another exclusive holder may have come, gone and cleared it */
+	for (;;) {
+		atomic_store(&l->ml_excl, 1);
+		if (!atomic_load(&l->ml_readers))
+			return;
 		pthread_cond_wait(&l->ml_drained, &l->ml_mutex);
-	if (--l->ml_wwait == 0)
-		pthread_cond_broadcast(&l->ml_rd_ok);
+	}
+}
+
+/* With ml_mutex held: let shared holders in again. */
+static void
+mlock_unexcl(struct sf_mlock *l)
+{
+	atomic_store(&l->ml_excl, 0);
+	pthread_cond_broadcast(&l->ml_rd_ok);
 }
 
 void
@@ -201,7 +217,7 @@ sf_mutex_lock(struct sf_mlock *l)
 	held_fs = HELD_EXCL;
 #endif
 	pthread_mutex_lock(&l->ml_mutex);
-	mlock_drain(l);
+	mlock_excl(l);
 }
 
 void
@@ -211,8 +227,22 @@ sf_mutex_unlock(struct sf_mlock *l)
 	SF_ASSERT(held_fs == HELD_EXCL);
 	held_fs = HELD_NONE;
 #endif
-	SF_ASSERT(l->ml_readers == 0);
+	/* ml_readers may count shared takers stepping back right now */
+	mlock_unexcl(l);
 	pthread_mutex_unlock(&l->ml_mutex);
+}
+
+/* Count this shared holder out; the last one out wakes an exclusive
+ * taker waiting for the count to drain. */
+static void
+mlock_reader_out(struct sf_mlock *l)
+{
+	if (atomic_fetch_sub(&l->ml_readers, 1) == 1 &&
+	    atomic_load(&l->ml_excl)) {
+		pthread_mutex_lock(&l->ml_mutex);
+		pthread_cond_broadcast(&l->ml_drained);
+		pthread_mutex_unlock(&l->ml_mutex);
+	}
 }
 
 void
@@ -222,11 +252,17 @@ sf_shared_lock(struct sf_mlock *l)
 	SF_ASSERT(held_fs == HELD_NONE); /* no nesting, no upgrade */
 	held_fs = HELD_SHARED;
 #endif
-	pthread_mutex_lock(&l->ml_mutex);
-	while (l->ml_wwait)
-		pthread_cond_wait(&l->ml_rd_ok, &l->ml_mutex);
-	l->ml_readers++;
-	pthread_mutex_unlock(&l->ml_mutex);
+	for (;;) {
+		atomic_fetch_add(&l->ml_readers, 1);
+		if (!atomic_load(&l->ml_excl))
+			return;
+		/* an exclusive holder or taker: step back and wait */
+		mlock_reader_out(l);
+		pthread_mutex_lock(&l->ml_mutex);
+		while (atomic_load(&l->ml_excl))
+			pthread_cond_wait(&l->ml_rd_ok, &l->ml_mutex);
+		pthread_mutex_unlock(&l->ml_mutex);
+	}
 }
 
 void
@@ -236,21 +272,18 @@ sf_shared_unlock(struct sf_mlock *l)
 	SF_ASSERT(held_fs == HELD_SHARED);
 	held_fs = HELD_NONE;
 #endif
-	pthread_mutex_lock(&l->ml_mutex);
-	SF_ASSERT(l->ml_readers > 0);
-	/* every drainer rechecks: two may wait at once (one holds the
-	 * mutex across a condition wait, the other just came) */
-	if (--l->ml_readers == 0 && l->ml_wwait)
-		pthread_cond_broadcast(&l->ml_drained);
-	pthread_mutex_unlock(&l->ml_mutex);
+	SF_ASSERT(atomic_load(&l->ml_readers) > 0);
+	mlock_reader_out(l);
 }
 
+/* Shared holders may come in while we wait: we hold nothing then. */
 void
 sf_cond_wait(pthread_cond_t *cv, struct sf_mlock *l)
 {
 	SF_ASSERT(sf_mutex_held_excl());
+	mlock_unexcl(l);
 	pthread_cond_wait(cv, &l->ml_mutex);
-	mlock_drain(l);
+	mlock_excl(l);
 }
 
 int
@@ -260,8 +293,9 @@ sf_cond_timedwait(pthread_cond_t *cv, struct sf_mlock *l,
 	int ret;
 
 	SF_ASSERT(sf_mutex_held_excl());
+	mlock_unexcl(l);
 	ret = pthread_cond_timedwait(cv, &l->ml_mutex, ts);
-	mlock_drain(l);
+	mlock_excl(l);
 	return ret;
 }
 

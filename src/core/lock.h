@@ -17,13 +17,15 @@
  * sf_lock (the role of a rw_semaphore over all metadata)
  * -----------------------------------------------------------
  * A mutex with a shared mode beside it (struct sf_mlock).  Exclusive:
- * hold ml_mutex and wait until no shared holder is left.  Shared: take
- * ml_mutex just long enough to count oneself in ml_readers (or out
- * again), unless an exclusive taker is waiting for the readers to
- * drain, in which case wait for it first (no writer starves).  So the
- * condition variables of the mount (sf_unpinned, the reclaimer's and
- * collapse's wake-ups) keep waiting on ml_mutex; sf_cond_wait() and
- * sf_cond_timedwait() drain the shared holders that came in meanwhile
+ * hold ml_mutex, set ml_excl, and wait until the count of shared
+ * holders, ml_readers, has drained.  Shared: count oneself in
+ * (an atomic add, no mutex) unless ml_excl is set, in which case count
+ * oneself out again and wait for it to clear.  So a stream of shared
+ * holders cannot starve an exclusive taker once it holds ml_mutex.
+ * The condition variables of the mount (sf_unpinned, the reclaimer's
+ * and collapse's wake-ups) keep waiting on ml_mutex; sf_cond_wait() and
+ * sf_cond_timedwait() clear ml_excl for the wait (shared holders may
+ * come in meanwhile, as other exclusive ones may) and drain them again
  * before returning, so the caller holds sf_lock exclusive again.
  *
  * Checking (not under NDEBUG)
@@ -37,6 +39,8 @@
  */
 #ifndef SHMEMFS_LOCK_H
 #define SHMEMFS_LOCK_H
+
+#include <stdatomic.h>
 
 #include "core.h"
 
@@ -63,9 +67,9 @@ void dlock_unlock_all(struct sf_dlocks *dl);
 struct sf_mlock {
 	pthread_mutex_t ml_mutex;  /* held by the exclusive holder */
 	pthread_cond_t ml_drained; /* ml_readers fell to 0 */
-	pthread_cond_t ml_rd_ok;   /* ml_wwait fell to 0 */
-	unsigned ml_readers;	   /* shared holders; under ml_mutex */
-	unsigned ml_wwait;	   /* exclusive takers draining readers */
+	pthread_cond_t ml_rd_ok;   /* ml_excl cleared */
+	atomic_uint ml_readers;	   /* shared holders (and ones stepping back) */
+	atomic_int ml_excl;	   /* ml_mutex is held exclusive */
 };
 
 int sf_mlock_init(struct sf_mlock *l);
