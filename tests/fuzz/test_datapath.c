@@ -49,6 +49,7 @@
 #include <unistd.h>
 
 #include "shmemfs.h"
+#include "stress.h"
 
 #define PAGE	     4096
 #define PRIV_MAX     (96 * PAGE) /* private files stay below this */
@@ -58,31 +59,7 @@
 
 static struct shmemfs *fs;
 static uint64_t shared_ino[NSHARED];
-static atomic_bool stop;
-static atomic_int failed;
 static atomic_ullong nops;
-
-static void __attribute__((format(printf, 1, 2))) fail(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	fprintf(stderr, "test_datapath: FAIL: ");
-	vfprintf(stderr, fmt, ap);
-	fprintf(stderr, "\n");
-	va_end(ap);
-	atomic_store(&failed, 1);
-	atomic_store(&stop, true);
-}
-
-static uint64_t
-rnd(uint64_t *s)
-{
-	*s ^= *s << 13;
-	*s ^= *s >> 7;
-	*s ^= *s << 17;
-	return *s;
-}
 
 static uint64_t
 below(uint64_t *s, uint64_t n)

@@ -42,6 +42,7 @@
 #include <unistd.h>
 
 #include "shmemfs.h"
+#include "stress.h"
 
 #define NDIRS	  4
 #define NFILES	  8 /* per writer */
@@ -49,32 +50,8 @@
 
 static struct shmemfs *fs;
 static uint64_t dirs[NDIRS];
-static atomic_bool stop;
-static atomic_int failed;
 static atomic_ullong nreads, nfound, nwrites;
 static unsigned nwriters = 2;
-
-static void __attribute__((format(printf, 1, 2))) fail(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	fprintf(stderr, "test_metalock: FAIL: ");
-	vfprintf(stderr, fmt, ap);
-	fprintf(stderr, "\n");
-	va_end(ap);
-	atomic_store(&failed, 1);
-	atomic_store(&stop, true);
-}
-
-static uint64_t
-rnd(uint64_t *s)
-{
-	*s ^= *s << 13;
-	*s ^= *s >> 7;
-	*s ^= *s << 17;
-	return *s;
-}
 
 static void
 name_of(char *buf, size_t len, unsigned w, unsigned k)
