@@ -241,26 +241,7 @@ mkdir -p "$BIN"
 gcc -O2 -Wall -o "$BIN/metaops" "$BENCH_DIR/metaops.c"
 gcc -O2 -Wall -o "$BIN/memcpy" "$BENCH_DIR/memcpy.c"
 gcc -O2 -Wall -o "$BIN/memwarm" "$BENCH_DIR/memwarm.c"
-# The core sources: the ones meson builds into libshmemfs (src/core may
-# hold files not yet wired into the build); all of src/core/*.c if the
-# list cannot be read.  Libraries the core needs besides threads are
-# taken from meson.build's dependency() calls, through pkg-config.
-CORE_SRC=$(awk '/core_src *= *files\(/ { f = 1 } f { print }
-	f && /\)/ { exit }' "$ROOT/meson.build" | grep -o "'[^']*\\.c'" |
-	tr -d "'" | sed "s|^|$ROOT/|" || true)
-[ -n "$CORE_SRC" ] || CORE_SRC=$(ls "$ROOT"/src/core/*.c)
-CORE_LIBS=""
-for dep in $(grep -o "dependency('[^']*'" "$ROOT/meson.build" |
-	     sed "s/dependency('//; s/'//" | sort -u); do
-	case "$dep" in threads|fuse3|cmocka) continue ;; esac
-	if pkg-config --exists "$dep" 2>/dev/null; then
-		CORE_LIBS="$CORE_LIBS $(pkg-config --cflags --libs "$dep")"
-	fi
-done
-# shellcheck disable=SC2086
-gcc -O2 -g -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 \
-	-I"$ROOT/include" -I"$ROOT/src/core" -o "$BIN/libbench" \
-	"$BENCH_DIR/libbench.c" $CORE_SRC $CORE_LIBS -lpthread
+core_cc "$ROOT" "$BIN/libbench" "$BENCH_DIR/libbench.c"
 
 MNT_T="$WORK/tmpfs"
 MNT_S="$WORK/shmemfs"
