@@ -159,6 +159,21 @@ wait_idle() {
 }
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 
+# fio_job DIR FILE RW BS SIZE_MB ENGINE [extra fio args...]: one fio job
+# (one thread, no fallocate); prints "MB/s IOPS" of the direction that
+# did the I/O
+fio_job() {
+	local dir=$1 file=$2 rw=$3 bs=$4 size=$5 engine=$6
+	shift 6
+	fio --name=bench --directory="$dir" --filename="$file" --rw="$rw" \
+		--bs="$bs" --size="${size}M" --ioengine="$engine" \
+		--fallocate=none --numjobs=1 \
+		--output-format=terse --terse-version=3 "$@" |
+	awk -F';' -v rw="$rw" '$1 == 3 {
+		if (rw ~ /write/) { bw = $48; io = $49 } else { bw = $7; io = $8 }
+		printf "%.1f %.0f\n", bw * 1024 / 1e6, io }'
+}
+
 # ---- setup --------------------------------------------------------------
 
 # need_root WHY: exit unless root with /dev/fuse
