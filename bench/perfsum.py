@@ -48,7 +48,7 @@ KINDS = ["kernel FUSE", "kernel io_uring", "scheduling", "copies", "zeroing",
          "kernel mm", "syscall entry", "kernel other", "our core",
          "our daemon", "libfuse", "libc other", "workload user", "other user"]
 
-COPY = re.compile(r"^(__)?(memcpy|memmove|copy_user|rep_movs|copy_page|"
+COPY = re.compile(r"^(__pi_|__)?(memcpy|memmove|copy_user|rep_movs|copy_page|"
                   r"_copy_to_iter|_copy_from_iter|copy_to_user|"
                   r"copy_from_user|_copy_to_user|_copy_from_user|copy_mc|"
                   r"__memcpy|__memmove|copyin|copyout|copy_folio)")
@@ -75,7 +75,7 @@ MM = re.compile(
     r"balance_dirty|node_dirty|set_page|count_memcg|lock_page|"
     r"unlock_page|add_to_page_cache|workingset|zap_|unmap_|"
     r"do_madvise|madvise|tlb_|flush_tlb|native_flush|vm_|mmap|"
-    r"percpu_counter|__count)")
+    r"percpu_counter|__count|try_charge|charge_memcg|memcg)")
 SYSCALL = re.compile(r"^(entry_SYSCALL|syscall_|do_syscall|__x64_sys|"
                      r"__do_sys|ksys_|exit_to_user|syscall_exit|"
                      r"x64_sys_call|__sys_|fdget|__fget|fput|__fdget|"
@@ -116,6 +116,8 @@ def symbol_owners(build):
 
 def kind_of(sym, dso, owners, is_workload):
     base = sym.split("+")[0]
+    if dso == "[vdso]":  # clock_gettime: user time of the caller
+        return "workload user" if is_workload else "other user"
     if "kernel" in dso or dso.startswith("[") and dso != "[unknown]":
         if COPY.search(base):
             return "copies"
@@ -190,6 +192,7 @@ def main():
     total = collections.Counter()       # group -> period
     kinds = collections.defaultdict(collections.Counter)  # group -> kind
     selfsym = collections.Counter()     # (sym, dso) -> period, wl + daemon
+    kindsym = collections.defaultdict(collections.Counter)  # kind -> sym
     children = collections.Counter()    # sym -> period, wl + daemon
     for comm, pid, period, frames in samples(sys.stdin):
         if pid == 0:
@@ -209,7 +212,9 @@ def main():
             if not PRIMITIVE.search(f[0]):
                 ksym, kdso = f
                 break
-        kinds[group][kind_of(ksym, kdso, owners, group == "workload")] += period
+        kind = kind_of(ksym, kdso, owners, group == "workload")
+        kinds[group][kind] += period
+        kindsym[kind][ksym.split("+")[0]] += period
         selfsym[(sym.split("+")[0], os.path.basename(dso), group)] += period
         for s in {f[0].split("+")[0] for f in frames}:
             children[s] += period
@@ -238,6 +243,15 @@ def main():
         print("%-18s %8.1f%% %8.1f%% %8.1f%%" % (
             k, pct(w, total["workload"]), pct(d, total["daemon"]),
             pct(w + d, ours)))
+    print()
+    print("the largest symbols of each kind over 5% (after the lock rule)")
+    for k in KINDS:
+        p = sum(kindsym[k].values())
+        if pct(p, ours) < 5:
+            continue
+        print("%-18s %s" % (k, ", ".join(
+            "%s %.1f%%" % (s, pct(n, ours))
+            for s, n in kindsym[k].most_common(4))))
     print()
     print("top symbols, self, % of workload + daemon")
     for (s, dso, g), p in selfsym.most_common(a.top):

@@ -5,7 +5,7 @@
 # per FUSE transport: system-wide profiles of the workloads behind them.
 #
 #   bench/profile.sh [--out DIR] [--transports LIST] [--workloads LIST]
-#                    [--mib N] [--secs S]
+#                    [--mib N] [--secs S] [--daemon PATH]
 #
 # Mounts the release daemon (`make build`, build/shmemfs -o size=8g plus
 # nouring or uring) and runs each workload once under `perf record -a -g`
@@ -24,7 +24,9 @@
 # FUSE, scheduling, copies, our code...; top symbols self and
 # inclusive) into DIR/TRANSPORT-WORKLOAD.txt, with fio's own figure on
 # the first line; DIR/TRANSPORT-WORKLOAD.data is perf's file.  Default
-# DIR: bench/results/profile.  Needs root, perf and fio.
+# DIR: bench/results/profile.  --daemon profiles another build's daemon
+# (its symbols are told apart by the objects in its directory).  Needs
+# root, perf and fio.
 
 set -Eeuo pipefail
 
@@ -36,6 +38,7 @@ TRANSPORTS=dev,uring
 WORKLOADS=seqwrite,coldread,randwrite
 MIB=2048
 SECS=5
+DAEMON_BIN=""
 
 extra_arg() {
 	case "$1" in
@@ -43,6 +46,7 @@ extra_arg() {
 	--workloads) need_value "$@"; WORKLOADS=$2; NSHIFT=2 ;;
 	--mib) need_value "$@"; MIB=$2; NSHIFT=2 ;;
 	--secs) need_value "$@"; SECS=$2; NSHIFT=2 ;;
+	--daemon) need_value "$@"; DAEMON_BIN=$2; NSHIFT=2 ;;
 	*) return 1 ;;
 	esac
 }
@@ -68,6 +72,7 @@ cleanup_hook() {
 cleanup_at_exit
 
 build_shmemfs
+[ -z "$DAEMON_BIN" ] || DAEMON=$(realpath "$DAEMON_BIN")
 gcc -O2 -Wall -o "$WORK/memwarm" "$BENCH_DIR/memwarm.c"
 
 # profile NAME UNIT CMD...: CMD (a fio_job) with perf record -a -g
@@ -97,7 +102,7 @@ profile() {
 		perf script -i "$OUT/$name.data" -F comm,pid,tid,period,ip,sym,dso \
 			2> /dev/null |
 			python3 "$BENCH_DIR/perfsum.py" --daemon "$DPID" \
-				--workload fio --build "$ROOT/build"
+				--workload fio --build "$(dirname "$DAEMON")"
 	} > "$OUT/$name.txt"
 }
 
