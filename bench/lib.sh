@@ -206,7 +206,7 @@ build_ref() {
 	mkdir -p "$dir"
 	git -C "$ROOT" archive "$ref" | tar -x -C "$dir"
 	( cd "$dir" && meson setup build -Dtests=disabled >/dev/null &&
-		ninja -C build shmemfs >/dev/null ) ||
+		ninja -j2 -C build shmemfs >/dev/null ) ||
 		die "cannot build the daemon of $ref"
 }
 

@@ -7,7 +7,7 @@
 # the same run.
 #
 #   bench/statpar.sh [--quick] [--runs N] [--out DIR] [--before REF]
-#                    [--count N] [--ops LIST]
+#                    [--after REF] [--count N] [--ops LIST]
 #
 # --ops is a comma list of stat, create and unlink (default stat; run
 # in the order create, stat, unlink whatever order is given).  Through
@@ -37,7 +37,8 @@
 # tables give the median aggregate operations per second (processes or
 # threads together) and the ratio to kernel tmpfs with as many of them.
 # "before" is REF's daemon and core (default: main), built under the
-# work directory.  Both daemons run with nouring (libfuse's
+# work directory; "after" is this tree's, or with --after another
+# commit's, built the same way.  Both daemons run with nouring (libfuse's
 # multithreaded loop).  Needs root.  Table: DIR/latest.txt (default DIR:
 # bench/results/statpar).
 
@@ -48,12 +49,14 @@ BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$BENCH_DIR/lib.sh"
 OUT="$BENCH_DIR/results/statpar"
 BEFORE=main
+AFTER=""
 COUNT=""
 OPS=stat
 
 extra_arg() {
 	case "$1" in
 	--before) need_value "$@"; BEFORE=$2; NSHIFT=2 ;;
+	--after) need_value "$@"; AFTER=$2; NSHIFT=2 ;;
 	--count) need_value "$@"; COUNT=$2; NSHIFT=2 ;;
 	--ops) need_value "$@"; OPS=$2; NSHIFT=2 ;;
 	*) return 1 ;;
@@ -80,13 +83,21 @@ mkdir -p "$OUT"
 WORK=$(mktemp -d /tmp/shmemfs-statpar.XXXXXX)
 cleanup_at_exit
 
-build_shmemfs
-AFTER_DAEMON=$DAEMON
+if [ -n "$AFTER" ]; then
+	build_ref "$AFTER" "$WORK/after"
+	AFTER_TREE=$WORK/after
+	AFTER_DAEMON=$AFTER_TREE/build/shmemfs
+else
+	build_shmemfs
+	AFTER_TREE=$ROOT
+	AFTER_DAEMON=$DAEMON
+	AFTER=$(git -C "$ROOT" rev-parse --short HEAD)
+fi
 build_ref "$BEFORE" "$WORK/before"
 BEFORE_DAEMON=$WORK/before/build/shmemfs
 gcc -O2 -Wall -o "$WORK/metaops" "$BENCH_DIR/metaops.c"
 core_cc "$WORK/before" "$WORK/par-before" "$BENCH_DIR/parallel.c" -O2 -DNDEBUG
-core_cc "$ROOT" "$WORK/par-after" "$BENCH_DIR/parallel.c" -O2 -DNDEBUG
+core_cc "$AFTER_TREE" "$WORK/par-after" "$BENCH_DIR/parallel.c" -O2 -DNDEBUG
 
 # metaops_all MNT P PHASE: `metaops -T -p PHASE` in each of MNT/s1..sP
 # at once; prints the aggregate rate: the processes' operations over the
@@ -199,7 +210,7 @@ if has stat && ! has create; then DROPNOTE=", dentries dropped before each pass"
 	printf 'metadata in parallel, a directory per process or thread, %s files each, median of %s\n' \
 		"$COUNT" "$RUNS"
 	printf 'before = %s, after = %s; aggregate ops/s (ratio to kernel tmpfs with as many processes/threads)\n' \
-		"$BEFORE" "$(git -C "$ROOT" rev-parse --short HEAD)"
+		"$BEFORE" "$AFTER"
 	for where in mount lib; do
 		if [ "$where" = mount ]; then
 			printf '\nthrough the mount (metaops processes, nouring%s)\n' "$DROPNOTE"
