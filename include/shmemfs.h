@@ -488,6 +488,24 @@ int shmemfs_restore(struct shmemfs **fsp, const struct shmemfs_opts *o,
 		    int fd, const unsigned char *key, char *err,
 		    size_t err_len);
 
+/*
+ * What the VFS does for tmpfs on write(2), truncate and chown (its
+ * file_remove_privs(), do_truncate(), chown_common()), for a FUSE daemon
+ * that takes it over (FUSE_HANDLE_KILLPRIV_V2).  @kill:
+ * SHMEMFS_KILL_SUIDGID clears S_ISUID, and S_ISGID when group execute
+ * is set, and removes security.capability; SHMEMFS_KILL_SGID adds
+ * S_ISGID without group execute (a caller outside the file's group
+ * without CAP_FSETID).  ctime is stamped only if something went.
+ * shmemfs_write_kill() does it under the same lock as the write, before
+ * it, as tmpfs does (also when the write then fails).  0 or -errno.
+ */
+#define SHMEMFS_KILL_SUIDGID (1u << 0)
+#define SHMEMFS_KILL_SGID    (1u << 1)
+int shmemfs_kill_priv(struct shmemfs *fs, uint64_t ino, unsigned kill,
+		      struct shmemfs_attr *out);
+ssize_t shmemfs_write_kill(struct shmemfs *fs, uint64_t ino, const void *buf,
+			   size_t size, int64_t off, unsigned kill);
+
 #ifdef __cplusplus
 }
 #endif

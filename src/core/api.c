@@ -1456,3 +1456,82 @@ out:
 	UNLOCK(fs);
 	return ret;
 }
+
+/*
+ * The privileges a change by an unprivileged caller takes away
+ * (shmemfs.h): the mode bits as setattr_should_drop_suidgid() picks
+ * them, and the file capability as security_inode_killpriv() does.
+ * The mode is set directly, not through node_setattr(): the VFS clears
+ * the bits of an append-only file too.  => sf_lock held.
+ */
+static void
+kill_priv_locked(struct shmemfs *fs, struct shmemfs_inode *ip, unsigned kill)
+{
+	mode_t bits = 0;
+
+	if (!kill || S_ISDIR(ip->i_mode))
+		return;
+	if (kill & SHMEMFS_KILL_SUIDGID) {
+		bits |= S_ISUID;
+		if (ip->i_mode & S_IXGRP)
+			bits |= S_ISGID;
+	}
+	if (kill & SHMEMFS_KILL_SGID)
+		bits |= S_ISGID;
+	if (ip->i_mode & bits) {
+		ip->i_mode &= ~bits;
+		sf_now(&ip->i_ctime);
+	}
+	if ((kill & SHMEMFS_KILL_SUIDGID) && ip->i_xattrs)
+		(void)xattr_remove(fs, ip, "security.capability");
+}
+
+int
+shmemfs_kill_priv(struct shmemfs *fs, uint64_t ino, unsigned kill,
+		  struct shmemfs_attr *out)
+{
+	struct shmemfs_inode *ip;
+
+	LOCK(fs);
+	IGET_OR(fs, ip, ino, -ESTALE);
+	kill_priv_locked(fs, ip, kill);
+	if (out)
+		node_fill_attr_fs(fs, ip, out);
+	UNLOCK(fs);
+	return 0;
+}
+
+/* shmemfs_write() with kill_priv_locked() first, under the same lock. */
+ssize_t
+shmemfs_write_kill(struct shmemfs *fs, uint64_t ino, const void *buf,
+		   size_t size, int64_t off, unsigned kill)
+{
+	struct shmemfs_inode *ip;
+	ssize_t ret;
+
+	if (!kill)
+		return shmemfs_write(fs, ino, buf, size, off);
+	if (off < 0 || size > (uint64_t)INT64_MAX - (uint64_t)off)
+		return -EINVAL;
+	dlock_write(&fs->sf_dlocks, ino);
+	LOCK(fs);
+	ip = iget(fs, ino);
+	ret = ip ? check_regular(ip) : -ESTALE;
+	if (!ret)
+		kill_priv_locked(fs, ip, kill);
+	if (!ret && ip->i_seals) { /* memfd seals (ipc.c) */
+		ret = ipc_seal_write(ip, (uint64_t)off, size);
+		if (ret > 0)
+			size = (size_t)ret;
+		if (ret >= 0)
+			ret = 0;
+	}
+	if (!ret) {
+		mem_quota_bind(fs, ip->i_uid, ip->i_gid);
+		ret = data_write(fs, ip, buf, size, (uint64_t)off);
+		mem_quota_unbind(fs);
+	}
+	UNLOCK(fs);
+	dlock_unlock(&fs->sf_dlocks, ino);
+	return ret;
+}

@@ -236,8 +236,8 @@ ops_map_flags(unsigned flags, const struct ops_flag *map, size_t n,
 
 /* clang-format off */
 /*
- * Bits not listed (KILL_SUID/KILL_SGID, only sent with
- * handle_killpriv_v2, which we do not negotiate) are ignored.
+ * Bits not listed are ignored; FATTR_KILL_SUIDGID (handle_killpriv_v2)
+ * never gets here, libfuse 3.14 drops it: see ops_kill_of().
  */
 static const struct ops_flag ops_setattr_map[] = {
 	{ FUSE_SET_ATTR_MODE,      SHMEMFS_SET_MODE },
@@ -270,6 +270,9 @@ static const struct ops_flag ops_xattr_map[] = {
 };
 /* clang-format on */
 
+static unsigned ops_req_kill(fuse_req_t req, fuse_ino_t ino);
+static unsigned ops_empty_setattr_kill(fuse_req_t req, fuse_ino_t ino);
+
 static void
 ops_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *st, int to_set,
 	    struct fuse_file_info *fi)
@@ -284,11 +287,14 @@ ops_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *st, int to_set,
 		.ss_ctime = st->st_ctim,
 	};
 	struct shmemfs_attr attr;
-	unsigned valid;
+	unsigned valid, kill;
 	int ret;
 
 	ops_map_flags((unsigned)to_set, ops_setattr_map,
 		      OPS_NELEM(ops_setattr_map), &valid);
+	/* handle_killpriv_v2: see ops_kill_of(), before the chown */
+	kill = to_set ? ops_req_kill(req, ino)
+		      : ops_empty_setattr_kill(req, ino);
 	/*
 	 * ftruncate() and open(O_TRUNC) come with a file handle.  The kernel
 	 * asks tmpfs to set mtime and ctime for those even when the size
@@ -309,6 +315,8 @@ ops_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *st, int to_set,
 
 	OPS_QUOTA_RETRY(
 	    req, ret, shmemfs_setattr(ops_req_fs(req), ino, valid, &sa, &attr));
+	if (!ret && kill)
+		ret = shmemfs_kill_priv(ops_req_fs(req), ino, kill, &attr);
 	if (ret < 0)
 		fuse_reply_err(req, -ret);
 	else
@@ -564,12 +572,76 @@ sd_caller_has_cap(fuse_req_t req, unsigned cap_bit)
 	return ops_caller_has_cap(req, cap_bit);
 }
 
+static int ops_caller_in_group(fuse_req_t req, gid_t gid);
+
+/*
+ * With FUSE_HANDLE_KILLPRIV_V2 (transport.c) the kernel leaves to us what
+ * the VFS does for tmpfs when a file changes: it flags a write, a
+ * truncate and an open(O_TRUNC) by a caller without CAP_FSETID, and
+ * every chown of a non-directory, and sends no mode change of its own.
+ * What goes (shmemfs_kill_priv()), as setattr_should_drop_suidgid() and
+ * security_inode_killpriv() decide: S_ISUID, S_ISGID with group
+ * execute, security.capability, and S_ISGID without group execute too
+ * when the caller is neither in the file's group nor has CAP_FSETID.
+ * @attr: the file before the change (chown: the old group).
+ */
+static unsigned
+ops_kill_of(fuse_req_t req, const struct shmemfs_attr *attr)
+{
+	mode_t mode = attr->sa_st.st_mode;
+	unsigned kill = SHMEMFS_KILL_SUIDGID;
+
+	if ((mode & (S_ISGID | S_IXGRP)) == S_ISGID &&
+	    !ops_caller_in_group(req, attr->sa_st.st_gid) &&
+	    !ops_caller_has_cap(req, CAP_FSETID))
+		kill |= SHMEMFS_KILL_SGID;
+	return kill;
+}
+
+/* ops_kill_of() if the request carries the kernel's kill flag, else 0. */
+static unsigned
+ops_req_kill(fuse_req_t req, fuse_ino_t ino)
+{
+	struct shmemfs_attr attr;
+
+	if (!sd_transport_req_kill() ||
+	    shmemfs_getattr(ops_req_fs(req), ino, &attr) < 0)
+		return 0;
+	return ops_kill_of(req, &attr);
+}
+
+/*
+ * A SETATTR with no field set.  Under handle_killpriv_v2 the kernel
+ * turns a file_remove_privs() into one (it strips the mode change the
+ * VFS computed): for copy_file_range() and fallocate(), which carry no
+ * kill flag, the VFS asks only for a caller without CAP_FSETID.
+ * chown(-1, -1) arrives the same way; by a caller with CAP_FSETID it
+ * keeps S_ISUID here, which tmpfs clears.  The kernel removes
+ * security.capability itself before.
+ */
+static unsigned
+ops_empty_setattr_kill(fuse_req_t req, fuse_ino_t ino)
+{
+	struct shmemfs_attr attr;
+	mode_t mode;
+
+	if (shmemfs_getattr(ops_req_fs(req), ino, &attr) < 0)
+		return 0;
+	mode = attr.sa_st.st_mode;
+	if (S_ISDIR(mode) || !(mode & (S_ISUID | S_ISGID)) ||
+	    ops_caller_has_cap(req, CAP_FSETID))
+		return 0;
+	return ops_kill_of(req, &attr);
+}
+
 /*
  * open(O_TRUNC) of an existing file, done here (atomic_o_trunc) because
  * that is the only way to tell it from truncate(2): tmpfs stamps mtime
  * and ctime for it even when the file is already empty, and, as
- * do_truncate() asks, clears S_ISUID, and S_ISGID with group execute,
- * when the caller lacks CAP_FSETID.
+ * do_truncate() asks, drops privileges (ops_kill_of()) when the caller
+ * lacks CAP_FSETID: the kernel says so with FUSE_OPEN_KILL_SUIDGID, or,
+ * on a mount that did not negotiate it (a live restart from an older
+ * daemon), we look.
  */
 static int
 ops_open_truncate(fuse_req_t req, struct shmemfs *fs, fuse_ino_t ino)
@@ -577,20 +649,20 @@ ops_open_truncate(fuse_req_t req, struct shmemfs *fs, fuse_ino_t ino)
 	struct shmemfs_setattr sa = {.ss_size = 0};
 	unsigned valid = SHMEMFS_SET_SIZE | SHMEMFS_SET_MTIME_NOW;
 	struct shmemfs_attr attr;
-	mode_t kill = S_ISUID;
+	unsigned kill = 0;
 	int ret;
 
 	ret = shmemfs_getattr(fs, ino, &attr);
 	if (ret < 0)
 		return ret;
-	if (attr.sa_st.st_mode & S_IXGRP)
-		kill |= S_ISGID;
-	if ((attr.sa_st.st_mode & kill) &&
-	    !ops_caller_has_cap(req, CAP_FSETID)) {
-		sa.ss_mode = attr.sa_st.st_mode & ~kill;
-		valid |= SHMEMFS_SET_MODE;
-	}
-	return shmemfs_setattr(fs, ino, valid, &sa, NULL);
+	if (sd_transport_req_kill() ||
+	    ((attr.sa_st.st_mode & (S_ISUID | S_ISGID)) &&
+	     !ops_caller_has_cap(req, CAP_FSETID)))
+		kill = ops_kill_of(req, &attr);
+	ret = shmemfs_setattr(fs, ino, valid, &sa, NULL);
+	if (!ret && kill)
+		ret = shmemfs_kill_priv(fs, ino, kill, NULL);
+	return ret;
 }
 
 static void
@@ -735,14 +807,17 @@ ops_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 	ssize_t ret;
 
 	/* Write-back of a shared mapping: seals treat it apart. */
-	if (fi->writepage)
+	if (fi->writepage) {
 		OPS_QUOTA_RETRY(req, ret,
 				shmemfs_write_mapped(ops_req_fs(req), ino, buf,
 						     size, off));
-	else
+	} else {
+		unsigned kill = ops_req_kill(req, ino); /* ops_kill_of() */
+
 		OPS_QUOTA_RETRY(req, ret,
-				shmemfs_write(ops_req_fs(req), ino, buf, size,
-					      off));
+				shmemfs_write_kill(ops_req_fs(req), ino, buf,
+						   size, off, kill));
+	}
 	ops_reply_count(req, ret);
 }
 
@@ -1540,9 +1615,11 @@ ops_init(void *userdata, struct fuse_conn_info *conn)
 	/*
 	 * - ATOMIC_O_TRUNC on: open(O_TRUNC) truncates in ops_open(), the
 	 *   only place it can be told from truncate(2).
-	 * - HANDLE_KILLPRIV off: the kernel clears suid/sgid on write and
-	 *   chown by sending us a mode change, as the VFS does for tmpfs;
-	 *   the core does not do it on its own.
+	 * - HANDLE_KILLPRIV (v1) off: with it the kernel would leave the
+	 *   clearing of suid/sgid on write and chown to us without telling
+	 *   us the caller's CAP_FSETID.  HANDLE_KILLPRIV_V2 (which libfuse
+	 *   3.14 does not know) is added by transport.c when the kernel
+	 *   offers it: its requests carry the flags ops_kill_of() honours.
 	 * - No writeback cache (yet), no splice, no NFS export.
 	 */
 	ops_want_if_capable(conn, FUSE_CAP_ATOMIC_O_TRUNC);

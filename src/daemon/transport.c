@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <stddef.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -113,11 +114,25 @@ const struct sd_transport_ops sd_transport_fusedev = {
 static struct {
 	_Atomic uint64_t tc_init_unique;
 	_Atomic int tc_kernel_offers_uring;	/* INIT's flags2 said so */
+	_Atomic int tc_kernel_offers_killpriv_v2; /* INIT's flags said so */
 	void (*tc_uring_cb)(void *arg, int agreed);
 	void *tc_uring_arg;
 } transport_chan;
 
 static __thread struct sd_reply_sink *transport_sink;
+
+/*
+ * The kill flag of the request this thread is about to hand to libfuse
+ * (transport_intercept() runs in the thread that then dispatches it, on
+ * both transports): 3.14 drops it while decoding.
+ */
+static __thread int transport_req_kill;
+
+int
+sd_transport_req_kill(void)
+{
+	return transport_req_kill;
+}
 
 void
 sd_transport_set_sink(struct sd_reply_sink *rs)
@@ -169,8 +184,12 @@ transport_send(int fd, const struct iovec *iov, int count)
 }
 
 /*
- * The INIT reply: ask for the ring if wanted and offered.  libfuse 3.14
- * fills flags2 (it knows FUSE_INIT_EXT) but has no name for bit 41.
+ * The INIT reply: take over killing suid/sgid/capabilities if offered
+ * (the kernel then sets SB_NOSEC and stops asking for
+ * security.capability before every write; ops.c honours the kill
+ * flags), and ask for the ring if wanted and offered.  libfuse 3.14
+ * knows neither: it fills flags2 (it knows FUSE_INIT_EXT) but has no
+ * name for bit 41 or for FUSE_HANDLE_KILLPRIV_V2.
  */
 static void
 transport_patch_init(const struct iovec *iov, int count, int *agreed)
@@ -178,11 +197,13 @@ transport_patch_init(const struct iovec *iov, int count, int *agreed)
 	struct fuse_init_out *init;
 
 	*agreed = 0;
-	if (!transport_chan.tc_uring_cb || !transport_chan.tc_kernel_offers_uring)
-		return;
 	if (count < 2 || iov[1].iov_len < sizeof(*init))
 		return;
 	init = iov[1].iov_base;
+	if (transport_chan.tc_kernel_offers_killpriv_v2)
+		init->flags |= FUSE_HANDLE_KILLPRIV_V2;
+	if (!transport_chan.tc_uring_cb || !transport_chan.tc_kernel_offers_uring)
+		return;
 	init->flags |= FUSE_INIT_EXT;
 	init->flags2 |= (uint32_t)(SD_FUSE_OVER_IO_URING >> 32);
 	*agreed = 1;
@@ -280,6 +301,36 @@ out_err:
 	transport_send(fd, iov, 1);
 }
 
+/* The request's FUSE_HANDLE_KILLPRIV_V2 flag: 1 if set. */
+static int
+transport_kill_flag(const void *buf, size_t len)
+{
+	const struct fuse_in_header *in = buf;
+	const char *arg = (const char *)(in + 1);
+	size_t have = len - sizeof(*in);
+
+#define TRANSPORT_FIELD(type, field)                                          \
+	(have >= offsetof(type, field) + sizeof(((type *)0)->field)            \
+		 ? ((const type *)arg)->field                                   \
+		 : 0)
+	switch (in->opcode) {
+	case FUSE_WRITE:
+		return !!(TRANSPORT_FIELD(struct fuse_write_in, write_flags) &
+			  FUSE_WRITE_KILL_SUIDGID);
+	case FUSE_SETATTR:
+		return !!(TRANSPORT_FIELD(struct fuse_setattr_in, valid) &
+			  FATTR_KILL_SUIDGID);
+	case FUSE_OPEN:
+		return !!(TRANSPORT_FIELD(struct fuse_open_in, open_flags) &
+			  FUSE_OPEN_KILL_SUIDGID);
+	case FUSE_CREATE:
+		return !!(TRANSPORT_FIELD(struct fuse_create_in, open_flags) &
+			  FUSE_OPEN_KILL_SUIDGID);
+	}
+#undef TRANSPORT_FIELD
+	return 0;
+}
+
 /*
  * What the decoder must not see, or we must see first: 1 if the request
  * was answered here.
@@ -290,8 +341,10 @@ transport_intercept(int fd, const void *buf,
 {
 	const struct fuse_in_header *in = buf;
 
+	transport_req_kill = 0;
 	if (len < sizeof(*in))
 		return 0;
+	transport_req_kill = transport_kill_flag(buf, len);
 	if (in->opcode == FUSE_INIT) {
 		const struct fuse_init_in *arg = (const void *)(in + 1);
 		uint64_t flags = 0;
@@ -303,6 +356,8 @@ transport_intercept(int fd, const void *buf,
 		}
 		atomic_store(&transport_chan.tc_kernel_offers_uring,
 			     !!(flags & SD_FUSE_OVER_IO_URING));
+		atomic_store(&transport_chan.tc_kernel_offers_killpriv_v2,
+			     !!(flags & FUSE_HANDLE_KILLPRIV_V2));
 		atomic_store(&transport_chan.tc_init_unique, in->unique);
 		return 0;
 	}

@@ -130,6 +130,14 @@ void sd_transport_set_sink(struct sd_reply_sink *rs);
  * fuse_in_header on): FUSE_TMPFILE here, everything else by libfuse.
  */
 void sd_transport_process(struct fuse_session *se, void *buf, size_t len);
+
+/*
+ * 1 if the request this thread is serving (WRITE, SETATTR, OPEN,
+ * CREATE) carries the kernel's "kill suid/sgid" flag of
+ * FUSE_HANDLE_KILLPRIV_V2 (FUSE_WRITE_KILL_SUIDGID, FATTR_KILL_SUIDGID,
+ * FUSE_OPEN_KILL_SUIDGID), which libfuse 3.14 does not pass on.
+ */
+int sd_transport_req_kill(void);
 /*
  * For the ring: ask for FUSE_OVER_IO_URING in the INIT reply, and be
  * called once INIT is answered, with 1 if the ring was agreed, else 0.
