@@ -611,13 +611,17 @@ ops_req_kill(fuse_req_t req, fuse_ino_t ino)
 }
 
 /*
- * A SETATTR with no field set.  Under handle_killpriv_v2 the kernel
- * turns a file_remove_privs() into one (it strips the mode change the
- * VFS computed): for copy_file_range() and fallocate(), which carry no
- * kill flag, the VFS asks only for a caller without CAP_FSETID.
- * chown(-1, -1) arrives the same way; by a caller with CAP_FSETID it
- * keeps S_ISUID here, which tmpfs clears.  The kernel removes
- * security.capability itself before.
+ * A SETATTR with no field set, on a file with S_ISUID or S_ISGID.
+ * Under handle_killpriv_v2 the kernel turns the mode change the VFS
+ * computed into one (it strips the mode, and sets no flag when neither
+ * owner nor group changes): from chown(-1, -1), which drops privileges
+ * for any caller, and from file_remove_privs() for copy_file_range() and
+ * fallocate(), which carry no kill flag of their own and ask only for a
+ * caller without CAP_FSETID.  Or from a write by a caller with
+ * CAP_FSETID to a file that had security.capability (which the kernel
+ * removes itself, right before): that write loses S_ISUID here, as it
+ * would through chown(-1, -1), where tmpfs keeps it; the two look the
+ * same from here, and this errs on the side of fewer privileges.
  */
 static unsigned
 ops_empty_setattr_kill(fuse_req_t req, fuse_ino_t ino)
@@ -628,8 +632,7 @@ ops_empty_setattr_kill(fuse_req_t req, fuse_ino_t ino)
 	if (shmemfs_getattr(ops_req_fs(req), ino, &attr) < 0)
 		return 0;
 	mode = attr.sa_st.st_mode;
-	if (S_ISDIR(mode) || !(mode & (S_ISUID | S_ISGID)) ||
-	    ops_caller_has_cap(req, CAP_FSETID))
+	if (S_ISDIR(mode) || !(mode & (S_ISUID | S_ISGID)))
 		return 0;
 	return ops_kill_of(req, &attr);
 }

@@ -140,7 +140,10 @@ def _data_cases(op, callers):
         for owner in ((0, 0), (0, NOBODY)):
             for mode in MODES:
                 cases.append((op, mode, owner, caller, False))
-        for mode in (0o4666, 0o0666):
+        # Not compared: root writing to a set-id file that has a file
+        # capability, which loses its set-id bits here (README,
+        # "Differences from tmpfs")
+        for mode in ((0o4666, 0o0666) if caller != ROOT else (0o0666,)):
             cases.append((op, mode, (0, 0), caller, True))
     return cases
 
@@ -172,8 +175,9 @@ def test_chown_drops_privileges_as_tmpfs(mnt, ktmpfs):
             cases.append(("chgrp100", mode, (NOBODY, 0), USER_G100, cap))
             cases.append(("chgrp100", mode, (NOBODY, NOBODY), USER_G100,
                           cap))
-            # chown(-1, -1) by the owner: a SETATTR with no field set
+            # chown(-1, -1): a SETATTR with no field set
             cases.append(("chown_same", mode, (NOBODY, 0), USER, cap))
+            cases.append(("chown_same", mode, (NOBODY, 0), ROOT, cap))
     assert_same(mnt, ktmpfs, cases)
 
 

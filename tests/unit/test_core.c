@@ -725,6 +725,94 @@ test_tmpfile(void **state)
 	shmemfs_destroy(fs);
 }
 
+/* Set @ino's mode and an old ctime, so that a change to either shows. */
+static void
+set_mode_old_ctime(struct shmemfs *fs, uint64_t ino, mode_t mode)
+{
+	struct shmemfs_setattr sa = {.ss_mode = mode, .ss_ctime = {1, 0}};
+
+	assert_int_equal(shmemfs_setattr(fs, ino,
+					 SHMEMFS_SET_MODE | SHMEMFS_SET_CTIME,
+					 &sa, NULL),
+			 0);
+}
+
+/*
+ * shmemfs_write_kill() and shmemfs_kill_priv(): what a write, truncate
+ * or chown by a caller without CAP_FSETID takes away (FUSE's
+ * handle_killpriv_v2 leaves it to the daemon).
+ */
+static void
+test_kill_priv(void **state)
+{
+	struct shmemfs *fs = mkfs(NULL);
+	static const char cap[20] = {0, 0, 0, 2, 0, 32}; /* v2, CAP_NET_RAW */
+	struct shmemfs_attr a;
+	struct stat st;
+	uint64_t f, d;
+
+	(void)state;
+	f = mkfile(fs, 1, "f");
+	/* no kill asked: a privileged writer keeps everything */
+	set_mode_old_ctime(fs, f, 06777);
+	assert_int_equal(shmemfs_setxattr(fs, f, "security.capability", cap,
+					  sizeof(cap), 0),
+			 0);
+	assert_int_equal(shmemfs_write_kill(fs, f, "abcd", 4, 0, 0), 4);
+	assert_int_equal(st_of(fs, f).st_mode & 07777, 06777);
+	assert_int_equal(shmemfs_getxattr(fs, f, "security.capability", NULL,
+					  0),
+			 sizeof(cap));
+
+	/* S_ISUID, S_ISGID with group execute, the capability */
+	set_mode_old_ctime(fs, f, 06777);
+	assert_int_equal(shmemfs_write_kill(fs, f, "x", 1, 8, SHMEMFS_KILL_SUIDGID),
+			 1);
+	st = st_of(fs, f);
+	assert_int_equal(st.st_mode & 07777, 0777);
+	assert_int_not_equal(st.st_ctime, 1);
+	assert_int_equal(st.st_size, 9);
+	assert_int_equal(shmemfs_getxattr(fs, f, "security.capability", NULL,
+					  0),
+			 -ENODATA);
+
+	/* S_ISGID without group execute stays, and ctime with it... */
+	set_mode_old_ctime(fs, f, 02666);
+	assert_int_equal(shmemfs_kill_priv(fs, f, SHMEMFS_KILL_SUIDGID, &a), 0);
+	assert_int_equal(a.sa_st.st_mode & 07777, 02666);
+	assert_int_equal(a.sa_st.st_ctime, 1);
+	/* ...unless the caller is outside the group */
+	assert_int_equal(shmemfs_kill_priv(fs, f,
+					   SHMEMFS_KILL_SUIDGID |
+						   SHMEMFS_KILL_SGID,
+					   &a),
+			 0);
+	assert_int_equal(a.sa_st.st_mode & 07777, 0666);
+	assert_int_not_equal(a.sa_st.st_ctime, 1);
+
+	/* a write that fails on the file's type kills nothing */
+	assert_int_equal(shmemfs_mkdir(fs, &ctx, 1, "d", 02777, &a), 0);
+	d = a.sa_st.st_ino;
+	assert_int_equal(shmemfs_write_kill(fs, d, "x", 1, 0,
+					    SHMEMFS_KILL_SUIDGID),
+			 -EISDIR);
+	/* directories keep their bits (the kernel never asks) */
+	assert_int_equal(shmemfs_kill_priv(fs, d,
+					   SHMEMFS_KILL_SUIDGID |
+						   SHMEMFS_KILL_SGID,
+					   NULL),
+			 0);
+	assert_int_equal(st_of(fs, d).st_mode & 07777, 02777);
+	assert_int_equal(shmemfs_kill_priv(fs, 12345, SHMEMFS_KILL_SUIDGID,
+					   NULL),
+			 -ESTALE);
+	assert_int_equal(shmemfs_write_kill(fs, 12345, "x", 1, 0,
+					    SHMEMFS_KILL_SUIDGID),
+			 -ESTALE);
+	check(fs);
+	shmemfs_destroy(fs);
+}
+
 int
 main(void)
 {
@@ -746,6 +834,7 @@ main(void)
 		cmocka_unit_test(test_inode_space),
 		cmocka_unit_test(test_fallocate_twice),
 		cmocka_unit_test(test_tmpfile),
+		cmocka_unit_test(test_kill_priv),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
