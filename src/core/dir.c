@@ -113,18 +113,21 @@ dir_check_name(const char *name, size_t *lenp)
 	return 0;
 }
 
+/* In local mode the dirent stays while @dir's inode lock is held. */
 struct sf_dirent *
 dir_find(struct shmemfs *fs, struct shmemfs_inode *dir, const char *name,
 	 size_t len)
 {
 	uint32_t h = name_hash(dir, name, len);
-	struct sf_dirent *de = fs->sf_hash[h & fs->sf_hash_mask];
+	struct sf_dirent *de;
 
-	for (; de; de = de->d_hnext)
+	sf_tables_lock(&fs->sf_tables);
+	for (de = fs->sf_hash[h & fs->sf_hash_mask]; de; de = de->d_hnext)
 		if (de->d_dir == dir && de->d_namelen == len &&
 		    !memcmp(de->d_name, name, len))
-			return de;
-	return NULL;
+			break;
+	sf_tables_unlock(&fs->sf_tables);
+	return de;
 }
 
 /*
@@ -155,29 +158,35 @@ dir_add(struct shmemfs *fs, struct shmemfs_inode *dir, const char *name,
 	de->d_inode = ip;
 	de->d_namelen = len;
 	memcpy(de->d_name, name, len);
+	dir->i_size += SF_BOGO_DIRENT_SIZE;
+	sf_tables_lock(&fs->sf_tables);
 	bucket = &fs->sf_hash[h & fs->sf_hash_mask];
 	de->d_hnext = *bucket;
 	*bucket = de;
 	fs->sf_hash_count++;
-	dir->i_size += SF_BOGO_DIRENT_SIZE;
 	/* Up to two names a bucket on average: the table costs 4-8 bytes
 	 * a name (per-file memory), the chains stay short. */
 	if (fs->sf_hash_count > 2 * fs->sf_hash_mask + 1)
 		dir_hash_grow(fs);
+	sf_tables_unlock(&fs->sf_tables);
 	return 0;
 }
 
 void
 dir_remove(struct shmemfs *fs, struct sf_dirent *de)
 {
-	struct sf_dirent **pp = &fs->sf_hash[dirent_hash(de) & fs->sf_hash_mask];
+	uint32_t h = dirent_hash(de);
 	struct shmemfs_inode *dir = de->d_dir;
+	struct sf_dirent **pp;
 
 	SF_ASSERT(!sf_mutex_shared()); /* a change: not under shared */
+	sf_tables_lock(&fs->sf_tables);
+	pp = &fs->sf_hash[h & fs->sf_hash_mask];
 	while (*pp != de)
 		pp = &(*pp)->d_hnext;
 	*pp = de->d_hnext;
 	fs->sf_hash_count--;
+	sf_tables_unlock(&fs->sf_tables);
 	pageidx_erase(&dir->i_entries, de->d_cookie);
 	dir->i_size -= SF_BOGO_DIRENT_SIZE;
 	dirent_free(de);
@@ -191,9 +200,41 @@ dir_remove(struct shmemfs *fs, struct sf_dirent *de)
 static void
 drop_name(struct shmemfs *fs, struct shmemfs_inode *ip)
 {
-	if (ip->i_nlink > 1)
+	if (ip->i_nlink > 1) {
+		sf_tables_lock(&fs->sf_tables);
 		mem_uncharge_ispace(fs, SF_BOGO_INODE_SIZE);
+		sf_tables_unlock(&fs->sf_tables);
+	}
 	ip->i_nlink--;
+}
+
+/* acl_inherit(), whose xattrs charge the mount's inode space. */
+static int
+dir_inherit(struct shmemfs *fs, struct shmemfs_inode *dir,
+	    struct shmemfs_inode *ip, mode_t umask)
+{
+	int ret;
+
+	sf_tables_lock(&fs->sf_tables);
+	ret = acl_inherit(fs, dir, ip, umask);
+	sf_tables_unlock(&fs->sf_tables);
+	return ret;
+}
+
+/* mem_charge_ispace() or its undoing, for a name beyond an inode's
+ * first (dir_link()). */
+static int
+dir_charge_name(struct shmemfs *fs, bool undo)
+{
+	int ret = 0;
+
+	sf_tables_lock(&fs->sf_tables);
+	if (undo)
+		mem_uncharge_ispace(fs, SF_BOGO_INODE_SIZE);
+	else
+		ret = mem_charge_ispace(fs, SF_BOGO_INODE_SIZE);
+	sf_tables_unlock(&fs->sf_tables);
+	return ret;
 }
 
 static void
@@ -274,7 +315,10 @@ symlink_init(struct shmemfs *fs, struct shmemfs_inode *ip, const char *target,
 
 /*
  * mknod, mkdir and symlink.  @mode carries the type; a type of 0 means a
- * regular file, as for mknod(2).  @target is the symlink target.
+ * regular file, as for mknod(2).  @target is the symlink target.  The
+ * new inode is linked but not yet published: the caller finishes it and
+ * calls node_publish().  In local mode only for targets shorter than
+ * SF_SHORT_SYMLINK_LEN (a long one writes a page).
  */
 int
 dir_create(struct shmemfs *fs, const struct shmemfs_ctx *ctx,
@@ -316,15 +360,20 @@ dir_create(struct shmemfs *fs, const struct shmemfs_ctx *ctx,
 		if (S_ISDIR(mode))
 			mode |= S_ISGID;
 	}
-	ret = node_new(fs, mode, ctx->sc_uid, gid, rdev, &ip);
+	SF_ASSERT(tlen < SF_SHORT_SYMLINK_LEN || !sf_mutex_local());
+	ret = node_alloc(fs, mode, ctx->sc_uid, gid, rdev, &ip);
 	if (ret)
 		return ret;
 	if (S_ISLNK(mode)) {
+		/* a long target's write may wait for memory and let other
+		 * exclusive holders walk the table meanwhile */
+		if (tlen >= SF_SHORT_SYMLINK_LEN)
+			node_publish(fs, ip);
 		ret = symlink_init(fs, ip, target, tlen);
 		if (ret)
 			goto out_put;
 	}
-	ret = acl_inherit(fs, dir, ip, ctx->sc_umask);
+	ret = dir_inherit(fs, dir, ip, ctx->sc_umask);
 	if (ret)
 		goto out_put;
 	ret = dir_add(fs, dir, name, len, ip);
@@ -365,14 +414,14 @@ dir_link(struct shmemfs *fs, struct shmemfs_inode *ip,
 	 * of an O_TMPFILE inode shares the inode's, as shmem_link() has it. */
 	extra = ip->i_nlink > 0;
 	if (extra) {
-		ret = mem_charge_ispace(fs, SF_BOGO_INODE_SIZE);
+		ret = dir_charge_name(fs, false);
 		if (ret)
 			return ret;
 	}
 	ret = dir_add(fs, dir, name, len, ip);
 	if (ret) {
 		if (extra)
-			mem_uncharge_ispace(fs, SF_BOGO_INODE_SIZE);
+			dir_charge_name(fs, true);
 		return ret;
 	}
 	ip->i_nlink++;
@@ -386,7 +435,7 @@ dir_link(struct shmemfs *fs, struct shmemfs_inode *ip,
  * O_TMPFILE (shmem_tmpfile): a regular file with no name in @dir, born
  * with nlink 0, counted like any inode, alive while opened or looked up;
  * @linkable unless O_EXCL.  @dir only lends its setgid group; its times
- * stay, as tmpfs leaves them.
+ * stay, as tmpfs leaves them.  Not yet published, as dir_create().
  */
 int
 dir_tmpfile(struct shmemfs *fs, const struct shmemfs_ctx *ctx,
@@ -402,12 +451,13 @@ dir_tmpfile(struct shmemfs *fs, const struct shmemfs_ctx *ctx,
 	if (!S_ISDIR(dir->i_mode))
 		return -ENOTDIR;
 	gid = dir->i_mode & S_ISGID ? dir->i_gid : ctx->sc_gid;
-	ret = node_new(fs, S_IFREG | (mode & 07777), ctx->sc_uid, gid, 0, &ip);
+	ret = node_alloc(fs, S_IFREG | (mode & 07777), ctx->sc_uid, gid, 0,
+			 &ip);
 	if (ret)
 		return ret;
 	/* the umask or the default ACL, as shmem_tmpfile()'s
 	 * simple_acl_create() */
-	ret = acl_inherit(fs, dir, ip, ctx->sc_umask);
+	ret = dir_inherit(fs, dir, ip, ctx->sc_umask);
 	if (ret) {
 		node_put(fs, ip);
 		return ret;

@@ -7,8 +7,9 @@
  * which fields are its own.  Modules include this header for the struct
  * and call the layers' functions rather than reading other layers'
  * fields.  Everything here is protected by sf_lock (core.h; written
- * only under its exclusive mode), except
- * sf_dlocks, the data locks, which come before it (lock.h).
+ * under its exclusive mode, or under its local mode with sf_tables for
+ * the tables lock.h names), except the data and inode locks, which
+ * come before it (lock.h).
  */
 #ifndef SHMEMFS_FS_H
 #define SHMEMFS_FS_H
@@ -25,6 +26,8 @@ struct sf_dirent;
 struct shmemfs {
 	struct sf_mlock sf_lock;        /* lock.c: the mount lock, core.h */
 	struct sf_dlocks sf_dlocks;     /* lock.c: the data locks */
+	struct sf_ilocks sf_ilocks;     /* lock.c: the inode locks */
+	pthread_mutex_t sf_tables;      /* lock.h: the tables, local mode */
 	struct shmemfs_opts sf_opts;
 	struct sf_mem sf_mem;           /* mem.c */
 	struct sf_pool sf_pool;         /* page.c */

@@ -5,17 +5,23 @@
  */
 #include "lock.h"
 
+/* This thread holds sf_lock local (kept in release builds too:
+ * sf_tables_lock() asks). */
+static __thread bool held_local;
+
 #ifndef NDEBUG
-/* What this thread holds: stripes as a bitmask, and sf_lock. */
-enum { HELD_NONE, HELD_SHARED, HELD_EXCL };
-static __thread uint64_t held_stripes;
+/* What this thread holds: stripes as bitmasks, sf_lock, sf_tables. */
+enum { HELD_NONE, HELD_SHARED, HELD_EXCL, HELD_LOCAL };
+static __thread uint64_t held_stripes, held_istripes;
 static __thread int held_fs;
+static __thread bool held_tables;
 
 static void
 note_stripe_lock(unsigned s)
 {
 	/* data locks come first, in ascending order, never twice */
 	SF_ASSERT(!held_fs);
+	SF_ASSERT(!held_istripes);
 	SF_ASSERT((held_stripes >> s) == 0);
 	held_stripes |= 1ull << s;
 }
@@ -26,9 +32,30 @@ note_stripe_unlock(unsigned s)
 	SF_ASSERT(held_stripes & (1ull << s));
 	held_stripes &= ~(1ull << s);
 }
+
+/* @wait: a blocking take, which must keep the order; a try need not. */
+static void
+note_istripe_lock(unsigned s, bool wait)
+{
+	SF_ASSERT(!(held_istripes & (1ull << s)));
+	if (wait) {
+		SF_ASSERT(!held_fs);
+		SF_ASSERT((held_istripes >> s) == 0);
+	}
+	held_istripes |= 1ull << s;
+}
+
+static void
+note_istripe_unlock(unsigned s)
+{
+	SF_ASSERT(held_istripes & (1ull << s));
+	held_istripes &= ~(1ull << s);
+}
 #else
-#define note_stripe_lock(s)   ((void)(s))
-#define note_stripe_unlock(s) ((void)(s))
+#define note_stripe_lock(s)	    ((void)(s))
+#define note_stripe_unlock(s)	    ((void)(s))
+#define note_istripe_lock(s, w)	    ((void)(s), (void)(w))
+#define note_istripe_unlock(s)	    ((void)(s))
 #endif
 
 int
@@ -146,12 +173,105 @@ dlock_unlock_all(struct sf_dlocks *dl)
 }
 
 int
+ilock_init(struct sf_ilocks *il)
+{
+	unsigned i;
+	int ret = 0;
+
+	for (i = 0; i < SF_ILOCK_STRIPES; i++) {
+		ret = pthread_mutex_init(&il->il_stripe[i], NULL);
+		if (ret) {
+			while (i--)
+				pthread_mutex_destroy(&il->il_stripe[i]);
+			break;
+		}
+	}
+	return -ret;
+}
+
+void
+ilock_destroy(struct sf_ilocks *il)
+{
+	unsigned i;
+
+	for (i = 0; i < SF_ILOCK_STRIPES; i++)
+		pthread_mutex_destroy(&il->il_stripe[i]);
+}
+
+static bool
+ilock_has(const struct sf_ilockset *set, unsigned s)
+{
+	unsigned i;
+
+	for (i = 0; i < set->is_n; i++)
+		if (set->is_stripe[i] == s)
+			return true;
+	return false;
+}
+
+static void
+ilock_add(struct sf_ilocks *il, struct sf_ilockset *set, unsigned s)
+{
+	if (ilock_has(set, s))
+		return;
+	SF_ASSERT(set->is_n < 3);
+	note_istripe_lock(s, true);
+	pthread_mutex_lock(&il->il_stripe[s]);
+	set->is_stripe[set->is_n++] = s;
+}
+
+void
+ilock_take(struct sf_ilocks *il, struct sf_ilockset *set, uint64_t a,
+	   uint64_t b)
+{
+	unsigned sa = dlock_stripe(a), sb = dlock_stripe(b);
+
+	if (a && b && sb < sa) {
+		ilock_add(il, set, sb);
+		ilock_add(il, set, sa);
+		return;
+	}
+	if (a)
+		ilock_add(il, set, sa);
+	if (b)
+		ilock_add(il, set, sb);
+}
+
+bool
+ilock_try(struct sf_ilocks *il, struct sf_ilockset *set, uint64_t ino)
+{
+	unsigned s = dlock_stripe(ino);
+
+	if (ilock_has(set, s))
+		return true;
+	SF_ASSERT(set->is_n < 3);
+	if (pthread_mutex_trylock(&il->il_stripe[s]))
+		return false;
+	note_istripe_lock(s, false);
+	set->is_stripe[set->is_n++] = s;
+	return true;
+}
+
+void
+ilock_drop(struct sf_ilocks *il, struct sf_ilockset *set)
+{
+	while (set->is_n) {
+		unsigned s = set->is_stripe[--set->is_n];
+
+		note_istripe_unlock(s);
+		pthread_mutex_unlock(&il->il_stripe[s]);
+	}
+}
+
+int
 sf_mlock_init(struct sf_mlock *l)
 {
 	int ret;
 
 	atomic_init(&l->ml_readers, 0);
 	atomic_init(&l->ml_excl, 0);
+	l->ml_locals = 0;
+	l->ml_xwaiting = 0;
 	ret = pthread_mutex_init(&l->ml_mutex, NULL);
 	if (ret)
 		return -ret;
@@ -161,8 +281,13 @@ sf_mlock_init(struct sf_mlock *l)
 	ret = pthread_cond_init(&l->ml_rd_ok, NULL);
 	if (ret)
 		goto out_drained;
+	ret = pthread_cond_init(&l->ml_x_done, NULL);
+	if (ret)
+		goto out_rd_ok;
 	return 0;
 
+out_rd_ok:
+	pthread_cond_destroy(&l->ml_rd_ok);
 out_drained:
 	pthread_cond_destroy(&l->ml_drained);
 out_mutex:
@@ -175,6 +300,8 @@ sf_mlock_destroy(struct sf_mlock *l)
 {
 	SF_ASSERT(atomic_load(&l->ml_readers) == 0);
 	SF_ASSERT(atomic_load(&l->ml_excl) == 0);
+	SF_ASSERT(l->ml_locals == 0);
+	pthread_cond_destroy(&l->ml_x_done);
 	pthread_cond_destroy(&l->ml_rd_ok);
 	pthread_cond_destroy(&l->ml_drained);
 	pthread_mutex_destroy(&l->ml_mutex);
@@ -189,7 +316,7 @@ sf_mlock_destroy(struct sf_mlock *l)
  * our look at the count to the wait, so the wake-up is not lost.
  */
 static void
-mlock_excl(struct sf_mlock *l)
+mlock_drain_readers(struct sf_mlock *l)
 {
 	/* set again after each wait: while we waited without ml_mutex,
 	 * another exclusive holder may have come, gone and cleared it */
@@ -201,12 +328,93 @@ mlock_excl(struct sf_mlock *l)
 	}
 }
 
+/* With ml_mutex held: shared and local holders gone, none let in.
+ * While we wait, ml_xwaiting keeps new local holders from joining. */
+static void
+mlock_excl(struct sf_mlock *l)
+{
+	l->ml_xwaiting++;
+	for (;;) {
+		mlock_drain_readers(l);
+		if (!l->ml_locals)
+			break;
+		pthread_cond_wait(&l->ml_drained, &l->ml_mutex);
+	}
+	if (--l->ml_xwaiting == 0)
+		pthread_cond_broadcast(&l->ml_x_done);
+}
+
 /* With ml_mutex held: let shared holders in again. */
 static void
 mlock_unexcl(struct sf_mlock *l)
 {
 	atomic_store(&l->ml_excl, 0);
 	pthread_cond_broadcast(&l->ml_rd_ok);
+	/* a local taker may wait for readers that are already gone */
+	pthread_cond_broadcast(&l->ml_drained);
+}
+
+void
+sf_local_lock(struct sf_mlock *l)
+{
+#ifndef NDEBUG
+	SF_ASSERT(held_fs == HELD_NONE);
+	held_fs = HELD_LOCAL;
+#endif
+	pthread_mutex_lock(&l->ml_mutex);
+	/* an exclusive taker waits for the group: let it have its turn */
+	while (l->ml_xwaiting)
+		pthread_cond_wait(&l->ml_x_done, &l->ml_mutex);
+	if (!l->ml_locals)
+		mlock_drain_readers(l); /* the first of a group */
+	l->ml_locals++;
+	pthread_mutex_unlock(&l->ml_mutex);
+	held_local = true;
+}
+
+void
+sf_local_unlock(struct sf_mlock *l)
+{
+#ifndef NDEBUG
+	SF_ASSERT(held_fs == HELD_LOCAL);
+	SF_ASSERT(!held_tables);
+	held_fs = HELD_NONE;
+#endif
+	held_local = false;
+	pthread_mutex_lock(&l->ml_mutex);
+	SF_ASSERT(l->ml_locals > 0);
+	if (--l->ml_locals == 0) {
+		/* the group's last: an exclusive taker may go, or if
+		 * none waits, the shared holders */
+		if (!l->ml_xwaiting)
+			mlock_unexcl(l);
+		pthread_cond_broadcast(&l->ml_drained);
+	}
+	pthread_mutex_unlock(&l->ml_mutex);
+}
+
+void
+sf_tables_lock(pthread_mutex_t *m)
+{
+	if (!held_local)
+		return;
+#ifndef NDEBUG
+	SF_ASSERT(!held_tables); /* a leaf: never nested */
+	held_tables = true;
+#endif
+	pthread_mutex_lock(m);
+}
+
+void
+sf_tables_unlock(pthread_mutex_t *m)
+{
+	if (!held_local)
+		return;
+#ifndef NDEBUG
+	SF_ASSERT(held_tables);
+	held_tables = false;
+#endif
+	pthread_mutex_unlock(m);
 }
 
 void
@@ -314,6 +522,23 @@ sf_mutex_held_excl(void)
 {
 #ifndef NDEBUG
 	return held_fs == HELD_EXCL;
+#else
+	return true;
+#endif
+}
+
+bool
+sf_mutex_local(void)
+{
+	return held_local;
+}
+
+bool
+sf_tables_held(void)
+{
+#ifndef NDEBUG
+	return held_fs == HELD_EXCL || held_fs == HELD_NONE ||
+	       (held_fs == HELD_LOCAL && held_tables);
 #else
 	return true;
 #endif
