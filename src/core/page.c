@@ -571,36 +571,6 @@ out_free:
 }
 
 /*
- * Call @fn on every huge folio (ShmemHugePages' folios).  @fn may split
- * or free the folio it is given, and nothing else.  Best effort: when
- * the list of folios cannot be allocated, nothing is called.
- */
-void
-page_for_each_huge(struct shmemfs *fs,
-		   void (*fn)(struct shmemfs *fs, struct sf_page *pg,
-			      void *arg),
-		   void *arg)
-{
-	struct sf_pool *pl = &fs->sf_pool;
-	struct sf_page **list, *pg = pl->pl_clock;
-	uint64_t n = 0, i;
-
-	if (!pg || !pl->pl_huge)
-		return;
-	list = sf_malloc(pl->pl_huge * sizeof(*list));
-	if (!list)
-		return;
-	do {
-		if (page_is_huge(pg))
-			list[n++] = pg;
-		pg = pg->pg_next;
-	} while (pg != pl->pl_clock && n < pl->pl_huge);
-	for (i = 0; i < n; i++)
-		fn(fs, list[i], arg);
-	free(list);
-}
-
-/*
  * Move the CLOCK hand to the next page to evict and return it, or NULL
  * when *@scan pages have been looked at or there are none.  The hand
  * passes a pinned page, and a referenced one after clearing its bit;

@@ -190,10 +190,6 @@ int page_alloc_huge(struct shmemfs *fs, struct pageidx *map, uint64_t index,
 int page_split(struct shmemfs *fs, struct sf_page *pg);
 void page_count_fallback(struct shmemfs *fs);
 void page_count_collapse(struct shmemfs *fs);
-void page_for_each_huge(struct shmemfs *fs,
-			void (*fn)(struct shmemfs *fs, struct sf_page *pg,
-				   void *arg),
-			void *arg);
 struct sf_page *page_clock_next(struct shmemfs *fs, uint64_t *scan);
 int page_check(struct shmemfs *fs, char *msg, size_t len);
 

@@ -713,7 +713,7 @@ in_tlen(struct fz *f)
 	};
 	uint8_t b = in_u8(f);
 
-	return b < 192 ? b % 40 + 1 : lens[b % 12];
+	return b < 192 ? (uint32_t)b % 40 + 1 : lens[b % 12];
 }
 
 static void

@@ -63,6 +63,9 @@
 #include <unistd.h>
 
 #include "shmemfs.h"
+/* fail(), the stop flag and rnd() are this file's own */
+#define STRESS_ARGS_ONLY
+#include "stress.h"
 
 #define NDIRS 4          /* d0..d3 */
 #define NFILES 4         /* f0..f3 */
@@ -1024,11 +1027,19 @@ collapser_main(void *arg)
 int
 main(int argc, char **argv)
 {
-	unsigned nthreads = 8, i, reach;
-	double seconds = 3;
-	uint64_t seed = (uint64_t)time(NULL), blocks = 0, *seen;
+	struct stress_args sta = {
+		.sta_threads = 8,
+		.sta_max_threads = 256,
+		.sta_seconds = 3,
+		.sta_seed = (uint64_t)time(NULL),
+		.sta_swap = true,
+		.sta_huge = false,
+	};
+	unsigned nthreads, i, reach;
+	double seconds;
+	uint64_t seed, blocks = 0, *seen;
 	char swapdir[] = "/tmp/shmemfs-conc-XXXXXX", optstr[256], msg[256];
-	bool swap = true, huge = false;
+	bool swap, huge;
 	pthread_t collapser;
 	struct shmemfs_opts o;
 	struct shmemfs_stats st;
@@ -1037,35 +1048,18 @@ main(int argc, char **argv)
 	struct thread_arg *args;
 	unsigned long long total = 0;
 	const char *env = getenv("CONC_SECONDS");
-	int c, ret;
+	int ret;
 
 	if (env)
-		seconds = atof(env);
-	while ((c = getopt(argc, argv, "t:d:s:nH")) != -1) {
-		switch (c) {
-		case 't':
-			nthreads = (unsigned)atoi(optarg);
-			break;
-		case 'd':
-			seconds = atof(optarg);
-			break;
-		case 's':
-			seed = strtoull(optarg, NULL, 0);
-			break;
-		case 'n':
-			swap = false;
-			break;
-		case 'H':
-			huge = true;
-			break;
-		default:
-			fprintf(stderr, "usage: %s [-t threads] [-d seconds] "
-				"[-s seed] [-n] [-H]\n", argv[0]);
-			return 2;
-		}
-	}
-	if (nthreads < 1 || nthreads > 256)
-		nthreads = 8;
+		sta.sta_seconds = atof(env);
+	ret = stress_parse_args(&sta, argc, argv);
+	if (ret)
+		return ret;
+	nthreads = sta.sta_threads;
+	seconds = sta.sta_seconds;
+	seed = sta.sta_seed;
+	swap = sta.sta_swap;
+	huge = sta.sta_huge;
 
 	shmemfs_opts_init(&o);
 	snprintf(optstr, sizeof(optstr), "size=8m,nr_inodes=4096");

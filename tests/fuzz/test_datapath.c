@@ -486,44 +486,33 @@ int
 main(int argc, char **argv)
 {
 	char swapdir[] = "/tmp/shmemfs-dp-XXXXXX", optstr[256], msg[256];
-	unsigned nthreads = 4, i;
-	uint64_t seed = (uint64_t)time(NULL);
-	bool swap = true, huge = false;
-	double seconds = 2;
+	struct stress_args sta = {
+		.sta_threads = 4,
+		.sta_max_threads = 64,
+		.sta_seconds = 2,
+		.sta_seed = (uint64_t)time(NULL),
+		.sta_swap = true,
+		.sta_huge = false,
+	};
+	unsigned nthreads, i;
+	uint64_t seed;
+	bool swap, huge;
+	double seconds;
 	struct shmemfs_opts o;
 	struct shmemfs_stats st;
 	struct targ *targs;
 	pthread_t *tids;
 	uint8_t *buf;
-	int c, ret;
+	int ret;
 
-	while ((c = getopt(argc, argv, "t:d:s:nH")) != -1) {
-		switch (c) {
-		case 't':
-			nthreads = (unsigned)atoi(optarg);
-			break;
-		case 'd':
-			seconds = atof(optarg);
-			break;
-		case 's':
-			seed = strtoull(optarg, NULL, 0);
-			break;
-		case 'n':
-			swap = false;
-			break;
-		case 'H':
-			huge = true;
-			break;
-		default:
-			fprintf(stderr,
-				"usage: %s [-t threads] [-d seconds] "
-				"[-s seed] [-n] [-H]\n",
-				argv[0]);
-			return 2;
-		}
-	}
-	if (nthreads < 1 || nthreads > 64)
-		nthreads = 4;
+	ret = stress_parse_args(&sta, argc, argv);
+	if (ret)
+		return ret;
+	nthreads = sta.sta_threads;
+	seconds = sta.sta_seconds;
+	seed = sta.sta_seed;
+	swap = sta.sta_swap;
+	huge = sta.sta_huge;
 	/* under 1/4 of the data fits in mem= when swapping */
 	if (swap) {
 		if (!mkdtemp(swapdir)) {
