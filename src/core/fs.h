@@ -37,10 +37,14 @@ struct shmemfs {
 	uint64_t sf_next_ino;
 	uint64_t sf_next_generation;
 	struct shmemfs_inode *sf_root;
-	/* dir.c: the name hash */
-	struct sf_dirent **sf_hash;     /* (dir, name) -> dirent */
-	uint64_t sf_hash_mask;          /* buckets - 1 */
-	uint64_t sf_hash_count;
+	/* dir.c: the name hash, (dir, name) -> dirent, in one part per
+	 * inode lock stripe: a directory's names are in its stripe's part,
+	 * which its inode lock covers in local mode (lock.h) */
+	struct sf_names {
+		struct sf_dirent **nm_hash;
+		uint64_t nm_mask;       /* buckets - 1 */
+		uint64_t nm_count;
+	} sf_names[SF_ILOCK_STRIPES];
 	/* filemap.c: the last write request, to see the pieces FUSE cuts
 	 * one write(2) into (huge=within_size looks at where it ends) */
 	uint64_t sf_lw_ino, sf_lw_start, sf_lw_end;

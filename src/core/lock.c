@@ -270,7 +270,7 @@ sf_mlock_init(struct sf_mlock *l)
 
 	atomic_init(&l->ml_readers, 0);
 	atomic_init(&l->ml_excl, 0);
-	l->ml_locals = 0;
+	atomic_init(&l->ml_locals, 0);
 	l->ml_xwaiting = 0;
 	ret = pthread_mutex_init(&l->ml_mutex, NULL);
 	if (ret)
@@ -298,45 +298,46 @@ out_mutex:
 void
 sf_mlock_destroy(struct sf_mlock *l)
 {
+	int e = atomic_load(&l->ml_excl);
+
 	SF_ASSERT(atomic_load(&l->ml_readers) == 0);
-	SF_ASSERT(atomic_load(&l->ml_excl) == 0);
-	SF_ASSERT(l->ml_locals == 0);
+	SF_ASSERT(atomic_load(&l->ml_locals) == 0);
+	SF_ASSERT(e == ML_FREE || e == ML_LOCAL); /* an empty group stays */
+	(void)e;
 	pthread_cond_destroy(&l->ml_x_done);
 	pthread_cond_destroy(&l->ml_rd_ok);
 	pthread_cond_destroy(&l->ml_drained);
 	pthread_mutex_destroy(&l->ml_mutex);
 }
 
-/*
- * With ml_mutex held: say exclusive (no new shared holder gets in),
- * then wait until the shared holders are gone.  A shared holder counts
- * itself in and then looks at ml_excl; we set ml_excl and then look at
- * the count (both sequentially consistent): one of the two sees the
- * other.  The last one out wakes us under ml_mutex, which we hold from
- * our look at the count to the wait, so the wake-up is not lost.
- */
+/* With ml_mutex held: ml_excl changed; wake whoever waits for that. */
 static void
-mlock_drain_readers(struct sf_mlock *l)
+mlock_changed(struct sf_mlock *l, int e)
 {
-	/* set again after each wait: while we waited without ml_mutex,
-	 * another exclusive holder may have come, gone and cleared it */
-	for (;;) {
-		atomic_store(&l->ml_excl, 1);
-		if (!atomic_load(&l->ml_readers))
-			return;
-		pthread_cond_wait(&l->ml_drained, &l->ml_mutex);
-	}
+	atomic_store(&l->ml_excl, e);
+	pthread_cond_broadcast(&l->ml_rd_ok);
 }
 
-/* With ml_mutex held: shared and local holders gone, none let in.
- * While we wait, ml_xwaiting keeps new local holders from joining. */
+/*
+ * With ml_mutex held: say exclusive (no new shared or local holder gets
+ * in), then wait until the shared and local holders are gone.  A shared
+ * or local holder counts itself in and then looks at ml_excl; we set
+ * ml_excl and then look at the counts (all sequentially consistent):
+ * one of the two sees the other.  The last one out wakes us under
+ * ml_mutex, which we hold from our look at the counts to the wait, so
+ * the wake-up is not lost.  While we wait, ml_xwaiting keeps new local
+ * groups from forming.
+ */
 static void
 mlock_excl(struct sf_mlock *l)
 {
 	l->ml_xwaiting++;
+	/* set again after each wait: while we waited without ml_mutex,
+	 * another exclusive holder may have come, gone and cleared it */
 	for (;;) {
-		mlock_drain_readers(l);
-		if (!l->ml_locals)
+		atomic_store(&l->ml_excl, ML_EXCL);
+		if (!atomic_load(&l->ml_readers) &&
+		    !atomic_load(&l->ml_locals))
 			break;
 		pthread_cond_wait(&l->ml_drained, &l->ml_mutex);
 	}
@@ -348,28 +349,69 @@ mlock_excl(struct sf_mlock *l)
 static void
 mlock_unexcl(struct sf_mlock *l)
 {
-	atomic_store(&l->ml_excl, 0);
-	pthread_cond_broadcast(&l->ml_rd_ok);
-	/* a local taker may wait for readers that are already gone */
+	mlock_changed(l, ML_FREE);
 	pthread_cond_broadcast(&l->ml_drained);
+}
+
+/* Count a local holder out.  The last one out of a group that must
+ * end (an exclusive or shared taker waits) wakes the taker; a group
+ * that nobody waits on stays, empty, so that the next local call gets
+ * in without ml_mutex. */
+static void
+mlock_local_out(struct sf_mlock *l)
+{
+	if (atomic_fetch_sub(&l->ml_locals, 1) == 1 &&
+	    atomic_load(&l->ml_excl) != ML_LOCAL) {
+		pthread_mutex_lock(&l->ml_mutex);
+		pthread_cond_broadcast(&l->ml_drained);
+		pthread_mutex_unlock(&l->ml_mutex);
+	}
 }
 
 void
 sf_local_lock(struct sf_mlock *l)
 {
+	int e;
+
 #ifndef NDEBUG
 	SF_ASSERT(held_fs == HELD_NONE);
 	held_fs = HELD_LOCAL;
 #endif
-	pthread_mutex_lock(&l->ml_mutex);
-	/* an exclusive taker waits for the group: let it have its turn */
-	while (l->ml_xwaiting)
-		pthread_cond_wait(&l->ml_x_done, &l->ml_mutex);
-	if (!l->ml_locals)
-		mlock_drain_readers(l); /* the first of a group */
-	l->ml_locals++;
-	pthread_mutex_unlock(&l->ml_mutex);
 	held_local = true;
+	/* a group is on: join it, unless it is being ended meanwhile */
+	if (atomic_load(&l->ml_excl) == ML_LOCAL) {
+		atomic_fetch_add(&l->ml_locals, 1);
+		if (atomic_load(&l->ml_excl) == ML_LOCAL)
+			return;
+		mlock_local_out(l);
+	}
+	pthread_mutex_lock(&l->ml_mutex);
+	for (;;) {
+		/* an exclusive taker waits: let it have its turn */
+		while (l->ml_xwaiting)
+			pthread_cond_wait(&l->ml_x_done, &l->ml_mutex);
+		e = atomic_load(&l->ml_excl);
+		if (e == ML_LOCAL) {
+			atomic_fetch_add(&l->ml_locals, 1);
+			break;
+		}
+		if (e != ML_FREE) {
+			pthread_cond_wait(&l->ml_rd_ok, &l->ml_mutex);
+			continue;
+		}
+		/* the first of a group: keep shared holders out, wait
+		 * for those in, then open the group */
+		mlock_changed(l, ML_FORMING);
+		while (atomic_load(&l->ml_readers) &&
+		       atomic_load(&l->ml_excl) == ML_FORMING)
+			pthread_cond_wait(&l->ml_drained, &l->ml_mutex);
+		if (atomic_load(&l->ml_excl) != ML_FORMING)
+			continue; /* an exclusive taker came */
+		atomic_fetch_add(&l->ml_locals, 1);
+		mlock_changed(l, ML_LOCAL);
+		break;
+	}
+	pthread_mutex_unlock(&l->ml_mutex);
 }
 
 void
@@ -381,16 +423,8 @@ sf_local_unlock(struct sf_mlock *l)
 	held_fs = HELD_NONE;
 #endif
 	held_local = false;
-	pthread_mutex_lock(&l->ml_mutex);
-	SF_ASSERT(l->ml_locals > 0);
-	if (--l->ml_locals == 0) {
-		/* the group's last: an exclusive taker may go, or if
-		 * none waits, the shared holders */
-		if (!l->ml_xwaiting)
-			mlock_unexcl(l);
-		pthread_cond_broadcast(&l->ml_drained);
-	}
-	pthread_mutex_unlock(&l->ml_mutex);
+	SF_ASSERT(atomic_load(&l->ml_locals) > 0);
+	mlock_local_out(l);
 }
 
 void
@@ -461,14 +495,30 @@ sf_shared_lock(struct sf_mlock *l)
 	held_fs = HELD_SHARED;
 #endif
 	for (;;) {
+		int e;
+
 		atomic_fetch_add(&l->ml_readers, 1);
-		if (!atomic_load(&l->ml_excl))
+		if (atomic_load(&l->ml_excl) == ML_FREE)
 			return;
-		/* an exclusive holder or taker: step back and wait */
+		/* another mode is on or coming: step back and wait */
 		mlock_reader_out(l);
 		pthread_mutex_lock(&l->ml_mutex);
-		while (atomic_load(&l->ml_excl))
-			pthread_cond_wait(&l->ml_rd_ok, &l->ml_mutex);
+		while ((e = atomic_load(&l->ml_excl)) != ML_FREE) {
+			if (e != ML_LOCAL && e != ML_TO_SHARED) {
+				pthread_cond_wait(&l->ml_rd_ok, &l->ml_mutex);
+				continue;
+			}
+			/* end the local group: no one joins it now (the
+			 * counterpart of mlock_excl()), and its last one
+			 * out wakes us */
+			if (e == ML_LOCAL)
+				mlock_changed(l, ML_TO_SHARED);
+			if (!atomic_load(&l->ml_locals)) {
+				mlock_changed(l, ML_FREE);
+				break;
+			}
+			pthread_cond_wait(&l->ml_drained, &l->ml_mutex);
+		}
 		pthread_mutex_unlock(&l->ml_mutex);
 	}
 }

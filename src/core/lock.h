@@ -32,12 +32,17 @@
  * changes stay within a few inodes and the mount's tables (create,
  * link, unlink, forget, open, release: core.h says which).  Local
  * holders run beside each other, never beside a shared or an exclusive
- * one: the first of a group keeps shared holders out as an exclusive
- * taker does (ml_excl) and waits for them to drain; the group counts
- * itself in ml_locals; an exclusive taker waits for the count to fall
- * to 0, and while one waits (ml_xwaiting) no new local holder joins,
- * so neither side starves.  Between themselves, local holders are kept
- * apart by the inode locks and sf_tables:
+ * one.  ml_excl says which mode is on (ML_*).  The first local taker
+ * (under ml_mutex) sets ML_FORMING, which keeps shared holders out,
+ * waits for those in to drain, and opens the group (ML_LOCAL); while
+ * it is open, local takers count themselves in ml_locals and look at
+ * ml_excl again, as shared takers do, with no mutex.  The group stays
+ * open when it empties.  A shared taker that finds it open sets
+ * ML_TO_SHARED (no one joins any more) and waits for the count to fall
+ * to 0; an exclusive taker sets ML_EXCL and waits for both counts, and
+ * while one waits (ml_xwaiting) no group forms.  So no mode starves
+ * another.  Between themselves, local holders are kept apart by the
+ * inode locks and sf_tables:
  *
  * Inode locks (the kernel's inode lock, for local mode)
  * -------------------------------------------------------
@@ -121,14 +126,25 @@ void ilock_take(struct sf_ilocks *il, struct sf_ilockset *set, uint64_t a,
 bool ilock_try(struct sf_ilocks *il, struct sf_ilockset *set, uint64_t ino);
 void ilock_drop(struct sf_ilocks *il, struct sf_ilockset *set);
 
+/* sf_mlock.ml_excl: which mode may come in (0: shared holders) */
+enum {
+	ML_FREE,      /* shared holders come in; others take ml_mutex */
+	ML_EXCL,      /* an exclusive holder, or a taker waiting */
+	ML_LOCAL,     /* a local group: local holders join without
+		       * ml_mutex (it stays on, empty, until another mode
+		       * is asked for) */
+	ML_FORMING,   /* a local group waits for shared holders to go */
+	ML_TO_SHARED, /* a shared taker waits for the local group to go */
+};
+
 struct sf_mlock {
 	pthread_mutex_t ml_mutex;  /* held by the exclusive holder */
 	pthread_cond_t ml_drained; /* ml_readers or ml_locals fell to 0 */
-	pthread_cond_t ml_rd_ok;   /* ml_excl cleared */
+	pthread_cond_t ml_rd_ok;   /* ml_excl changed */
 	pthread_cond_t ml_x_done;  /* ml_xwaiting fell to 0 */
 	atomic_uint ml_readers;	   /* shared holders (and ones stepping back) */
-	atomic_int ml_excl;	   /* exclusive or local holders: keep out */
-	unsigned ml_locals;	   /* local holders; under ml_mutex */
+	atomic_uint ml_locals;	   /* local holders (and ones stepping back) */
+	atomic_int ml_excl;	   /* ML_*; changed under ml_mutex */
 	unsigned ml_xwaiting;	   /* exclusive takers waiting; ml_mutex */
 };
 
