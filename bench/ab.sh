@@ -75,15 +75,10 @@ if [ -n "$B_BG" ]; then
 	log "B: max_background $(cat "$c/max_background"), congestion_threshold $(cat "$c/congestion_threshold")"
 fi
 
-fio_one() { # fio_one DIR RW BS [ARGS...]: MB/s and IOPS
+fio_one() { # fio_one DIR RW BS [ARGS...]: MB/s and IOPS, psync on DIR/f
 	local dir=$1 rw=$2 bs=$3
 	shift 3
-	fio --name=ab --directory="$dir" --filename=f --rw="$rw" \
-		--bs="$bs" --size="${MB}M" --ioengine=psync --fallocate=none \
-		--numjobs=1 --output-format=terse --terse-version=3 "$@" |
-	awk -F';' -v rw="$rw" '$1 == 3 {
-		if (rw ~ /write/) { bw = $48; io = $49 } else { bw = $7; io = $8 }
-		printf "%.1f %.0f\n", bw * 1024 / 1e6, io }'
+	fio_job "$dir" f "$rw" "$bs" "$MB" psync "$@"
 }
 
 declare -A V=()

@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: MIT
 #
-# bench/lib.sh - what bench/run.sh and bench/swap.sh share: option
-# parsing, messages, the error and exit traps, building the daemon, and
-# mounting and unmounting kernel tmpfs and shmemfs.  Sourced, not run:
+# bench/lib.sh - what the scripts under bench/ share: option parsing,
+# messages, the error and exit traps, building the daemon (of this tree
+# or of another commit), compiling a program with the core's sources,
+# and mounting and unmounting kernel tmpfs and shmemfs.  Sourced, not run:
 #
 #   BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 #   . "$BENCH_DIR/lib.sh"
@@ -158,6 +159,21 @@ wait_idle() {
 }
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 
+# fio_job DIR FILE RW BS SIZE_MB ENGINE [extra fio args...]: one fio job
+# (one thread, no fallocate); prints "MB/s IOPS" of the direction that
+# did the I/O
+fio_job() {
+	local dir=$1 file=$2 rw=$3 bs=$4 size=$5 engine=$6
+	shift 6
+	fio --name=bench --directory="$dir" --filename="$file" --rw="$rw" \
+		--bs="$bs" --size="${size}M" --ioengine="$engine" \
+		--fallocate=none --numjobs=1 \
+		--output-format=terse --terse-version=3 "$@" |
+	awk -F';' -v rw="$rw" '$1 == 3 {
+		if (rw ~ /write/) { bw = $48; io = $49 } else { bw = $7; io = $8 }
+		printf "%.1f %.0f\n", bw * 1024 / 1e6, io }'
+}
+
 # ---- setup --------------------------------------------------------------
 
 # need_root WHY: exit unless root with /dev/fuse
@@ -180,6 +196,45 @@ build_shmemfs() {
 	rm -f "$out"
 	DAEMON="$ROOT/build/shmemfs"
 	CTL="$ROOT/build/shmemctl"
+}
+
+# build_ref REF DIR: REF's tree (git archive) unpacked into DIR and its
+# daemon built there, DIR/build/shmemfs (release options, no tests)
+build_ref() {
+	local ref=$1 dir=$2
+	log "building $ref in $dir..."
+	mkdir -p "$dir"
+	git -C "$ROOT" archive "$ref" | tar -x -C "$dir"
+	( cd "$dir" && meson setup build -Dtests=disabled >/dev/null &&
+		ninja -j2 -C build shmemfs >/dev/null ) ||
+		die "cannot build the daemon of $ref"
+}
+
+# core_cc TREE OUT SRC [CFLAGS...]: compile the program SRC with the core
+# of the source tree TREE ($ROOT, or a build_ref DIR) into OUT: the core
+# sources that TREE's meson.build lists in core_src (src/core may hold
+# files not yet wired into the build; all of src/core/*.c if the list
+# cannot be read), the libraries of its dependency() calls (through
+# pkg-config) and threads.  CFLAGS default to -O2 -g, the optimisation
+# of the meson debugoptimized build.
+core_cc() {
+	local tree=$1 out=$2 src=$3 srcs libs="" dep
+	shift 3
+	[ $# -gt 0 ] || set -- -O2 -g
+	srcs=$(awk '/core_src *= *files\(/ { f = 1 } f { print }
+		f && /\)/ { exit }' "$tree/meson.build" | grep -o "'[^']*\\.c'" |
+		tr -d "'" | sed "s|^|$tree/|" || true)
+	[ -n "$srcs" ] || srcs=$(ls "$tree"/src/core/*.c)
+	for dep in $(grep -o "dependency('[^']*'" "$tree/meson.build" |
+		     sed "s/dependency('//; s/'//" | sort -u); do
+		case "$dep" in threads|fuse3|cmocka) continue ;; esac
+		if pkg-config --exists "$dep" 2>/dev/null; then
+			libs="$libs $(pkg-config --cflags --libs "$dep")"
+		fi
+	done
+	# shellcheck disable=SC2086
+	gcc "$@" -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -I"$tree/include" \
+		-I"$tree/src/core" -o "$out" "$src" $srcs $libs -lpthread
 }
 
 # ---- mounts -------------------------------------------------------------

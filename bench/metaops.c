@@ -2,7 +2,7 @@
 /*
  * metaops.c - metadata micro-benchmark for bench/run.sh.
  *
- *   metaops [-t NDIRS] [-r PASSES] [-p PHASES] DIR COUNT
+ *   metaops [-t NDIRS] [-r PASSES] [-p PHASES] [-T] DIR COUNT
  *
  * Creates COUNT empty files in DIR (or spread over NDIRS subdirectories
  * d000, d001, ... with -t), stats them, optionally reads the directory
@@ -10,7 +10,10 @@
  *
  *   PHASE RATE
  *
- * where RATE is operations per second (for readdir: entries per second).
+ * where RATE is operations per second (for readdir: entries per second);
+ * with -T followed by the phase's start and end on CLOCK_MONOTONIC, in
+ * seconds, so that a caller running several processes at once can
+ * compute their aggregate rate.
  * PHASES is a comma-separated subset of create,stat,readdir,unlink
  * (default: all of them; readdir only without -t).
  *
@@ -44,9 +47,23 @@ static void die(const char *what, const char *name)
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: metaops [-t NDIRS] [-r PASSES] [-p PHASES] DIR COUNT\n"
+		"usage: metaops [-t NDIRS] [-r PASSES] [-p PHASES] [-T] DIR COUNT\n"
 		"  PHASES: comma list of create,stat,readdir,unlink\n");
 	exit(2);
+}
+
+static int times; /* -T */
+
+/* report PHASE: OPS operations from T0 to now */
+static void report(const char *phase, double ops, double t0)
+{
+	double t1 = now();
+
+	if (times)
+		printf("%s %.0f %.6f %.6f\n", phase, ops / (t1 - t0), t0, t1);
+	else
+		printf("%s %.0f\n", phase, ops / (t1 - t0));
+	fflush(stdout);
 }
 
 static int has_phase(const char *phases, const char *p)
@@ -68,13 +85,14 @@ int main(int argc, char **argv)
 	long ndirs = 0, passes = 3, count, i, per;
 	int opt, dfd, *fds;
 	char name[64];
-	double t0, t;
+	double t0;
 
-	while ((opt = getopt(argc, argv, "t:r:p:")) != -1) {
+	while ((opt = getopt(argc, argv, "t:r:p:T")) != -1) {
 		switch (opt) {
 		case 't': ndirs = atol(optarg); break;
 		case 'r': passes = atol(optarg); break;
 		case 'p': phases = optarg; break;
+		case 'T': times = 1; break;
 		default: usage();
 		}
 	}
@@ -117,9 +135,7 @@ int main(int argc, char **argv)
 				die("create", name);
 			close(fd);
 		}
-		t = now() - t0;
-		printf("create %.0f\n", (double)(count + ndirs) / t);
-		fflush(stdout);
+		report("create", (double)(count + ndirs), t0);
 	} else {
 		for (i = 0; i < ndirs; i++) {
 			snprintf(name, sizeof(name), "d%03ld", i);
@@ -138,9 +154,7 @@ int main(int argc, char **argv)
 			if (fstatat(DIRFD(i), name, &st, 0) < 0)
 				die("stat", name);
 		}
-		t = now() - t0;
-		printf("stat %.0f\n", (double)count / t);
-		fflush(stdout);
+		report("stat", (double)count, t0);
 	}
 
 	if (has_phase(phases, "readdir") && !ndirs) {
@@ -164,9 +178,7 @@ int main(int argc, char **argv)
 					n, count);
 			seen += n;
 		}
-		t = now() - t0;
-		printf("readdir %.0f\n", (double)seen / t);
-		fflush(stdout);
+		report("readdir", (double)seen, t0);
 	}
 
 	if (has_phase(phases, "unlink")) {
@@ -183,9 +195,7 @@ int main(int argc, char **argv)
 			if (unlinkat(dfd, name, AT_REMOVEDIR) < 0)
 				die("rmdir", name);
 		}
-		t = now() - t0;
-		printf("unlink %.0f\n", (double)(count + ndirs) / t);
-		fflush(stdout);
+		report("unlink", (double)(count + ndirs), t0);
 	}
 	return 0;
 }

@@ -50,23 +50,10 @@ cleanup_at_exit
 
 build_shmemfs
 AFTER_DAEMON=$DAEMON
-LIBS="-lpthread $(pkg-config --libs libsodium libxxhash)"
-CFLAGS="-O2 -DNDEBUG -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64"
-
-log "building the before side ($BEFORE) in $WORK/before..."
-mkdir -p "$WORK/before"
-git -C "$ROOT" archive "$BEFORE" | tar -x -C "$WORK/before"
-( cd "$WORK/before" && meson setup build -Dtests=disabled >/dev/null &&
-	ninja -C build shmemfs >/dev/null ) ||
-	die "cannot build the daemon of $BEFORE"
+build_ref "$BEFORE" "$WORK/before"
 BEFORE_DAEMON=$WORK/before/build/shmemfs
-# shellcheck disable=SC2086
-gcc $CFLAGS -I"$WORK/before/include" -I"$WORK/before/src/core" \
-	"$BENCH_DIR/parallel.c" "$WORK/before/src/core/"*.c $LIBS \
-	-o "$WORK/par-before"
-# shellcheck disable=SC2086
-gcc $CFLAGS -I"$ROOT/include" -I"$ROOT/src/core" "$BENCH_DIR/parallel.c" \
-	"$ROOT/src/core/"*.c $LIBS -o "$WORK/par-after"
+core_cc "$WORK/before" "$WORK/par-before" "$BENCH_DIR/parallel.c" -O2 -DNDEBUG
+core_cc "$ROOT" "$WORK/par-after" "$BENCH_DIR/parallel.c" -O2 -DNDEBUG
 
 PARAM=/sys/module/fuse/parameters/enable_uring
 case ",$MOPTS," in

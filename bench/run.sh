@@ -241,26 +241,7 @@ mkdir -p "$BIN"
 gcc -O2 -Wall -o "$BIN/metaops" "$BENCH_DIR/metaops.c"
 gcc -O2 -Wall -o "$BIN/memcpy" "$BENCH_DIR/memcpy.c"
 gcc -O2 -Wall -o "$BIN/memwarm" "$BENCH_DIR/memwarm.c"
-# The core sources: the ones meson builds into libshmemfs (src/core may
-# hold files not yet wired into the build); all of src/core/*.c if the
-# list cannot be read.  Libraries the core needs besides threads are
-# taken from meson.build's dependency() calls, through pkg-config.
-CORE_SRC=$(awk '/core_src *= *files\(/ { f = 1 } f { print }
-	f && /\)/ { exit }' "$ROOT/meson.build" | grep -o "'[^']*\\.c'" |
-	tr -d "'" | sed "s|^|$ROOT/|" || true)
-[ -n "$CORE_SRC" ] || CORE_SRC=$(ls "$ROOT"/src/core/*.c)
-CORE_LIBS=""
-for dep in $(grep -o "dependency('[^']*'" "$ROOT/meson.build" |
-	     sed "s/dependency('//; s/'//" | sort -u); do
-	case "$dep" in threads|fuse3|cmocka) continue ;; esac
-	if pkg-config --exists "$dep" 2>/dev/null; then
-		CORE_LIBS="$CORE_LIBS $(pkg-config --cflags --libs "$dep")"
-	fi
-done
-# shellcheck disable=SC2086
-gcc -O2 -g -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 \
-	-I"$ROOT/include" -I"$ROOT/src/core" -o "$BIN/libbench" \
-	"$BENCH_DIR/libbench.c" $CORE_SRC $CORE_LIBS -lpthread
+core_cc "$ROOT" "$BIN/libbench" "$BENCH_DIR/libbench.c"
 
 MNT_T="$WORK/tmpfs"
 MNT_S="$WORK/shmemfs"
@@ -296,20 +277,6 @@ wait_quiet() {
 # sides for run number $1: alternate which goes first
 sides() { if [ $(($1 % 2)) = 1 ]; then echo "tmpfs shmemfs"; else echo "shmemfs tmpfs"; fi; }
 mnt_of() { if [ "$1" = tmpfs ]; then echo "$MNT_T"; else echo "$MNT_S"; fi; }
-
-# fio_job DIR FILE RW BS SIZE_MB ENGINE [extra fio args...]
-# prints "bw_MBps iops" of the direction that did the I/O
-fio_job() {
-	local dir=$1 file=$2 rw=$3 bs=$4 size=$5 engine=$6
-	shift 6
-	fio --name=bench --directory="$dir" --filename="$file" --rw="$rw" \
-		--bs="$bs" --size="${size}M" --ioengine="$engine" \
-		--fallocate=none --numjobs=1 \
-		--output-format=terse --terse-version=3 "$@" |
-	awk -F';' -v rw="$rw" '$1 == 3 {
-		if (rw ~ /write/) { bw = $48; io = $49 } else { bw = $7; io = $8 }
-		printf "%.1f %.0f\n", bw * 1024 / 1e6, io }'
-}
 
 NSTEPS=9
 T_START=$(date +%s)
