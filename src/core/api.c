@@ -34,6 +34,23 @@
 #define RLOCK(fs) sf_shared_lock(&(fs)->sf_lock)
 #define RUNLOCK(fs) sf_shared_unlock(&(fs)->sf_lock)
 
+/* sf_lock local, after the inode locks of @a and @b (0: none) and
+ * whatever @set holds already (core.h) */
+static void
+local_lock(struct shmemfs *fs, struct sf_ilockset *set, uint64_t a,
+	   uint64_t b)
+{
+	ilock_take(&fs->sf_ilocks, set, a, b);
+	sf_local_lock(&fs->sf_lock);
+}
+
+static void
+local_unlock(struct shmemfs *fs, struct sf_ilockset *set)
+{
+	sf_local_unlock(&fs->sf_lock);
+	ilock_drop(&fs->sf_ilocks, set);
+}
+
 /* swapsize=, or the size limit, or 1 GiB when size is unlimited. */
 static uint64_t
 swap_default_bytes(const struct shmemfs_opts *o)
@@ -66,9 +83,15 @@ fs_new(struct shmemfs **fsp, const struct shmemfs_opts *o, char *err,
 	ret = dlock_init(&fs->sf_dlocks);
 	if (ret)
 		goto out_free_path;
-	ret = sf_mlock_init(&fs->sf_lock);
+	ret = ilock_init(&fs->sf_ilocks);
 	if (ret)
 		goto out_free_dlocks;
+	ret = -pthread_mutex_init(&fs->sf_tables, NULL);
+	if (ret)
+		goto out_free_ilocks;
+	ret = sf_mlock_init(&fs->sf_lock);
+	if (ret)
+		goto out_free_tables;
 	pthread_cond_init(&fs->sf_unpinned, NULL);
 	mem_init(&fs->sf_mem, o);
 	mem_quota_init(fs, o);
@@ -115,6 +138,10 @@ out_free_hash:
 out_free_locks:
 	pthread_cond_destroy(&fs->sf_unpinned);
 	sf_mlock_destroy(&fs->sf_lock);
+out_free_tables:
+	pthread_mutex_destroy(&fs->sf_tables);
+out_free_ilocks:
+	ilock_destroy(&fs->sf_ilocks);
 out_free_dlocks:
 	dlock_destroy(&fs->sf_dlocks);
 out_free_path:
@@ -210,6 +237,8 @@ shmemfs_destroy(struct shmemfs *fs)
 	SF_ASSERT(fs->sf_pinned == 0);
 	pthread_cond_destroy(&fs->sf_unpinned);
 	sf_mlock_destroy(&fs->sf_lock);
+	pthread_mutex_destroy(&fs->sf_tables);
+	ilock_destroy(&fs->sf_ilocks);
 	dlock_destroy(&fs->sf_dlocks);
 	free(fs->sf_opts.so_swap_path);
 	free(fs);
@@ -284,9 +313,10 @@ out:
 void
 shmemfs_forget(struct shmemfs *fs, uint64_t ino, uint64_t nlookup)
 {
+	struct sf_ilockset ils = {0};
 	struct shmemfs_inode *ip;
 
-	LOCK(fs);
+	local_lock(fs, &ils, ino, 0);
 	ip = iget(fs, ino);
 	if (ip && ip != fs->sf_root) {
 		SF_ASSERT(ip->i_nlookup >= nlookup);
@@ -294,7 +324,7 @@ shmemfs_forget(struct shmemfs *fs, uint64_t ino, uint64_t nlookup)
 							   : ip->i_nlookup;
 		node_put(fs, ip);
 	}
-	UNLOCK(fs);
+	local_unlock(fs, &ils);
 }
 
 int
@@ -335,23 +365,37 @@ out:
 	return ret;
 }
 
+/* Local mode, but for a long symlink's target, which writes a page. */
 static int
 create_common(struct shmemfs *fs, const struct shmemfs_ctx *ctx,
 	      uint64_t parent, const char *name, mode_t mode, dev_t rdev,
 	      const char *target, struct shmemfs_attr *out)
 {
+	bool local = !target || strnlen(target, SF_SHORT_SYMLINK_LEN) <
+					   SF_SHORT_SYMLINK_LEN;
+	struct sf_ilockset ils = {0};
 	struct shmemfs_inode *dir, *ip;
-	int ret;
+	int ret = -ESTALE;
 
-	LOCK(fs);
-	IGET_OR(fs, dir, parent, -ESTALE);
+	if (local)
+		local_lock(fs, &ils, parent, 0);
+	else
+		LOCK(fs);
+	dir = iget(fs, parent);
+	if (!dir)
+		goto out;
 	ret = dir_create(fs, ctx, dir, name, mode, rdev, target, &ip);
 	if (!ret) {
 		ip->i_nlookup++;
 		if (out)
 			node_fill_attr_fs(fs, ip, out);
+		node_publish(fs, ip);
 	}
-	UNLOCK(fs);
+out:
+	if (local)
+		local_unlock(fs, &ils);
+	else
+		UNLOCK(fs);
 	return ret;
 }
 
@@ -420,19 +464,23 @@ int
 shmemfs_link(struct shmemfs *fs, uint64_t ino, uint64_t newparent,
 	     const char *newname, struct shmemfs_attr *out)
 {
+	struct sf_ilockset ils = {0};
 	struct shmemfs_inode *ip, *dir;
-	int ret;
+	int ret = -ESTALE;
 
-	LOCK(fs);
-	IGET_OR(fs, ip, ino, -ESTALE);
-	IGET_OR(fs, dir, newparent, -ESTALE);
+	local_lock(fs, &ils, ino, newparent);
+	ip = iget(fs, ino);
+	dir = iget(fs, newparent);
+	if (!ip || !dir)
+		goto out;
 	ret = dir_link(fs, ip, dir, newname);
 	if (!ret) {
 		ip->i_nlookup++;
 		if (out)
 			node_fill_attr_fs(fs, ip, out);
 	}
-	UNLOCK(fs);
+out:
+	local_unlock(fs, &ils);
 	return ret;
 }
 
@@ -441,11 +489,14 @@ shmemfs_tmpfile(struct shmemfs *fs, const struct shmemfs_ctx *ctx,
 		uint64_t parent, mode_t mode, unsigned flags,
 		struct shmemfs_attr *out)
 {
+	struct sf_ilockset ils = {0};
 	struct shmemfs_inode *dir, *ip;
-	int ret;
+	int ret = -ESTALE;
 
-	LOCK(fs);
-	IGET_OR(fs, dir, parent, -ESTALE);
+	local_lock(fs, &ils, parent, 0);
+	dir = iget(fs, parent);
+	if (!dir)
+		goto out;
 	ret = dir_tmpfile(fs, ctx, dir, mode,
 			  !(flags & SHMEMFS_TMPFILE_EXCL), &ip);
 	if (!ret) {
@@ -455,22 +506,56 @@ shmemfs_tmpfile(struct shmemfs *fs, const struct shmemfs_ctx *ctx,
 		ip->i_nopen++;
 		if (out)
 			node_fill_attr(ip, out);
+		node_publish(fs, ip);
 	}
-	UNLOCK(fs);
+out:
+	local_unlock(fs, &ils);
 	return ret;
 }
 
+/* The inode @name names in @dir, or 0 (none, or no name to look up). */
+static uint64_t
+child_ino(struct shmemfs *fs, struct shmemfs_inode *dir, const char *name)
+{
+	struct sf_dirent *de;
+	size_t len;
+
+	if (!S_ISDIR(dir->i_mode) || dir_check_name(name, &len))
+		return 0;
+	de = dir_find(fs, dir, name, len);
+	return de ? de->d_inode->i_ino : 0;
+}
+
+/*
+ * Local mode, with the inode locks of the directory and of the victim,
+ * which is known only once the name is looked up: if its lock cannot
+ * be had without waiting, let everything go and start again with it in
+ * the set, in order (lock.h).
+ */
 static int
 unlink_common(struct shmemfs *fs, uint64_t parent, const char *name,
 	      bool rmdir)
 {
+	struct sf_ilockset ils = {0};
 	struct shmemfs_inode *dir;
+	uint64_t victim = 0, found;
 	int ret;
 
-	LOCK(fs);
-	IGET_OR(fs, dir, parent, -ESTALE);
-	ret = dir_unlink(fs, dir, name, rmdir);
-	UNLOCK(fs);
+	for (;;) {
+		local_lock(fs, &ils, parent, victim);
+		ret = -ESTALE;
+		dir = iget(fs, parent);
+		if (!dir)
+			break;
+		found = child_ino(fs, dir, name);
+		if (!found || ilock_try(&fs->sf_ilocks, &ils, found)) {
+			ret = dir_unlink(fs, dir, name, rmdir);
+			break;
+		}
+		local_unlock(fs, &ils);
+		victim = found;
+	}
+	local_unlock(fs, &ils);
 	return ret;
 }
 
@@ -576,27 +661,46 @@ shmemfs_readdir(struct shmemfs *fs, uint64_t ino, uint64_t cookie, int plus,
 int
 shmemfs_open(struct shmemfs *fs, uint64_t ino)
 {
+	struct sf_ilockset ils = {0};
 	struct shmemfs_inode *ip;
 
-	LOCK(fs);
-	IGET_OR(fs, ip, ino, -ESTALE);
-	ip->i_nopen++;
-	UNLOCK(fs);
-	return 0;
+	local_lock(fs, &ils, ino, 0);
+	ip = iget(fs, ino);
+	if (ip)
+		ip->i_nopen++;
+	local_unlock(fs, &ils);
+	return ip ? 0 : -ESTALE;
 }
 
 void
 shmemfs_release(struct shmemfs *fs, uint64_t ino)
 {
+	struct sf_ilockset ils = {0};
 	struct shmemfs_inode *ip;
+	bool collapse = false;
 
-	LOCK(fs);
+	/* Local mode, unless the last close lets khugepaged look at the
+	 * file (filemap_last_close(), which changes pages): then it and
+	 * the put are left to an exclusive section after. */
+	local_lock(fs, &ils, ino, 0);
 	ip = iget(fs, ino);
 	if (ip) {
 		SF_ASSERT(ip->i_nopen > 0);
 		if (ip->i_nopen)
 			ip->i_nopen--;
-		filemap_last_close(fs, ip);
+		collapse = !ip->i_nopen && ip->i_nlink &&
+			   fs->sf_opts.so_huge != SHMEMFS_HUGE_NEVER;
+		if (!collapse)
+			node_put(fs, ip);
+	}
+	local_unlock(fs, &ils);
+	if (!collapse)
+		return;
+	LOCK(fs);
+	ip = iget(fs, ino);
+	if (ip) {
+		if (!ip->i_nopen)
+			filemap_last_close(fs, ip);
 		node_put(fs, ip);
 	}
 	UNLOCK(fs);

@@ -23,7 +23,7 @@
  *
  * Lock order
  * ----------
- * Two kinds of lock per mount, always taken in this order:
+ * Four kinds of lock per mount, always taken in this order:
  *
  *   1. data locks (lock.h): SF_DLOCK_STRIPES rwlocks in struct shmemfs,
  *      an inode's chosen by hashing its number (no memory per inode).
@@ -31,16 +31,26 @@
  *      size), fallocate and punch, memfd seals, mapped write-back.  Two
  *      at once only in ascending stripe order (copy_file_range; the
  *      snapshot takes all of them).
- *   2. sf_lock, the mount lock, with two modes (lock.h).  Everything
+ *   2. inode locks (lock.h): SF_ILOCK_STRIPES mutexes, an inode's
+ *      chosen by hashing its number as for the data locks; taken only
+ *      by the calls that run in sf_lock's local mode, for the inodes
+ *      they read or change.  Several only in ascending stripe order;
+ *      under sf_lock only tried, never waited for.
+ *   3. sf_lock, the mount lock, with three modes (lock.h).  Everything
  *      reachable from a struct shmemfs - counters, the inode table, the
  *      name hash, every inode, page index, directory and xattr list, the
  *      page pool and the CLOCK ring, the swap map, every struct sf_page -
  *      is protected by it.  Internal functions assume "=> Must be called
  *      with sf_lock held." and say so only where it is not obvious;
- *      "held" means exclusive unless a function says shared is enough.
+ *      "held" means exclusive unless a function says shared or local is
+ *      enough.
+ *   4. sf_tables (lock.h), a leaf mutex: in local mode, the tables all
+ *      inodes share.  Node_far_lock (node.c) and the allocator's class
+ *      locks (alloc.c) are leaves below it.
  *
- * Never wait for a data lock while holding sf_lock.  lock.c checks the
- * order per thread in debug builds (an assertion on each acquire).
+ * Never wait for a data lock or an inode lock while holding sf_lock,
+ * and for nothing while holding sf_tables.  lock.c checks the order per
+ * thread in debug builds (an assertion on each acquire).
  *
  * What runs without sf_lock: only the copies of read and write (api.c).
  * Under sf_lock the pages of a batch of the request are looked up or
@@ -49,9 +59,10 @@
  * unpin and to update the size; the data lock keeps the size and the
  * pages' contents still meanwhile, and a reference keeps the inode.  So
  * reads and writes of different files copy in parallel, and so do the
- * readers of one file.  Metadata calls hold sf_lock (exclusive, or
- * shared for those that change nothing) for their whole duration,
- * which keeps every one of them, rename included, trivially atomic.
+ * readers of one file.  Metadata calls hold sf_lock (exclusive, shared
+ * for those that change nothing, local for those named below) for
+ * their whole duration, which keeps every one of them, rename
+ * included, atomic.
  * Four things drop and retake sf_lock: the data path between batches,
  * the background reclaimer between batches (reclaim.c), swapoff between
  * batches (swapoff.c) and background collapse between passes
@@ -65,17 +76,17 @@
  * lookup, getattr, getflags, may_open, getxattr, listxattr, statfs and
  * get_stats.  Under shared a call may read anything sf_lock protects
  * and write nothing, with one exception: lookup's i_nlookup++ is an
- * atomic add (every other access to i_nlookup is under exclusive, which
- * orders it after the atomic adds).  Everything else is exclusive:
- * every call that creates, removes, renames, sets an attribute or an
- * xattr, updates a time (so readlink and readdir, which touch atime as
- * tmpfs does), reads or writes data (its short sections: pin, unpin,
- * size), the background reclaimer, khugepaged, swapoff, snapshots,
- * forget, open and release.  A reader may call only functions that
+ * atomic add (every other access to i_nlookup is under exclusive or
+ * local, which orders it after the atomic adds).  Everything else is
+ * exclusive, but for the local calls below: every other call that
+ * renames, sets an attribute or an xattr, updates a time (so readlink
+ * and readdir, which touch atime as tmpfs does), reads or writes data
+ * (its short sections: pin, unpin, size), the background reclaimer,
+ * khugepaged, swapoff and snapshots.  A reader may call only functions that
  * write no shared state: no caches, no LRU/CLOCK bits, no statistics
  * counted on read, no "last" records (node_time() takes node_far_lock,
  * a leaf lock of its own).  The functions that change shared state
- * assert !sf_mutex_shared() in debug builds (mem.c's charges, node_new,
+ * assert !sf_mutex_shared() in debug builds (mem.c's charges, node_alloc,
  * node_free, node_setattr, node_setflags, node_touch_atime, dir_add,
  * dir_remove, xattr_set, xattr_remove); those that need sf_lock assert
  * sf_mutex_held_excl() (filemap.c's pin and unpin, khugepaged).  To
@@ -85,6 +96,32 @@
  * waits for them keeps new ones out, so none starves.  Taking it shared
  * is two atomic operations on the mount's reader count, no mutex
  * (lock.h), so the shared calls do not queue on one another.
+ *
+ * Local mode (the rule)
+ * ---------------------
+ * Metadata calls in different directories run at the same time in
+ * sf_lock's local mode: create, mknod, mkdir, short symlinks (a long
+ * one writes a page: exclusive), O_TMPFILE, link, unlink, rmdir,
+ * forget, open and release (api.c; release goes exclusive for the
+ * bounded collapse a last close may start).  Local holders run beside
+ * each other, never beside a shared or an exclusive holder, so readers
+ * and everything else keep the rules above unchanged.  Between local
+ * holders: a local call holds the inode lock of every inode whose
+ * fields it reads or changes - the directory, the victim of an unlink
+ * (found by name, so tried under sf_lock: api.c's unlink_common()
+ * starts again with it in the set when the try fails), the target of a
+ * link, the file of an open, a release or a forget; an inode it makes
+ * is reachable by nobody until node_publish() (node.h), after it is
+ * complete.  What every inode shares - the inode table and numbers,
+ * the name hash, mem.c's counters and quotas, and, when a put frees an
+ * inode, the page pool, the CLOCK ring and the swap map - it changes
+ * or reads only with sf_tables held: node.c and dir.c take it around
+ * those steps (sf_tables_lock() is a no-op outside local mode), and
+ * mem.c's changes assert sf_tables_held().  Nothing in local mode
+ * waits on a condition (sf_cond_wait() asserts exclusive).  To make
+ * another call local: list the inodes it touches, take their locks in
+ * api.c, put its table steps under sf_tables, and run
+ * tests/fuzz/test_metalock.c under TSan.
  *
  * Calls go down only: a layer never calls a layer above it, so no
  * module needs to know who called it.  Where a lower layer must act on

@@ -5,7 +5,11 @@
  *
  * Key ideas
  * - One hash table per mount maps (directory, name) to a struct
- *   sf_dirent; a small directory costs no table of its own.
+ *   sf_dirent; a small directory costs no table of its own.  The table
+ *   is in SF_ILOCK_STRIPES parts, a directory's names in the part of its
+ *   inode lock stripe, so that in local mode the directory's inode lock
+ *   covers them (lock.h) and creates in different directories do not
+ *   share one.
  * - Each directory keeps a pageidx from cookie to dirent.  A name gets
  *   the next cookie of its directory when linked, so cookies only grow
  *   and readdir, which walks the index upwards from a cookie, never
@@ -50,33 +54,54 @@ dirent_free(struct sf_dirent *de)
 	sf_obj_free(de, sizeof(*de) + de->d_namelen);
 }
 
+/* The part of the name hash that holds @dir's names. */
+static struct sf_names *
+dir_names(struct shmemfs *fs, const struct shmemfs_inode *dir)
+{
+	return &fs->sf_names[dlock_stripe(dir->i_ino)];
+}
+
 int
 dir_hash_init(struct shmemfs *fs)
 {
-	fs->sf_hash_mask = 255;
-	fs->sf_hash_count = 0;
-	fs->sf_hash = sf_calloc(fs->sf_hash_mask + 1, sizeof(*fs->sf_hash));
-	return fs->sf_hash ? 0 : -ENOMEM;
+	unsigned i;
+
+	for (i = 0; i < SF_ILOCK_STRIPES; i++) {
+		struct sf_names *nm = &fs->sf_names[i];
+
+		nm->nm_mask = 15;
+		nm->nm_count = 0;
+		nm->nm_hash = sf_calloc(nm->nm_mask + 1, sizeof(*nm->nm_hash));
+		if (!nm->nm_hash) {
+			dir_hash_free(fs);
+			return -ENOMEM;
+		}
+	}
+	return 0;
 }
 
 void
 dir_hash_free(struct shmemfs *fs)
 {
-	free(fs->sf_hash);
-	fs->sf_hash = NULL;
+	unsigned i;
+
+	for (i = 0; i < SF_ILOCK_STRIPES; i++) {
+		free(fs->sf_names[i].nm_hash);
+		fs->sf_names[i].nm_hash = NULL;
+	}
 }
 
-/* Double the table; on allocation failure keep the old one (denser). */
+/* Double a part; on allocation failure keep the old one (denser). */
 static void
-dir_hash_grow(struct shmemfs *fs)
+dir_hash_grow(struct sf_names *nm)
 {
-	uint64_t nmask = fs->sf_hash_mask * 2 + 1, i;
+	uint64_t nmask = nm->nm_mask * 2 + 1, i;
 	struct sf_dirent **nt = sf_calloc(nmask + 1, sizeof(*nt));
 
 	if (!nt)
 		return;
-	for (i = 0; i <= fs->sf_hash_mask; i++) {
-		struct sf_dirent *de = fs->sf_hash[i], *next;
+	for (i = 0; i <= nm->nm_mask; i++) {
+		struct sf_dirent *de = nm->nm_hash[i], *next;
 
 		for (; de; de = next) {
 			uint64_t b = dirent_hash(de) & nmask;
@@ -86,9 +111,9 @@ dir_hash_grow(struct shmemfs *fs)
 			nt[b] = de;
 		}
 	}
-	free(fs->sf_hash);
-	fs->sf_hash = nt;
-	fs->sf_hash_mask = nmask;
+	free(nm->nm_hash);
+	nm->nm_hash = nt;
+	nm->nm_mask = nmask;
 }
 
 /*
@@ -113,18 +138,21 @@ dir_check_name(const char *name, size_t *lenp)
 	return 0;
 }
 
+/* In local mode, under @dir's inode lock, which covers its part of the
+ * name hash. */
 struct sf_dirent *
 dir_find(struct shmemfs *fs, struct shmemfs_inode *dir, const char *name,
 	 size_t len)
 {
+	struct sf_names *nm = dir_names(fs, dir);
 	uint32_t h = name_hash(dir, name, len);
-	struct sf_dirent *de = fs->sf_hash[h & fs->sf_hash_mask];
+	struct sf_dirent *de;
 
-	for (; de; de = de->d_hnext)
+	for (de = nm->nm_hash[h & nm->nm_mask]; de; de = de->d_hnext)
 		if (de->d_dir == dir && de->d_namelen == len &&
 		    !memcmp(de->d_name, name, len))
-			return de;
-	return NULL;
+			break;
+	return de;
 }
 
 /*
@@ -136,6 +164,7 @@ dir_add(struct shmemfs *fs, struct shmemfs_inode *dir, const char *name,
 	size_t len, struct shmemfs_inode *ip)
 {
 	SF_ASSERT(!sf_mutex_shared()); /* a change: not under shared */
+	struct sf_names *nm = dir_names(fs, dir);
 	uint32_t h = name_hash(dir, name, len);
 	struct sf_dirent **bucket;
 	struct sf_dirent *de;
@@ -155,29 +184,30 @@ dir_add(struct shmemfs *fs, struct shmemfs_inode *dir, const char *name,
 	de->d_inode = ip;
 	de->d_namelen = len;
 	memcpy(de->d_name, name, len);
-	bucket = &fs->sf_hash[h & fs->sf_hash_mask];
+	dir->i_size += SF_BOGO_DIRENT_SIZE;
+	bucket = &nm->nm_hash[h & nm->nm_mask];
 	de->d_hnext = *bucket;
 	*bucket = de;
-	fs->sf_hash_count++;
-	dir->i_size += SF_BOGO_DIRENT_SIZE;
+	nm->nm_count++;
 	/* Up to two names a bucket on average: the table costs 4-8 bytes
 	 * a name (per-file memory), the chains stay short. */
-	if (fs->sf_hash_count > 2 * fs->sf_hash_mask + 1)
-		dir_hash_grow(fs);
+	if (nm->nm_count > 2 * nm->nm_mask + 1)
+		dir_hash_grow(nm);
 	return 0;
 }
 
 void
 dir_remove(struct shmemfs *fs, struct sf_dirent *de)
 {
-	struct sf_dirent **pp = &fs->sf_hash[dirent_hash(de) & fs->sf_hash_mask];
 	struct shmemfs_inode *dir = de->d_dir;
+	struct sf_names *nm = dir_names(fs, dir);
+	struct sf_dirent **pp = &nm->nm_hash[dirent_hash(de) & nm->nm_mask];
 
 	SF_ASSERT(!sf_mutex_shared()); /* a change: not under shared */
 	while (*pp != de)
 		pp = &(*pp)->d_hnext;
 	*pp = de->d_hnext;
-	fs->sf_hash_count--;
+	nm->nm_count--;
 	pageidx_erase(&dir->i_entries, de->d_cookie);
 	dir->i_size -= SF_BOGO_DIRENT_SIZE;
 	dirent_free(de);
@@ -191,9 +221,44 @@ dir_remove(struct shmemfs *fs, struct sf_dirent *de)
 static void
 drop_name(struct shmemfs *fs, struct shmemfs_inode *ip)
 {
-	if (ip->i_nlink > 1)
+	if (ip->i_nlink > 1) {
+		sf_tables_lock(&fs->sf_tables);
 		mem_uncharge_ispace(fs, SF_BOGO_INODE_SIZE);
+		sf_tables_unlock(&fs->sf_tables);
+	}
 	ip->i_nlink--;
+}
+
+/* acl_inherit(): with a default ACL to copy, under sf_tables, as the
+ * copies charge the mount's inode space. */
+static int
+dir_inherit(struct shmemfs *fs, struct shmemfs_inode *dir,
+	    struct shmemfs_inode *ip, mode_t umask)
+{
+	int ret;
+
+	if (!xattr_lookup(dir, SF_ACL_DEFAULT))
+		return acl_inherit(fs, dir, ip, umask);
+	sf_tables_lock(&fs->sf_tables);
+	ret = acl_inherit(fs, dir, ip, umask);
+	sf_tables_unlock(&fs->sf_tables);
+	return ret;
+}
+
+/* mem_charge_ispace() or its undoing, for a name beyond an inode's
+ * first (dir_link()). */
+static int
+dir_charge_name(struct shmemfs *fs, bool undo)
+{
+	int ret = 0;
+
+	sf_tables_lock(&fs->sf_tables);
+	if (undo)
+		mem_uncharge_ispace(fs, SF_BOGO_INODE_SIZE);
+	else
+		ret = mem_charge_ispace(fs, SF_BOGO_INODE_SIZE);
+	sf_tables_unlock(&fs->sf_tables);
+	return ret;
 }
 
 static void
@@ -274,7 +339,10 @@ symlink_init(struct shmemfs *fs, struct shmemfs_inode *ip, const char *target,
 
 /*
  * mknod, mkdir and symlink.  @mode carries the type; a type of 0 means a
- * regular file, as for mknod(2).  @target is the symlink target.
+ * regular file, as for mknod(2).  @target is the symlink target.  The
+ * new inode is linked but not yet published: the caller finishes it and
+ * calls node_publish().  In local mode only for targets shorter than
+ * SF_SHORT_SYMLINK_LEN (a long one writes a page).
  */
 int
 dir_create(struct shmemfs *fs, const struct shmemfs_ctx *ctx,
@@ -316,15 +384,20 @@ dir_create(struct shmemfs *fs, const struct shmemfs_ctx *ctx,
 		if (S_ISDIR(mode))
 			mode |= S_ISGID;
 	}
-	ret = node_new(fs, mode, ctx->sc_uid, gid, rdev, &ip);
+	SF_ASSERT(tlen < SF_SHORT_SYMLINK_LEN || !sf_mutex_local());
+	ret = node_alloc(fs, mode, ctx->sc_uid, gid, rdev, &ip);
 	if (ret)
 		return ret;
 	if (S_ISLNK(mode)) {
+		/* a long target's write may wait for memory and let other
+		 * exclusive holders walk the table meanwhile */
+		if (tlen >= SF_SHORT_SYMLINK_LEN)
+			node_publish(fs, ip);
 		ret = symlink_init(fs, ip, target, tlen);
 		if (ret)
 			goto out_put;
 	}
-	ret = acl_inherit(fs, dir, ip, ctx->sc_umask);
+	ret = dir_inherit(fs, dir, ip, ctx->sc_umask);
 	if (ret)
 		goto out_put;
 	ret = dir_add(fs, dir, name, len, ip);
@@ -365,14 +438,14 @@ dir_link(struct shmemfs *fs, struct shmemfs_inode *ip,
 	 * of an O_TMPFILE inode shares the inode's, as shmem_link() has it. */
 	extra = ip->i_nlink > 0;
 	if (extra) {
-		ret = mem_charge_ispace(fs, SF_BOGO_INODE_SIZE);
+		ret = dir_charge_name(fs, false);
 		if (ret)
 			return ret;
 	}
 	ret = dir_add(fs, dir, name, len, ip);
 	if (ret) {
 		if (extra)
-			mem_uncharge_ispace(fs, SF_BOGO_INODE_SIZE);
+			dir_charge_name(fs, true);
 		return ret;
 	}
 	ip->i_nlink++;
@@ -386,7 +459,7 @@ dir_link(struct shmemfs *fs, struct shmemfs_inode *ip,
  * O_TMPFILE (shmem_tmpfile): a regular file with no name in @dir, born
  * with nlink 0, counted like any inode, alive while opened or looked up;
  * @linkable unless O_EXCL.  @dir only lends its setgid group; its times
- * stay, as tmpfs leaves them.
+ * stay, as tmpfs leaves them.  Not yet published, as dir_create().
  */
 int
 dir_tmpfile(struct shmemfs *fs, const struct shmemfs_ctx *ctx,
@@ -402,12 +475,13 @@ dir_tmpfile(struct shmemfs *fs, const struct shmemfs_ctx *ctx,
 	if (!S_ISDIR(dir->i_mode))
 		return -ENOTDIR;
 	gid = dir->i_mode & S_ISGID ? dir->i_gid : ctx->sc_gid;
-	ret = node_new(fs, S_IFREG | (mode & 07777), ctx->sc_uid, gid, 0, &ip);
+	ret = node_alloc(fs, S_IFREG | (mode & 07777), ctx->sc_uid, gid, 0,
+			 &ip);
 	if (ret)
 		return ret;
 	/* the umask or the default ACL, as shmem_tmpfile()'s
 	 * simple_acl_create() */
-	ret = acl_inherit(fs, dir, ip, ctx->sc_umask);
+	ret = dir_inherit(fs, dir, ip, ctx->sc_umask);
 	if (ret) {
 		node_put(fs, ip);
 		return ret;
@@ -698,6 +772,45 @@ dir_destroy_entries(struct shmemfs *fs, struct shmemfs_inode *dir)
 	pageidx_destroy(&dir->i_entries, free_dirent, NULL);
 }
 
+/* Each part of the name hash holds the names of its stripe's
+ * directories, each in its bucket, as many as it counts; @total in all. */
+static int
+dir_check_hash(struct shmemfs *fs, uint64_t total, char *msg, size_t len)
+{
+	uint64_t sum = 0, b;
+	unsigned i;
+
+	for (i = 0; i < SF_ILOCK_STRIPES; i++) {
+		const struct sf_names *nm = &fs->sf_names[i];
+		uint64_t n = 0;
+
+		for (b = 0; b <= nm->nm_mask; b++) {
+			const struct sf_dirent *de;
+
+			for (de = nm->nm_hash[b]; de; de = de->d_hnext, n++)
+				if (dlock_stripe(de->d_dir->i_ino) != i ||
+				    (dirent_hash(de) & nm->nm_mask) != b) {
+					snprintf(msg, len, "name hash part %u: "
+						 "a name out of place", i);
+					return -EUCLEAN;
+				}
+		}
+		if (n != nm->nm_count) {
+			snprintf(msg, len, "name hash part %u holds %llu names, "
+				 "counts %llu", i, (unsigned long long)n,
+				 (unsigned long long)nm->nm_count);
+			return -EUCLEAN;
+		}
+		sum += n;
+	}
+	if (sum != total) {
+		snprintf(msg, len, "hash holds %llu names, dirs %llu",
+			 (unsigned long long)sum, (unsigned long long)total);
+		return -EUCLEAN;
+	}
+	return 0;
+}
+
 /*
  * Namespace invariants: every dirent is hashed and indexed, directory
  * sizes and entry counts agree, nlink equals the number of names (plus
@@ -763,13 +876,9 @@ dir_check(struct shmemfs *fs, char *msg, size_t len)
 		}
 		ino++;
 	}
-	if (total != fs->sf_hash_count) {
-		snprintf(msg, len, "hash holds %llu names, dirs %llu",
-			 (unsigned long long)fs->sf_hash_count,
-			 (unsigned long long)total);
-		ret = -EUCLEAN;
+	ret = dir_check_hash(fs, total, msg, len);
+	if (ret)
 		goto out;
-	}
 	ino = 0;
 	while ((ip = pageidx_next(&fs->sf_inodes, &ino))) {
 		void *v = pageidx_lookup(&names, ino);

@@ -3,9 +3,10 @@
  * dir.h - names (dir.c): directories, the mount's name hash, create,
  * link, unlink, rename and readdir.
  *
- * => Must be called with sf_lock held.
+ * => Must be called with sf_lock held (local: with the inode locks of
+ * the directories, whose parts of the name hash they cover, lock.h).
  * Invariants: every dirent is in its directory's i_entries and in the
- * name hash (sf_hash_count of them); a directory's i_size is 40 bytes
+ * name hash (in its directory's part: sf_names, fs.h); a directory's i_size is 40 bytes
  * and 20 per entry (tmpfs's BOGO_DIRENT_SIZE), so it counts them too.
  */
 #ifndef SHMEMFS_DIR_H

@@ -7,8 +7,9 @@
  * which fields are its own.  Modules include this header for the struct
  * and call the layers' functions rather than reading other layers'
  * fields.  Everything here is protected by sf_lock (core.h; written
- * only under its exclusive mode), except
- * sf_dlocks, the data locks, which come before it (lock.h).
+ * under its exclusive mode, or under its local mode with sf_tables for
+ * the tables lock.h names), except the data and inode locks, which
+ * come before it (lock.h).
  */
 #ifndef SHMEMFS_FS_H
 #define SHMEMFS_FS_H
@@ -25,6 +26,8 @@ struct sf_dirent;
 struct shmemfs {
 	struct sf_mlock sf_lock;        /* lock.c: the mount lock, core.h */
 	struct sf_dlocks sf_dlocks;     /* lock.c: the data locks */
+	struct sf_ilocks sf_ilocks;     /* lock.c: the inode locks */
+	pthread_mutex_t sf_tables;      /* lock.h: the tables, local mode */
 	struct shmemfs_opts sf_opts;
 	struct sf_mem sf_mem;           /* mem.c */
 	struct sf_pool sf_pool;         /* page.c */
@@ -34,10 +37,14 @@ struct shmemfs {
 	uint64_t sf_next_ino;
 	uint64_t sf_next_generation;
 	struct shmemfs_inode *sf_root;
-	/* dir.c: the name hash */
-	struct sf_dirent **sf_hash;     /* (dir, name) -> dirent */
-	uint64_t sf_hash_mask;          /* buckets - 1 */
-	uint64_t sf_hash_count;
+	/* dir.c: the name hash, (dir, name) -> dirent, in one part per
+	 * inode lock stripe: a directory's names are in its stripe's part,
+	 * which its inode lock covers in local mode (lock.h) */
+	struct sf_names {
+		struct sf_dirent **nm_hash;
+		uint64_t nm_mask;       /* buckets - 1 */
+		uint64_t nm_count;
+	} sf_names[SF_ILOCK_STRIPES];
 	/* filemap.c: the last write request, to see the pieces FUSE cuts
 	 * one write(2) into (huge=within_size looks at where it ends) */
 	uint64_t sf_lw_ino, sf_lw_start, sf_lw_end;

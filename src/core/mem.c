@@ -51,7 +51,7 @@ mem_charge_blocks(struct shmemfs *fs, uint64_t pages)
 {
 	struct sf_mem *m = &fs->sf_mem;
 
-	SF_ASSERT(!sf_mutex_shared()); /* a change: not under shared */
+	SF_ASSERT(sf_tables_held()); /* a change: exclusive, or local + sf_tables */
 	int ret;
 
 	if (m->sm_blocks_max &&
@@ -71,7 +71,7 @@ mem_uncharge_blocks(struct shmemfs *fs, uint64_t pages)
 {
 	struct sf_mem *m = &fs->sf_mem;
 
-	SF_ASSERT(!sf_mutex_shared()); /* a change: not under shared */
+	SF_ASSERT(sf_tables_held()); /* a change: exclusive, or local + sf_tables */
 	SF_ASSERT(m->sm_blocks_used >= pages);
 	m->sm_blocks_used -= pages;
 	mem_quota_uncharge_blocks(fs, pages);
@@ -82,7 +82,7 @@ mem_charge_resident(struct shmemfs *fs, uint64_t pages)
 {
 	struct sf_mem *m = &fs->sf_mem;
 
-	SF_ASSERT(!sf_mutex_shared()); /* a change: not under shared */
+	SF_ASSERT(sf_tables_held()); /* a change: exclusive, or local + sf_tables */
 	if (m->sm_resident_max &&
 	    (pages > m->sm_resident_max ||
 	     m->sm_resident > m->sm_resident_max - pages))
@@ -95,14 +95,14 @@ mem_charge_resident(struct shmemfs *fs, uint64_t pages)
 void
 mem_force_resident(struct shmemfs *fs, uint64_t pages)
 {
-	SF_ASSERT(!sf_mutex_shared()); /* a change: not under shared */
+	SF_ASSERT(sf_tables_held()); /* a change: exclusive, or local + sf_tables */
 	fs->sf_mem.sm_resident += pages;
 }
 
 void
 mem_uncharge_resident(struct shmemfs *fs, uint64_t pages)
 {
-	SF_ASSERT(!sf_mutex_shared()); /* a change: not under shared */
+	SF_ASSERT(sf_tables_held()); /* a change: exclusive, or local + sf_tables */
 	SF_ASSERT(fs->sf_mem.sm_resident >= pages);
 	fs->sf_mem.sm_resident -= pages;
 }
@@ -126,7 +126,7 @@ mem_charge_ispace(struct shmemfs *fs, uint64_t bytes)
 {
 	struct sf_mem *m = &fs->sf_mem;
 
-	SF_ASSERT(!sf_mutex_shared()); /* a change: not under shared */
+	SF_ASSERT(sf_tables_held()); /* a change: exclusive, or local + sf_tables */
 	if (m->sm_ispace_max &&
 	    (bytes > m->sm_ispace_max ||
 	     m->sm_ispace_used > m->sm_ispace_max - bytes))
@@ -138,7 +138,7 @@ mem_charge_ispace(struct shmemfs *fs, uint64_t bytes)
 void
 mem_uncharge_ispace(struct shmemfs *fs, uint64_t bytes)
 {
-	SF_ASSERT(!sf_mutex_shared()); /* a change: not under shared */
+	SF_ASSERT(sf_tables_held()); /* a change: exclusive, or local + sf_tables */
 	SF_ASSERT(fs->sf_mem.sm_ispace_used >= bytes);
 	fs->sf_mem.sm_ispace_used -= bytes;
 }
@@ -148,7 +148,7 @@ mem_charge_inode(struct shmemfs *fs)
 {
 	int ret = mem_charge_ispace(fs, SF_BOGO_INODE_SIZE);
 
-	SF_ASSERT(!sf_mutex_shared()); /* a change: not under shared */
+	SF_ASSERT(sf_tables_held()); /* a change: exclusive, or local + sf_tables */
 	if (!ret)
 		fs->sf_mem.sm_inodes_used++;
 	return ret;
@@ -157,7 +157,7 @@ mem_charge_inode(struct shmemfs *fs)
 void
 mem_uncharge_inode(struct shmemfs *fs)
 {
-	SF_ASSERT(!sf_mutex_shared()); /* a change: not under shared */
+	SF_ASSERT(sf_tables_held()); /* a change: exclusive, or local + sf_tables */
 	SF_ASSERT(fs->sf_mem.sm_inodes_used > 0);
 	fs->sf_mem.sm_inodes_used--;
 	mem_uncharge_ispace(fs, SF_BOGO_INODE_SIZE);

@@ -21,6 +21,10 @@
 #include "node.h"
 #include "xattr.h"
 
+/* The inode table's slot for a number node_alloc() gave out and
+ * node_publish() has not yet filled. */
+#define NODE_UNPUBLISHED pageidx_mk_value(0)
+
 /* The next free inode number; 0 if inode32 has none left. */
 static uint64_t
 node_next_ino(struct shmemfs *fs)
@@ -169,20 +173,23 @@ node_far_free(struct shmemfs_inode *ip)
 }
 
 /*
- * Allocate an inode and give it a number.  The caller links it into a
- * directory; i_nlink, i_nlookup and i_nopen start at 0.
+ * Allocate an inode and give it a number, which its table slot keeps
+ * (a marker that node_get() does not see) until node_publish().  The
+ * caller links it into a directory; i_nlink, i_nlookup and i_nopen
+ * start at 0.  In local mode nobody else can reach it before it is
+ * published, so its maker sets it up without its inode lock.
  */
 int
-node_new(struct shmemfs *fs, mode_t mode, uid_t uid, gid_t gid, dev_t rdev,
-	 struct shmemfs_inode **ipp)
+node_alloc(struct shmemfs *fs, mode_t mode, uid_t uid, gid_t gid, dev_t rdev,
+	   struct shmemfs_inode **ipp)
 {
 	struct shmemfs_inode *ip;
 	int ret;
 
-	SF_ASSERT(!sf_mutex_shared()); /* a change: not under shared */
+	sf_tables_lock(&fs->sf_tables);
 	ret = mem_charge_inode(fs);
 	if (ret)
-		return ret;
+		goto out_unlock;
 	/* dquot_alloc_inode() after shmem_reserve_inode(): EDQUOT */
 	ret = mem_quota_charge_inode(fs, uid, gid);
 	if (ret)
@@ -196,10 +203,11 @@ node_new(struct shmemfs *fs, mode_t mode, uid_t uid, gid_t gid, dev_t rdev,
 	if (!ip->i_ino)
 		goto out_free;
 	ret = -ENOMEM;
-	if (pageidx_store(&fs->sf_inodes, ip->i_ino, ip))
+	if (pageidx_store(&fs->sf_inodes, ip->i_ino, NODE_UNPUBLISHED))
 		goto out_free;
 	fs->sf_next_ino = ip->i_ino + 1;
 	ip->i_generation = fs->sf_next_generation++;
+	sf_tables_unlock(&fs->sf_tables);
 	ip->i_mode = mode;
 	ip->i_uid = uid;
 	ip->i_gid = gid;
@@ -223,6 +231,37 @@ out_unquota:
 	mem_quota_uncharge_inode(fs, uid, gid);
 out_uncharge:
 	mem_uncharge_inode(fs);
+out_unlock:
+	sf_tables_unlock(&fs->sf_tables);
+	return ret;
+}
+
+/* Make @ip (from node_alloc()) reachable by its number, if it is not
+ * yet.  Cannot fail: the slot is there already. */
+void
+node_publish(struct shmemfs *fs, struct shmemfs_inode *ip)
+{
+	int ret;
+
+	sf_tables_lock(&fs->sf_tables);
+	if (pageidx_lookup(&fs->sf_inodes, ip->i_ino) == NODE_UNPUBLISHED) {
+		ret = pageidx_store(&fs->sf_inodes, ip->i_ino, ip);
+		SF_ASSERT(ret == 0);
+		(void)ret;
+	}
+	SF_ASSERT(pageidx_lookup(&fs->sf_inodes, ip->i_ino) == ip);
+	sf_tables_unlock(&fs->sf_tables);
+}
+
+/* node_alloc() and node_publish() at once. */
+int
+node_new(struct shmemfs *fs, mode_t mode, uid_t uid, gid_t gid, dev_t rdev,
+	 struct shmemfs_inode **ipp)
+{
+	int ret = node_alloc(fs, mode, uid, gid, rdev, ipp);
+
+	if (!ret)
+		node_publish(fs, *ipp);
 	return ret;
 }
 
@@ -242,16 +281,20 @@ node_free_contents(struct shmemfs *fs, struct shmemfs_inode *ip)
 	node_far_free(ip);
 }
 
+/* In local mode, under sf_tables: the pages, swap slots and counters
+ * it gives back are the mount's. */
 static void
 node_free(struct shmemfs *fs, struct shmemfs_inode *ip)
 {
 	SF_ASSERT(!sf_mutex_shared()); /* a change: not under shared */
 	SF_ASSERT(ip != fs->sf_root);
+	sf_tables_lock(&fs->sf_tables);
 	node_free_contents(fs, ip);
 	pageidx_erase(&fs->sf_inodes, ip->i_ino);
 	mem_quota_uncharge_inode(fs, ip->i_uid, ip->i_gid);
-	sf_obj_free(ip, sizeof(*ip));
 	mem_uncharge_inode(fs);
+	sf_tables_unlock(&fs->sf_tables);
+	sf_obj_free(ip, sizeof(*ip));
 }
 
 /* Free @ip if nothing refers to it any more (last name, ref and open). */
@@ -265,14 +308,23 @@ node_put(struct shmemfs *fs, struct shmemfs_inode *ip)
 struct shmemfs_inode *
 node_get(struct shmemfs *fs, uint64_t ino)
 {
-	return pageidx_lookup(&fs->sf_inodes, ino);
+	struct shmemfs_inode *ip;
+
+	sf_tables_lock(&fs->sf_tables);
+	ip = pageidx_lookup(&fs->sf_inodes, ino);
+	sf_tables_unlock(&fs->sf_tables);
+	return ip == NODE_UNPUBLISHED ? NULL : ip;
 }
 
 /* The live inode with the lowest number >= *@inop (set to it), or NULL. */
 struct shmemfs_inode *
 node_next(struct shmemfs *fs, uint64_t *inop)
 {
-	return pageidx_next(&fs->sf_inodes, inop);
+	struct shmemfs_inode *ip;
+
+	while ((ip = pageidx_next(&fs->sf_inodes, inop)) == NODE_UNPUBLISHED)
+		++*inop;
+	return ip;
 }
 
 void

@@ -4,7 +4,9 @@
  * lookup by number, attributes, and freeing when the last reference
  * goes (see inode.h for the three counts that keep an inode alive).
  *
- * => Must be called with sf_lock held.
+ * => Must be called with sf_lock held: exclusive, or local for
+ * node_alloc(), node_publish(), node_get() and node_put(), which take
+ * sf_tables themselves for the table and the counters (lock.h).
  * Invariant: sm_inodes_used == entries in sf_inodes.
  */
 #ifndef SHMEMFS_NODE_H
@@ -15,6 +17,9 @@
 
 int node_new(struct shmemfs *fs, mode_t mode, uid_t uid, gid_t gid,
 	     dev_t rdev, struct shmemfs_inode **ipp);
+int node_alloc(struct shmemfs *fs, mode_t mode, uid_t uid, gid_t gid,
+	       dev_t rdev, struct shmemfs_inode **ipp);
+void node_publish(struct shmemfs *fs, struct shmemfs_inode *ip);
 void node_put(struct shmemfs *fs, struct shmemfs_inode *ip);
 void node_free_contents(struct shmemfs *fs, struct shmemfs_inode *ip);
 struct shmemfs_inode *node_get(struct shmemfs *fs, uint64_t ino);

@@ -1340,6 +1340,7 @@ snap_get_inode(struct snap_restore *rs)
 			return img_fail(
 			    r, ret, "cannot restore inode %llu (%s): %s",
 			    (unsigned long long)ino, name, strerror(-ret));
+		node_publish(fs, ip);
 		SF_ASSERT(ip->i_ino == ino);
 	}
 	ip->i_generation = gen;

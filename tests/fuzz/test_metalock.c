@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test_metalock.c - metadata readers under sf_lock shared, under load.
+ * test_metalock.c - metadata readers under sf_lock shared, and local
+ * writers under sf_lock local, under load.
  *
- *   test_metalock [-r READERS] [-w WRITERS] [-d SECONDS] [-s SEED]
+ *   test_metalock [-r READERS] [-w WRITERS] [-l LOCALS] [-d SECONDS]
+ *                 [-s SEED]
  *
  * WRITERS (default 2) create, unlink, rename between directories,
  * chmod/chown, truncate, write and set extended attributes on files of
@@ -22,10 +24,22 @@
  *   st_nlink == 1 for a file found by lookup, 2 for a directory, whose
  *   st_size is a multiple of 20; statfs and stats within their limits
  *
- * A mutating call under the shared mode trips the assertions of debug
- * builds (lock.h) and, under ThreadSanitizer (run-tsan.sh), is a race.
- * At the end shmemfs_check() must pass.  Prints one summary line; exits
- * 0 or 1.
+ * LOCALS (default 2) meanwhile make and remove names with the calls
+ * that run under sf_lock local beside each other (core.h): mknod,
+ * mkdir, rmdir, short symlinks (and now and then a long one, which
+ * goes exclusive), link, unlink, O_TMPFILE and its link, open, release
+ * and forget, in LDIRS directories they share (so they meet in the
+ * same directory and on the same victims) and in one of their own
+ * (so they run in different ones).  Each checks after every step that
+ * its names are there or gone with the link count it expects, and the
+ * readers check what they find of them.
+ *
+ * A mutating call under the shared mode, or one under the local mode
+ * without the inode lock or sf_tables it needs, trips the assertions of
+ * debug builds (lock.h) and, under ThreadSanitizer (run-tsan.sh), is a
+ * race.  At the end shmemfs_check() must pass: a lost update of the
+ * name hash, the inode table or a counter fails it.  Prints one summary
+ * line; exits 0 or 1.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -50,8 +64,13 @@
 
 static struct shmemfs *fs;
 static uint64_t dirs[NDIRS];
-static atomic_ullong nreads, nfound, nwrites;
-static unsigned nwriters = 2;
+#define LDIRS	  3
+#define LFILES	  6 /* per local writer */
+
+static atomic_ullong nreads, nfound, nwrites, nlocal;
+static unsigned nwriters = 2, nlocals = 2;
+static uint64_t ldirs[LDIRS];
+static uint64_t hub; /* a file every local writer links to and unlinks */
 
 static void
 name_of(char *buf, size_t len, unsigned w, unsigned k)
@@ -157,6 +176,36 @@ reader_fs(void)
 	}
 }
 
+/* A name of a local writer, if there: what it can be (see lwriter). */
+static void
+reader_local(uint64_t r)
+{
+	struct shmemfs_attr a;
+	char name[32];
+	int ret;
+
+	snprintf(name, sizeof(name), "l%u_%u",
+		 (unsigned)(r >> 8) % (nlocals ? nlocals : 1),
+		 (unsigned)(r >> 16) % LFILES);
+	ret = shmemfs_lookup(fs, ldirs[(r >> 24) % LDIRS], name, &a);
+	if (ret == -ENOENT)
+		return;
+	if (ret) {
+		fail("lookup local %s: %d", name, ret);
+		return;
+	}
+	atomic_fetch_add(&nfound, 1);
+	if (S_ISREG(a.sa_st.st_mode) ? a.sa_st.st_nlink < 1 ||
+					   a.sa_st.st_nlink > 2
+	    : S_ISDIR(a.sa_st.st_mode) ? a.sa_st.st_nlink != 2 ||
+					     a.sa_st.st_size % 20
+	    : S_ISLNK(a.sa_st.st_mode) ? a.sa_st.st_nlink != 1
+				       : true)
+		fail("lookup local %s: mode %o nlink %lu", name,
+		     a.sa_st.st_mode, (unsigned long)a.sa_st.st_nlink);
+	shmemfs_forget(fs, a.sa_st.st_ino, 1);
+}
+
 static void *
 reader_main(void *arg)
 {
@@ -168,6 +217,8 @@ reader_main(void *arg)
 
 		if (r % 16 == 0) {
 			reader_fs();
+		} else if (r % 16 == 1) {
+			reader_local(r);
 		} else {
 			name_of(name, sizeof(name),
 				(unsigned)(r >> 8) % nwriters,
@@ -280,6 +331,258 @@ writer_step(struct warg *wa)
 	}
 }
 
+/*
+ * Local writers.  Slot k of writer w is the name "l<w>_<k>": nothing, a
+ * file with one name (in ldir or its own directory), a file with a
+ * second name "l<w>_<k>" in another directory, a directory, or a
+ * symlink.
+ */
+enum { L_NONE, L_FILE, L_FILE2, L_DIR, L_LINK };
+
+struct larg;
+static uint64_t lpick(struct larg *la, uint64_t r);
+
+struct lslot {
+	int s_kind;
+	uint64_t s_dir, s_dir2; /* where its name(s) are */
+};
+
+struct larg {
+	unsigned l_id;
+	uint64_t l_seed;
+	uint64_t l_own; /* a directory only this writer uses */
+	uint64_t l_hub; /* where its name "h<w>" for the hub is, or 0 */
+	struct lslot l_slots[LFILES];
+};
+
+/* The hub's names come and go from every local writer at once: its
+ * link count is changed from several directories at the same time. */
+static void
+lhub_step(struct larg *la, uint64_t r)
+{
+	struct shmemfs_attr a;
+	char name[32];
+	int ret;
+
+	snprintf(name, sizeof(name), "h%u", la->l_id);
+	if (la->l_hub) {
+		ret = shmemfs_unlink(fs, la->l_hub, name);
+		if (ret)
+			fail("unlink hub %s: %d", name, ret);
+		la->l_hub = 0;
+		return;
+	}
+	la->l_hub = lpick(la, r);
+	ret = shmemfs_link(fs, hub, la->l_hub, name, &a);
+	if (ret) {
+		fail("link hub %s: %d", name, ret);
+		return;
+	}
+	if (a.sa_st.st_ino != hub || a.sa_st.st_nlink < 2 ||
+	    a.sa_st.st_nlink > nlocals + 1)
+		fail("link hub %s: ino %llu nlink %lu", name,
+		     (unsigned long long)a.sa_st.st_ino,
+		     (unsigned long)a.sa_st.st_nlink);
+	shmemfs_forget(fs, hub, 1);
+}
+
+/* Is @name in @dir what the writer expects: gone (@kind L_NONE), or of
+ * its type with @nlink links? */
+static void
+lcheck(uint64_t dir, const char *name, int kind, unsigned nlink)
+{
+	struct shmemfs_attr a;
+	int ret = shmemfs_lookup(fs, dir, name, &a);
+
+	if (kind == L_NONE) {
+		if (ret != -ENOENT)
+			fail("local %s: still there (%d)", name, ret);
+		if (!ret)
+			shmemfs_forget(fs, a.sa_st.st_ino, 1);
+		return;
+	}
+	if (ret) {
+		fail("local %s: lookup %d", name, ret);
+		return;
+	}
+	if ((kind == L_DIR && !S_ISDIR(a.sa_st.st_mode)) ||
+	    (kind == L_LINK && !S_ISLNK(a.sa_st.st_mode)) ||
+	    ((kind == L_FILE || kind == L_FILE2) &&
+	     !S_ISREG(a.sa_st.st_mode)) ||
+	    a.sa_st.st_nlink != nlink)
+		fail("local %s: mode %o nlink %lu, want kind %d nlink %u", name,
+		     a.sa_st.st_mode, (unsigned long)a.sa_st.st_nlink, kind,
+		     nlink);
+	shmemfs_forget(fs, a.sa_st.st_ino, 1);
+}
+
+static uint64_t
+lpick(struct larg *la, uint64_t r)
+{
+	return r % (LDIRS + 1) == LDIRS ? la->l_own : ldirs[r % (LDIRS + 1)];
+}
+
+static void
+lmake(struct larg *la, struct lslot *sl, const char *name, uint64_t r)
+{
+	struct shmemfs_ctx ctx = {.sc_umask = 022};
+	char target[300];
+	struct shmemfs_attr a;
+	uint64_t dir = lpick(la, r >> 4);
+	int ret = 0, kind = L_FILE;
+
+	switch ((r >> 12) % 5) {
+	case 0:
+		ret = shmemfs_mknod(fs, &ctx, dir, name, S_IFREG | 0600, 0,
+				    &a);
+		break;
+	case 1:
+		ret = shmemfs_mkdir(fs, &ctx, dir, name, 0700, &a);
+		kind = L_DIR;
+		break;
+	case 2: /* short, or now and then long (exclusive, page-backed) */
+		memset(target, 'x', sizeof(target));
+		target[(r >> 16) % 8 ? 20 : 200] = '\0';
+		ret = shmemfs_symlink(fs, &ctx, dir, name, target, &a);
+		kind = L_LINK;
+		break;
+	case 3: /* O_TMPFILE, then given a name; open, then closed */
+		ret = shmemfs_tmpfile(fs, &ctx, dir, 0600, 0, &a);
+		if (ret)
+			break;
+		ret = shmemfs_link(fs, a.sa_st.st_ino, dir, name, NULL);
+		if (ret) {
+			fail("link tmpfile %s: %d", name, ret);
+			return;
+		}
+		shmemfs_release(fs, a.sa_st.st_ino);
+		shmemfs_forget(fs, a.sa_st.st_ino, 1); /* the link's */
+		break;
+	default: /* a file made, opened and closed */
+		ret = shmemfs_mknod(fs, &ctx, dir, name, S_IFREG | 0600, 0,
+				    &a);
+		if (ret)
+			break;
+		if (shmemfs_open(fs, a.sa_st.st_ino))
+			fail("open %s", name);
+		else
+			shmemfs_release(fs, a.sa_st.st_ino);
+		break;
+	}
+	if (ret) {
+		fail("make %s: %d", name, ret);
+		return;
+	}
+	shmemfs_forget(fs, a.sa_st.st_ino, 1);
+	sl->s_kind = kind;
+	sl->s_dir = dir;
+	lcheck(dir, name, kind, kind == L_DIR ? 2 : 1);
+}
+
+static void
+lwriter_step(struct larg *la)
+{
+	uint64_t r = rnd(&la->l_seed);
+	unsigned k = (unsigned)(r % LFILES);
+	struct lslot *sl = &la->l_slots[k];
+	struct shmemfs_ctx ctx = {0};
+	struct shmemfs_attr a, b;
+	char name[32];
+	uint64_t d2;
+	int ret;
+
+	if ((r >> 62) == 0) { /* 1 in 4 */
+		lhub_step(la, r >> 8);
+		return;
+	}
+	snprintf(name, sizeof(name), "l%u_%u", la->l_id, k);
+	r >>= 8;
+	switch (sl->s_kind) {
+	case L_NONE:
+		lmake(la, sl, name, r);
+		return;
+	case L_FILE:
+		if (r % 3 == 0) { /* a second name elsewhere */
+			d2 = lpick(la, r >> 4);
+			if (d2 == sl->s_dir)
+				break;
+			ret = shmemfs_lookup(fs, sl->s_dir, name, &a);
+			if (ret) {
+				fail("lookup %s: %d", name, ret);
+				return;
+			}
+			ret = shmemfs_link(fs, a.sa_st.st_ino, d2, name, NULL);
+			shmemfs_forget(fs, a.sa_st.st_ino, ret ? 1 : 2);
+			if (ret) {
+				fail("link %s: %d", name, ret);
+				return;
+			}
+			sl->s_kind = L_FILE2;
+			sl->s_dir2 = d2;
+			lcheck(d2, name, L_FILE2, 2);
+			lcheck(sl->s_dir, name, L_FILE2, 2);
+			return;
+		}
+		break;
+	case L_FILE2: /* one of the two names goes */
+		if (r % 2) {
+			uint64_t t = sl->s_dir;
+
+			sl->s_dir = sl->s_dir2;
+			sl->s_dir2 = t;
+		}
+		ret = shmemfs_unlink(fs, sl->s_dir2, name);
+		if (ret) {
+			fail("unlink %s: %d", name, ret);
+			return;
+		}
+		sl->s_kind = L_FILE;
+		lcheck(sl->s_dir2, name, L_NONE, 0);
+		lcheck(sl->s_dir, name, L_FILE, 1);
+		return;
+	case L_DIR: /* a name made and removed inside it first */
+		ret = shmemfs_lookup(fs, sl->s_dir, name, &a);
+		if (ret) {
+			fail("lookup dir %s: %d", name, ret);
+			return;
+		}
+		if (shmemfs_mknod(fs, &ctx, a.sa_st.st_ino, "in",
+				  S_IFREG | 0600, 0, &b) ||
+		    shmemfs_unlink(fs, a.sa_st.st_ino, "in"))
+			fail("in %s", name);
+		else
+			shmemfs_forget(fs, b.sa_st.st_ino, 1);
+		shmemfs_forget(fs, a.sa_st.st_ino, 1);
+		ret = shmemfs_rmdir(fs, sl->s_dir, name);
+		if (ret) {
+			fail("rmdir %s: %d", name, ret);
+			return;
+		}
+		sl->s_kind = L_NONE;
+		lcheck(sl->s_dir, name, L_NONE, 0);
+		return;
+	}
+	ret = shmemfs_unlink(fs, sl->s_dir, name);
+	if (ret) {
+		fail("unlink %s: %d", name, ret);
+		return;
+	}
+	sl->s_kind = L_NONE;
+	lcheck(sl->s_dir, name, L_NONE, 0);
+}
+
+static void *
+lwriter_main(void *arg)
+{
+	struct larg *la = arg;
+
+	while (!atomic_load(&stop)) {
+		lwriter_step(la);
+		atomic_fetch_add(&nlocal, 1);
+	}
+	return NULL;
+}
+
 static void *
 writer_main(void *arg)
 {
@@ -302,16 +605,20 @@ main(int argc, char **argv)
 	struct shmemfs_attr a;
 	pthread_t *tids;
 	struct warg *wargs;
+	struct larg *largs;
 	char msg[256];
 	int opt, ret;
 
-	while ((opt = getopt(argc, argv, "r:w:d:s:")) != -1) {
+	while ((opt = getopt(argc, argv, "r:w:l:d:s:")) != -1) {
 		switch (opt) {
 		case 'r':
 			nreaders = (unsigned)atoi(optarg);
 			break;
 		case 'w':
 			nwriters = (unsigned)atoi(optarg);
+			break;
+		case 'l':
+			nlocals = (unsigned)atoi(optarg);
 			break;
 		case 'd':
 			secs = (unsigned)atoi(optarg);
@@ -322,7 +629,8 @@ main(int argc, char **argv)
 		default:
 			fprintf(stderr,
 				"usage: test_metalock [-r READERS] "
-				"[-w WRITERS] [-d SECONDS] [-s SEED]\n");
+				"[-w WRITERS] [-l LOCALS] [-d SECONDS] "
+				"[-s SEED]\n");
 			return 2;
 		}
 	}
@@ -340,8 +648,9 @@ main(int argc, char **argv)
 		fprintf(stderr, "test_metalock: mount: %d %s\n", ret, msg);
 		return 1;
 	}
-	printf("test_metalock: seed %" PRIu64 ", %u readers, %u writers\n",
-	       seed, nreaders, nwriters);
+	printf("test_metalock: seed %" PRIu64
+	       ", %u readers, %u writers, %u local writers\n",
+	       seed, nreaders, nwriters, nlocals);
 	fflush(stdout);
 	for (i = 0; i < NDIRS; i++) {
 		snprintf(msg, sizeof(msg), "d%u", i);
@@ -349,10 +658,32 @@ main(int argc, char **argv)
 			return 1;
 		dirs[i] = a.sa_st.st_ino;
 	}
-	wargs = calloc(nwriters, sizeof(*wargs));
-	tids = calloc(nwriters + nreaders, sizeof(*tids));
-	if (!wargs || !tids)
+	if (shmemfs_mknod(fs, &ctx, SHMEMFS_ROOT_INO, "hub", S_IFREG | 0644, 0,
+			  &a))
 		return 1;
+	hub = a.sa_st.st_ino;
+	for (i = 0; i < LDIRS; i++) {
+		snprintf(msg, sizeof(msg), "l%u", i);
+		if (shmemfs_mkdir(fs, &ctx, SHMEMFS_ROOT_INO, msg, 0755, &a))
+			return 1;
+		ldirs[i] = a.sa_st.st_ino;
+	}
+	wargs = calloc(nwriters, sizeof(*wargs));
+	largs = calloc(nlocals + 1, sizeof(*largs));
+	tids = calloc(nwriters + nreaders + nlocals, sizeof(*tids));
+	if (!wargs || !largs || !tids)
+		return 1;
+	for (i = 0; i < nlocals; i++) {
+		snprintf(msg, sizeof(msg), "o%u", i);
+		if (shmemfs_mkdir(fs, &ctx, SHMEMFS_ROOT_INO, msg, 0755, &a))
+			return 1;
+		largs[i].l_id = i;
+		largs[i].l_seed = seed * 2246822519u + i + 1;
+		largs[i].l_own = a.sa_st.st_ino;
+		if (pthread_create(&tids[nwriters + nreaders + i], NULL,
+				   lwriter_main, &largs[i]))
+			return 1;
+	}
 	for (i = 0; i < nwriters; i++) {
 		snprintf(msg, sizeof(msg), "p%u", i);
 		if (shmemfs_mkdir(fs, &ctx, SHMEMFS_ROOT_INO, msg, 0755, &a))
@@ -370,18 +701,23 @@ main(int argc, char **argv)
 	for (i = 0; i < secs * 10 && !atomic_load(&stop); i++)
 		usleep(100000);
 	atomic_store(&stop, true);
-	for (i = 0; i < nwriters + nreaders; i++)
+	for (i = 0; i < nwriters + nreaders + nlocals; i++)
 		pthread_join(tids[i], NULL);
 	if (!failed && atomic_load(&nfound) == 0)
 		fail("the readers never found a file");
+	if (!failed && nlocals && atomic_load(&nlocal) == 0)
+		fail("the local writers made no step");
 	if (!failed && shmemfs_check(fs, msg, sizeof(msg)))
 		fail("shmemfs_check: %s", msg);
-	printf("test_metalock: %llu reads (%llu files found), %llu writes%s\n",
+	printf("test_metalock: %llu reads (%llu files found), %llu writes, "
+	       "%llu local steps%s\n",
 	       (unsigned long long)atomic_load(&nreads),
 	       (unsigned long long)atomic_load(&nfound),
 	       (unsigned long long)atomic_load(&nwrites),
+	       (unsigned long long)atomic_load(&nlocal),
 	       failed ? ", FAILED" : "");
 	shmemfs_destroy(fs);
+	free(largs);
 	free(wargs);
 	free(tids);
 	return failed ? 1 : 0;
