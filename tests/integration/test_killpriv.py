@@ -19,7 +19,7 @@ import time
 
 import pytest
 
-from conftest import NOBODY, TRANSPORT, in_child
+from conftest import NOBODY, SHMEMCTL_BIN, TRANSPORT, in_child
 
 pytestmark = pytest.mark.needs_root
 
@@ -237,3 +237,32 @@ def test_write_still_drops_suid_after_nosec(mnt):
     assert _as(USER, w) == 0
     assert oct(os.stat(p).st_mode & 0o7777) == oct(0o666)
     assert not _has_cap(p)
+
+
+@pytest.mark.skipif(bool(os.environ.get("SHMEMFS_WRAPPER")),
+                    reason="a restart re-executes /proc/self/exe")
+def test_killpriv_kept_over_live_restart(mount):
+    """The new daemon of `shmemctl restart` replays INIT; the kernel
+    keeps what was negotiated, and the new daemon honours the flags."""
+    m = mount(["nouring", "debug"], allowed_stderr=(r".",))
+    p = os.path.join(m.path, "f")
+    with open(p, "wb") as f:
+        f.write(b"abcd")
+    os.chmod(p, 0o6777)
+    r = subprocess.run([SHMEMCTL_BIN, "restart", m.path],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       text=True)
+    assert r.returncode == 0, r.stderr
+
+    def writes():
+        def w():
+            fd = os.open(p, os.O_WRONLY)
+            try:
+                for i in range(50):
+                    os.pwrite(fd, b"x" * 4096, i * 4096)
+            finally:
+                os.close(fd)
+        assert _as(USER, w) == 0
+    n = _getxattrs(m, writes)
+    assert oct(os.stat(p).st_mode & 0o7777) == oct(0o777)
+    assert n <= 5, "%d GETXATTR for 50 writes after a restart" % n
