@@ -293,8 +293,8 @@ ops_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *st, int to_set,
 	ops_map_flags((unsigned)to_set, ops_setattr_map,
 		      OPS_NELEM(ops_setattr_map), &valid);
 	/* handle_killpriv_v2: see ops_kill_of(), before the chown */
-	kill = to_set ? ops_req_kill(req, ino)
-		      : ops_empty_setattr_kill(req, ino);
+	kill =
+	    to_set ? ops_req_kill(req, ino) : ops_empty_setattr_kill(req, ino);
 	/*
 	 * ftruncate() and open(O_TRUNC) come with a file handle.  The kernel
 	 * asks tmpfs to set mtime and ctime for those even when the size

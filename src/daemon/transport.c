@@ -202,7 +202,8 @@ transport_patch_init(const struct iovec *iov, int count, int *agreed)
 	init = iov[1].iov_base;
 	if (transport_chan.tc_kernel_offers_killpriv_v2)
 		init->flags |= FUSE_HANDLE_KILLPRIV_V2;
-	if (!transport_chan.tc_uring_cb || !transport_chan.tc_kernel_offers_uring)
+	if (!transport_chan.tc_uring_cb ||
+	    !transport_chan.tc_kernel_offers_uring)
 		return;
 	init->flags |= FUSE_INIT_EXT;
 	init->flags2 |= (uint32_t)(SD_FUSE_OVER_IO_URING >> 32);
@@ -309,10 +310,10 @@ transport_kill_flag(const void *buf, size_t len)
 	const char *arg = (const char *)(in + 1);
 	size_t have = len - sizeof(*in);
 
-#define TRANSPORT_FIELD(type, field)                                          \
+#define TRANSPORT_FIELD(type, field)                                           \
 	(have >= offsetof(type, field) + sizeof(((type *)0)->field)            \
-		 ? ((const type *)arg)->field                                   \
-		 : 0)
+	     ? ((const type *)arg)->field                                      \
+	     : 0)
 	switch (in->opcode) {
 	case FUSE_WRITE:
 		return !!(TRANSPORT_FIELD(struct fuse_write_in, write_flags) &

@@ -755,26 +755,25 @@ test_kill_priv(void **state)
 	f = mkfile(fs, 1, "f");
 	/* no kill asked: a privileged writer keeps everything */
 	set_mode_old_ctime(fs, f, 06777);
-	assert_int_equal(shmemfs_setxattr(fs, f, "security.capability", cap,
-					  sizeof(cap), 0),
-			 0);
+	assert_int_equal(
+	    shmemfs_setxattr(fs, f, "security.capability", cap, sizeof(cap), 0),
+	    0);
 	assert_int_equal(shmemfs_write_kill(fs, f, "abcd", 4, 0, 0), 4);
 	assert_int_equal(st_of(fs, f).st_mode & 07777, 06777);
-	assert_int_equal(shmemfs_getxattr(fs, f, "security.capability", NULL,
-					  0),
-			 sizeof(cap));
+	assert_int_equal(
+	    shmemfs_getxattr(fs, f, "security.capability", NULL, 0),
+	    sizeof(cap));
 
 	/* S_ISUID, S_ISGID with group execute, the capability */
 	set_mode_old_ctime(fs, f, 06777);
-	assert_int_equal(shmemfs_write_kill(fs, f, "x", 1, 8, SHMEMFS_KILL_SUIDGID),
-			 1);
+	assert_int_equal(
+	    shmemfs_write_kill(fs, f, "x", 1, 8, SHMEMFS_KILL_SUIDGID), 1);
 	st = st_of(fs, f);
 	assert_int_equal(st.st_mode & 07777, 0777);
 	assert_int_not_equal(st.st_ctime, 1);
 	assert_int_equal(st.st_size, 9);
-	assert_int_equal(shmemfs_getxattr(fs, f, "security.capability", NULL,
-					  0),
-			 -ENODATA);
+	assert_int_equal(
+	    shmemfs_getxattr(fs, f, "security.capability", NULL, 0), -ENODATA);
 
 	/* S_ISGID without group execute stays, and ctime with it... */
 	set_mode_old_ctime(fs, f, 02666);
@@ -782,33 +781,30 @@ test_kill_priv(void **state)
 	assert_int_equal(a.sa_st.st_mode & 07777, 02666);
 	assert_int_equal(a.sa_st.st_ctime, 1);
 	/* ...unless the caller is outside the group */
-	assert_int_equal(shmemfs_kill_priv(fs, f,
-					   SHMEMFS_KILL_SUIDGID |
-						   SHMEMFS_KILL_SGID,
-					   &a),
-			 0);
+	assert_int_equal(
+	    shmemfs_kill_priv(fs, f, SHMEMFS_KILL_SUIDGID | SHMEMFS_KILL_SGID,
+			      &a),
+	    0);
 	assert_int_equal(a.sa_st.st_mode & 07777, 0666);
 	assert_int_not_equal(a.sa_st.st_ctime, 1);
 
 	/* a write that fails on the file's type kills nothing */
 	assert_int_equal(shmemfs_mkdir(fs, &ctx, 1, "d", 02777, &a), 0);
 	d = a.sa_st.st_ino;
-	assert_int_equal(shmemfs_write_kill(fs, d, "x", 1, 0,
-					    SHMEMFS_KILL_SUIDGID),
-			 -EISDIR);
+	assert_int_equal(
+	    shmemfs_write_kill(fs, d, "x", 1, 0, SHMEMFS_KILL_SUIDGID),
+	    -EISDIR);
 	/* directories keep their bits (the kernel never asks) */
-	assert_int_equal(shmemfs_kill_priv(fs, d,
-					   SHMEMFS_KILL_SUIDGID |
-						   SHMEMFS_KILL_SGID,
-					   NULL),
-			 0);
+	assert_int_equal(
+	    shmemfs_kill_priv(fs, d, SHMEMFS_KILL_SUIDGID | SHMEMFS_KILL_SGID,
+			      NULL),
+	    0);
 	assert_int_equal(st_of(fs, d).st_mode & 07777, 02777);
-	assert_int_equal(shmemfs_kill_priv(fs, 12345, SHMEMFS_KILL_SUIDGID,
-					   NULL),
-			 -ESTALE);
-	assert_int_equal(shmemfs_write_kill(fs, 12345, "x", 1, 0,
-					    SHMEMFS_KILL_SUIDGID),
-			 -ESTALE);
+	assert_int_equal(
+	    shmemfs_kill_priv(fs, 12345, SHMEMFS_KILL_SUIDGID, NULL), -ESTALE);
+	assert_int_equal(
+	    shmemfs_write_kill(fs, 12345, "x", 1, 0, SHMEMFS_KILL_SUIDGID),
+	    -ESTALE);
 	check(fs);
 	shmemfs_destroy(fs);
 }
@@ -817,24 +813,24 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_root),
-		cmocka_unit_test(test_namespace_errors),
-		cmocka_unit_test(test_times_ns),
-		cmocka_unit_test(test_obj_alloc),
-		cmocka_unit_test(test_symlinks),
-		cmocka_unit_test(test_data_sparse),
-		cmocka_unit_test(test_fallocate),
-		cmocka_unit_test(test_enospc),
-		cmocka_unit_test(test_unlinked_open),
-		cmocka_unit_test(test_rename),
-		cmocka_unit_test(test_readdir_unlink),
-		cmocka_unit_test(test_xattr),
-		cmocka_unit_test(test_alloc_failures),
-		cmocka_unit_test(test_setgid_inherit),
-		cmocka_unit_test(test_inode_space),
-		cmocka_unit_test(test_fallocate_twice),
-		cmocka_unit_test(test_tmpfile),
-		cmocka_unit_test(test_kill_priv),
+	    cmocka_unit_test(test_root),
+	    cmocka_unit_test(test_namespace_errors),
+	    cmocka_unit_test(test_times_ns),
+	    cmocka_unit_test(test_obj_alloc),
+	    cmocka_unit_test(test_symlinks),
+	    cmocka_unit_test(test_data_sparse),
+	    cmocka_unit_test(test_fallocate),
+	    cmocka_unit_test(test_enospc),
+	    cmocka_unit_test(test_unlinked_open),
+	    cmocka_unit_test(test_rename),
+	    cmocka_unit_test(test_readdir_unlink),
+	    cmocka_unit_test(test_xattr),
+	    cmocka_unit_test(test_alloc_failures),
+	    cmocka_unit_test(test_setgid_inherit),
+	    cmocka_unit_test(test_inode_space),
+	    cmocka_unit_test(test_fallocate_twice),
+	    cmocka_unit_test(test_tmpfile),
+	    cmocka_unit_test(test_kill_priv),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
