@@ -998,31 +998,7 @@ ssize_t
 shmemfs_write(struct shmemfs *fs, uint64_t ino, const void *buf, size_t size,
 	      int64_t off)
 {
-	struct shmemfs_inode *ip;
-	ssize_t ret;
-
-	/* rw_verify_area(): the end must be a valid offset too */
-	if (off < 0 || size > (uint64_t)INT64_MAX - (uint64_t)off)
-		return -EINVAL;
-	dlock_write(&fs->sf_dlocks, ino);
-	LOCK(fs);
-	ip = iget(fs, ino);
-	ret = ip ? check_regular(ip) : -ESTALE;
-	if (!ret && ip->i_seals) { /* memfd seals (ipc.c) */
-		ret = ipc_seal_write(ip, (uint64_t)off, size);
-		if (ret > 0)
-			size = (size_t)ret;
-		if (ret >= 0)
-			ret = 0;
-	}
-	if (!ret) {
-		mem_quota_bind(fs, ip->i_uid, ip->i_gid);
-		ret = data_write(fs, ip, buf, size, (uint64_t)off);
-		mem_quota_unbind(fs);
-	}
-	UNLOCK(fs);
-	dlock_unlock(&fs->sf_dlocks, ino);
-	return ret;
+	return shmemfs_write_kill(fs, ino, buf, size, off, 0);
 }
 
 int
@@ -1605,7 +1581,8 @@ shmemfs_kill_priv(struct shmemfs *fs, uint64_t ino, unsigned kill,
 	return 0;
 }
 
-/* shmemfs_write() with kill_priv_locked() first, under the same lock. */
+/* A write, with kill_priv_locked() first under the same lock (@kill 0:
+ * shmemfs_write()). */
 ssize_t
 shmemfs_write_kill(struct shmemfs *fs, uint64_t ino, const void *buf,
 		   size_t size, int64_t off, unsigned kill)
@@ -1613,8 +1590,7 @@ shmemfs_write_kill(struct shmemfs *fs, uint64_t ino, const void *buf,
 	struct shmemfs_inode *ip;
 	ssize_t ret;
 
-	if (!kill)
-		return shmemfs_write(fs, ino, buf, size, off);
+	/* rw_verify_area(): the end must be a valid offset too */
 	if (off < 0 || size > (uint64_t)INT64_MAX - (uint64_t)off)
 		return -EINVAL;
 	dlock_write(&fs->sf_dlocks, ino);
