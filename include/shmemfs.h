@@ -503,6 +503,11 @@ int shmemfs_restore(struct shmemfs **fsp, const struct shmemfs_opts *o,
 #define SHMEMFS_KILL_SGID    (1u << 1)
 int shmemfs_kill_priv(struct shmemfs *fs, uint64_t ino, unsigned kill,
 		      struct shmemfs_attr *out);
+/* shmemfs_setattr() and shmemfs_kill_priv() at once (a chown or a
+ * truncate that drops privileges). */
+int shmemfs_setattr_kill(struct shmemfs *fs, uint64_t ino, unsigned valid,
+			 const struct shmemfs_setattr *sa, unsigned kill,
+			 struct shmemfs_attr *out);
 ssize_t shmemfs_write_kill(struct shmemfs *fs, uint64_t ino, const void *buf,
 			   size_t size, int64_t off, unsigned kill);
 

@@ -343,6 +343,20 @@ int
 shmemfs_setattr(struct shmemfs *fs, uint64_t ino, unsigned valid,
 		const struct shmemfs_setattr *sa, struct shmemfs_attr *out)
 {
+	return shmemfs_setattr_kill(fs, ino, valid, sa, 0, out);
+}
+
+static void kill_priv_locked(struct shmemfs *fs, struct shmemfs_inode *ip,
+			     unsigned kill);
+
+/* A setattr, then kill_priv_locked() under the same lock, so no one
+ * sees a chown done and the set-id bits not yet gone (@kill 0:
+ * shmemfs_setattr()). */
+int
+shmemfs_setattr_kill(struct shmemfs *fs, uint64_t ino, unsigned valid,
+		     const struct shmemfs_setattr *sa, unsigned kill,
+		     struct shmemfs_attr *out)
+{
 	bool size = valid & SHMEMFS_SET_SIZE; /* a truncate: the data lock */
 	struct shmemfs_inode *ip;
 	int ret = -ESTALE;
@@ -356,6 +370,8 @@ shmemfs_setattr(struct shmemfs *fs, uint64_t ino, unsigned valid,
 	ret = ip->i_seals ? ipc_seal_setattr(ip, valid, sa) : 0; /* memfd */
 	if (!ret)
 		ret = node_setattr(fs, ip, valid, sa);
+	if (!ret)
+		kill_priv_locked(fs, ip, kill);
 	if (!ret && out)
 		node_fill_attr_fs(fs, ip, out);
 out:

@@ -313,10 +313,9 @@ ops_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *st, int to_set,
 		return;
 	}
 
-	OPS_QUOTA_RETRY(
-	    req, ret, shmemfs_setattr(ops_req_fs(req), ino, valid, &sa, &attr));
-	if (!ret && kill)
-		ret = shmemfs_kill_priv(ops_req_fs(req), ino, kill, &attr);
+	OPS_QUOTA_RETRY(req, ret,
+			shmemfs_setattr_kill(ops_req_fs(req), ino, valid, &sa,
+					     kill, &attr));
 	if (ret < 0)
 		fuse_reply_err(req, -ret);
 	else
@@ -662,10 +661,7 @@ ops_open_truncate(fuse_req_t req, struct shmemfs *fs, fuse_ino_t ino)
 	    ((attr.sa_st.st_mode & (S_ISUID | S_ISGID)) &&
 	     !ops_caller_has_cap(req, CAP_FSETID)))
 		kill = ops_kill_of(req, &attr);
-	ret = shmemfs_setattr(fs, ino, valid, &sa, NULL);
-	if (!ret && kill)
-		ret = shmemfs_kill_priv(fs, ino, kill, NULL);
-	return ret;
+	return shmemfs_setattr_kill(fs, ino, valid, &sa, kill, NULL);
 }
 
 static void
