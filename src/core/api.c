@@ -529,19 +529,6 @@ out:
 	return ret;
 }
 
-/* The inode @name names in @dir, or 0 (none, or no name to look up). */
-static uint64_t
-child_ino(struct shmemfs *fs, struct shmemfs_inode *dir, const char *name)
-{
-	struct sf_dirent *de;
-	size_t len;
-
-	if (!S_ISDIR(dir->i_mode) || dir_check_name(name, &len))
-		return 0;
-	de = dir_find(fs, dir, name, len);
-	return de ? de->d_inode->i_ino : 0;
-}
-
 /*
  * Local mode, with the inode locks of the directory and of the victim,
  * which is known only once the name is looked up: if its lock cannot
@@ -554,7 +541,8 @@ unlink_common(struct shmemfs *fs, uint64_t parent, const char *name,
 {
 	struct sf_ilockset ils = {0};
 	struct shmemfs_inode *dir;
-	uint64_t victim = 0, found;
+	struct sf_dirent *de;
+	uint64_t victim = 0;
 	int ret;
 
 	for (;;) {
@@ -563,13 +551,15 @@ unlink_common(struct shmemfs *fs, uint64_t parent, const char *name,
 		dir = iget(fs, parent);
 		if (!dir)
 			break;
-		found = child_ino(fs, dir, name);
-		if (!found || ilock_try(&fs->sf_ilocks, &ils, found)) {
-			ret = dir_unlink(fs, dir, name, rmdir);
+		ret = dir_unlink_find(fs, dir, name, rmdir, &de);
+		if (ret)
+			break;
+		if (ilock_try(&fs->sf_ilocks, &ils, de->d_inode->i_ino)) {
+			ret = dir_unlink_entry(fs, dir, de, rmdir);
 			break;
 		}
+		victim = de->d_inode->i_ino;
 		local_unlock(fs, &ils);
-		victim = found;
 	}
 	local_unlock(fs, &ils);
 	return ret;

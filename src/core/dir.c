@@ -491,12 +491,14 @@ dir_tmpfile(struct shmemfs *fs, const struct shmemfs_ctx *ctx,
 	return 0;
 }
 
+/*
+ * The name unlink or rmdir would remove from @dir (*@dep), or the
+ * error they give before they look at it.
+ */
 int
-dir_unlink(struct shmemfs *fs, struct shmemfs_inode *dir, const char *name,
-	   bool rmdir)
+dir_unlink_find(struct shmemfs *fs, struct shmemfs_inode *dir,
+		const char *name, bool rmdir, struct sf_dirent **dep)
 {
-	struct shmemfs_inode *ip;
-	struct sf_dirent *de;
 	size_t len;
 	int ret;
 
@@ -507,10 +509,28 @@ dir_unlink(struct shmemfs *fs, struct shmemfs_inode *dir, const char *name,
 		return ret;
 	if (ret)
 		return !rmdir ? -EISDIR : ret == 1 ? -EINVAL : -ENOTEMPTY;
-	de = dir_find(fs, dir, name, len);
-	if (!de)
-		return -ENOENT;
-	ip = de->d_inode;
+	*dep = dir_find(fs, dir, name, len);
+	return *dep ? 0 : -ENOENT;
+}
+
+int
+dir_unlink(struct shmemfs *fs, struct shmemfs_inode *dir, const char *name,
+	   bool rmdir)
+{
+	struct sf_dirent *de;
+	int ret = dir_unlink_find(fs, dir, name, rmdir, &de);
+
+	return ret ? ret : dir_unlink_entry(fs, dir, de, rmdir);
+}
+
+/* unlink or rmdir of @de, which dir_unlink_find() found in @dir. */
+int
+dir_unlink_entry(struct shmemfs *fs, struct shmemfs_inode *dir,
+		 struct sf_dirent *de, bool rmdir)
+{
+	struct shmemfs_inode *ip = de->d_inode;
+	int ret;
+
 	ret = dir_may_delete(dir, ip);
 	if (ret)
 		return ret;

@@ -65,6 +65,10 @@ int dir_tmpfile(struct shmemfs *fs, const struct shmemfs_ctx *ctx,
 		struct shmemfs_inode **ipp);
 int dir_link(struct shmemfs *fs, struct shmemfs_inode *ip,
 	     struct shmemfs_inode *dir, const char *name);
+int dir_unlink_find(struct shmemfs *fs, struct shmemfs_inode *dir,
+		    const char *name, bool rmdir, struct sf_dirent **dep);
+int dir_unlink_entry(struct shmemfs *fs, struct shmemfs_inode *dir,
+		     struct sf_dirent *de, bool rmdir);
 int dir_unlink(struct shmemfs *fs, struct shmemfs_inode *dir,
 	       const char *name, bool rmdir);
 int dir_rename(struct shmemfs *fs, struct shmemfs_inode *odir,
