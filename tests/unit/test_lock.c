@@ -102,17 +102,17 @@ test_shared_together(void **state)
 	pthread_join(tb, NULL);
 }
 
-/* An exclusive taker waits for the shared holder and, while it waits,
- * a new shared taker waits behind it. */
+/* An exclusive taker waits for the shared (@local: local) holder and,
+ * while it waits, a new taker of the same mode waits behind it. */
 static void
-test_exclusive_waits(void **state)
+exclusive_waits_for(bool local)
 {
 	atomic_int order = 0;
-	struct holder a = {0}, c = {.h_excl = true, .h_order = &order},
-		      d = {.h_order = &order};
+	struct holder a = {.h_local = local},
+		      c = {.h_excl = true, .h_order = &order},
+		      d = {.h_local = local, .h_order = &order};
 	pthread_t ta, tc, td;
 
-	(void)state;
 	assert_int_equal(pthread_create(&ta, NULL, holder_main, &a), 0);
 	assert_true(wait_flag(&a.h_in));
 	assert_int_equal(pthread_create(&tc, NULL, holder_main, &c), 0);
@@ -133,6 +133,13 @@ test_exclusive_waits(void **state)
 	pthread_join(td, NULL);
 	assert_int_equal(c.h_rank, 0);
 	assert_int_equal(d.h_rank, 1);
+}
+
+static void
+test_exclusive_waits(void **state)
+{
+	(void)state;
+	exclusive_waits_for(false);
 }
 
 /* Two local holders at once. */
@@ -184,39 +191,14 @@ test_local_excludes_shared(void **state)
 	one_after_other(&c, &d);
 }
 
-/* An exclusive taker waits for the local holders and, while it waits,
- * a new local taker waits behind it; exclusive after local. */
+/* The same with a local holder; and exclusive after local. */
 static void
 test_exclusive_waits_for_local(void **state)
 {
-	atomic_int order = 0;
-	struct holder a = {.h_local = true},
-		      c = {.h_excl = true, .h_order = &order},
-		      d = {.h_local = true, .h_order = &order};
 	struct holder e = {.h_excl = true}, f = {.h_local = true};
-	pthread_t ta, tc, td;
 
 	(void)state;
-	assert_int_equal(pthread_create(&ta, NULL, holder_main, &a), 0);
-	assert_true(wait_flag(&a.h_in));
-	assert_int_equal(pthread_create(&tc, NULL, holder_main, &c), 0);
-	usleep(100000);
-	assert_false(atomic_load(&c.h_in));
-	assert_int_equal(pthread_create(&td, NULL, holder_main, &d), 0);
-	usleep(100000);
-	assert_false(atomic_load(&d.h_in)); /* the writer is not starved */
-	atomic_store(&a.h_release, 1);
-	assert_true(wait_flag(&c.h_in));
-	usleep(50000);
-	assert_false(atomic_load(&d.h_in)); /* not beside the writer */
-	atomic_store(&c.h_release, 1);
-	assert_true(wait_flag(&d.h_in));
-	atomic_store(&d.h_release, 1);
-	pthread_join(ta, NULL);
-	pthread_join(tc, NULL);
-	pthread_join(td, NULL);
-	assert_int_equal(c.h_rank, 0);
-	assert_int_equal(d.h_rank, 1);
+	exclusive_waits_for(true);
 	one_after_other(&e, &f);
 }
 
