@@ -213,6 +213,22 @@ dir_remove(struct shmemfs *fs, struct sf_dirent *de)
 	dirent_free(de);
 }
 
+/* mem_charge_ispace() or its undoing, for a name beyond an inode's
+ * first (dir_link(), drop_name()). */
+static int
+dir_charge_name(struct shmemfs *fs, bool undo)
+{
+	int ret = 0;
+
+	sf_tables_lock(&fs->sf_tables);
+	if (undo)
+		mem_uncharge_ispace(fs, SF_BOGO_INODE_SIZE);
+	else
+		ret = mem_charge_ispace(fs, SF_BOGO_INODE_SIZE);
+	sf_tables_unlock(&fs->sf_tables);
+	return ret;
+}
+
 /*
  * A non-directory loses a name.  All but the last name hold inode space
  * of their own (dir_link()); the last one shares the inode's, which
@@ -221,11 +237,8 @@ dir_remove(struct shmemfs *fs, struct sf_dirent *de)
 static void
 drop_name(struct shmemfs *fs, struct shmemfs_inode *ip)
 {
-	if (ip->i_nlink > 1) {
-		sf_tables_lock(&fs->sf_tables);
-		mem_uncharge_ispace(fs, SF_BOGO_INODE_SIZE);
-		sf_tables_unlock(&fs->sf_tables);
-	}
+	if (ip->i_nlink > 1)
+		dir_charge_name(fs, true);
 	ip->i_nlink--;
 }
 
@@ -241,22 +254,6 @@ dir_inherit(struct shmemfs *fs, struct shmemfs_inode *dir,
 		return acl_inherit(fs, dir, ip, umask);
 	sf_tables_lock(&fs->sf_tables);
 	ret = acl_inherit(fs, dir, ip, umask);
-	sf_tables_unlock(&fs->sf_tables);
-	return ret;
-}
-
-/* mem_charge_ispace() or its undoing, for a name beyond an inode's
- * first (dir_link()). */
-static int
-dir_charge_name(struct shmemfs *fs, bool undo)
-{
-	int ret = 0;
-
-	sf_tables_lock(&fs->sf_tables);
-	if (undo)
-		mem_uncharge_ispace(fs, SF_BOGO_INODE_SIZE);
-	else
-		ret = mem_charge_ispace(fs, SF_BOGO_INODE_SIZE);
 	sf_tables_unlock(&fs->sf_tables);
 	return ret;
 }
