@@ -84,14 +84,13 @@ teardown(void **state)
 	return 0;
 }
 
-/* Two shared holders at once. */
+/* Two shared (@local: local) holders at once. */
 static void
-test_shared_together(void **state)
+two_together(bool local)
 {
-	struct holder a = {0}, b = {0};
+	struct holder a = {.h_local = local}, b = {.h_local = local};
 	pthread_t ta, tb;
 
-	(void)state;
 	assert_int_equal(pthread_create(&ta, NULL, holder_main, &a), 0);
 	assert_true(wait_flag(&a.h_in));
 	assert_int_equal(pthread_create(&tb, NULL, holder_main, &b), 0);
@@ -100,6 +99,13 @@ test_shared_together(void **state)
 	atomic_store(&b.h_release, 1);
 	pthread_join(ta, NULL);
 	pthread_join(tb, NULL);
+}
+
+static void
+test_shared_together(void **state)
+{
+	(void)state;
+	two_together(false);
 }
 
 /* An exclusive taker waits for the shared (@local: local) holder and,
@@ -142,22 +148,11 @@ test_exclusive_waits(void **state)
 	exclusive_waits_for(false);
 }
 
-/* Two local holders at once. */
 static void
 test_local_together(void **state)
 {
-	struct holder a = {.h_local = true}, b = {.h_local = true};
-	pthread_t ta, tb;
-
 	(void)state;
-	assert_int_equal(pthread_create(&ta, NULL, holder_main, &a), 0);
-	assert_true(wait_flag(&a.h_in));
-	assert_int_equal(pthread_create(&tb, NULL, holder_main, &b), 0);
-	assert_true(wait_flag(&b.h_in)); /* while a still holds it */
-	atomic_store(&a.h_release, 1);
-	atomic_store(&b.h_release, 1);
-	pthread_join(ta, NULL);
-	pthread_join(tb, NULL);
+	two_together(true);
 }
 
 /* @first holds; @second, of another mode, waits until it is gone. */
